@@ -1,0 +1,138 @@
+"""Attention readers shared by the models: DRAW's Gaussian filterbank and RAM's retina.
+
+Pixel convention (everywhere in lit_draw): 0-based, pixel ``a`` sits at coordinate ``a``, so the
+centre of a ``W``-pixel-wide canvas is at ``(W - 1) / 2``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+_EPS = 1e-8
+
+
+def gaussian_filterbank(
+    gx: Tensor, gy: Tensor, sigma2: Tensor, delta: Tensor, n: int, height: int, width: int
+) -> tuple[Tensor, Tensor]:
+    """Gaussian filterbank of Gregor et al. (2015), eqs. 19-20 (the paper's eqs. 25-26 in v2).
+
+    Filter ``i = 1..n`` is centred at ``mu_i = g + (i - n/2 - 0.5) * delta``, so the grid is
+    symmetric about ``g`` (``mu_1 = g - (n-1)/2 * delta``, ``mu_n = g + (n-1)/2 * delta``).
+    Each row is a Gaussian over pixel coordinates ``a = 0..width-1`` (``b = 0..height-1`` for
+    ``Fy``) with variance ``sigma2``, normalised to sum to 1 (``Z`` guarded against 0 when the
+    window falls off the canvas).
+
+    Args:
+        gx, gy: ``[B]`` grid centre in pixels (0-based, pixel ``a`` at coordinate ``a``).
+        sigma2: ``[B]`` isotropic variance in pixels squared.
+        delta: ``[B]`` stride between filter centres in pixels.
+        n: filters per axis (the glimpse is ``n x n``).
+        height, width: canvas size in pixels.
+
+    Returns:
+        ``Fx`` of shape ``[B, n, width]`` and ``Fy`` of shape ``[B, n, height]``.
+    """
+    offsets = torch.arange(1, n + 1, device=gx.device, dtype=gx.dtype) - n / 2 - 0.5  # [n]
+    mu_x = gx[:, None] + offsets * delta[:, None]  # [B, n]
+    mu_y = gy[:, None] + offsets * delta[:, None]  # [B, n]
+    a = torch.arange(width, device=gx.device, dtype=gx.dtype)  # [W]
+    b = torch.arange(height, device=gx.device, dtype=gx.dtype)  # [H]
+    two_sigma2 = 2 * sigma2[:, None, None]
+    fx = torch.exp(-((a - mu_x[:, :, None]) ** 2) / two_sigma2)  # [B, n, W]
+    fy = torch.exp(-((b - mu_y[:, :, None]) ** 2) / two_sigma2)  # [B, n, H]
+    fx = fx / fx.sum(-1, keepdim=True).clamp_min(_EPS)
+    fy = fy / fy.sum(-1, keepdim=True).clamp_min(_EPS)
+    return fx, fy
+
+
+def filterbank_read(images: Tensor, fx: Tensor, fy: Tensor, gamma: Tensor) -> Tensor:
+    """``read = gamma * Fy x Fx^T`` (Gregor et al. 2015, eq. 27): two batched matmuls.
+
+    Args:
+        images: ``[B, H, W]`` canvases.
+        fx: ``[B, n, W]``; fy: ``[B, n, H]`` from :func:`gaussian_filterbank`.
+        gamma: ``[B]`` intensity.
+
+    Returns:
+        ``[B, n, n]`` glimpse (rows follow ``y``, columns follow ``x``).
+    """
+    return gamma[:, None, None] * (fy @ images @ fx.transpose(1, 2))
+
+
+class FilterbankWindow(nn.Module):
+    """Maps a state ``h`` to the five window parameters of DRAW's read (Gregor et al., eqs. 21-24).
+
+    A linear layer gives ``(g~x, g~y, log sigma2, log delta~, log gamma)``; then
+    ``gx = (W + 1)/2 * (g~x + 1)`` and ``gy = (H + 1)/2 * (g~y + 1)`` as in the paper, which counts
+    pixels from 1, shifted by one pixel to the 0-based convention (so ``g~ = 0`` is the exact canvas
+    centre), and ``delta = (max(H, W) - 1) / (n - 1) * delta~``.
+    """
+
+    def __init__(self, in_features: int, n: int, height: int, width: int) -> None:
+        super().__init__()
+        if n < 2:
+            raise ValueError(f"read_n must be >= 2 (the stride formula divides by n - 1), got {n}")
+        self.n, self.height, self.width = n, height, width
+        self.linear = nn.Linear(in_features, 5)
+
+    def forward(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """``h [B, in_features]`` -> ``gx, gy, sigma2, delta, gamma``, each ``[B]`` in pixels."""
+        gx_, gy_, log_sigma2, log_delta_, log_gamma = self.linear(h).unbind(-1)
+        gx = (self.width + 1) / 2 * (gx_ + 1) - 1
+        gy = (self.height + 1) / 2 * (gy_ + 1) - 1
+        delta = (max(self.height, self.width) - 1) / (self.n - 1) * torch.exp(log_delta_)
+        return gx, gy, torch.exp(log_sigma2), delta, torch.exp(log_gamma)
+
+
+def loc_to_pixels(loc: Tensor, height: int, width: int) -> Tensor:
+    """Map retina locations in ``[-1, 1]^2`` (``(-1, -1)`` the top-left canvas corner) to pixels.
+
+    Args:
+        loc: ``[..., 2]`` as ``(x, y)``.
+
+    Returns:
+        ``[..., 2]`` pixel coordinates (0-based; ``(0, 0)`` maps to ``((W-1)/2, (H-1)/2)``).
+    """
+    scale = loc.new_tensor([width, height])
+    return (loc + 1) * scale / 2 - 0.5
+
+
+def retina(images: Tensor, loc: Tensor, patch: int, scales: int) -> Tensor:
+    """Multi-resolution glimpse of Mnih et al. (2014), vectorised over the batch.
+
+    Square ``k = 0..scales-1`` has side ``patch * 2**k`` pixels, is centred on ``loc`` (its
+    top-left pixel rounded to the pixel grid) and is averaged down to ``patch x patch`` by
+    ``2**k x 2**k`` blocks. Pixels outside the canvas read as zero. ``loc`` is data: no gradient
+    flows through it.
+
+    Args:
+        images: ``[B, H, W]`` or ``[B, 1, H, W]`` canvases.
+        loc: ``[B, 2]`` as ``(x, y)`` in ``[-1, 1]`` (clamped to it); ``(-1, -1)`` is the
+            top-left corner, ``(0, 0)`` the centre.
+        patch: side of each output patch in pixels.
+        scales: number of nested squares.
+
+    Returns:
+        ``[B, scales, patch, patch]``.
+    """
+    if images.dim() == 4:
+        images = images[:, 0]
+    batch, height, width = images.shape
+    pad = patch * 2 ** (scales - 1)
+    padded = F.pad(images, (pad, pad, pad, pad))  # [B, H + 2 pad, W + 2 pad]
+    # Top-left corner of the canvas is the edge at -0.5: in edge units the centre is (loc+1)*W/2.
+    loc = loc.detach().clamp(-1, 1)
+    edge = (loc + 1) * loc.new_tensor([width, height]) / 2  # [B, 2]
+    rows = torch.arange(batch, device=images.device)[:, None, None]
+    out = []
+    for k in range(scales):
+        side = patch * 2**k
+        start = torch.round(edge - side / 2).long() + pad  # [B, 2] top-left in padded pixels
+        steps = torch.arange(side, device=images.device)
+        xs = start[:, 0, None] + steps  # [B, side]
+        ys = start[:, 1, None] + steps  # [B, side]
+        square = padded[rows, ys[:, :, None], xs[:, None, :]]  # [B, side, side]
+        out.append(F.avg_pool2d(square[:, None], 2**k)[:, 0] if k else square)
+    return torch.stack(out, 1)  # [B, scales, patch, patch]
