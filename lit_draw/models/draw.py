@@ -1,0 +1,120 @@
+"""DRAW classifier: a recurrent soft-attention classifier ("differentiable RAM").
+
+Gregor, Danihelka, Graves, Rezende, Wierstra (2015), "DRAW: A Recurrent Neural Network For Image
+Generation", sec. 3 (read attention) and sec. 4.1 (cluttered MNIST classification). The sizes
+default to the All-Step / Last-Step study: 100x100 canvas, N = 12, T = 10, LSTMs of 256.
+
+Per glimpse ``t``::
+
+    gx, gy, sigma2, delta, gamma = window(h_dec[t-1])
+    r = read(x, window)                        # [B, N, N]
+    h_enc, c_enc = LSTM_enc([r, h_dec[t-1]])
+    z = W_z h_enc                              # linear bottleneck
+    h_dec, c_dec = LSTM_dec(z)
+    logits[t] = classifier(h_dec)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from lit_draw.models.attention import FilterbankWindow, filterbank_read, gaussian_filterbank
+from lit_draw.models.common import classifier_head, stack_gates
+from lit_draw.models.lstm import GatedLSTMCell
+from lit_draw.models.trace import Trace
+
+
+class DRAWClassifier(nn.Module):
+    """DRAW read attention + encoder LSTM + bottleneck + decoder LSTM + per-glimpse classifier.
+
+    Args:
+        canvas_size: side of the square input canvas in pixels.
+        read_n: filters per axis ``N`` (the glimpse is ``N x N``).
+        glimpses: number of glimpses ``T``.
+        enc_size: encoder LSTM units.
+        z_size: units of the linear bottleneck between encoder and decoder.
+        dec_size: decoder LSTM units.
+        hidden: hidden units of the classifier head.
+        num_classes: ``C``.
+    """
+
+    def __init__(
+        self,
+        canvas_size: int = 100,
+        read_n: int = 12,
+        glimpses: int = 10,
+        enc_size: int = 256,
+        z_size: int = 10,
+        dec_size: int = 256,
+        hidden: int = 256,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        for name, value in dict(
+            canvas_size=canvas_size, glimpses=glimpses, enc_size=enc_size, z_size=z_size,
+            dec_size=dec_size, hidden=hidden, num_classes=num_classes,
+        ).items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"DRAWClassifier.{name} must be a positive int, got {value!r}")
+        self.canvas_size = canvas_size
+        self.glimpses = glimpses
+        self.window = FilterbankWindow(dec_size, read_n, canvas_size, canvas_size)
+        self.encoder = GatedLSTMCell(read_n * read_n + dec_size, enc_size)
+        self.bottleneck = nn.Linear(enc_size, z_size)
+        self.decoder = GatedLSTMCell(z_size, dec_size)
+        self.classifier = classifier_head(dec_size, hidden, num_classes)
+
+    def forward(
+        self,
+        images: Tensor,
+        labels: Tensor | None = None,
+        *,
+        return_glimpses: bool = False,
+        return_gates: bool = False,
+    ) -> Trace:
+        """Run ``T`` glimpses.
+
+        Args:
+            images: ``[B, 1, H, W]`` canvases in ``[0, 1]``.
+            labels: unused (the common model signature; WS-RAM's inference network reads them).
+            return_glimpses: fill ``trace.glimpses`` with the ``[T, B, N, N]`` reads.
+            return_gates: fill ``trace.gates`` with the encoder and decoder LSTM gates.
+
+        Returns:
+            The :class:`Trace`, with logits ``[T, B, C]`` and the window parameters per glimpse.
+        """
+        x = images[:, 0]  # [B, H, W]
+        batch, height, width = x.shape
+        n = self.window.n
+        h_enc = x.new_zeros(batch, self.encoder.hidden_size)
+        c_enc = torch.zeros_like(h_enc)
+        h_dec = x.new_zeros(batch, self.decoder.hidden_size)
+        c_dec = torch.zeros_like(h_dec)
+        steps: dict[str, list[Tensor]] = {k: [] for k in ("logits", "gx", "gy", "sigma2", "delta", "gamma", "read", "enc", "dec")}
+        gates: list[dict[str, dict[str, Tensor]]] = []
+        for _ in range(self.glimpses):
+            gx, gy, sigma2, delta, gamma = self.window(h_dec)  # each [B]
+            fx, fy = gaussian_filterbank(gx, gy, sigma2, delta, n, height, width)
+            r = filterbank_read(x, fx, fy, gamma)  # [B, N, N]
+            h_enc, c_enc, enc_gates = self.encoder(
+                torch.cat([r.flatten(1), h_dec], -1), (h_enc, c_enc), return_gates
+            )
+            h_dec, c_dec, dec_gates = self.decoder(self.bottleneck(h_enc), (h_dec, c_dec), return_gates)
+            if return_gates:
+                gates.append({"encoder": enc_gates, "decoder": dec_gates})
+            for key, value in zip(steps, (self.classifier(h_dec), gx, gy, sigma2, delta, gamma, r, c_enc, c_dec)):
+                steps[key].append(value)
+        s = {k: torch.stack(v) for k, v in steps.items()}  # each [T, B, ...]
+        return Trace(
+            logits=s["logits"],
+            center=torch.stack([s["gx"], s["gy"]], -1),  # [T, B, 2]
+            size=n * s["delta"],
+            delta=s["delta"],
+            sigma2=s["sigma2"],
+            gamma=s["gamma"],
+            glimpses=s["read"] if return_glimpses else None,
+            enc_cell=s["enc"],
+            dec_cell=s["dec"],
+            gates=stack_gates(gates) if return_gates else None,
+        )

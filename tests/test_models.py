@@ -1,0 +1,58 @@
+"""Model-level behaviour: the gate-returning LSTM and the DRAW classifier's trace."""
+
+import pytest
+import torch
+
+from lit_draw.models import DRAWClassifier
+from lit_draw.models.lstm import GatedLSTMCell
+
+
+def test_gated_lstm_matches_torch_lstm_cell():
+    torch.manual_seed(0)
+    cell = GatedLSTMCell(5, 7)
+    reference = torch.nn.LSTMCell(5, 7)
+    reference.load_state_dict(cell.state_dict())
+    x, h, c = torch.randn(3, 5), torch.randn(3, 7), torch.randn(3, 7)
+    h_ref, c_ref = reference(x, (h, c))
+    h0, c0, none = cell(x, (h, c))
+    assert none is None
+    torch.testing.assert_close(h0, h_ref, rtol=0, atol=0)
+    torch.testing.assert_close(c0, c_ref, rtol=0, atol=0)
+    h1, c1, gates = cell(x, (h, c), return_gates=True)
+    torch.testing.assert_close(h1, h_ref)
+    torch.testing.assert_close(c1, c_ref)
+    assert set(gates) == {"input", "forget", "output"}
+    assert all(((g >= 0) & (g <= 1)).all() for g in gates.values())
+
+
+def test_draw_trace_shapes_and_optional_fields():
+    torch.manual_seed(0)
+    model = DRAWClassifier(canvas_size=32, read_n=4, glimpses=3, enc_size=16, z_size=5, dec_size=16, hidden=8)
+    images = torch.rand(2, 1, 32, 32)
+    trace = model(images)
+    assert trace.logits.shape == (3, 2, 10)
+    assert trace.center.shape == (3, 2, 2) and trace.size.shape == (3, 2)
+    for field in (trace.delta, trace.sigma2, trace.gamma):
+        assert field.shape == (3, 2) and (field > 0).all()
+    assert trace.enc_cell.shape == (3, 2, 16) and trace.dec_cell.shape == (3, 2, 16)
+    assert trace.glimpses is None and trace.gates is None and trace.log_pi is None
+    full = model(images, return_glimpses=True, return_gates=True)
+    assert full.glimpses.shape == (3, 2, 4, 4)
+    assert set(full.gates) == {f"{c}/{g}" for c in ("encoder", "decoder") for g in ("input", "forget", "output")}
+    assert full.gates["decoder/forget"].shape == (3, 2, 16)
+    torch.testing.assert_close(full.logits, trace.logits)
+
+
+def test_draw_learns_where_to_look_gradients_reach_every_parameter():
+    torch.manual_seed(0)
+    model = DRAWClassifier(canvas_size=16, read_n=3, glimpses=2, enc_size=8, z_size=4, dec_size=8, hidden=8)
+    trace = model(torch.rand(4, 1, 16, 16))
+    trace.logits.sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert missing == []
+
+
+@pytest.mark.parametrize("field", ["glimpses", "enc_size", "canvas_size"])
+def test_draw_rejects_non_positive_sizes(field):
+    with pytest.raises(ValueError, match=f"DRAWClassifier.{field} must be a positive int"):
+        DRAWClassifier(**{field: 0})
