@@ -1,0 +1,191 @@
+"""Canvas generation: translated, scaled, distorted and cluttered MNIST, one vectorised call.
+
+Pixel convention (as everywhere in lit_draw): 0-based, pixel ``a`` sits at coordinate ``a``, so a
+28-pixel digit spans ``0..27`` with its centre at ``13.5``. A digit pixel ``u`` lands on the canvas
+at ``p = A (u - 13.5) + t``, where ``t`` is the digit centre on the canvas and
+
+    A = s * R(theta) @ [[1, shear], [0, 1]] @ diag(exp(ax), exp(ay))
+
+with ``s ~ U(scale)`` and, for a distortion strength ``d``, ``theta ~ U(-30 d, 30 d)`` degrees,
+``shear ~ U(-0.3 d, 0.3 d)`` and log-scales ``ax, ay ~ U(-0.3 d, 0.3 d)`` (``d = 0``: ``A = s I``).
+``A`` is always invertible (``det A = s^2 exp(ax + ay) > 0``). The canvas is resampled through
+one ``affine_grid`` + ``grid_sample`` (bilinear, ``align_corners=True``, zero padding).
+
+The returned box maps the centres of the first and last ink pixels, so bilinear resampling can
+leave faint ink less than one digit pixel (``s`` canvas pixels without distortion) outside it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+DIGIT_SIZE = 28
+_CENTRE = (DIGIT_SIZE - 1) / 2  # 13.5
+
+
+def ink_boxes(digits: Tensor) -> Tensor:
+    """Ink bounding boxes of 28x28 digits: first and last non-zero column and row.
+
+    Args:
+        digits: ``[N, 28, 28]`` images (any dtype; ink is any value > 0).
+
+    Returns:
+        ``[N, 4]`` float32 ``(x_min, y_min, x_max, y_max)`` in pixel coordinates. A blank digit
+        gets the whole patch ``(0, 0, 27, 27)``.
+    """
+    ink = digits > 0  # [N, 28, 28]
+    cols, rows = ink.any(dim=1), ink.any(dim=2)  # [N, 28] (x), [N, 28] (y)
+    last = DIGIT_SIZE - 1
+    x_min = cols.int().argmax(dim=1)
+    x_max = last - cols.flip(1).int().argmax(dim=1)
+    y_min = rows.int().argmax(dim=1)
+    y_max = last - rows.flip(1).int().argmax(dim=1)
+    boxes = torch.stack([x_min, y_min, x_max, y_max], dim=1).float()  # [N, 4]
+    blank = ~cols.any(dim=1)
+    full = torch.tensor([0.0, 0.0, last, last], device=digits.device)
+    return torch.where(blank[:, None], full, boxes)
+
+
+def _uniform(
+    shape: tuple[int, ...], lo: float, hi: float, generator: torch.Generator, device: torch.device
+) -> Tensor:
+    return lo + (hi - lo) * torch.rand(shape, generator=generator, device=device)
+
+
+def _random_affine(
+    batch: int,
+    scale: tuple[float, float],
+    distortion: float,
+    generator: torch.Generator,
+    device: torch.device,
+) -> Tensor:
+    """Per-sample linear maps ``A`` (see the module docstring): ``[B, 2, 2]``."""
+    max_angle, max_shear = distortion * math.pi / 6, 0.3 * distortion  # 30 d degrees, 0.3 d
+    s = _uniform((batch,), *scale, generator, device)  # [B]
+    theta = _uniform((batch,), -max_angle, max_angle, generator, device)  # [B]
+    shear = _uniform((batch,), -max_shear, max_shear, generator, device)  # [B]
+    log_scale = _uniform((batch, 2), -max_shear, max_shear, generator, device)  # [B, 2]
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    rotation = torch.stack([cos, -sin, sin, cos], dim=1).view(batch, 2, 2)
+    shearing = torch.zeros(batch, 2, 2, device=device)
+    shearing[:, 0, 0] = shearing[:, 1, 1] = 1.0
+    shearing[:, 0, 1] = shear
+    return s[:, None, None] * rotation @ shearing @ torch.diag_embed(log_scale.exp())  # [B, 2, 2]
+
+
+def _inverse_2x2(a: Tensor) -> Tensor:
+    """Closed-form inverse of ``[B, 2, 2]`` matrices."""
+    det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]  # [B]
+    adj = torch.stack([a[:, 1, 1], -a[:, 0, 1], -a[:, 1, 0], a[:, 0, 0]], dim=1).view(-1, 2, 2)
+    return adj / det[:, None, None]
+
+
+def _transform_boxes(boxes28: Tensor, a: Tensor, t: Tensor) -> Tensor:
+    """Axis-aligned bound of the four ink-box corners mapped by ``p = A (u - 13.5) + t``.
+
+    Args:
+        boxes28: ``[B, 4]`` ink boxes on the 28x28 digit; a: ``[B, 2, 2]``; t: ``[B, 2]``.
+
+    Returns:
+        ``[B, 4]`` boxes on the canvas (exact for scale and translation; for rotation and shear,
+        the bound of the transformed box, which may be slightly looser than the ink).
+    """
+    x0, y0, x1, y1 = boxes28.unbind(dim=1)
+    corners = torch.stack([x0, x1, x0, x1, y0, y0, y1, y1], dim=1).view(-1, 2, 4)  # [B, (x, y), 4]
+    mapped = a @ (corners - _CENTRE) + t[:, :, None]  # [B, 2, 4]
+    return torch.cat([mapped.amin(dim=2), mapped.amax(dim=2)], dim=1)  # [B, 4]
+
+
+def _clutter_layer(
+    sources: Tensor, canvas_size: int, clutter_size: int, generator: torch.Generator
+) -> Tensor:
+    """Paste one random ``c x c`` crop of each source at a random spot of an empty canvas.
+
+    Args:
+        sources: ``[B, 28, 28]`` float source digits.
+
+    Returns:
+        ``[B, H, W]`` canvas holding one fragment per sample (fully inside the canvas).
+    """
+    batch, device, c = sources.shape[0], sources.device, clutter_size
+    crop = torch.randint(0, DIGIT_SIZE - c + 1, (batch, 2), generator=generator, device=device)
+    place = torch.randint(0, canvas_size - c + 1, (batch, 2), generator=generator, device=device)
+    coords = torch.arange(canvas_size, device=device)  # [H]
+    offset = coords[None, None, :] - place[:, :, None]  # [B, 2, H] position inside the fragment
+    inside = (offset >= 0) & (offset < c)  # [B, 2, H]
+    src = (offset + crop[:, :, None]).clamp(0, DIGIT_SIZE - 1)  # [B, 2, H] source pixel
+    flat = src[:, 1, :, None] * DIGIT_SIZE + src[:, 0, None, :]  # [B, H, W]
+    layer = sources.flatten(1).gather(1, flat.flatten(1)).view(batch, canvas_size, canvas_size)
+    return layer * (inside[:, 1, :, None] & inside[:, 0, None, :])
+
+
+def make_canvases(
+    digits: Tensor,
+    boxes28: Tensor,
+    clutter_sources: Tensor | None = None,
+    *,
+    canvas_size: int,
+    translate: bool = True,
+    scale: tuple[float, float] = (1.0, 1.0),
+    clutter_size: int = 8,
+    noise_std: float = 0.0,
+    distortion: float = 0.0,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor]:
+    """Place each digit on a ``canvas_size`` square canvas, add clutter and noise.
+
+    Args:
+        digits: ``[B, 28, 28]`` float digits in ``[0, 1]``.
+        boxes28: ``[B, 4]`` their ink boxes from :func:`ink_boxes`.
+        clutter_sources: ``[B, K, 28, 28]`` float digits in ``[0, 1]``; sample ``b`` gets ``K``
+            fragments, fragment ``k`` a random ``clutter_size``-square crop of
+            ``clutter_sources[b, k]`` at a uniformly random spot fully inside the canvas,
+            composited by elementwise max. ``None`` (or ``K = 0``) means no clutter.
+        canvas_size: canvas side ``H = W`` in pixels (>= 28).
+        translate: place the digit's 28x28 patch (after scaling and distortion) uniformly at
+            random fully inside the canvas; ``False`` centres it. A patch larger than the canvas
+            along an axis is centred along that axis.
+        scale: ``(lo, hi)``; each digit is scaled by ``U(lo, hi)`` (1.0 = 28 pixels).
+        clutter_size: side of the clutter fragments in pixels (<= 28).
+        noise_std: standard deviation of additive Gaussian noise (then clamped to ``[0, 1]``).
+        distortion: random-affine strength ``d >= 0`` (see the module docstring; 0 = none).
+        generator: source of all randomness, on the device of ``digits``.
+
+    Returns:
+        ``canvas`` float32 ``[B, 1, H, W]`` in ``[0, 1]`` and ``box`` float32 ``[B, 4]``, the
+        digit's ink box ``(x_min, y_min, x_max, y_max)`` on the canvas in pixel coordinates.
+    """
+    batch, device = digits.shape[0], digits.device
+    a = _random_affine(batch, scale, distortion, generator, device)  # [B, 2, 2]
+    half_extent = (a.abs() @ torch.full((batch, 2, 1), _CENTRE, device=device)).squeeze(2)  # [B, 2]
+    mid = (canvas_size - 1) / 2
+    if translate:
+        lo = half_extent.clamp(max=mid)  # [B, 2]
+        t = lo + (canvas_size - 1 - 2 * lo) * torch.rand(
+            batch, 2, generator=generator, device=device
+        )
+    else:
+        t = torch.full((batch, 2), mid, device=device)  # [B, 2] digit centre (x, y)
+
+    # grid_sample maps output pixel p to digit coordinates u = A^-1 (p - t) + 13.5; with
+    # align_corners=True, p = p_n * mid + mid and u = u_n * 13.5 + 13.5 for normalised p_n, u_n.
+    a_inv = _inverse_2x2(a)  # [B, 2, 2]
+    theta = torch.cat(
+        [a_inv * (mid / _CENTRE), a_inv @ (mid - t)[:, :, None] / _CENTRE], dim=2
+    )  # [B, 2, 3]
+    grid = F.affine_grid(theta, [batch, 1, canvas_size, canvas_size], align_corners=True)
+    canvas = F.grid_sample(digits[:, None].float(), grid, align_corners=True)  # [B, 1, H, W]
+
+    if clutter_sources is not None:
+        for k in range(clutter_sources.shape[1]):
+            layer = _clutter_layer(
+                clutter_sources[:, k], canvas_size, clutter_size, generator
+            )  # [B, H, W]
+            canvas = torch.maximum(canvas, layer[:, None])
+    if noise_std > 0:
+        canvas = canvas + noise_std * torch.randn(canvas.shape, generator=generator, device=device)
+    return canvas.clamp(0.0, 1.0), _transform_boxes(boxes28.float(), a, t)

@@ -1,0 +1,344 @@
+"""``CanvasMNIST``: translated / cluttered MNIST canvases as a LightningDataModule.
+
+Every step of every stage receives ``(canvas, label, box)``: ``canvas`` float32 ``[B, 1, H, W]``
+in ``[0, 1]``, ``label`` int64 ``[B]``, ``box`` float32 ``[B, 4]`` (the digit's ink box
+``(x_min, y_min, x_max, y_max)`` in canvas pixels).
+
+* Training canvases are drawn afresh for every batch on the batch's device: the train loader
+  yields int64 index batches ``[B]`` only, and :meth:`CanvasMNIST.on_after_batch_transfer`
+  turns them into canvases with :func:`~lit_draw.data.canvas.make_canvases`.
+* Validation and test canvases are fixed: generated once on CPU from ``seed`` (one random stream
+  each), stored as uint8, identical across runs, models and machines. Their loaders yield
+  ``(canvas_uint8, label, box)`` and :meth:`CanvasMNIST.on_after_batch_transfer` rescales the
+  canvas to float.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from torch import Tensor
+from torch.utils.data import DataLoader, TensorDataset
+
+from lit_draw.data.canvas import DIGIT_SIZE, ink_boxes, make_canvases
+from lit_draw.data.mnist import ensure_mnist, load_mnist
+
+MNIST_TRAIN = 60_000
+MNIST_TEST = 10_000
+_STREAMS = {"split": 0, "val": 1, "test": 2, "train": 3}
+_CHUNK = 1000
+
+
+def _stream_seed(seed: int, stream: str, rank: int = 0) -> int:
+    """An independent 64-bit seed for ``stream`` (and ``rank``) derived from ``seed``."""
+    return int(
+        np.random.SeedSequence([seed, _STREAMS[stream], rank]).generate_state(1, dtype=np.uint64)[0]
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _require(ok: bool, message: str, value: object) -> None:
+    if not ok:
+        raise ValueError(f"{message}, got {value!r}")
+
+
+class _Pool:
+    """One split: digits uint8 ``[N, 28, 28]``, labels int64 ``[N]``, ink boxes ``[N, 4]``."""
+
+    def __init__(self, images: Tensor, labels: Tensor) -> None:
+        self.images, self.labels, self.boxes = images, labels, ink_boxes(images)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: torch.device) -> _Pool:
+        pool = _Pool.__new__(_Pool)
+        pool.images, pool.labels, pool.boxes = (
+            t.to(device) for t in (self.images, self.labels, self.boxes)
+        )
+        return pool
+
+
+class CanvasMNIST(LightningDataModule):
+    """MNIST digits placed on larger canvases, optionally scaled, distorted, cluttered and noisy.
+
+    Args:
+        root: data root holding ``MNIST/raw``; ``None`` means ``$LIT_DRAW_DATA`` or
+            ``~/.cache/lit_draw``. Fetched on first use (see :mod:`lit_draw.data.mnist`).
+        canvas_size: canvas side in pixels, an int >= 28 (60 is translated MNIST of Mnih et al.).
+        translate: place each digit uniformly at random fully inside the canvas; ``False``
+            centres it.
+        scale: ``(lo, hi)`` range of the per-digit scale (1.0 = 28 pixels), with
+            ``0 < lo <= hi`` and ``hi * 28 <= canvas_size``.
+        clutter: number of clutter fragments per canvas, an int >= 0; each is a random crop of
+            another digit from the same split.
+        clutter_size: side of a clutter fragment in pixels, an int in ``[1, 28]``.
+        noise_std: standard deviation of additive Gaussian pixel noise, >= 0.
+        distortion: random-affine strength >= 0: rotation up to ``30 * distortion`` degrees,
+            shear and log-anisotropic scale up to ``0.3 * distortion`` (0 = none).
+        batch_size: canvases per batch, an int >= 1.
+        num_workers: DataLoader worker processes, an int >= 0 (the loaders only move indices or
+            stored uint8 canvases, so 0 is usually fastest).
+        seed: seed of the train/val split, of the fixed validation and test canvases and of the
+            training canvases' generator (mixed with the global rank), an int >= 0.
+        val_size: training digits held out for validation, an int in ``[1, 59999]``.
+        train_size: use only the first ``train_size`` digits of the training split (``None``:
+            all); for cheap tests and smoke runs.
+        test_size: use only the first ``test_size`` test digits (``None``: all 10000).
+    """
+
+    num_classes = 10
+
+    def __init__(
+        self,
+        root: str | None = None,
+        canvas_size: int = 60,
+        translate: bool = True,
+        scale: tuple[float, float] = (1.0, 1.0),
+        clutter: int = 0,
+        clutter_size: int = 8,
+        noise_std: float = 0.0,
+        distortion: float = 0.0,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        seed: int = 0,
+        val_size: int = 5000,
+        train_size: int | None = None,
+        test_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        _require(
+            root is None or isinstance(root, (str, Path)),
+            "root must be a path string or None",
+            root,
+        )
+        _require(
+            _is_int(canvas_size) and canvas_size >= DIGIT_SIZE,
+            "canvas_size must be an int >= 28",
+            canvas_size,
+        )
+        _require(isinstance(translate, bool), "translate must be a bool", translate)
+        _require(
+            isinstance(scale, (tuple, list))
+            and len(scale) == 2
+            and all(_is_real(s) for s in scale)
+            and 0 < scale[0] <= scale[1]
+            and scale[1] * DIGIT_SIZE <= canvas_size,
+            f"scale must be a pair (lo, hi) with 0 < lo <= hi and hi * 28 <= {canvas_size} "
+            "(canvas_size)",
+            scale,
+        )
+        _require(_is_int(clutter) and clutter >= 0, "clutter must be an int >= 0", clutter)
+        _require(
+            _is_int(clutter_size) and 1 <= clutter_size <= DIGIT_SIZE,
+            "clutter_size must be an int in [1, 28]",
+            clutter_size,
+        )
+        _require(
+            _is_real(noise_std) and noise_std >= 0, "noise_std must be a number >= 0", noise_std
+        )
+        _require(
+            _is_real(distortion) and distortion >= 0, "distortion must be a number >= 0", distortion
+        )
+        _require(
+            _is_int(batch_size) and batch_size >= 1, "batch_size must be an int >= 1", batch_size
+        )
+        _require(
+            _is_int(num_workers) and num_workers >= 0,
+            "num_workers must be an int >= 0",
+            num_workers,
+        )
+        _require(_is_int(seed) and seed >= 0, "seed must be an int >= 0", seed)
+        _require(
+            _is_int(val_size) and 1 <= val_size < MNIST_TRAIN,
+            f"val_size must be an int in [1, {MNIST_TRAIN - 1}]",
+            val_size,
+        )
+        _require(
+            train_size is None
+            or (_is_int(train_size) and 1 <= train_size <= MNIST_TRAIN - val_size),
+            f"train_size must be None or an int in [1, {MNIST_TRAIN - val_size}] "
+            "(60000 - val_size)",
+            train_size,
+        )
+        _require(
+            test_size is None or (_is_int(test_size) and 1 <= test_size <= MNIST_TEST),
+            f"test_size must be None or an int in [1, {MNIST_TEST}]",
+            test_size,
+        )
+        self.save_hyperparameters(logger=False)  # the CLI logs the whole resolved config
+        self.root = root
+        self.canvas_size = canvas_size
+        self.translate = translate
+        self.scale = (float(scale[0]), float(scale[1]))
+        self.clutter = clutter
+        self.clutter_size = clutter_size
+        self.noise_std = float(noise_std)
+        self.distortion = float(distortion)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.val_size = val_size
+        self.train_size = train_size
+        self.test_size = test_size
+        self._pools: dict[str, _Pool] = {}
+        self._fixed: dict[str, tuple[Tensor, Tensor, Tensor]] = {}  # canvas uint8, label, box
+        self._train_on_device: dict[torch.device, tuple[_Pool, torch.Generator]] = {}
+
+    # ----------------------------------------------------------------- digits and canvases
+
+    def _pool(self, split: str) -> _Pool:
+        """The digits of ``split`` in {"train", "val", "test"}, loaded once."""
+        if split not in self._pools:
+            if split == "test":
+                images, labels = load_mnist(self.root, train=False)
+                self._pools["test"] = _Pool(images[: self.test_size], labels[: self.test_size])
+            else:
+                images, labels = load_mnist(self.root, train=True)
+                split_gen = torch.Generator().manual_seed(_stream_seed(self.seed, "split"))
+                perm = torch.randperm(MNIST_TRAIN, generator=split_gen)
+                val_idx, train_idx = perm[: self.val_size], perm[self.val_size :][: self.train_size]
+                self._pools["val"] = _Pool(images[val_idx], labels[val_idx])
+                self._pools["train"] = _Pool(images[train_idx], labels[train_idx])
+        return self._pools[split]
+
+    def _generate(
+        self, pool: _Pool, idx: Tensor, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Canvases for the digits ``idx`` (int64 ``[B]``) of ``pool`` (on ``idx``'s device).
+
+        Returns:
+            ``canvas`` float32 ``[B, 1, H, W]``, ``label`` int64 ``[B]``,
+            ``box`` float32 ``[B, 4]``.
+        """
+        sources = None
+        if self.clutter > 0:
+            # Other digits of the pool: draw from N - 1 and skip the canvas's own digit.
+            n = len(pool)
+            shape = (idx.shape[0], self.clutter)  # [B, K]
+            other = torch.randint(0, max(n - 1, 1), shape, generator=generator, device=idx.device)
+            if n > 1:
+                other = other + (other >= idx[:, None]).long()
+            sources = pool.images[other].float() / 255  # [B, K, 28, 28]
+        canvas, box = make_canvases(
+            pool.images[idx].float() / 255,
+            pool.boxes[idx],
+            sources,
+            canvas_size=self.canvas_size,
+            translate=self.translate,
+            scale=self.scale,
+            clutter_size=self.clutter_size,
+            noise_std=self.noise_std,
+            distortion=self.distortion,
+            generator=generator,
+        )
+        return canvas, pool.labels[idx], box
+
+    def _fixed_set(self, stage: str) -> tuple[Tensor, Tensor, Tensor]:
+        """The fixed ``stage`` set, generated once on CPU in chunks: uint8 canvas, label, box."""
+        if stage not in self._fixed:
+            pool = self._pool(stage)
+            generator = torch.Generator().manual_seed(_stream_seed(self.seed, stage))
+            chunks = [
+                self._generate(pool, i, generator) for i in torch.arange(len(pool)).split(_CHUNK)
+            ]
+            canvas, labels, boxes = (torch.cat(parts) for parts in zip(*chunks, strict=True))
+            quantised = canvas.mul(255).round().to(torch.uint8)  # [N, 1, H, W]
+            self._fixed[stage] = (quantised, labels, boxes)
+        return self._fixed[stage]
+
+    def fixed_canvases(self, stage: str) -> tuple[Tensor, Tensor, Tensor]:
+        """The whole fixed validation or test set (built on first use).
+
+        Args:
+            stage: ``"val"`` or ``"test"``.
+
+        Returns:
+            ``canvas`` float32 ``[N, 1, H, W]`` in ``[0, 1]``, ``label`` int64 ``[N]``,
+            ``box`` float32 ``[N, 4]``, on CPU.
+        """
+        if stage not in ("val", "test"):
+            raise ValueError(f"stage must be 'val' or 'test', got {stage!r}")
+        canvas, label, box = self._fixed_set(stage)
+        return canvas.float() / 255, label, box
+
+    def _train_state(self, device: torch.device) -> tuple[_Pool, torch.Generator]:
+        """Training digits on ``device`` and that device's canvas generator (created once)."""
+        if device not in self._train_on_device:
+            rank = self.trainer.global_rank if self.trainer is not None else 0
+            generator = torch.Generator(device=device).manual_seed(
+                _stream_seed(self.seed, "train", rank)
+            )
+            self._train_on_device[device] = (self._pool("train").to(device), generator)
+        return self._train_on_device[device]
+
+    # ----------------------------------------------------------------- Lightning hooks
+
+    def prepare_data(self) -> None:
+        """Fetch and verify MNIST (Lightning calls this on one process only)."""
+        ensure_mnist(self.root)
+
+    def setup(self, stage: str) -> None:
+        """Load the digits (and build the fixed canvases) that ``stage`` needs."""
+        if stage == "fit":
+            self._pool("train")
+            self._fixed_set("val")
+        elif stage == "validate":
+            self._fixed_set("val")
+        else:  # "test", "predict"
+            self._fixed_set("test")
+
+    def _loader(self, dataset: TensorDataset | Tensor, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled int64 index batches ``[B]`` into the training digits."""
+        return self._loader(torch.arange(len(self._pool("train"))), shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """The fixed validation set as ``(canvas_uint8 [B, 1, H, W], label [B], box [B, 4])``."""
+        return self._loader(TensorDataset(*self._fixed_set("val")), shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """The fixed test set as ``(canvas_uint8 [B, 1, H, W], label [B], box [B, 4])``."""
+        return self._loader(TensorDataset(*self._fixed_set("test")), shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Same as :meth:`test_dataloader`."""
+        return self.test_dataloader()
+
+    def on_after_batch_transfer(
+        self, batch: Tensor | list[Tensor], dataloader_idx: int
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Turn a loader batch, already on its device, into ``(canvas, label, box)``.
+
+        A bare tensor is a training index batch (int64 ``[B]``): fresh canvases are generated on
+        its device. Anything else is a fixed-set batch ``(canvas_uint8, label, box)`` whose
+        canvas is rescaled to float32 in ``[0, 1]``.
+
+        Returns:
+            ``canvas`` float32 ``[B, 1, H, W]``, ``label`` int64 ``[B]``,
+            ``box`` float32 ``[B, 4]``.
+        """
+        if isinstance(batch, Tensor):
+            pool, generator = self._train_state(batch.device)
+            return self._generate(pool, batch, generator)
+        canvas, label, box = batch
+        return canvas.float() / 255, label, box

