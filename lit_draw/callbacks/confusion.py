@@ -1,0 +1,57 @@
+"""The test confusion matrix (study fig. 8), as a W&B chart and as a CSV file in the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import wandb
+from lightning.pytorch import LightningModule, Trainer
+from torch import Tensor
+
+from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
+from lit_draw.models.trace import Trace
+
+
+def confusion_counts(predictions: Tensor, labels: Tensor, num_classes: int) -> Tensor:
+    """``[C, C]`` counts: row = true class, column = predicted class."""
+    return torch.bincount(labels * num_classes + predictions, minlength=num_classes**2).view(num_classes, num_classes)
+
+
+def save_confusion_csv(matrix: Tensor, path: Path) -> None:
+    """Write ``matrix`` (rows true, columns predicted) as CSV with a header row and a label column."""
+    classes = range(len(matrix))
+    lines = ["true\\predicted," + ",".join(map(str, classes))]
+    lines += [f"{c}," + ",".join(map(str, row)) for c, row in zip(classes, matrix.tolist())]
+    path.write_text("\n".join(lines) + "\n")
+
+
+class ConfusionMatrix(EvalStatistic):
+    """At the end of testing, the confusion matrix of the last glimpse's predictions.
+
+    Logs the W&B chart ``test/confusion`` and writes the raw counts to ``test_confusion.csv`` in the
+    run directory (the W&B run's ``files/``, uploaded with it; without W&B,
+    ``trainer.default_root_dir``), so two runs' matrices can be differenced.
+    """
+
+    stages = ("test",)
+
+    def statistics(self, trace: Trace, labels: Tensor, boxes: Tensor) -> dict[str, Tensor]:
+        return {"counts": confusion_counts(trace.logits[-1].argmax(-1), labels, trace.logits.shape[-1])}
+
+    def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, sums: dict[str, Tensor], count: int) -> None:
+        if not trainer.is_global_zero:
+            return
+        matrix = sums["counts"].cpu()  # [C, C]
+        logger = wandb_logger(trainer)
+        directory = Path(logger.experiment.dir) if logger is not None else Path(trainer.default_root_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_confusion_csv(matrix, directory / f"{stage}_confusion.csv")
+        if logger is not None:
+            classes = torch.arange(len(matrix))
+            y_true = classes.repeat_interleave(matrix.sum(1)).tolist()
+            preds = classes.repeat(len(matrix)).repeat_interleave(matrix.flatten()).tolist()
+            chart = wandb.plot.confusion_matrix(
+                y_true=y_true, preds=preds, class_names=[str(c) for c in classes.tolist()], title=f"{stage} confusion"
+            )
+            log_media(trainer, {f"{stage}/confusion": chart})

@@ -1,0 +1,68 @@
+"""Speed-accuracy trade-off: stop each sample once it is confident enough ("learning when to stop")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import wandb
+from lightning.pytorch import LightningModule, Trainer
+from torch import Tensor
+
+from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
+from lit_draw.models.trace import Trace
+
+
+def early_exit(logits: Tensor, taus: Tensor) -> tuple[Tensor, Tensor]:
+    """Stop at the first glimpse whose top class probability reaches ``tau`` (else at the last).
+
+    Args:
+        logits: ``[T, B, C]`` class scores after every glimpse.
+        taus: ``[K]`` confidence thresholds.
+
+    Returns:
+        ``(glimpses, predictions)``, each ``[K, B]``: the number of glimpses used (``1..T``) and the
+        class predicted at the stopping glimpse, for every threshold.
+    """
+    confidence, predicted = logits.softmax(-1).max(-1)  # [T, B], [T, B]
+    reached = confidence[None] >= taus[:, None, None]  # [K, T, B]
+    reached[:, -1] = True
+    stop = reached.int().argmax(1)  # [K, B] first glimpse reaching tau (argmax takes the first)
+    return stop + 1, predicted.gather(0, stop)  # [K, B], [K, B]
+
+
+class EarlyExit(EvalStatistic):
+    """For each threshold ``tau``: accuracy and mean glimpses used when every sample stops early.
+
+    Logs, per validation/test epoch, the scalars ``{stage}/early_exit/tau_{tau}/acc`` and
+    ``{stage}/early_exit/tau_{tau}/glimpses`` and, with W&B, ``{stage}/early_exit``: a line plot of
+    accuracy against mean glimpses whose table (``{stage}/early_exit_table``) has one row per tau.
+
+    Args:
+        taus: confidence thresholds, each in ``(0, 1]``.
+    """
+
+    def __init__(self, taus: Sequence[float] = (0.5, 0.7, 0.9, 0.95, 0.99, 0.999)) -> None:
+        super().__init__()
+        if not taus or not all(isinstance(t, (int, float)) and 0 < t <= 1 for t in taus):
+            raise ValueError(f"EarlyExit.taus must be a non-empty list of numbers in (0, 1], got {taus!r}")
+        self.taus = sorted(float(t) for t in taus)
+
+    def statistics(self, trace: Trace, labels: Tensor, boxes: Tensor) -> dict[str, Tensor]:
+        glimpses, predictions = early_exit(trace.logits, trace.logits.new_tensor(self.taus))
+        return {
+            "correct": (predictions == labels).sum(1).float(),  # [K]
+            "glimpses": glimpses.sum(1).float(),  # [K]
+        }
+
+    def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, sums: dict[str, Tensor], count: int) -> None:
+        accuracy = (sums["correct"] / count).tolist()
+        glimpses = (sums["glimpses"] / count).tolist()
+        for tau, acc, used in zip(self.taus, accuracy, glimpses):
+            pl_module.log(f"{stage}/early_exit/tau_{tau:g}/acc", acc)
+            pl_module.log(f"{stage}/early_exit/tau_{tau:g}/glimpses", used)
+        if wandb_logger(trainer) is not None:
+            rows = [list(row) for row in zip(self.taus, accuracy, glimpses)]
+            table = wandb.Table(columns=["tau", "accuracy", "mean_glimpses"], data=rows)
+            title = f"{stage} early exit: accuracy vs glimpses used"
+            chart = wandb.plot.line(table, "mean_glimpses", "accuracy", title=title)
+            log_media(trainer, {f"{stage}/early_exit": chart})
