@@ -1,0 +1,88 @@
+"""The CLI end to end on real MNIST: fit, read the offline W&B run back, resume, evaluate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lit_draw.cli import main
+from tests.wandb_reader import read_run
+
+T = 2
+
+
+@pytest.fixture
+def tiny(mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Arguments for a DRAW classifier small enough to fit in seconds, run inside ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    return [
+        "--config", str(Path(__file__).parents[1] / "configs" / "quickstart.yaml"),
+        f"--data.root={mnist_root}",
+        "--data.canvas_size=32", "--data.batch_size=16", "--data.val_size=64",
+        "--data.train_size=256", "--data.test_size=64",
+        "--model.net.init_args.canvas_size=32", f"--model.net.init_args.glimpses={T}",
+        "--model.net.init_args.read_n=4", "--model.net.init_args.enc_size=16",
+        "--model.net.init_args.dec_size=16", "--model.net.init_args.hidden=16",
+        "--trainer.default_root_dir=run", "--trainer.enable_progress_bar=false",
+        "--trainer.log_every_n_steps=1", "--trainer.limit_val_batches=2",
+    ]
+
+
+def test_fit_logs_per_glimpse_accuracy_to_the_offline_run_and_resumes(tiny: list[str], tmp_path: Path):
+    cli = main(["fit", *tiny, "--trainer.max_steps=4", "--trainer.val_check_interval=2"])
+    assert cli.trainer.global_step == 4
+    run = read_run(tmp_path / "wandb")
+    for key in ("train/loss", "train/acc", "val/loss", "val/acc", *(f"val/acc_glimpse_{t}" for t in range(1, T + 1))):
+        assert key in run.keys(), key
+    for t in range(1, T + 1):
+        assert all(0.0 <= v <= 1.0 for v in run.values(f"val/acc_glimpse_{t}"))
+    # the resolved config is the W&B run config and is saved beside the checkpoints
+    assert run.config["model"]["net"]["class_path"] == "lit_draw.models.DRAWClassifier"
+    assert run.config["data"]["canvas_size"] == 32
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert (checkpoints / "last.ckpt").is_file() and (checkpoints / "config.yaml").is_file()
+    assert any(checkpoints.glob("best-*.ckpt"))
+
+    resumed = main(["fit", *tiny, "--trainer.max_steps=6", "--trainer.val_check_interval=2", "--ckpt_path=last"])
+    assert resumed.trainer.global_step == 6
+    state = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)
+    assert state["global_step"] == 6
+
+
+def test_test_command_evaluates_a_checkpoint_and_logs_test_keys(tiny: list[str], tmp_path: Path):
+    main(["fit", *tiny, "--trainer.max_steps=2", "--trainer.limit_val_batches=0"])
+    cli = main(["test", *tiny, "--ckpt_path=run/checkpoints/last.ckpt"])
+    metrics = cli.trainer.callback_metrics
+    for key in ("test/acc", "test/loss", *(f"test/acc_glimpse_{t}" for t in range(1, T + 1))):
+        assert key in metrics, key
+    assert "test/acc_glimpse_2" in read_run(tmp_path / "wandb").keys()
+
+
+def test_checkpoint_rebuilds_its_own_model(tiny: list[str]):
+    from lit_draw.module import AttentionClassifier
+
+    main(["fit", *tiny, "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])
+    model = AttentionClassifier.load_from_checkpoint("run/checkpoints/last.ckpt")
+    trace = model(torch.rand(3, 1, 32, 32))
+    assert trace.logits.shape == (T, 3, 10)
+
+
+def test_print_config_shows_the_resolved_config(tiny: list[str], capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *tiny, "--print_config"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "lit_draw.models.DRAWClassifier" in out and "weighting: all" in out
+
+
+def test_mismatched_canvas_sizes_name_both_fields(tiny: list[str]):
+    with pytest.raises(ValueError, match=r"model.net.init_args.canvas_size \(40\) must equal data.init_args.canvas_size \(32\)"):
+        main(["fit", *tiny, "--model.net.init_args.canvas_size=40", "--trainer.max_steps=1"])
+
+
+def test_bad_weighting_is_reported_by_name(tiny: list[str]):
+    with pytest.raises(ValueError, match="weighting must be one of last, all, linear, exponential"):
+        main(["fit", *tiny, "--model.weighting=first", "--trainer.max_steps=1"])
