@@ -8,7 +8,9 @@ glimpses (``all``). Any per-glimpse weighting ``w_t >= 0`` with ``sum_t w_t = 1`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -83,3 +85,219 @@ def per_glimpse_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
 def weighted_cross_entropy(logits: Tensor, labels: Tensor, weights: Tensor) -> Tensor:
     """``sum_t w_t * CE(logits_t, y)``: ``logits [T, B, C]``, ``labels [B]``, ``weights [T]`` -> scalar."""
     return (weights.to(logits.device) * per_glimpse_cross_entropy(logits, labels)).sum()
+
+
+REWARDS = ("final", "weighted")
+
+
+def classification_reward(logits: Tensor, labels: Tensor, weights: Tensor | None = None) -> Tensor:
+    """RAM's reward: 1 for a right prediction (Mnih et al. 2014, sec. 4).
+
+    Args:
+        logits: ``[T, B, C]``.
+        labels: ``[B]``.
+        weights: ``None`` for the paper's reward (the final prediction only), or ``[T]`` per-glimpse
+            weights ``w_t``: every glimpse is rewarded ``w_t * 1[right at t]`` and the location
+            drawn for glimpse ``t`` earns what follows it, ``R_t = sum_{s >= t} w_s * 1[right at s]``.
+
+    Returns:
+        ``[B]`` (``weights`` ``None``) or ``[T, B]`` float rewards, without gradient.
+    """
+    right = (logits.detach().argmax(-1) == labels).float()  # [T, B]
+    if weights is None:
+        return right[-1]
+    per_glimpse = weights.to(right.device)[:, None] * right  # [T, B]
+    return per_glimpse.flip(0).cumsum(0).flip(0)  # [T, B] reward-to-go
+
+
+def reinforce_loss(log_pi: Tensor, reward: Tensor, baseline: Tensor | None = None) -> dict[str, Tensor]:
+    """REINFORCE with a learned baseline (Williams 1992; Mnih et al. 2014, eq. 2 and sec. 4).
+
+    ``reinforce_loss = -mean_b sum_t log pi(l_t) * (R_t - b_t)`` with the advantage detached, so its
+    gradient is the score-function estimate of ``-grad E[R]``; ``baseline_mse = mean (b_t - R_t)^2``
+    trains ``b_t`` towards the expected reward.
+
+    Args:
+        log_pi: ``[T, B]`` log-density of the sampled locations.
+        reward: ``[B]`` (the same return for every step) or ``[T, B]``.
+        baseline: ``[T, B]`` ``b_t``, or ``None`` for plain REINFORCE.
+
+    Returns:
+        ``{"reinforce_loss", "baseline_mse" (with a baseline), "advantage_std", "reward"}`` scalars;
+        ``reward`` is the mean return of the first step.
+    """
+    reward = reward.detach().expand_as(log_pi)  # [T, B]
+    advantage = reward if baseline is None else reward - baseline.detach()  # [T, B]
+    terms = {
+        "reinforce_loss": -(log_pi * advantage).sum(0).mean(),
+        "advantage_std": advantage.std() if advantage.numel() > 1 else advantage.new_zeros(()),
+        "reward": reward[0].mean(),
+    }
+    if baseline is not None:
+        terms["baseline_mse"] = F.mse_loss(baseline, reward)
+    return terms
+
+
+# Wake-sleep estimators for rollouts weighted across M samples (Ba, Grosse, Salakhutdinov, Frey
+# 2015). Rollout m of canvas b has ``ll [M, B] = log p(y | a_m, I)``, ``log_p [M, B] = log p(a_m | I)``
+# and, when importance-weighted, ``log_q [M, B] = log q(a_m | y, I)``. The surrogates are per
+# rollout ``[M, B]``; the loss is their sum over M, mean over B, and its gradient is minus the
+# paper's estimator (weights and learning signals are detached).
+
+
+@dataclass
+class RolloutSurrogate:
+    """Per-rollout surrogate losses of one estimator and what to log about them.
+
+    Attributes:
+        prediction: ``[M, B]`` surrogate for the prediction network (``log p(y|a)`` and ``log p(a)``).
+        inference: ``[M, B]`` surrogate for the inference network (``log q(a)``), or ``None``.
+        bound: ``[B]`` the estimate of the log-likelihood bound being maximised.
+        ess: ``[B]`` effective sample size ``1 / sum_m w_m^2``, in ``[1, M]``.
+    """
+
+    prediction: Tensor
+    inference: Tensor | None
+    bound: Tensor
+    ess: Tensor
+
+    def per_rollout(self) -> Tensor:
+        """``[M]``: each rollout's share of the loss (summed over the inference part, mean over B)."""
+        total = self.prediction if self.inference is None else self.prediction + self.inference
+        return total.mean(1)
+
+    def loss(self) -> Tensor:
+        return self.per_rollout().sum()
+
+
+def rollout_log_likelihood(sample_logits: Tensor, labels: Tensor, weights: Tensor) -> Tensor:
+    """``log p(y | a_m, I) = sum_t w_t log softmax(logits_t)[y]`` for every rollout.
+
+    With the ``last`` weighting this is the paper's likelihood (the prediction after the last
+    glimpse); other weightings score the intermediate predictions too.
+
+    Args:
+        sample_logits: ``[T, M, B, C]``.
+        labels: ``[B]``.
+        weights: ``[T]`` glimpse weights (see :func:`glimpse_weights`).
+
+    Returns:
+        ``[M, B]``.
+    """
+    steps, runs, batch, _ = sample_logits.shape
+    index = labels.view(1, 1, batch, 1).expand(steps, runs, batch, 1)
+    log_py = sample_logits.float().log_softmax(-1).gather(-1, index)[..., 0]  # [T, M, B]
+    return (weights.to(log_py)[:, None, None] * log_py).sum(0)
+
+
+def importance_log_weights(log_likelihood: Tensor, log_p: Tensor, log_q: Tensor) -> Tensor:
+    """``log w~_m = log p(a_m|I) + log p(y|a_m,I) - log q(a_m|y,I)`` (eq. 11), detached, ``[M, B]``."""
+    return (log_p + log_likelihood - log_q).detach()
+
+
+def normalized_weights(log_w: Tensor) -> Tensor:
+    """``w_m = w~_m / sum_k w~_k`` from log-weights ``[M, B]``, computed as a softmax over M."""
+    return log_w.softmax(0)
+
+
+def effective_sample_size(weights: Tensor) -> Tensor:
+    """``1 / sum_m w_m^2`` for normalised weights ``[M, B]``: ``[B]`` in ``[1, M]``."""
+    return 1 / (weights**2).sum(0)
+
+
+def wake_sleep_surrogate(
+    log_likelihood: Tensor, log_p: Tensor, log_q: Tensor, control_variates: bool = True
+) -> RolloutSurrogate:
+    """Reweighted wake-sleep for attention (WS-RAM, the paper's eqs. 10-14), rollouts drawn from ``q``.
+
+    Prediction network: ``sum_m w_m [grad log p(y|a_m,I) + grad log p(a_m|I)]``, the
+    self-normalised importance-sampling estimate of ``grad log p(y|I)``. Inference network:
+    ``sum_m w_m grad log q(a_m|y,I)``, the estimate of ``-grad KL(p(a|y,I) || q(a|y,I))``.
+
+    Control variates (in the spirit of the paper's eqs. 15-18; both use score functions whose
+    expectation is zero, so they change the estimators' variance and not their limit):
+
+    * inference network: ``w_m -> w_m - 1/M``, as ``E_q[grad log q] = 0``;
+    * prediction network, score term only: ``w_m -> w_m - v_m`` with
+      ``v_m ∝ p(a_m|I) / q(a_m|y,I)`` (normalised over m), the weights without the likelihood,
+      as ``E_q[p/q grad log p] = E_p[grad log p] = 0``. With ``q = p``, ``v_m = 1/M``.
+
+    Args:
+        log_likelihood: ``[M, B]`` ``log p(y|a_m,I)`` (carries the prediction network's gradient).
+        log_p: ``[M, B]`` ``log p(a_m|I)`` (the prediction network's).
+        log_q: ``[M, B]`` ``log q(a_m|y,I)`` (the inference network's; detached when q is p).
+        control_variates: apply the control variates above.
+
+    Returns:
+        The surrogates (``inference`` is ``None`` when ``log_q`` carries no gradient);
+        ``bound = log (1/M sum_m w~_m)``, the importance-weighted lower bound on ``log p(y|I)``
+        (in expectation).
+    """
+    runs = log_p.shape[0]
+    log_w = importance_log_weights(log_likelihood, log_p, log_q)  # [M, B]
+    w = normalized_weights(log_w)  # [M, B]
+    score_p = w - normalized_weights((log_p - log_q).detach()) if control_variates else w
+    score_q = w - 1 / runs if control_variates else w
+    return RolloutSurrogate(
+        prediction=-(w * log_likelihood + score_p * log_p),
+        inference=-(score_q * log_q) if log_q.requires_grad else None,
+        bound=torch.logsumexp(log_w, 0) - math.log(runs),
+        ess=effective_sample_size(w),
+    )
+
+
+def variational_surrogate(log_likelihood: Tensor, log_p: Tensor, control_variates: bool = True) -> RolloutSurrogate:
+    """The variational (VAR) estimator, the paper's eqs. 5-7: rollouts from ``p``, weighted equally.
+
+    Maximises ``F = E_p(a|I)[log p(y|a,I)] <= log p(y|I)`` with
+    ``1/M sum_m [grad log p(y|a_m,I) + (log p(y|a_m,I) - b_m) grad log p(a_m|I)]``. Its control
+    variate ``b_m`` is the mean log-likelihood of the *other* ``M - 1`` rollouts of the same
+    canvas (leave-one-out: independent of rollout m, so unbiased; 0 when ``M = 1``).
+
+    Args:
+        log_likelihood: ``[M, B]`` ``log p(y|a_m,I)``.
+        log_p: ``[M, B]`` ``log p(a_m|I)``, rollouts drawn from ``p``.
+        control_variates: subtract the leave-one-out baseline.
+
+    Returns:
+        The surrogates (no inference part); ``bound = F`` estimated as the mean over rollouts,
+        ``ess = M``.
+    """
+    runs = log_p.shape[0]
+    signal = log_likelihood.detach()  # [M, B]
+    if control_variates and runs > 1:
+        signal = signal - (signal.sum(0, keepdim=True) - signal) / (runs - 1)
+    return RolloutSurrogate(
+        prediction=-(log_likelihood + signal * log_p) / runs,
+        inference=None,
+        bound=log_likelihood.detach().mean(0),
+        ess=torch.full_like(signal[0], float(runs)),
+    )
+
+
+def rollout_gradient_variance(per_rollout: Tensor, params: list[Tensor]) -> Tensor:
+    """Spread of the M single-rollout gradient estimates, ``train/grad_variance``.
+
+    ``g_m = M * grad(per_rollout[m])`` is the estimate the rollout ``m`` alone contributes (their mean
+    is the gradient the optimiser gets). Returns ``1/P sum_p Var_m[g_m,p]``: the unbiased variance
+    over rollouts, averaged over the ``P`` entries of ``params``. One batched backward pass
+    (``M`` vector-Jacobian products); the graph is kept for the training backward.
+
+    Args:
+        per_rollout: ``[M]`` loss shares (:meth:`RolloutSurrogate.per_rollout`), ``M >= 2``.
+        params: the parameter group (tensors requiring grad).
+
+    Returns:
+        A detached scalar.
+    """
+    runs = per_rollout.shape[0]
+    grads = torch.autograd.grad(
+        per_rollout,
+        params,
+        grad_outputs=torch.eye(runs, device=per_rollout.device) * runs,
+        retain_graph=True,
+        allow_unused=True,
+        is_grads_batched=True,
+    )
+    flat = torch.cat([g.flatten(1) for g in grads if g is not None], 1)  # [M, P]
+    return flat.var(0).mean().detach()

@@ -1,6 +1,8 @@
 """Plain ``nn.Module`` models; none of them imports Lightning or W&B."""
 
 from lit_draw.models.draw import DRAWClassifier
+from lit_draw.models.ram import RAM
 from lit_draw.models.trace import Trace
+from lit_draw.models.wsram import WSRAM
 
-__all__ = ["DRAWClassifier", "Trace"]
+__all__ = ["DRAWClassifier", "RAM", "Trace", "WSRAM"]

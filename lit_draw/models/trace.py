@@ -39,6 +39,15 @@ class Trace:
         log_pi: ``[T, B]`` log-density of the sampled (hard) glimpse locations.
         baseline: ``[T, B]`` learned reward baseline ``b_t``.
         entropy: ``[T, B]`` entropy of the location policy.
+        mc_logits: ``[T, B, C]`` log of the mean softmax over several policy samples per canvas
+            (Monte-Carlo averaging at evaluation); ``logits`` stays a single sample.
+        sample_logits: ``[T, M, B, C]`` class scores of each of ``M`` action sequences
+            (rollouts) per canvas, for estimators that weight rollouts (WS-RAM, VAR).
+        log_p_actions: ``[M, B]`` ``log p(a_m | I)``, the prior (prediction network) log-density
+            of rollout ``m``'s whole action sequence; carries the prediction network's gradient.
+        log_q_actions: ``[M, B]`` ``log q(a_m | y, I)``, the log-density of the proposal the
+            rollouts were drawn from when they are importance-weighted (WS-RAM); ``None`` when
+            they are prior samples weighted equally (VAR, evaluation).
     """
 
     logits: Tensor
@@ -55,6 +64,10 @@ class Trace:
     log_pi: Tensor | None = None
     baseline: Tensor | None = None
     entropy: Tensor | None = None
+    mc_logits: Tensor | None = None
+    sample_logits: Tensor | None = None
+    log_p_actions: Tensor | None = None
+    log_q_actions: Tensor | None = None
 
     @property
     def num_glimpses(self) -> int:
