@@ -1,0 +1,83 @@
+"""Stochastic glimpse actions: a Gaussian location and a categorical zoom.
+
+An action is ``a = (l, k)``: ``l [B, 2]`` the location ``(x, y)`` in ``[-1, 1]`` units (the
+retina's; values outside are read at the border) and ``k [B]`` the index of the zoom in a set of
+``K`` retina levels. ``pi(a | h) = N(l; mu(h), diag sigma(h)^2) * Cat(k; softmax(s(h)))``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Categorical, Normal
+
+_LOG_STD_RANGE = (math.log(0.02), math.log(1.0))
+
+
+@dataclass
+class GlimpseAction:
+    """One drawn action: ``loc [B, 2]`` (unclamped, detached) and ``zoom [B]`` (int64 level index)."""
+
+    loc: Tensor
+    zoom: Tensor
+
+
+@dataclass
+class ActionDistribution:
+    """``pi(a | h)`` for a batch: location mean and std ``[B, 2]``, zoom logits ``[B, K]``."""
+
+    mean: Tensor
+    std: Tensor
+    zoom_logits: Tensor
+
+    def tempered(self, temperature: float) -> ActionDistribution:
+        """``pi_tau ∝ pi^(1/tau)``: std times ``sqrt(tau)``, zoom logits over ``tau`` (tau > 1 explores)."""
+        return ActionDistribution(self.mean, self.std * math.sqrt(temperature), self.zoom_logits / temperature)
+
+    def _parts(self) -> tuple[Normal, Categorical]:
+        # validate_args=False: the argument checks would read values back to the host every glimpse.
+        return Normal(self.mean, self.std, validate_args=False), Categorical(logits=self.zoom_logits, validate_args=False)
+
+    def sample(self) -> GlimpseAction:
+        where, zoom = self._parts()
+        return GlimpseAction(where.sample(), zoom.sample())
+
+    def log_prob(self, action: GlimpseAction) -> Tensor:
+        """``log pi(a | h)``, ``[B]``."""
+        where, zoom = self._parts()
+        return where.log_prob(action.loc).sum(-1) + zoom.log_prob(action.zoom)
+
+    def entropy(self) -> Tensor:
+        """``H[pi(. | h)]``, ``[B]`` (differential entropy for the location part)."""
+        where, zoom = self._parts()
+        return where.entropy().sum(-1) + zoom.entropy()
+
+
+class GlimpsePolicy(nn.Module):
+    """Maps a state ``h [B, in_features]`` to :class:`ActionDistribution` over location and zoom.
+
+    ``mu = tanh(W_mu h)``; ``log sigma = W_sigma h`` (starting at ``log std``, clamped to
+    ``[0.02, 1]``); zoom logits ``s = W_s h``.
+
+    Args:
+        in_features: size of ``h``.
+        zooms: number of zoom levels ``K`` (1: location only).
+        std: initial location standard deviation in ``[-1, 1]`` units.
+    """
+
+    def __init__(self, in_features: int, zooms: int, std: float = 0.2) -> None:
+        super().__init__()
+        if not 0.02 <= std <= 1:
+            raise ValueError(f"std must be in [0.02, 1] (in [-1, 1] canvas units), got {std!r}")
+        self.mean = nn.Linear(in_features, 2)
+        self.log_std = nn.Linear(in_features, 2)
+        nn.init.zeros_(self.log_std.weight)
+        nn.init.constant_(self.log_std.bias, math.log(std))
+        self.zoom = nn.Linear(in_features, zooms)
+
+    def forward(self, h: Tensor) -> ActionDistribution:
+        log_std = self.log_std(h).clamp(*_LOG_STD_RANGE)  # [B, 2]
+        return ActionDistribution(torch.tanh(self.mean(h)), log_std.exp(), self.zoom(h))

@@ -1,0 +1,265 @@
+"""WS-RAM and VAR: the estimators on an enumerable problem, the model's trace, the CLI end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lit_draw import losses
+from lit_draw.cli import main
+from lit_draw.models import WSRAM
+from lit_draw.module import AttentionClassifier
+from tests.wandb_reader import read_run
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+
+
+def tiny_wsram(**options) -> WSRAM:
+    sizes = dict(canvas_size=24, patch=4, zooms=[1, 2], glimpses=2, samples=3, coarse_size=4, what_hidden=8,
+                 where_hidden=8, glimpse_size=16, state_size=16, hidden=8)
+    return WSRAM(**{**sizes, **options})
+
+
+# ----------------------------------------------------------------------------- weights and ESS
+
+
+def test_weights_are_a_distribution_and_ess_lies_between_one_and_m():
+    torch.manual_seed(0)
+    log_w = torch.randn(6, 50) * torch.logspace(-2, 3, 50)  # from near-equal to degenerate, [M, B]
+    w = losses.normalized_weights(log_w)
+    assert (w >= 0).all()
+    torch.testing.assert_close(w.sum(0), torch.ones(50))
+    ess = losses.effective_sample_size(w)
+    assert (ess >= 1 - 1e-5).all() and (ess <= 6 + 1e-5).all()
+    equal = losses.normalized_weights(torch.full((6, 1), -1e4))  # equal, and far below exp's range
+    torch.testing.assert_close(equal, torch.full((6, 1), 1 / 6))
+    torch.testing.assert_close(losses.effective_sample_size(equal), torch.tensor([6.0]))
+    one_hot = losses.normalized_weights(torch.tensor([[0.0], [-1e4], [-1e4]]))
+    torch.testing.assert_close(losses.effective_sample_size(one_hot), torch.tensor([1.0]))
+
+
+def test_importance_log_weights_are_eq_11_in_log_space():
+    ll, log_p, log_q = torch.tensor([[-1.0], [-2.0]]), torch.tensor([[-3.0], [-0.5]]), torch.tensor([[-2.0], [-1.5]])
+    log_w = losses.importance_log_weights(ll, log_p, log_q)
+    torch.testing.assert_close(log_w, torch.tensor([[-2.0], [-1.0]]))
+    s = losses.wake_sleep_surrogate(ll, log_p, log_q)
+    torch.testing.assert_close(s.bound, torch.log((torch.exp(torch.tensor([-2.0, -1.0]))).mean())[None])
+
+
+def test_with_q_equal_p_and_equal_weights_wake_sleep_equals_var():
+    """Equal likelihoods and q = p: weights are 1/M and, with control variates, both estimators
+    reduce to 1/M sum_m grad log p(y|a_m); without, their likelihood parts agree."""
+    torch.manual_seed(0)
+    theta = torch.randn(4, 3, requires_grad=True)  # a stand-in for both networks' parameters
+
+    def gradient(estimator, control_variates: bool) -> torch.Tensor:
+        log_p = theta.sum(1, keepdim=True).expand(4, 3) * torch.linspace(0.5, 2, 4)[:, None]  # [M, B]
+        ll = (theta[0, 0] ** 2 - 2.0).expand(4, 3)  # the same log p(y|a) everywhere, [M, B]
+        if estimator == "var":
+            surrogate = losses.variational_surrogate(ll, log_p, control_variates)
+        else:
+            surrogate = losses.wake_sleep_surrogate(ll, log_p, log_p.detach(), control_variates)
+            assert surrogate.inference is None
+            torch.testing.assert_close(surrogate.ess, torch.full((3,), 4.0))
+            torch.testing.assert_close(surrogate.bound, ll[0].detach())  # log mean p(y|a) = ll
+        return torch.autograd.grad(surrogate.loss(), theta)[0]
+
+    torch.testing.assert_close(gradient("ws", True), gradient("var", True))
+    # without control variates the likelihood parts agree; the score terms are weighted by
+    # 1/M (WS) and by ll/M (VAR)
+    log_p = theta.sum(1, keepdim=True).expand(4, 3) * torch.linspace(0.5, 2, 4)[:, None]
+    score = torch.autograd.grad(-log_p.mean(), theta)[0]
+    ll = theta[0, 0].item() ** 2 - 2.0
+    torch.testing.assert_close(gradient("ws", False) - score, gradient("var", False) - ll * score)
+
+
+# ----------------------------------------------------------------------------- enumerable problem
+# One categorical action a in {0..K-1}: prior p(a) = softmax(theta), likelihood
+# p(y|a) = softmax(phi[a])[y], proposal q(a) = softmax(eta). log p(y) = logsumexp_a(...) and its
+# gradient are exact; R replicas of the problem (the batch) give R independent estimates.
+
+K, C, Y, R = 4, 3, 0, 4000
+THETA = torch.tensor([0.5, -0.3, 0.1, 0.8])
+PHI = torch.tensor([[1.2, -0.8, 0.3], [-1.5, 0.9, 0.2], [0.4, 0.4, -1.0], [-0.2, -1.7, 1.1]])
+ETA = torch.tensor([-0.2, 0.4, 0.3, -0.5])
+
+
+def exact_gradients() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``grad log p(y)`` w.r.t. theta and phi, and ``grad_eta sum_a p(a|y) log q(a)`` (-KL's)."""
+    theta, phi, eta = (v.clone().requires_grad_() for v in (THETA, PHI, ETA))
+    joint = theta.log_softmax(0) + phi.log_softmax(1)[:, Y]  # [K]
+    g_theta, g_phi = torch.autograd.grad(torch.logsumexp(joint, 0), (theta, phi))
+    posterior = joint.softmax(0).detach()
+    g_eta, = torch.autograd.grad((posterior * eta.log_softmax(0)).sum(), eta)
+    return g_theta, g_phi, g_eta
+
+
+def estimates(runs: int, estimator: str, proposal: str, control_variates: bool, seed: int = 0):
+    """R per-replica estimates ``[R, ...]`` of the gradients above (eta's is None without q)."""
+    torch.manual_seed(seed)
+    theta = THETA.expand(R, K).clone().requires_grad_()
+    phi = PHI.expand(R, K, C).clone().requires_grad_()
+    eta = ETA.expand(R, K).clone().requires_grad_()
+    proposal_logits = eta if proposal == "q" else theta
+    a = torch.distributions.Categorical(logits=proposal_logits.detach()).sample((runs,))  # [M, R]
+    rows = torch.arange(R)
+    log_p = theta.log_softmax(1)[rows, a]  # [M, R]
+    ll = phi.log_softmax(2)[rows, a, Y]  # [M, R]
+    log_q = proposal_logits.log_softmax(1)[rows, a]
+    if estimator == "variational":
+        surrogate = losses.variational_surrogate(ll, log_p, control_variates)
+    else:
+        log_q = log_q if proposal == "q" else log_q.detach()
+        surrogate = losses.wake_sleep_surrogate(ll, log_p, log_q, control_variates)
+    grads = torch.autograd.grad(surrogate.loss() * R, (theta, phi, eta), allow_unused=True)  # per replica
+    return [None if g is None else -g for g in grads]
+
+
+def bias(estimate: torch.Tensor, exact: torch.Tensor) -> float:
+    return (estimate.mean(0) - exact).norm().item()
+
+
+def spread(estimate: torch.Tensor) -> float:
+    return estimate.var(0).sum().item()
+
+
+@pytest.mark.parametrize("proposal", ["p", "q"])
+@pytest.mark.parametrize("control_variates", [False, True])
+def test_importance_sampled_gradient_approaches_the_exact_one_as_m_grows(proposal, control_variates):
+    exact = exact_gradients()
+    errors = {m: [] for m in (2, 10, 50)}
+    for m in errors:
+        g_theta, g_phi, g_eta = estimates(m, "wake_sleep", proposal, control_variates)
+        errors[m] = [bias(g_theta, exact[0]), bias(g_phi, exact[1])]
+        if proposal == "q":
+            errors[m].append(bias(g_eta, exact[2]))
+    for e2, e10, e50, target in zip(errors[2], errors[10], errors[50], exact):
+        assert e50 < e10 < e2  # self-normalised importance sampling: bias O(1/M)
+        assert e2 > 0.2 * target.norm()  # M = 2 is visibly off, so the test can see convergence
+        assert e50 < 0.06 * target.norm()
+
+
+def test_control_variates_reduce_the_variance_of_the_score_terms():
+    for proposal in ("p", "q"):
+        plain = estimates(5, "wake_sleep", proposal, control_variates=False)
+        controlled = estimates(5, "wake_sleep", proposal, control_variates=True)
+        assert spread(controlled[0]) < 0.5 * spread(plain[0])  # the prior's score term
+        if proposal == "q":
+            assert spread(controlled[2]) < 0.5 * spread(plain[2])  # the inference network's
+        assert spread(controlled[1]) == pytest.approx(spread(plain[1]))  # the likelihood term: untouched
+    plain = estimates(5, "variational", "p", control_variates=False)
+    controlled = estimates(5, "variational", "p", control_variates=True)
+    assert spread(controlled[0]) < 0.7 * spread(plain[0])
+    exact = exact_gradients()
+    # VAR's estimator is unbiased for its own objective F = E_p[log p(y|a)], not for log p(y):
+    f_theta = (THETA.softmax(0) * (PHI.log_softmax(1)[:, Y] - (THETA.softmax(0) * PHI.log_softmax(1)[:, Y]).sum()))
+    assert bias(controlled[0], f_theta) < 0.02 and bias(controlled[0], exact[0]) > 0.05
+
+
+def test_gradient_variance_is_the_spread_of_the_single_rollout_estimates():
+    torch.manual_seed(0)
+    weight = torch.randn(3, 2, requires_grad=True)
+    bias_ = torch.randn(3, requires_grad=True)
+    per_rollout = (weight.sum(1) * bias_ + torch.tensor([0.0, 1.0, 2.0]) * bias_**2).sin()  # [M = 3]
+    reference = torch.stack([
+        torch.cat([g.flatten() for g in torch.autograd.grad(3 * per_rollout[m], (weight, bias_), retain_graph=True)])
+        for m in range(3)
+    ])  # [M, P]
+    value = losses.rollout_gradient_variance(per_rollout, [weight, bias_])
+    torch.testing.assert_close(value, reference.var(0).mean())
+    per_rollout.sum().backward()  # the graph is still there for the training step
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+def test_training_trace_has_m_rollouts_and_each_network_gets_its_own_gradient():
+    torch.manual_seed(0)
+    model = tiny_wsram().train()
+    images, labels = torch.rand(5, 1, 24, 24), torch.randint(0, 10, (5,))
+    trace = model(images, labels, return_glimpses=True, return_gates=True)
+    assert trace.logits.shape == (2, 5, 10) and trace.sample_logits.shape == (2, 3, 5, 10)
+    assert trace.log_p_actions.shape == (3, 5) and trace.log_q_actions.shape == (3, 5)
+    assert trace.center.shape == (2, 5, 2) and trace.entropy.shape == (2, 5)
+    assert set(trace.size.unique().tolist()) <= {4.0, 8.0}
+    assert trace.glimpses.shape == (2, 5, 1, 4, 4) and "upper/forget" in trace.gates
+    assert trace.log_pi is None  # RAM's REINFORCE does not fire on this trace
+    torch.testing.assert_close(trace.logits.exp().sum(-1), torch.ones(2, 5))  # log of a mean distribution
+    # the inference network's density trains only the inference network
+    trace.log_q_actions.sum().backward(retain_graph=True)
+    assert model.inference.policy.mean.weight.grad is not None and model.prior.mean.weight.grad is None
+    assert model.lower.weight_ih.grad is None
+    model.zero_grad()
+    trace.log_p_actions.sum().backward()
+    assert model.inference.policy.mean.weight.grad is None and model.prior.mean.weight.grad is not None
+
+
+def test_var_training_and_evaluation_sample_from_the_prior_unweighted():
+    torch.manual_seed(0)
+    images, labels = torch.rand(2, 1, 24, 24), torch.tensor([1, 2])
+    var = tiny_wsram(estimator="variational", inference_network=False).train()
+    assert var(images, labels).log_q_actions is None
+    ws = tiny_wsram(inference_network=False, temperature=2.0).train()
+    trace = ws(images, labels)
+    assert trace.log_q_actions is not None and not trace.log_q_actions.requires_grad
+    assert not torch.equal(trace.log_q_actions, trace.log_p_actions.detach())  # the tempered proposal
+    evaluated = tiny_wsram().eval()(images, labels)
+    assert evaluated.log_q_actions is None and evaluated.sample_logits.shape == (2, 3, 2, 10)
+    expected = torch.logsumexp(evaluated.sample_logits.log_softmax(-1), 1) - torch.log(torch.tensor(3.0))
+    torch.testing.assert_close(evaluated.logits, expected)
+
+
+def test_module_objective_logs_the_wake_sleep_terms():
+    torch.manual_seed(0)
+    module = AttentionClassifier(tiny_wsram(), weighting="last", grad_variance_every=1)
+    module.train()
+    images, labels = torch.rand(4, 1, 24, 24), torch.randint(0, 10, (4,))
+    terms = module.objective(module(images, labels), labels)
+    assert {"loss", "bound", "ess", "log_likelihood", "entropy", "grad_variance"} <= set(terms)
+    assert 1 <= terms["ess"] <= 3 and terms["bound"] < 0 and terms["grad_variance"] > 0
+    terms["loss"].backward()
+    assert all(p.grad is not None for p in module.net.parameters())
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(zooms=[1, 3]), "WSRAM.zooms must be distinct powers of two"),
+        (dict(estimator="iwae"), "WSRAM.estimator must be one of wake_sleep, variational, got 'iwae'"),
+        (dict(temperature=0.5), "WSRAM.temperature must be >= 1"),
+        (dict(estimator="variational"), "needs inference_network=false and temperature=1"),
+        (dict(samples=0), "WSRAM.samples must be a positive int, got 0"),
+    ],
+)
+def test_bad_options_name_the_field(options, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_wsram(**options)
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+
+@pytest.mark.parametrize("config", ["wsram_translated_scaled", "var_translated_scaled"])
+def test_fit_logs_ess_and_gradient_variance_to_the_offline_run(config, mnist_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    main([
+        "fit", "--config", str(CONFIGS / f"{config}.yaml"), f"--data.root={mnist_root}",
+        "--data.canvas_size=48", "--model.net.init_args.canvas_size=48", "--data.batch_size=8",
+        "--data.val_size=16", "--data.train_size=16", "--data.test_size=16",  # 2 steps: one epoch
+        "--model.net.init_args.state_size=16", "--model.net.init_args.glimpse_size=16",
+        "--model.net.init_args.what_hidden=8", "--model.net.init_args.where_hidden=8",
+        "--model.net.init_args.hidden=8", "--model.net.init_args.glimpses=2",
+        "--trainer.max_steps=2", "--trainer.limit_val_batches=1", "--trainer.log_every_n_steps=1",
+        "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={tmp_path / 'run'}",
+    ])
+    run = read_run(tmp_path / "wandb")
+    assert {"train/ess", "train/grad_variance", "train/bound", "train/loss", "val/acc_glimpse_2"} <= run.keys()
+    ess = run.values("train/ess")
+    samples = run.config["model"]["net"]["init_args"]["samples"]
+    assert all(1 <= e <= samples + 1e-4 for e in ess)
+    if config.startswith("var"):
+        assert ess == [pytest.approx(samples)] * len(ess)
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
