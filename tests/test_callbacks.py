@@ -155,8 +155,8 @@ def test_callbacks_skip_missing_trace_fields_and_log_scalars_without_wandb(mnist
 
 
 def _config(tmp_path) -> str:
-    with open(Path(__file__).parents[1] / "configs" / "callbacks.yaml") as f:
-        callbacks = yaml.safe_load(f)["trainer"]["callbacks"]
+    with open(Path(__file__).parents[1] / "configs" / "callbacks" / "analysis.yaml") as f:
+        callbacks = yaml.safe_load(f)
     for callback in callbacks:
         if callback["class_path"].endswith("WeightUpdateNorm"):
             callback["init_args"]["every_n_steps"] = 2

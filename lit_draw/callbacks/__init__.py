@@ -1,6 +1,6 @@
 """Analysis callbacks: each reads the common :class:`~lit_draw.models.trace.Trace` and logs to W&B.
 
-Switch them on in YAML under ``trainer.callbacks`` (``configs/callbacks.yaml`` lists them all).
+Switch them on in YAML under ``trainer.callbacks`` (``configs/callbacks/analysis.yaml`` lists them all).
 """
 
 from lit_draw.callbacks.attention_pictures import AttentionPictures
