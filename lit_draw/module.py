@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from lit_draw import losses
@@ -86,6 +87,9 @@ class AttentionClassifier(LightningModule):
         self.eval_options: dict[str, bool] = {}
         self.val_acc_mc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.test_acc_mc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        # Per-canvas mean losses, summed across processes: exact under DDP (see CanvasMNIST._eval_loader).
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
 
     def forward(self, images: Tensor, labels: Tensor | None = None, **options: Any) -> Trace:
         return self.net(images, labels, **options)
@@ -175,7 +179,9 @@ class AttentionClassifier(LightningModule):
             metric = getattr(self, f"{stage}_acc_mc")
             metric(trace.mc_logits[-1], labels)
             self.log(f"{stage}/acc_mc", metric)
-        self.log(f"{stage}/loss", loss, prog_bar=stage == "val", sync_dist=True)
+        mean_loss = getattr(self, f"{stage}_loss")
+        mean_loss.update(loss, weight=labels.numel())
+        self.log(f"{stage}/loss", mean_loss, prog_bar=stage == "val")
         return {"trace": trace.detach(), "labels": labels, "boxes": boxes}
 
     def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
@@ -190,7 +196,7 @@ class AttentionClassifier(LightningModule):
 
     def _log_glimpse_accuracy(self, stage: str) -> None:
         metric: PerGlimpseAccuracy = getattr(self, f"{stage}_acc")
-        acc = metric.compute()  # [T]
+        acc = metric.compute().reshape(-1)  # [T] (torchmetrics squeezes T = 1 to a scalar)
         metric.reset()
         self.log_dict({f"{stage}/acc_glimpse_{t + 1}": a for t, a in enumerate(acc)})
         self.log(f"{stage}/acc", acc[-1], prog_bar=stage == "val")

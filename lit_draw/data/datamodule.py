@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
+from tqdm.auto import tqdm
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from lit_draw.data.canvas import DIGIT_SIZE, ink_boxes, make_canvases
 from lit_draw.data.mnist import ensure_mnist, load_mnist
@@ -250,9 +252,10 @@ class CanvasMNIST(LightningDataModule):
         if stage not in self._fixed:
             pool = self._pool(stage)
             generator = torch.Generator().manual_seed(_stream_seed(self.seed, stage))
-            chunks = [
-                self._generate(pool, i, generator) for i in torch.arange(len(pool)).split(_CHUNK)
-            ]
+            batches = torch.arange(len(pool)).split(_CHUNK)
+            progress = tqdm(batches, desc=f"Generating the fixed {stage} canvases", unit="chunk", leave=False,
+                            disable=len(batches) < 3)
+            chunks = [self._generate(pool, i, generator) for i in progress]
             canvas, labels, boxes = (torch.cat(parts) for parts in zip(*chunks, strict=True))
             quantised = canvas.mul(255).round().to(torch.uint8)  # [N, 1, H, W]
             self._fixed[stage] = (quantised, labels, boxes)
@@ -299,14 +302,36 @@ class CanvasMNIST(LightningDataModule):
         else:  # "test", "predict"
             self._fixed_set("test")
 
-    def _loader(self, dataset: TensorDataset | Tensor, shuffle: bool) -> DataLoader:
+    def _loader(
+        self, dataset: TensorDataset | Tensor, shuffle: bool, sampler: Sampler | None = None
+    ) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
+
+    def _eval_loader(self, stage: str) -> DataLoader:
+        """The fixed ``stage`` set in order; split across processes under DDP without padding.
+
+        Lightning's own distributed sampler pads every process to the same length with repeated
+        samples, which would be counted twice; :class:`UnrepeatedDistributedSampler` gives
+        process ``r`` of ``R`` samples ``r, r + R, ...``, so the metrics summed over processes are
+        those of one process over the whole set.
+        """
+        dataset = TensorDataset(*self._fixed_set(stage))
+        sampler = None
+        if self.trainer is not None and self.trainer.world_size > 1:
+            sampler = UnrepeatedDistributedSampler(
+                dataset,
+                num_replicas=self.trainer.world_size,
+                rank=self.trainer.global_rank,
+                shuffle=False,
+            )
+        return self._loader(dataset, shuffle=False, sampler=sampler)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled int64 index batches ``[B]`` into the training digits."""
@@ -314,11 +339,11 @@ class CanvasMNIST(LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         """The fixed validation set as ``(canvas_uint8 [B, 1, H, W], label [B], box [B, 4])``."""
-        return self._loader(TensorDataset(*self._fixed_set("val")), shuffle=False)
+        return self._eval_loader("val")
 
     def test_dataloader(self) -> DataLoader:
         """The fixed test set as ``(canvas_uint8 [B, 1, H, W], label [B], box [B, 4])``."""
-        return self._loader(TensorDataset(*self._fixed_set("test")), shuffle=False)
+        return self._eval_loader("test")
 
     def predict_dataloader(self) -> DataLoader:
         """Same as :meth:`test_dataloader`."""

@@ -1,0 +1,183 @@
+"""``python -m lit_draw sweep SWEEP.yaml [--count N]``: run a W&B sweep on this machine, no W&B server.
+
+A sweep file in ``sweeps/`` is a standard W&B sweep config: ``wandb sweep sweeps/x.yaml`` then
+``wandb agent <id>`` runs it with W&B's servers choosing the parameters. Offline, or on a cluster
+that cannot reach W&B, this command runs the same file locally, and mimics the agent:
+
+* parameter values come from W&B's own sweep engine (the ``sweeps`` package: ``grid``, ``random``
+  and ``bayes``; ``bayes`` is fitted to the ``metric`` of the runs so far);
+* each run is a subprocess started with the argv the W&B agent would give it (the sweep's
+  ``command`` with ``${env}``, ``${interpreter}``, ``${program}``, ``${args}`` and the other
+  ``${args_*}`` macros expanded by wandb's own helpers; ``${interpreter}`` is this Python), with the
+  agent's ``WANDB_RUN_ID`` and ``WANDB_SWEEP_PARAM_PATH`` (``wandb/sweep-<id>/config-<run>.yaml``),
+  so each run's W&B config holds its sweep parameters as under the agent;
+* all runs of one local sweep share the W&B group ``<sweep name>-<sweep id>`` (``WANDB_RUN_GROUP``).
+
+``early_terminate`` is ignored: every run trains to the end. A failed run is recorded and the sweep
+goes on; the command exits non-zero at the end if any run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+#: Environment variable naming the JSON file where a run writes its last logged metrics (see
+#: :func:`lit_draw.cli.main`); the local sweep reads the sweep ``metric`` back from it.
+SUMMARY_ENV = "LIT_DRAW_SUMMARY_PATH"
+
+
+def _sweeps() -> Any:
+    """W&B's sweep engine, with a clear error where the optional extra is missing."""
+    try:
+        import sweeps
+    except ImportError as error:
+        raise ImportError(
+            "python -m lit_draw sweep needs W&B's sweep engine: pip install -e '.[sweep]' "
+            "(or pip install --no-deps sweeps, see the README)"
+        ) from error
+    return sweeps
+
+
+def load_sweep(path: str | Path) -> dict[str, Any]:
+    """Read a sweep file and check it against W&B's sweep schema.
+
+    Raises:
+        ValueError: the file is not a valid W&B sweep config (every violation is named).
+    """
+    config = yaml.safe_load(Path(path).read_text())
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} must hold a W&B sweep config (a mapping), got {type(config).__name__}")
+    violations = _sweeps().schema_violations_from_proposed_config(config)
+    if violations:
+        raise ValueError(f"{path} is not a valid W&B sweep config: " + "; ".join(violations))
+    return config
+
+
+def agent_argv(sweep: dict[str, Any], params: dict[str, Any], args_json_file: str = "") -> list[str]:
+    """The command W&B's agent starts for one run (``wandb.wandb_agent.Agent._command_run``).
+
+    Args:
+        sweep: the sweep config (its ``command`` and ``program``).
+        params: parameter name -> value for this run (``{"model.weighting": "last", ...}``).
+        args_json_file: where ``${args_json_file}`` points (the caller writes it).
+
+    Returns:
+        The argv, e.g. ``[/usr/bin/env, <python>, -m, lit_draw, fit, --config, c.yaml,
+        --model.weighting=last]``.
+    """
+    from wandb.sdk.launch.sweeps import utils
+
+    command = utils.create_sweep_command(list(sweep.get("command") or utils.DEFAULT_SWEEP_COMMAND))
+    macros: dict[str, list[str]] = utils.create_sweep_command_args({"args": {k: {"value": v} for k, v in params.items()}})
+    macros.update(
+        interpreter=[sys.executable],
+        program=[str(sweep["program"])] if "program" in sweep else [],
+        args_json_file=[args_json_file],
+        env=["/usr/bin/env"] if os.name != "nt" else [],
+    )
+    argv: list[str] = []
+    for chunk in map(str, command):
+        if chunk.startswith("${") and chunk.endswith("}"):
+            argv += macros.get(chunk[2:-1]) or []
+        else:
+            argv.append(chunk)
+    return argv
+
+
+def grid_points(sweep: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every parameter set of a ``grid`` sweep, in the order W&B's engine proposes them."""
+    sweeps = _sweeps()
+    if sweep.get("method") != "grid":
+        raise ValueError(f"method must be 'grid' to enumerate a sweep, got {sweep.get('method')!r}")
+    runs: list[Any] = []
+    while (run := sweeps.next_run(sweep, runs)) is not None:
+        run.state = sweeps.RunState.finished
+        runs.append(run)
+    return [_values(run.config) for run in runs]
+
+
+def _values(run_config: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``{"name": {"value": v}}`` -> ``{"name": v}`` (numpy scalars from the engine made plain)."""
+    return {name: _plain(entry["value"]) for name, entry in run_config.items()}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def run_sweep(path: str | Path, count: int | None = None) -> list[Any]:
+    """Run the sweep of ``path`` here, one run after another.
+
+    Args:
+        path: a W&B sweep file.
+        count: stop after this many runs; ``None`` runs a grid to its end (required for
+            ``random`` and ``bayes``, which never end).
+
+    Returns:
+        The engine's ``SweepRun`` records (``name`` is the W&B run id, ``state`` finished or
+        failed, ``summary_metrics`` the run's last logged metrics).
+    """
+    from wandb.sdk.lib import config_util
+    from wandb.sdk.lib.runid import generate_id
+
+    sweeps = _sweeps()
+    sweep = load_sweep(path)
+    if count is None and sweep["method"] != "grid":
+        raise ValueError(f"--count is required for method {sweep['method']!r} (only a grid ends by itself)")
+    if count is not None and count < 1:
+        raise ValueError(f"--count must be >= 1, got {count}")
+    sweep_id = generate_id()
+    group = f"{sweep.get('name') or Path(path).stem}-{sweep_id}"
+    directory = Path(os.environ.get("WANDB_DIR", ".")).resolve() / "wandb" / f"sweep-{sweep_id}"
+    directory.mkdir(parents=True, exist_ok=True)
+    runs: list[Any] = []
+    while count is None or len(runs) < count:
+        run = sweeps.next_run(sweep, runs)
+        if run is None:
+            break
+        run.name = generate_id()
+        param_path = directory / f"config-{run.name}.yaml"
+        summary_path = directory / f"summary-{run.name}.json"
+        args_json = directory / f"config-{run.name}.json"
+        params = _values(run.config)
+        config_util.save_config_file_from_dict(str(param_path), {k: {"value": v} for k, v in params.items()})
+        args_json.write_text(json.dumps(params))
+        argv = agent_argv(sweep, params, str(args_json))
+        env = {
+            **os.environ,
+            "WANDB_RUN_ID": run.name,
+            "WANDB_RUN_GROUP": group,
+            "WANDB_SWEEP_PARAM_PATH": str(param_path),
+            SUMMARY_ENV: str(summary_path),
+        }
+        print(f"sweep {group}: run {len(runs) + 1} ({run.name}): {' '.join(argv)}", flush=True)
+        returncode = subprocess.run(argv, env=env).returncode
+        run.state = sweeps.RunState.finished if returncode == 0 else sweeps.RunState.failed
+        run.summary_metrics = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+        runs.append(run)
+    return runs
+
+
+def main(args: list[str]) -> list[Any]:
+    """``python -m lit_draw sweep SWEEP.yaml [--count N]``."""
+    parser = argparse.ArgumentParser(prog="python -m lit_draw sweep", description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep", help="a W&B sweep file, e.g. sweeps/loss_weighting.yaml")
+    parser.add_argument("--count", type=int, default=None, help="number of runs (default: the whole grid)")
+    options = parser.parse_args(args)
+    runs = run_sweep(options.sweep, options.count)
+    failed = [run.name for run in runs if run.state != _sweeps().RunState.finished]
+    metric = load_sweep(options.sweep).get("metric", {}).get("name")
+    for run in runs:
+        print(f"{run.name}  {run.state.value:8}  {metric}={run.summary_metrics.get(metric)}  {_values(run.config)}")
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(runs)} sweep runs failed: {', '.join(failed)}")
+    return runs

@@ -1,0 +1,116 @@
+"""Preemption: resume after SIGKILL into the same W&B run, a checkpoint on SIGTERM / SIGUSR1, determinism."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+from lit_draw.cli import main
+from tests.wandb_reader import read_run
+
+ROOT = Path(__file__).parents[1]
+
+
+class SignalAtStep(Callback):
+    """Sends ``signum`` to this process once training has reached ``step`` (a stand-in for a scheduler)."""
+
+    def __init__(self, signum: int, step: int) -> None:
+        self.signum, self.step = signum, step
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: object) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.fixture
+def tiny(mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A DRAW classifier that trains in seconds, run inside ``tmp_path``, logging every step."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    return [
+        "--config", str(ROOT / "configs" / "quickstart.yaml"), f"--data.root={mnist_root}",
+        "--data.canvas_size=28", "--data.batch_size=8", "--data.val_size=16", "--data.train_size=8000",
+        "--model.net.init_args.canvas_size=28", "--model.net.init_args.glimpses=2", "--model.net.init_args.read_n=3",
+        "--model.net.init_args.enc_size=8", "--model.net.init_args.dec_size=8", "--model.net.init_args.hidden=8",
+        "--trainer.callbacks=[]", "--trainer.default_root_dir=run", "--trainer.log_every_n_steps=1",
+        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+    ]
+
+
+def _checkpoint_step(path: Path) -> int | None:
+    """``global_step`` of a checkpoint, ``None`` while it is missing (or, without atomic saves, half-written)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)["global_step"]
+    except (FileNotFoundError, RuntimeError, EOFError, KeyError):
+        return None
+
+
+def _train_steps(run_dir: Path) -> list[int]:
+    """``trainer/global_step`` of every row that logged ``train/loss``."""
+    return [row["trainer/global_step"] for row in read_run(run_dir).history if "train/loss" in row]
+
+
+def test_run_killed_mid_epoch_resumes_from_last_into_the_same_wandb_run(tiny: list[str], tmp_path: Path):
+    # without validation there is no val/acc to rank checkpoints by: monitor nothing, keep the latest
+    args = [*tiny, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1", "--checkpoint.monitor=null"]
+    # W&B writes an offline run's log every 15 s by default; every 0.2 s here, so that what the
+    # killed process logged before the kill is on disk to compare with
+    env = {**os.environ, "WANDB__TRANSACTION_LOG_FLUSH_INTERVAL": "0.2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lit_draw", "fit", *args, "--trainer.max_steps=100000"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while (_checkpoint_step(last) or 0) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGSTOP)  # frozen mid-epoch; W&B's writer (another process) flushes
+    time.sleep(1.0)
+    process.kill()  # SIGKILL: no handler runs
+    process.wait()
+    killed_at = _checkpoint_step(last)  # what survives on disk is a whole checkpoint
+    assert killed_at is not None and 3 <= killed_at < 1000, killed_at  # mid-epoch: 8000 / 8 = 1000 steps an epoch
+    (first,) = (tmp_path / "wandb").glob("offline-run-*")
+
+    resumed = main(["fit", *args, "--ckpt_path=last", f"--trainer.max_steps={killed_at + 4}"])
+
+    assert resumed.trainer.global_step == killed_at + 4
+    second = next(d for d in (tmp_path / "wandb").glob("offline-run-*") if d != first)
+    run_id = first.name.rsplit("-", 1)[1]
+    assert second.name.endswith(f"-{run_id}")  # the W&B run id came back from the checkpoint
+    assert resumed.trainer.logger.version == run_id
+    before, after = _train_steps(first), _train_steps(second)
+    # the resumed run logs each step after the checkpoint once, in order, starting right at it
+    assert after == list(range(killed_at, killed_at + 4)), (killed_at, after)
+    assert set(range(killed_at)) <= set(before)  # and nothing before the checkpoint was lost
+    assert os.environ.get("WANDB_RUN_ID") is None  # the run id does not leak into the next command
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1], ids=["SIGTERM", "SIGUSR1"])
+def test_signal_saves_last_checkpoint_before_exit(tiny: list[str], tmp_path: Path, signum: int):
+    handler_before = signal.getsignal(signal.SIGUSR1)
+    callback = f"--trainer.callbacks=[{{class_path: tests.test_resume.SignalAtStep, init_args: {{signum: {int(signum)}, step: 3}}}}]"
+    # no periodic checkpoint: the only one is the one the signal causes
+    with pytest.raises(SystemExit):
+        main(["fit", *tiny, callback, "--trainer.limit_val_batches=0", "--trainer.max_steps=50"])
+    assert _checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 3
+    assert signal.getsignal(signal.SIGUSR1) == handler_before
+
+
+def test_same_seed_and_config_give_the_same_validation_metrics(tiny: list[str]):
+    args = ["fit", *tiny, "--trainer.max_steps=3", "--trainer.val_check_interval=3", "--trainer.limit_val_batches=2"]
+    first = {k: v.item() for k, v in main(args).trainer.callback_metrics.items() if k.startswith("val/")}
+    second = {k: v.item() for k, v in main(args).trainer.callback_metrics.items() if k.startswith("val/")}
+    assert {"val/acc", "val/loss", "val/acc_glimpse_1", "val/acc_glimpse_2"} <= first.keys()
+    assert first == second
+    different = main([*args, "--seed_everything=1"]).trainer.callback_metrics["val/loss"].item()
+    assert different != first["val/loss"]  # the comparison can fail: the seed does change the model

@@ -1,0 +1,133 @@
+"""W&B sweeps: the files in sweeps/, the argv the agent gives each run, and a local sweep end to end."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytest.importorskip("sweeps", reason="W&B's sweep engine is the optional extra lit_draw[sweep]")
+
+from lit_draw.cli import LitDrawCLI, main, trainer_defaults  # noqa: E402
+from lit_draw.data import CanvasMNIST  # noqa: E402
+from lit_draw.module import AttentionClassifier  # noqa: E402
+from lit_draw.sweep import agent_argv, grid_points, load_sweep  # noqa: E402
+from tests.wandb_reader import _records, read_run  # noqa: E402
+
+ROOT = Path(__file__).parents[1]
+SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))
+AGENT_PREFIX = ["/usr/bin/env", sys.executable, "-m", "lit_draw", "fit"]
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"gamma": 0.5}}`` -> ``{"model.gamma": 0.5}``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def test_the_shipped_sweeps_exist_and_validate_against_wandb_schema():
+    assert {p.name for p in SWEEP_FILES} >= {"loss_weighting.yaml", "ram_location_std.yaml", "wsram_ablation.yaml"}
+    for path in SWEEP_FILES:
+        sweep = load_sweep(path)
+        assert sweep["metric"]["name"] == "val/acc", path
+        assert sweep["command"][:4] == ["${env}", "${interpreter}", "-m", "lit_draw"], path
+        assert sweep["command"][-1] == "${args}" and "fit" in sweep["command"], path
+        assert all("parameters" not in spec for spec in sweep["parameters"].values()), f"{path}: keys must be flat"
+
+
+def test_an_invalid_sweep_names_its_violation(tmp_path: Path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"method": "grid", "parameters": {"model.lr": {"valuez": [1]}}}))
+    with pytest.raises(ValueError, match=r"bad.yaml is not a valid W&B sweep config: .*model.lr"):
+        load_sweep(path)
+
+
+def test_grid_sizes_are_the_designed_ones():
+    sizes = {path.name: len(grid_points(load_sweep(path))) for path in SWEEP_FILES}
+    # 6 weightings x 3 seeds; 5 policy stds x 3 seeds; 6 estimators x 3 seeds
+    assert sizes == {"loss_weighting.yaml": 18, "ram_location_std.yaml": 15, "wsram_ablation.yaml": 18}
+
+
+def test_every_grid_point_is_accepted_by_the_cli_and_lands_in_the_resolved_config(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(ROOT)  # sweep files name configs relative to the repository root
+    points = {path: grid_points(load_sweep(path)) for path in SWEEP_FILES}
+    first = agent_argv(load_sweep(SWEEP_FILES[0]), points[SWEEP_FILES[0]][0])
+    # one parser, as `main` builds it, for every argv (parsing only: nothing is trained)
+    parser = LitDrawCLI(AttentionClassifier, CanvasMNIST, trainer_defaults=trainer_defaults(), run=False, args=first[5:]).parser
+    checked = 0
+    for path, grid in points.items():
+        sweep = load_sweep(path)
+        for params in grid:
+            argv = agent_argv(sweep, params)
+            assert argv[:5] == AGENT_PREFIX
+            assert argv[5:7] == sweep["command"][5:7]  # --config <the experiment config>
+            assert argv[7:] == [f"--{key}={value}" for key, value in params.items()]
+            config = parser.parse_args(argv[5:])
+            for key, value in params.items():
+                if key == "config":  # a variant file: every value it sets is in the resolved config
+                    expected = _flatten(yaml.safe_load(Path(value).read_text()))
+                else:
+                    expected = {key: value}
+                for dotted, want in expected.items():
+                    assert config[dotted] == want, (path.name, params, dotted)
+                    checked += 1
+    assert checked >= 18 * 2 + 15 * 2 + 18 * 4
+
+
+def test_random_and_bayes_sweeps_need_a_count(tmp_path: Path):
+    path = tmp_path / "random.yaml"
+    path.write_text(yaml.safe_dump({"method": "random", "parameters": {"model.lr": {"min": 0.0001, "max": 0.01}}}))
+    with pytest.raises(ValueError, match="--count is required for method 'random'"):
+        main(["sweep", str(path)])
+
+
+def test_local_sweep_runs_each_grid_point_with_the_agents_argv_grouped_in_wandb(
+    mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("TINY_RUNS", "tiny_runs")
+    tiny = [
+        "--config", str(ROOT / "configs" / "quickstart.yaml"), f"--data.root={mnist_root}",
+        "--data.canvas_size=28", "--data.batch_size=8", "--data.val_size=16", "--data.train_size=32",
+        "--model.net.init_args.canvas_size=28", "--model.net.init_args.glimpses=2", "--model.net.init_args.read_n=3",
+        "--model.net.init_args.enc_size=8", "--model.net.init_args.dec_size=8", "--model.net.init_args.hidden=8",
+        "--trainer.callbacks=[]", "--trainer.max_steps=2", "--trainer.val_check_interval=2",
+        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+        "--trainer.default_root_dir=${envvar:TINY_RUNS}",
+    ]
+    sweep = {
+        "name": "tiny",
+        "method": "grid",
+        "metric": {"name": "val/acc", "goal": "maximize"},
+        "parameters": {"model.weighting": {"values": ["last", "all"]}},
+        "command": ["${env}", "${interpreter}", "-m", "lit_draw", "fit", *tiny, "${args}"],
+    }
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(sweep))
+
+    runs = main(["sweep", "tiny.yaml"])
+
+    assert [run.config["model.weighting"]["value"] for run in runs] == ["last", "all"]
+    assert [run.state.value for run in runs] == ["finished", "finished"]
+    groups = set()
+    for run in runs:
+        assert 0.0 <= run.summary_metrics["val/acc"] <= 1.0  # read back by the sweep, as bayes needs
+        (directory,) = (tmp_path / "wandb").glob(f"offline-run-*-{run.name}")  # the agent's WANDB_RUN_ID
+        logged = read_run(directory)
+        weighting = run.config["model.weighting"]["value"]
+        assert logged.config["model.weighting"] == weighting  # the sweep parameter, as under the agent
+        assert logged.config["model"]["weighting"] == weighting  # ... and what the CLI resolved
+        records = _records(next(directory.glob("run-*.wandb")).read_bytes())
+        groups.add(next(r.run.run_group for r in records if r.WhichOneof("record_type") == "run"))
+    assert (tmp_path / "tiny_runs" / "checkpoints" / "last.ckpt").is_file()  # ${envvar:TINY_RUNS} expanded
+    (group,) = groups
+    assert group.startswith("tiny-")
