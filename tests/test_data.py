@@ -8,6 +8,7 @@ import logging
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -244,6 +245,21 @@ def test_train_batches_are_fresh_canvases_of_the_right_shape(mnist_root):
     assert box.shape == (16, 4) and box.dtype == torch.float32
     assert canvas.min() >= 0 and canvas.max() <= 1
     assert not torch.equal(canvas, second[0]) and torch.equal(label, second[1])
+
+
+def test_each_process_draws_its_own_training_canvases(mnist_root):
+    """Under DDP every rank seeds its canvas generator with its global rank: the same digits
+    become different canvases on different ranks, and the same canvases on the same rank."""
+
+    def first_batch(rank: int) -> Tensor:
+        dm = _small(mnist_root, clutter=1)
+        dm.trainer = SimpleNamespace(global_rank=rank)
+        dm.setup("fit")
+        return dm.on_after_batch_transfer(torch.arange(16), 0)[0]
+
+    rank0, rank0_again, rank1 = first_batch(0), first_batch(0), first_batch(1)
+    assert torch.equal(rank0, rank0_again)
+    assert not torch.equal(rank0, rank1)
 
 
 def test_fixed_batches_come_out_as_float_canvas_label_box(mnist_root):
