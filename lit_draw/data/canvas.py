@@ -100,27 +100,37 @@ def _transform_boxes(boxes28: Tensor, a: Tensor, t: Tensor) -> Tensor:
     return torch.cat([mapped.amin(dim=2), mapped.amax(dim=2)], dim=1)  # [B, 4]
 
 
-def _clutter_layer(
-    sources: Tensor, canvas_size: int, clutter_size: int, generator: torch.Generator
-) -> Tensor:
-    """Paste one random ``c x c`` crop of each source at a random spot of an empty canvas.
+def _paste_clutter(canvas: Tensor, sources: Tensor, clutter_size: int, generator: torch.Generator) -> Tensor:
+    """Composite one random ``c x c`` crop of each source onto the canvas by elementwise max.
+
+    Fragment ``k`` of sample ``b`` is a crop of ``sources[b, k]`` at a random offset, pasted at a
+    random spot fully inside the canvas. All fragments go in with one gather and one scatter-max,
+    touching ``K c^2`` pixels per canvas rather than ``K`` whole canvases.
 
     Args:
-        sources: ``[B, 28, 28]`` float source digits.
+        canvas: ``[B, 1, H, W]`` with values ``>= 0``.
+        sources: ``[B, K, 28, 28]`` float source digits.
 
     Returns:
-        ``[B, H, W]`` canvas holding one fragment per sample (fully inside the canvas).
+        ``[B, 1, H, W]``, the canvas with the fragments.
     """
-    batch, device, c = sources.shape[0], sources.device, clutter_size
-    crop = torch.randint(0, DIGIT_SIZE - c + 1, (batch, 2), generator=generator, device=device)
-    place = torch.randint(0, canvas_size - c + 1, (batch, 2), generator=generator, device=device)
-    coords = torch.arange(canvas_size, device=device)  # [H]
-    offset = coords[None, None, :] - place[:, :, None]  # [B, 2, H] position inside the fragment
-    inside = (offset >= 0) & (offset < c)  # [B, 2, H]
-    src = (offset + crop[:, :, None]).clamp(0, DIGIT_SIZE - 1)  # [B, 2, H] source pixel
-    flat = src[:, 1, :, None] * DIGIT_SIZE + src[:, 0, None, :]  # [B, H, W]
-    layer = sources.flatten(1).gather(1, flat.flatten(1)).view(batch, canvas_size, canvas_size)
-    return layer * (inside[:, 1, :, None] & inside[:, 0, None, :])
+    batch, fragments, device, c = sources.shape[0], sources.shape[1], sources.device, clutter_size
+    size = canvas.shape[-1]
+    draws = [  # per fragment: crop offset, then canvas spot, each (x, y)
+        (
+            torch.randint(0, DIGIT_SIZE - c + 1, (batch, 2), generator=generator, device=device),
+            torch.randint(0, size - c + 1, (batch, 2), generator=generator, device=device),
+        )
+        for _ in range(fragments)
+    ]
+    crop = torch.stack([d[0] for d in draws], 1)  # [B, K, 2]
+    place = torch.stack([d[1] for d in draws], 1)  # [B, K, 2]
+    steps = torch.arange(c, device=device)  # [c]
+    src = (crop[..., 1, None, None] + steps[:, None]) * DIGIT_SIZE + crop[..., 0, None, None] + steps  # [B, K, c, c]
+    dst = (place[..., 1, None, None] + steps[:, None]) * size + place[..., 0, None, None] + steps  # [B, K, c, c]
+    values = sources.flatten(2).gather(2, src.flatten(2))  # [B, K, c^2]
+    pasted = canvas.flatten(1).scatter_reduce(1, dst.flatten(1), values.flatten(1), reduce="amax")  # [B, H W]
+    return pasted.view_as(canvas)
 
 
 def make_canvases(
@@ -180,12 +190,8 @@ def make_canvases(
     grid = F.affine_grid(theta, [batch, 1, canvas_size, canvas_size], align_corners=True)
     canvas = F.grid_sample(digits[:, None].float(), grid, align_corners=True)  # [B, 1, H, W]
 
-    if clutter_sources is not None:
-        for k in range(clutter_sources.shape[1]):
-            layer = _clutter_layer(
-                clutter_sources[:, k], canvas_size, clutter_size, generator
-            )  # [B, H, W]
-            canvas = torch.maximum(canvas, layer[:, None])
+    if clutter_sources is not None and clutter_sources.shape[1] > 0:
+        canvas = _paste_clutter(canvas, clutter_sources, clutter_size, generator)  # [B, 1, H, W]
     if noise_std > 0:
         canvas = canvas + noise_std * torch.randn(canvas.shape, generator=generator, device=device)
     return canvas.clamp(0.0, 1.0), _transform_boxes(boxes28.float(), a, t)

@@ -1,0 +1,105 @@
+"""The ``bench`` command end to end with tiny sizes, and the speed paths it exercises (no timed asserts)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from lit_draw.bench import DEFAULT_CONFIGS, main
+from lit_draw.models import RAM, WSRAM, DRAWClassifier
+from lit_draw.module import AttentionClassifier
+
+ROWS = (
+    "model", "config", "device", "versions", "date", "batch size / precision / compile", "timed steps (after warm-up) x rounds",
+    "training, Trainer (samples/s)", "ms per training step", "evaluation, Trainer (samples/s)", "peak memory",
+    "canvas generation (canvases/s)", "training, bare PyTorch loop (samples/s)",
+    "Trainer overhead (Trainer / bare loop, time)", "training, analysis callbacks on (samples/s)",
+    "evaluation, analysis callbacks on (samples/s)", "analysis callbacks, training (on / off, time)",
+    "analysis callbacks, evaluation (on / off, time)",
+)
+RATES = [row for row in ROWS if row.endswith("/s)")]
+RATIOS = [row for row in ROWS if row.endswith(", time)")]
+
+TINY = {
+    "draw": ["--model.net.init_args.read_n=4", "--model.net.init_args.enc_size=16", "--model.net.init_args.dec_size=16"],
+    "ram": ["--model.net.init_args.patch=4", "--model.net.init_args.scales=2", "--model.net.init_args.core_size=16",
+            "--model.net.init_args.mc_samples=2"],
+    "wsram": ["--model.net.init_args.patch=4", "--model.net.init_args.samples=2", "--model.net.init_args.coarse_size=4",
+              "--model.net.init_args.state_size=16", "--data.scale=[0.5,1.0]"],
+}
+
+
+@pytest.fixture
+def tiny_args(mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    return [
+        "--device=cpu", "--batch-size=8", "--steps=2", "--warmup=1", f"--root={mnist_root}",
+        "--data.canvas_size=32", "--data.train_size=64", "--model.net.init_args.canvas_size=32",
+        "--model.net.init_args.glimpses=2", "--model.net.init_args.hidden=16",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model", "precision"),
+    [("draw", "32-true"), ("draw", "bf16-mixed"), ("ram", "bf16-mixed"), ("wsram", "bf16-mixed")],
+)
+def test_bench_prints_every_row_with_positive_rates(
+    model: str, precision: str, tiny_args: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+):
+    rows = main(["--model", model, f"--precision={precision}", *tiny_args, *TINY[model]])
+    out = capsys.readouterr().out
+    assert "| quantity | value |" in out
+    for row in ROWS:
+        assert re.search(rf"^\| {re.escape(row)} \| .+ \|$", out, re.MULTILINE), row
+    for row in RATES:
+        assert float(rows[row].replace(",", "")) > 0, (row, rows[row])
+    for row in RATIOS:
+        assert re.fullmatch(r"\d+\.\d\dx \([+-]\d+%\)", rows[row]), (row, rows[row])
+    assert rows["device"].startswith("cpu")
+    assert rows["batch size / precision / compile"] == f"8 / {precision} / off"
+    assert DEFAULT_CONFIGS[model][0] in rows["model"]
+    assert not (tmp_path / "wandb").exists()  # the bench's W&B runs go to a temporary folder
+
+
+def test_bench_refuses_a_config_of_another_model(tiny_args: list[str]):
+    config = Path(__file__).parents[1] / "configs" / DEFAULT_CONFIGS["draw"][1]
+    with pytest.raises(ValueError, match="--model ram times RAM, but .* builds DRAWClassifier"):
+        main(["--model", "ram", "--config", str(config), *tiny_args])
+
+
+def test_bench_rejects_options_that_are_not_config_overrides():
+    with pytest.raises(ValueError, match=r"--model\. or --data\."):
+        main(["--model", "draw", "--device=cpu", "--trainer.max_steps=3"])
+
+
+def test_compile_wraps_the_net_in_place_and_keeps_checkpoint_keys():
+    net = DRAWClassifier(canvas_size=32, read_n=4, glimpses=2, enc_size=8, dec_size=8, hidden=8)
+    eager = AttentionClassifier(DRAWClassifier(canvas_size=32, read_n=4, glimpses=2, enc_size=8, dec_size=8, hidden=8))
+    compiled = AttentionClassifier(net, compile=True)
+    assert compiled.net._compiled_call_impl is not None and eager.net._compiled_call_impl is None
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+
+
+@pytest.mark.parametrize(
+    "net",
+    [
+        DRAWClassifier(canvas_size=32, read_n=4, glimpses=2, enc_size=8, dec_size=8, hidden=8),
+        RAM(canvas_size=32, patch=4, scales=2, glimpses=2, core="lstm", core_size=8, what_hidden=8, where_hidden=8,
+            glimpse_size=8, hidden=8, mc_samples=2),
+        WSRAM(canvas_size=32, patch=4, glimpses=2, samples=2, coarse_size=4, what_hidden=8, where_hidden=8,
+              glimpse_size=8, state_size=8, hidden=8),
+    ],
+    ids=["draw", "ram", "wsram"],
+)
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_models_run_on_the_device_of_their_inputs(net: torch.nn.Module, training: bool):
+    # On the meta device any tensor a forward pass creates on the CPU (a missing device=) fails the
+    # step, so this stands in for a GPU: nothing in a step is pinned to the host.
+    net = net.to("meta").train(training)
+    images = torch.rand(3, 1, 32, 32, device="meta")
+    trace = net(images, torch.zeros(3, dtype=torch.long, device="meta"), return_glimpses=True, return_gates=True)
+    assert trace.logits.device.type == "meta" and trace.center.device.type == "meta"
