@@ -167,7 +167,7 @@ class AttentionClassifier(LightningModule):
         terms = self.objective(trace, labels)
         self.train_acc(trace.logits[-1], labels)
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=False)
-        self.log("train/acc", self.train_acc, prog_bar=True)
+        self.log("train/acc", self.train_acc)  # not in the progress bar: that reads it back every step
         return terms["loss"]
 
     def _eval_step(self, batch: Batch, stage: str) -> dict[str, Any]:
