@@ -199,8 +199,10 @@ def runs(mnist_root, tmp_path_factory):
         mp.setenv("WANDB_SILENT", "true")
         common = ["--config", config, "--data.root", str(mnist_root)]
         main(["fit", *common])
+        (fit_dir,) = (tmp_path / "wandb").glob("offline-run-*")
         main(["test", *common, "--ckpt_path", str(tmp_path / "runs" / "checkpoints" / "last.ckpt")])
-    fit_dir, test_dir = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    # run directories are named to the second: tell the two apart by order of creation
+    (test_dir,) = set((tmp_path / "wandb").glob("offline-run-*")) - {fit_dir}
     return read_run(fit_dir), read_run(test_dir)
 
 
@@ -285,6 +287,7 @@ def test_wandb_reader_reassembles_records_across_blocks(tmp_path):
     run.log({"long": "x" * 70_000, "n": 1})  # one record spanning three 32 KiB blocks
     run.log({"n": 2})
     run.finish()
+    wandb.teardown()  # as lit_draw's CLI does: the log is complete on disk, the next run starts clean
     read = read_run(tmp_path)
     assert read.values("long") == ["x" * 70_000] and read.values("n") == [1, 2]
     assert read.config["a"] == 1 and read.summary["n"] == 2

@@ -22,7 +22,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import re
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -125,7 +124,8 @@ def _run_directory(path: Path) -> Path:
     runs = sorted(p for p in path.glob("*run-*") if p.is_dir() and any(p.glob("run-*.wandb")))
     if not runs:
         raise FileNotFoundError(f"no W&B run under {path}")
-    return max(runs, key=lambda p: (re.findall(r"\d{8}_\d{6}", p.name), p.stat().st_mtime))
+    # Directory names only resolve seconds; the newest run is the one whose log was written last.
+    return max(runs, key=lambda p: max(log.stat().st_mtime_ns for log in p.glob("run-*.wandb")))
 
 
 def _records(data: bytes) -> list[wandb_internal_pb2.Record]:
