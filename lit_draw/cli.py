@@ -49,6 +49,10 @@ class LogConfigToRun(SaveConfigCallback):
         self.parser.save(self.config, directory / self.config_filename, skip_none=False, overwrite=True)
 
 
+class ConfigError(ValueError):
+    """A config value that lit_draw rejects; ``python -m lit_draw`` prints it without a traceback."""
+
+
 class LitDrawCLI(LightningCLI):
     """LightningCLI over :class:`AttentionClassifier` and :class:`CanvasMNIST`.
 
@@ -69,6 +73,19 @@ class LitDrawCLI(LightningCLI):
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
+
+    def instantiate_classes(self) -> None:
+        """Build model, data and trainer; a bad value in the config becomes a :class:`ConfigError`."""
+        try:
+            super().instantiate_classes()
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+        net_size = getattr(self.model.net, "canvas_size", None)
+        if net_size is not None and net_size != self.datamodule.canvas_size:
+            raise ConfigError(
+                f"model.net.init_args.canvas_size ({net_size}) must equal "
+                f"data.init_args.canvas_size ({self.datamodule.canvas_size})"
+            )
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)
@@ -114,6 +131,13 @@ EXTRA_COMMANDS = {
 }
 
 
+_DESCRIPTION = (
+    "Train and evaluate lit_draw's attention classifiers (fit / validate / test / predict, with "
+    "--config configs/<experiment>.yaml). Further commands, each with its own --help: "
+    "bench (speed table), sweep (run a W&B sweep file locally), view (the attention viewer page)."
+)
+
+
 def main(args: list[str] | None = None) -> Any:
     """Run one command, ``args`` as on the command line (``None`` reads ``sys.argv``).
 
@@ -131,6 +155,7 @@ def main(args: list[str] | None = None) -> Any:
             trainer_defaults=trainer_defaults(),
             save_config_callback=LogConfigToRun,
             save_config_kwargs={"save_to_log_dir": False},
+            parser_kwargs={"prog": "python -m lit_draw", "description": _DESCRIPTION},
             args=args,
         )
     finally:
