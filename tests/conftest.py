@@ -26,3 +26,31 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+
+
+def tiny_draw_args(
+    root: Path, *, canvas: int, glimpses: int, read_n: int, width: int, **data: int
+) -> list[str]:
+    """CLI arguments for a quickstart DRAW classifier small enough to train in seconds.
+
+    ``data`` sets further ``--data.*`` values (sizes of the splits, batch size).
+    """
+    return [
+        "--config", str(CONFIGS / "quickstart.yaml"), f"--data.root={root}",
+        f"--data.canvas_size={canvas}", *(f"--data.{key}={value}" for key, value in data.items()),
+        f"--model.net.init_args.canvas_size={canvas}", f"--model.net.init_args.glimpses={glimpses}",
+        f"--model.net.init_args.read_n={read_n}", f"--model.net.init_args.enc_size={width}",
+        f"--model.net.init_args.dec_size={width}", f"--model.net.init_args.hidden={width}",
+        "--trainer.default_root_dir=run", "--trainer.enable_progress_bar=false",
+    ]
+
+
+@pytest.fixture
+def offline_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test inside ``tmp_path`` with W&B offline; returns ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    return tmp_path

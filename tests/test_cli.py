@@ -8,25 +8,18 @@ import pytest
 import torch
 
 from lit_draw.cli import main
+from tests.conftest import tiny_draw_args
 from tests.wandb_reader import read_run
 
 T = 2
 
 
 @pytest.fixture
-def tiny(mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def tiny(mnist_root: Path, offline_in_tmp: Path) -> list[str]:
     """Arguments for a DRAW classifier small enough to fit in seconds, run inside ``tmp_path``."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WANDB_MODE", "offline")
+    sizes = dict(batch_size=16, val_size=64, train_size=256, test_size=64)
     return [
-        "--config", str(Path(__file__).parents[1] / "configs" / "quickstart.yaml"),
-        f"--data.root={mnist_root}",
-        "--data.canvas_size=32", "--data.batch_size=16", "--data.val_size=64",
-        "--data.train_size=256", "--data.test_size=64",
-        "--model.net.init_args.canvas_size=32", f"--model.net.init_args.glimpses={T}",
-        "--model.net.init_args.read_n=4", "--model.net.init_args.enc_size=16",
-        "--model.net.init_args.dec_size=16", "--model.net.init_args.hidden=16",
-        "--trainer.default_root_dir=run", "--trainer.enable_progress_bar=false",
+        *tiny_draw_args(mnist_root, canvas=32, glimpses=T, read_n=4, width=16, **sizes),
         "--trainer.log_every_n_steps=1", "--trainer.limit_val_batches=2",
     ]
 

@@ -10,26 +10,20 @@ from pathlib import Path
 import pytest
 
 from lit_draw.cli import main
+from tests.conftest import tiny_draw_args
 from tests.wandb_reader import read_run
 
-ROOT = Path(__file__).parents[1]
 T = 2
 
 
 @pytest.fixture
-def tiny(mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def tiny(mnist_root: Path, offline_in_tmp: Path) -> list[str]:
     """A DRAW classifier small enough to train in seconds; the test set splits unevenly over 2 processes."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WANDB_MODE", "offline")
+    # 33 test canvases in batches of 16: process 0 gets 17 (2 batches), process 1 gets 16 (1 batch)
+    sizes = dict(batch_size=16, val_size=16, train_size=64, test_size=33)
     return [
-        "--config", str(ROOT / "configs" / "quickstart.yaml"), f"--data.root={mnist_root}",
-        # 33 test canvases in batches of 16: process 0 gets 17 (2 batches), process 1 gets 16 (1 batch)
-        "--data.canvas_size=28", "--data.batch_size=16", "--data.val_size=16", "--data.train_size=64",
-        "--data.test_size=33",
-        "--model.net.init_args.canvas_size=28", f"--model.net.init_args.glimpses={T}", "--model.net.init_args.read_n=3",
-        "--model.net.init_args.enc_size=8", "--model.net.init_args.dec_size=8", "--model.net.init_args.hidden=8",
-        "--trainer.callbacks=[]", "--trainer.default_root_dir=run",
-        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+        *tiny_draw_args(mnist_root, canvas=28, glimpses=T, read_n=3, width=8, **sizes),
+        "--trainer.callbacks=[]", "--trainer.enable_model_summary=false",
     ]
 
 
