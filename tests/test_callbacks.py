@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 from lightning.pytorch import Trainer
+from lightning.pytorch.loggers import WandbLogger
 from torch import nn
 
 from lit_draw.callbacks import (
@@ -95,6 +96,19 @@ def test_bad_callback_arguments_raise_value_errors_naming_the_field():
         WeightUpdateNorm(every_n_steps=30).setup(SimpleNamespace(log_every_n_steps=20), SimpleNamespace(net=net), "fit")
     with pytest.raises(ValueError, match="EarlyExit.taus must be a non-empty list of numbers in"):
         EarlyExit(taus=[0.5, 1.5])
+
+
+def test_attention_pictures_are_drawn_every_n_epochs():
+    callback = AttentionPictures(every_n_epochs=2)
+    drawn = []
+    callback._fixed_canvases = lambda trainer: drawn.append(trainer.current_epoch)  # then stops: None
+    logger = WandbLogger(offline=True)  # never started: the callback stops before logging
+    for epoch in range(5):
+        trainer = SimpleNamespace(sanity_checking=False, current_epoch=epoch, is_global_zero=True, loggers=[logger])
+        callback.on_validation_epoch_end(trainer, None)
+    assert drawn == [0, 2, 4]
+    with pytest.raises(ValueError, match="AttentionPictures.every_n_epochs must be a positive int, got 0"):
+        AttentionPictures(every_n_epochs=0)
 
 
 def test_attention_picture_draws_a_trace_without_optional_fields():

@@ -13,7 +13,8 @@ from lit_draw.callbacks.render import attention_picture
 
 
 class AttentionPictures(Callback):
-    """Each validation epoch, logs ``val/attention``: one picture per canvas (see :func:`attention_picture`).
+    """Every ``every_n_epochs`` validation epochs, logs ``val/attention``: one picture per canvas
+    (see :func:`attention_picture`).
 
     The canvases are the first ``num_canvases`` of the data module's fixed validation set
     (``trainer.datamodule.fixed_canvases("val")``), the same every epoch. Needs a W&B logger; does
@@ -22,15 +23,20 @@ class AttentionPictures(Callback):
     Args:
         num_canvases: ``K``, how many canvases to draw.
         zoom: display pixels per canvas pixel; ``None`` scales the canvas to about 240 pixels.
+        every_n_epochs: draw on epochs ``0, n, 2n, ...``; rendering is host-side work of fixed cost,
+            which dominates a short GPU validation epoch (see benchmarks/RESULTS.md).
     """
 
-    def __init__(self, num_canvases: int = 8, zoom: int | None = None) -> None:
+    def __init__(self, num_canvases: int = 8, zoom: int | None = None, every_n_epochs: int = 1) -> None:
         super().__init__()
         if not isinstance(num_canvases, int) or isinstance(num_canvases, bool) or num_canvases < 1:
             raise ValueError(f"AttentionPictures.num_canvases must be a positive int, got {num_canvases!r}")
         if zoom is not None and (not isinstance(zoom, int) or isinstance(zoom, bool) or zoom < 1):
             raise ValueError(f"AttentionPictures.zoom must be a positive int or None, got {zoom!r}")
+        if not isinstance(every_n_epochs, int) or isinstance(every_n_epochs, bool) or every_n_epochs < 1:
+            raise ValueError(f"AttentionPictures.every_n_epochs must be a positive int, got {every_n_epochs!r}")
         self.num_canvases = num_canvases
+        self.every_n_epochs = every_n_epochs
         self.zoom = zoom
         self._canvases: tuple[Tensor, Tensor] | None = None
 
@@ -47,6 +53,8 @@ class AttentionPictures(Callback):
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking or wandb_logger(trainer) is None:
+            return
+        if trainer.current_epoch % self.every_n_epochs:
             return
         fixed = self._fixed_canvases(trainer)
         if fixed is None:
