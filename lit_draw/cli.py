@@ -28,7 +28,7 @@ from jsonargparse import lazy_instance
 
 from lit_draw import resume
 from lit_draw.data import CanvasMNIST
-from lit_draw.module import AttentionClassifier
+from lit_draw.module import AttentionClassifier, canvas_size_mismatch
 from lit_draw.sweep import SUMMARY_ENV
 
 
@@ -80,12 +80,9 @@ class LitDrawCLI(LightningCLI):
             super().instantiate_classes()
         except ValueError as error:
             raise ConfigError(str(error)) from error
-        net_size = getattr(self.model.net, "canvas_size", None)
-        if net_size is not None and net_size != self.datamodule.canvas_size:
-            raise ConfigError(
-                f"model.net.init_args.canvas_size ({net_size}) must equal "
-                f"data.init_args.canvas_size ({self.datamodule.canvas_size})"
-            )
+        problem = canvas_size_mismatch(self.model.net, self.datamodule)
+        if problem:
+            raise ConfigError(problem)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)

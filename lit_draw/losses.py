@@ -60,6 +60,8 @@ def glimpse_weights(
             raise ValueError(
                 f"weighting as a list needs one weight per glimpse: {num_glimpses} values, got {w.numel()}"
             )
+        if not torch.isfinite(w).all():
+            raise ValueError(f"weighting values must be finite, got {list(weighting)}")
         if (w < 0).any():
             raise ValueError(f"weighting values must be non-negative, got {list(weighting)}")
         if w.sum() == 0:

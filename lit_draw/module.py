@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,8 +68,14 @@ class AttentionClassifier(LightningModule):
         # Under LightningCLI the hparams hold ``net``'s class_path and init_args, so a checkpoint
         # rebuilds its own model; a bare ``nn.Module`` passed from Python is not pickled into them.
         self.save_hyperparameters(ignore=None if _given_hyperparameters.get() else ["net"], logger=False)
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+        if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        if not (math.isfinite(weight_decay) and weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+        if not (math.isfinite(entropy_bonus) and entropy_bonus >= 0):
+            raise ValueError(f"entropy_bonus must be a finite number >= 0 (0: off), got {entropy_bonus!r}")
         if reward not in losses.REWARDS:
             raise ValueError(f"reward must be one of {', '.join(losses.REWARDS)}, got {reward!r}")
         if not isinstance(grad_variance_every, int) or grad_variance_every < 0:
@@ -145,21 +152,18 @@ class AttentionClassifier(LightningModule):
         return {"loss": loss, **terms}
 
     def on_fit_start(self) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        data_size = getattr(datamodule, "canvas_size", None)
-        net_size = getattr(self.net, "canvas_size", None)
-        if data_size is not None and net_size is not None and data_size != net_size:
-            raise ValueError(
-                f"model.net.init_args.canvas_size ({net_size}) must equal data.init_args.canvas_size ({data_size})"
-            )
+        problem = canvas_size_mismatch(self.net, getattr(self.trainer, "datamodule", None))
+        if problem:
+            raise ValueError(problem)
 
     def on_train_start(self) -> None:
-        """Under DDP, give every process its own random stream (stochastic glimpses, RAM's start
-        locations): ``seed_everything`` seeds all processes alike. Process 0 keeps its stream, so a
-        single-process run is unchanged."""
-        if self.global_rank > 0:
-            seed = np.random.SeedSequence([torch.initial_seed(), self.global_rank]).generate_state(1, dtype=np.uint64)[0]
-            torch.manual_seed(int(seed))
+        """Give every process, and every resumed run, its own random stream (stochastic glimpses,
+        RAM's start locations): ``seed_everything`` seeds all processes alike, and a run resumed at
+        step ``k`` would otherwise replay the noise of step 0. A fresh single-process run keeps
+        its stream unchanged."""
+        if self.global_rank > 0 or self.global_step > 0:
+            entropy = [torch.initial_seed(), self.global_rank, self.global_step]
+            torch.manual_seed(int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0]))
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         images, labels, _ = batch
@@ -211,3 +215,11 @@ class AttentionClassifier(LightningModule):
         hp = self.hparams
         return torch.optim.Adam(self.parameters(), lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay)
 
+
+def canvas_size_mismatch(net: nn.Module, datamodule: object) -> str | None:
+    """The error message when ``net`` was built for another canvas size than ``datamodule`` makes."""
+    net_size = getattr(net, "canvas_size", None)
+    data_size = getattr(datamodule, "canvas_size", None)
+    if net_size is None or data_size is None or net_size == data_size:
+        return None
+    return f"model.net.init_args.canvas_size ({net_size}) must equal data.canvas_size ({data_size})"

@@ -152,3 +152,14 @@ def test_retina_batch_path_equals_per_sample_reference():
 def test_loc_to_pixels_maps_corners_and_centre():
     loc = torch.tensor([[-1.0, -1.0], [0.0, 0.0], [1.0, 1.0]])
     torch.testing.assert_close(loc_to_pixels(loc, 10, 20), torch.tensor([[-0.5, -0.5], [9.5, 4.5], [19.5, 9.5]]))
+
+
+def test_window_parameters_stay_float32_under_bf16_autocast():
+    window = FilterbankWindow(in_features=4, n=12, height=100, width=100)
+    torch.nn.init.zeros_(window.linear.weight)  # a centred window with every filter on the canvas
+    torch.nn.init.zeros_(window.linear.bias)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        gx, gy, sigma2, delta, gamma = window(torch.randn(3, 4))
+        fx, fy = gaussian_filterbank(gx, gy, sigma2, delta, 12, 100, 100)
+    assert all(p.dtype == torch.float32 for p in (gx, gy, sigma2, delta, gamma, fx, fy))
+    torch.testing.assert_close(fx.sum(-1), torch.ones(3, 12))

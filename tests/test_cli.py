@@ -72,7 +72,7 @@ def test_print_config_shows_the_resolved_config(tiny: list[str], capsys: pytest.
 
 
 def test_mismatched_canvas_sizes_name_both_fields(tiny: list[str]):
-    with pytest.raises(ValueError, match=r"model.net.init_args.canvas_size \(40\) must equal data.init_args.canvas_size \(32\)"):
+    with pytest.raises(ValueError, match=r"model.net.init_args.canvas_size \(40\) must equal data.canvas_size \(32\)"):
         main(["fit", *tiny, "--model.net.init_args.canvas_size=40", "--trainer.max_steps=1"])
 
 

@@ -249,17 +249,20 @@ def test_train_batches_are_fresh_canvases_of_the_right_shape(mnist_root):
 
 def test_each_process_draws_its_own_training_canvases(mnist_root):
     """Under DDP every rank seeds its canvas generator with its global rank: the same digits
-    become different canvases on different ranks, and the same canvases on the same rank."""
+    become different canvases on different ranks, and the same canvases on the same rank; a
+    resumed run seeds with the step it resumes at too."""
 
-    def first_batch(rank: int) -> Tensor:
+    def first_batch(rank: int, step: int = 0) -> Tensor:
         dm = _small(mnist_root, clutter=1)
-        dm.trainer = SimpleNamespace(global_rank=rank)
+        dm.trainer = SimpleNamespace(global_rank=rank, global_step=step)
         dm.setup("fit")
         return dm.on_after_batch_transfer(torch.arange(16), 0)[0]
 
     rank0, rank0_again, rank1 = first_batch(0), first_batch(0), first_batch(1)
     assert torch.equal(rank0, rank0_again)
     assert not torch.equal(rank0, rank1)
+    # a run resumed at step 10 does not replay the canvases its first steps saw
+    assert not torch.equal(rank0, first_batch(0, step=10))
 
 
 def test_fixed_batches_come_out_as_float_canvas_label_box(mnist_root):

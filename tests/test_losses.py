@@ -41,6 +41,8 @@ def test_linear_and_exponential_and_list_weights():
         ([1.0, 2.0], 0.9, r"one weight per glimpse: 3 values, got 2"),
         ([1.0, -1.0, 2.0], 0.9, r"weighting values must be non-negative"),
         ([0, 0, 0], 0.9, r"weighting values must not all be zero"),
+        ([1.0, float("inf"), 1.0], 0.9, r"weighting values must be finite"),
+        ([1.0, float("nan"), 1.0], 0.9, r"weighting values must be finite"),
         ("exponential", 0.0, r"gamma must be in \(0, 1\]"),
         ("exponential", 1.5, r"gamma must be in \(0, 1\]"),
     ],

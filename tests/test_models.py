@@ -56,3 +56,25 @@ def test_draw_learns_where_to_look_gradients_reach_every_parameter():
 def test_draw_rejects_non_positive_sizes(field):
     with pytest.raises(ValueError, match=f"DRAWClassifier.{field} must be a positive int"):
         DRAWClassifier(**{field: 0})
+
+
+def test_samplers_follow_their_distributions():
+    from lit_draw.models.common import sample_categorical, sample_gaussian
+
+    torch.manual_seed(0)
+    mean, std = torch.tensor([0.5, -1.0]).expand(20000, 2), torch.tensor([0.1, 2.0]).expand(20000, 2)
+    draws = sample_gaussian(mean, std)
+    torch.testing.assert_close(draws.mean(0), torch.tensor([0.5, -1.0]), atol=0.05, rtol=0)
+    torch.testing.assert_close(draws.std(0), torch.tensor([0.1, 2.0]), atol=0.05, rtol=0)
+    probs = torch.tensor([0.1, 0.6, 0.3])
+    counts = torch.bincount(sample_categorical(probs.log().expand(20000, 3)), minlength=3) / 20000
+    torch.testing.assert_close(counts, probs, atol=0.015, rtol=0)
+
+
+@pytest.mark.parametrize("value", [True, 2.5])
+def test_models_reject_non_int_sizes(value):
+    from lit_draw.models import RAM, WSRAM
+
+    for model, field in ((DRAWClassifier, "read_n"), (RAM, "glimpses"), (WSRAM, "glimpses")):
+        with pytest.raises(ValueError, match=f"{model.__name__}.{field} must be a positive int"):
+            model(**{field: value})

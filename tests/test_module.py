@@ -42,7 +42,18 @@ def test_validation_logs_accuracy_after_every_glimpse(glimpses: int, tmp_path):
     assert metrics["val/acc"] == metrics[keys[-1]]
 
 
-def test_non_positive_learning_rate_is_rejected():
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (dict(lr=0.0), r"lr must be a finite number > 0, got 0.0"),
+        (dict(lr=float("nan")), r"lr must be a finite number > 0, got nan"),
+        (dict(betas=(2.0, 3.0)), r"betas must be two numbers in \[0, 1\), got \(2.0, 3.0\)"),
+        (dict(weight_decay=-1.0), r"weight_decay must be a finite number >= 0"),
+        (dict(entropy_bonus=-0.1), r"entropy_bonus must be a finite number >= 0"),
+        (dict(reward="sometimes"), r"reward must be one of final, weighted"),
+    ],
+)
+def test_bad_optimiser_and_objective_options_name_the_field(option, message):
     net = DRAWClassifier(canvas_size=16, read_n=3, glimpses=1, enc_size=8, z_size=4, dec_size=8, hidden=8)
-    with pytest.raises(ValueError, match="lr must be > 0"):
-        AttentionClassifier(net, lr=0.0)
+    with pytest.raises(ValueError, match=message):
+        AttentionClassifier(net, **option)

@@ -35,10 +35,11 @@ _STREAMS = {"split": 0, "val": 1, "test": 2, "train": 3}
 _CHUNK = 1000
 
 
-def _stream_seed(seed: int, stream: str, rank: int = 0) -> int:
-    """An independent 64-bit seed for ``stream`` (and ``rank``) derived from ``seed``."""
+def _stream_seed(seed: int, stream: str, rank: int = 0, step: int = 0) -> int:
+    """An independent 64-bit seed for ``stream`` (and ``rank``, and the ``step`` a run resumed at)
+    derived from ``seed``."""
     return int(
-        np.random.SeedSequence([seed, _STREAMS[stream], rank]).generate_state(1, dtype=np.uint64)[0]
+        np.random.SeedSequence([seed, _STREAMS[stream], rank, step]).generate_state(1, dtype=np.uint64)[0]
     )
 
 
@@ -277,11 +278,17 @@ class CanvasMNIST(LightningDataModule):
         return canvas.float() / 255, label, box
 
     def _train_state(self, device: torch.device) -> tuple[_Pool, torch.Generator]:
-        """Training digits on ``device`` and that device's canvas generator (created once)."""
+        """Training digits on ``device`` and that device's canvas generator (created once).
+
+        The generator is seeded from ``seed``, the process's global rank (DDP ranks draw different
+        canvases) and the step training starts at (a resumed run does not replay the canvases of
+        its first steps).
+        """
         if device not in self._train_on_device:
-            rank = self.trainer.global_rank if self.trainer is not None else 0
+            rank = getattr(self.trainer, "global_rank", 0)
+            step = getattr(self.trainer, "global_step", 0)
             generator = torch.Generator(device=device).manual_seed(
-                _stream_seed(self.seed, "train", rank)
+                _stream_seed(self.seed, "train", rank, step)
             )
             self._train_on_device[device] = (self._pool("train").to(device), generator)
         return self._train_on_device[device]

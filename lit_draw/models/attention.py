@@ -78,8 +78,12 @@ class FilterbankWindow(nn.Module):
         self.linear = nn.Linear(in_features, 5)
 
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """``h [B, in_features]`` -> ``gx, gy, sigma2, delta, gamma``, each ``[B]`` in pixels."""
-        gx_, gy_, log_sigma2, log_delta_, log_gamma = self.linear(h).unbind(-1)
+        """``h [B, in_features]`` -> ``gx, gy, sigma2, delta, gamma``, each ``[B]`` in pixels, float32.
+
+        Float32 even under bf16 autocast: bf16 would round the window centre to a quarter pixel on
+        a 100-pixel canvas and the filter rows would no longer sum to one.
+        """
+        gx_, gy_, log_sigma2, log_delta_, log_gamma = self.linear(h).float().unbind(-1)
         gx = (self.width + 1) / 2 * (gx_ + 1) - 1
         gy = (self.height + 1) / 2 * (gy_ + 1) - 1
         delta = (max(self.height, self.width) - 1) / (self.n - 1) * torch.exp(log_delta_)

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from lit_draw.models.attention import FilterbankWindow, filterbank_read, gaussian_filterbank
-from lit_draw.models.common import classifier_head, stack_gates
+from lit_draw.models.common import classifier_head, require_positive_ints, stack_gates
 from lit_draw.models.lstm import GatedLSTMCell
 from lit_draw.models.trace import Trace
 
@@ -51,12 +51,10 @@ class DRAWClassifier(nn.Module):
         num_classes: int = 10,
     ) -> None:
         super().__init__()
-        for name, value in dict(
-            canvas_size=canvas_size, glimpses=glimpses, enc_size=enc_size, z_size=z_size,
-            dec_size=dec_size, hidden=hidden, num_classes=num_classes,
-        ).items():
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"DRAWClassifier.{name} must be a positive int, got {value!r}")
+        require_positive_ints(
+            "DRAWClassifier", canvas_size=canvas_size, read_n=read_n, glimpses=glimpses, enc_size=enc_size,
+            z_size=z_size, dec_size=dec_size, hidden=hidden, num_classes=num_classes,
+        )
         self.canvas_size = canvas_size
         self.glimpses = glimpses
         self.window = FilterbankWindow(dec_size, read_n, canvas_size, canvas_size)

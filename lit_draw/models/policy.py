@@ -14,6 +14,8 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical, Normal
 
+from lit_draw.models.common import sample_categorical, sample_gaussian
+
 _LOG_STD_RANGE = (math.log(0.02), math.log(1.0))
 
 
@@ -42,8 +44,7 @@ class ActionDistribution:
         return Normal(self.mean, self.std, validate_args=False), Categorical(logits=self.zoom_logits, validate_args=False)
 
     def sample(self) -> GlimpseAction:
-        where, zoom = self._parts()
-        return GlimpseAction(where.sample(), zoom.sample())
+        return GlimpseAction(sample_gaussian(self.mean, self.std), sample_categorical(self.zoom_logits))
 
     def log_prob(self, action: GlimpseAction) -> Tensor:
         """``log pi(a | h)``, ``[B]``."""

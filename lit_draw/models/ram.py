@@ -25,7 +25,13 @@ import torch
 from torch import Tensor, nn
 
 from lit_draw.models.attention import loc_to_pixels
-from lit_draw.models.common import classifier_head, stack_gates
+from lit_draw.models.common import (
+    classifier_head,
+    log_mean_softmax,
+    require_positive_ints,
+    sample_gaussian,
+    stack_gates,
+)
 from lit_draw.models.glimpse import GlimpseNetwork
 from lit_draw.models.lstm import GatedLSTMCell
 from lit_draw.models.trace import Trace
@@ -81,13 +87,11 @@ class RAM(nn.Module):
         num_classes: int = 10,
     ) -> None:
         super().__init__()
-        for name, value in dict(
-            canvas_size=canvas_size, patch=patch, scales=scales, glimpses=glimpses, core_size=core_size,
+        require_positive_ints(
+            "RAM", canvas_size=canvas_size, patch=patch, scales=scales, glimpses=glimpses, core_size=core_size,
             what_hidden=what_hidden, where_hidden=where_hidden, glimpse_size=glimpse_size,
             mc_samples=mc_samples, hidden=hidden, num_classes=num_classes,
-        ).items():
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"RAM.{name} must be a positive int, got {value!r}")
+        )
         if core not in CORES:
             raise ValueError(f"RAM.core must be one of {', '.join(CORES)}, got {core!r}")
         if start not in STARTS:
@@ -128,7 +132,7 @@ class RAM(nn.Module):
         mu = torch.tanh(self.start.expand(batch, 2) if step == 0 else self.locator(h))  # [B, 2]
         # validate_args=False: the argument checks would read values back to the host every glimpse.
         pi = torch.distributions.Normal(mu, self.log_std.exp().expand_as(mu), validate_args=False)
-        l = pi.sample() if sample else mu.detach()  # [B, 2]
+        l = sample_gaussian(mu, pi.scale) if sample else mu.detach()  # [B, 2]
         return l.clamp(-1, 1), pi.log_prob(l).sum(-1), pi.entropy().sum(-1)
 
     def _core(
@@ -181,8 +185,7 @@ class RAM(nn.Module):
         s = {k: torch.stack(v) for k, v in steps.items()}  # each [T, M B, ...]
         mc_logits = None
         if runs > 1:
-            log_p = s["logits"].log_softmax(-1).unflatten(1, (runs, batch))  # [T, M, B, C]
-            mc_logits = torch.logsumexp(log_p, 1) - math.log(runs)  # [T, B, C]
+            mc_logits = log_mean_softmax(s["logits"].unflatten(1, (runs, batch)), 1)  # [T, B, C]
         s = {k: v[:, :batch] for k, v in s.items()}  # the first run is the single-sample trace
         return Trace(
             logits=s["logits"],

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_draw.models.attention import loc_to_pixels, retina
-from lit_draw.models.common import classifier_head, stack_gates
+from lit_draw.models.common import classifier_head, log_mean_softmax, require_positive_ints, stack_gates
 from lit_draw.models.glimpse import GlimpseNetwork
 from lit_draw.models.lstm import GatedLSTMCell
 from lit_draw.models.policy import ActionDistribution, GlimpsePolicy
@@ -109,13 +109,11 @@ class WSRAM(nn.Module):
         num_classes: int = 10,
     ) -> None:
         super().__init__()
-        for name, value in dict(
-            canvas_size=canvas_size, patch=patch, glimpses=glimpses, samples=samples,
+        require_positive_ints(
+            "WSRAM", canvas_size=canvas_size, patch=patch, glimpses=glimpses, samples=samples,
             coarse_size=coarse_size, what_hidden=what_hidden, where_hidden=where_hidden,
             glimpse_size=glimpse_size, state_size=state_size, hidden=hidden, num_classes=num_classes,
-        ).items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"WSRAM.{name} must be a positive int, got {value!r}")
+        )
         zooms = list(zooms)
         if not zooms or any(not isinstance(z, int) or z < 1 or z & (z - 1) for z in zooms) or len(set(zooms)) != len(zooms):
             raise ValueError(f"WSRAM.zooms must be distinct powers of two (1, 2, 4, ...), got {zooms!r}")
@@ -213,7 +211,7 @@ class WSRAM(nn.Module):
                 steps[key].append(value)
         s = {k: torch.stack(v) for k, v in steps.items()}  # each [T, M B, ...]
         sample_logits = s["logits"].unflatten(1, (runs, batch))  # [T, M, B, C]
-        mean_log_prob = torch.logsumexp(sample_logits.log_softmax(-1), 1) - math.log(runs)  # [T, B, C]
+        mean_log_prob = log_mean_softmax(sample_logits, 1)  # [T, B, C]
         first = {k: v[:, :batch] for k, v in s.items()}  # the first rollout, [T, B, ...]
         if not use_q:  # q is (a tempered copy of) p: its density carries no gradient of its own
             log_q = log_q.detach()
