@@ -91,6 +91,11 @@ class LitDrawCLI(LightningCLI):
                 callback.dirpath = str(checkpoint_dir(trainer))
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = resume.AtomicCheckpointIO()
+        for logger in trainer.loggers:
+            # Lightning's offline WandbLogger only sets WANDB_MODE, which W&B ignores once this
+            # process has set W&B up (an earlier wandb.init in a notebook or test): say it explicitly.
+            if isinstance(logger, WandbLogger) and logger._offline and logger._wandb_init.get("mode") is None:
+                logger._wandb_init["mode"] = "offline"
         trainer.callbacks += [resume.KeepWandbRunId(), resume.CheckpointOnSignal()]
         if self.subcommand == "fit":
             resume.continue_wandb_run(trainer, self.config["fit"].get("ckpt_path"))

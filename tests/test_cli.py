@@ -79,3 +79,17 @@ def test_mismatched_canvas_sizes_name_both_fields(tiny: list[str]):
 def test_bad_weighting_is_reported_by_name(tiny: list[str]):
     with pytest.raises(ValueError, match="weighting must be one of last, all, linear, exponential"):
         main(["fit", *tiny, "--model.weighting=first", "--trainer.max_steps=1"])
+
+
+def test_runs_stay_offline_after_wandb_was_set_up_in_the_same_process(
+    tiny: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import wandb
+
+    monkeypatch.delenv("WANDB_MODE")  # W&B set up while the environment did not say offline
+    run = wandb.init(project="earlier", mode="offline", dir=tmp_path)  # e.g. a notebook cell
+    run.finish()
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cli = main(["fit", *tiny, "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])
+    assert cli.trainer.global_step == 1
+    assert "train/loss" in read_run(tmp_path / "wandb").keys()  # the newest run: ours, offline

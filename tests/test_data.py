@@ -404,3 +404,14 @@ def test_file_that_stays_wrong_raises_with_name_and_both_md5s(tmp_path, monkeypa
         assert f"{name}: expected md5 {md5}, got {bad_md5}" in message
     assert str(tmp_path / "MNIST" / "raw") in message
     assert not any((tmp_path / "MNIST" / "raw" / name).exists() for name in mnist.MD5)
+
+
+def test_an_evaluation_set_smaller_than_the_process_count_is_refused(mnist_root):
+    """Under DDP a process without a single evaluation batch would wait forever for the others."""
+    dm = _small(mnist_root, val_size=3)
+    dm.trainer = SimpleNamespace(world_size=4, global_rank=0)
+    dm.setup("validate")
+    with pytest.raises(ValueError, match=r"val_size \(3\) must be at least the number of processes \(4\)"):
+        dm.val_dataloader()
+    dm.trainer = SimpleNamespace(world_size=3, global_rank=2)
+    assert len(list(dm.val_dataloader())) == 1  # one canvas each

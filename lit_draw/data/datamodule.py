@@ -332,6 +332,11 @@ class CanvasMNIST(LightningDataModule):
         dataset = TensorDataset(*self._fixed_set(stage))
         sampler = None
         if self.trainer is not None and self.trainer.world_size > 1:
+            if len(dataset) < self.trainer.world_size:  # a process with no batch would hang the others
+                size = "val_size" if stage == "val" else "test_size"
+                raise ValueError(
+                    f"{size} ({len(dataset)}) must be at least the number of processes ({self.trainer.world_size})"
+                )
             sampler = UnrepeatedDistributedSampler(
                 dataset,
                 num_replicas=self.trainer.world_size,
