@@ -14,9 +14,8 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from lit_draw.cli import main
+from tests.conftest import tiny_draw_args
 from tests.wandb_reader import read_run
-
-ROOT = Path(__file__).parents[1]
 
 
 class SignalAtStep(Callback):
@@ -31,18 +30,13 @@ class SignalAtStep(Callback):
 
 
 @pytest.fixture
-def tiny(mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def tiny(mnist_root: Path, offline_in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """A DRAW classifier that trains in seconds, run inside ``tmp_path``, logging every step."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_DIR", str(offline_in_tmp))
+    sizes = dict(batch_size=8, val_size=16, train_size=8000)
     return [
-        "--config", str(ROOT / "configs" / "quickstart.yaml"), f"--data.root={mnist_root}",
-        "--data.canvas_size=28", "--data.batch_size=8", "--data.val_size=16", "--data.train_size=8000",
-        "--model.net.init_args.canvas_size=28", "--model.net.init_args.glimpses=2", "--model.net.init_args.read_n=3",
-        "--model.net.init_args.enc_size=8", "--model.net.init_args.dec_size=8", "--model.net.init_args.hidden=8",
-        "--trainer.callbacks=[]", "--trainer.default_root_dir=run", "--trainer.log_every_n_steps=1",
-        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+        *tiny_draw_args(mnist_root, canvas=28, glimpses=2, read_n=3, width=8, **sizes),
+        "--trainer.callbacks=[]", "--trainer.log_every_n_steps=1", "--trainer.enable_model_summary=false",
     ]
 
 

@@ -15,6 +15,7 @@ from lit_draw.cli import LitDrawCLI, main, trainer_defaults  # noqa: E402
 from lit_draw.data import CanvasMNIST  # noqa: E402
 from lit_draw.module import AttentionClassifier  # noqa: E402
 from lit_draw.sweep import agent_argv, grid_points, load_sweep  # noqa: E402
+from tests.conftest import tiny_draw_args  # noqa: E402
 from tests.wandb_reader import _records, read_run  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
@@ -97,13 +98,9 @@ def test_local_sweep_runs_each_grid_point_with_the_agents_argv_grouped_in_wandb(
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("TINY_RUNS", "tiny_runs")
     tiny = [
-        "--config", str(ROOT / "configs" / "quickstart.yaml"), f"--data.root={mnist_root}",
-        "--data.canvas_size=28", "--data.batch_size=8", "--data.val_size=16", "--data.train_size=32",
-        "--model.net.init_args.canvas_size=28", "--model.net.init_args.glimpses=2", "--model.net.init_args.read_n=3",
-        "--model.net.init_args.enc_size=8", "--model.net.init_args.dec_size=8", "--model.net.init_args.hidden=8",
+        *tiny_draw_args(mnist_root, canvas=28, glimpses=2, read_n=3, width=8, batch_size=8, val_size=16, train_size=32),
         "--trainer.callbacks=[]", "--trainer.max_steps=2", "--trainer.val_check_interval=2",
-        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-        "--trainer.default_root_dir=${envvar:TINY_RUNS}",
+        "--trainer.enable_model_summary=false", "--trainer.default_root_dir=${envvar:TINY_RUNS}",
     ]
     sweep = {
         "name": "tiny",
