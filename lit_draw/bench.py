@@ -18,7 +18,7 @@ The model and data come from ``--config`` (default: the model's reference config
 With ``--repeats R`` the measurements run ``R`` times, interleaved, and the best of each is shown
 (for shared machines). It prints one markdown table. Overheads are ratios of time per sample: ``Trainer / bare loop`` and
 ``callbacks on / off`` (1.10 is 10% slower). WS-RAM's ``train/grad_variance`` is switched off
-(``--model.grad_variance_every=0``) while timing, since the bare loop has no step counter to
+(``grad_variance_every = 0``) while timing, since the bare loop has no step counter to
 space it out. Benchmarks are commands, not tests: nothing here asserts a speed.
 """
 
@@ -100,7 +100,6 @@ def build(options: argparse.Namespace, overrides: list[str]) -> tuple[AttentionC
         "--config", config,
         f"--data.batch_size={options.batch_size}",
         f"--data.val_size={eval_batches * options.batch_size}",
-        "--model.grad_variance_every=0",
         f"--model.compile={options.compile}",
         *([f"--data.root={options.root}"] if options.root else []),
         *overrides,
@@ -109,6 +108,8 @@ def build(options: argparse.Namespace, overrides: list[str]) -> tuple[AttentionC
     with warnings.catch_warnings():  # the CLI warns that sys.argv (the bench's own) is not what it parses
         warnings.filterwarnings("ignore", "LightningCLI's args parameter")
         cli = LitDrawCLI(AttentionClassifier, CanvasMNIST, run=False, args=args, save_config_callback=None)
+    if hasattr(cli.model.objective, "grad_variance_every"):
+        cli.model.objective.grad_variance_every = 0
     if type(cli.model.net).__name__ != class_name:
         raise ValueError(
             f"--model {options.model} times {class_name}, but {config} builds {type(cli.model.net).__name__}; "
@@ -191,8 +192,11 @@ def canvas_rate(data: CanvasMNIST, options: argparse.Namespace) -> float:
 def bare_loop_rate(model: AttentionClassifier, data: CanvasMNIST, options: argparse.Namespace, clip: float | None) -> float:
     """Training samples per second of a plain loop over the same model, data and optimiser."""
     device = torch.device(options.device)
+    configured = model.configure_optimizers()  # the config's optimizer (and scheduler), over model's parameters
+    configured = configured["optimizer"] if isinstance(configured, dict) else configured
+    configured = configured[0] if isinstance(configured, (list, tuple)) else configured
     model = copy.deepcopy(model).to(device).train()
-    optimizer = model.configure_optimizers()
+    optimizer = type(configured)(model.parameters(), **configured.defaults)
     batches = _index_batches(data)
     bf16 = options.precision == "bf16-mixed"
     start = 0.0

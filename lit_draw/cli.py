@@ -16,11 +16,12 @@ import importlib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
@@ -28,7 +29,7 @@ from jsonargparse import lazy_instance
 
 from lit_draw import resume
 from lit_draw.data import CanvasMNIST
-from lit_draw.module import AttentionClassifier, canvas_size_mismatch
+from lit_draw.module import AttentionClassifier
 from lit_draw.sweep import SUMMARY_ENV
 
 
@@ -63,6 +64,9 @@ class LitDrawCLI(LightningCLI):
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # what must agree is stated once, in the data: the net is built for the data's canvases
+        parser.link_arguments("data.canvas_size", "model.net.init_args.canvas_size")
+        parser.link_arguments("data.num_classes", "model.net.init_args.num_classes", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {
@@ -77,12 +81,12 @@ class LitDrawCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         """Build model, data and trainer; a bad value in the config becomes a :class:`ConfigError`."""
         try:
-            super().instantiate_classes()
+            with warnings.catch_warnings():
+                # the module's own Adam is the default for Python use; the config's optimizer replaces it
+                warnings.filterwarnings("ignore", ".*configure_optimizers` will be overridden")
+                super().instantiate_classes()
         except ValueError as error:
             raise ConfigError(str(error)) from error
-        problem = canvas_size_mismatch(self.model.net, self.datamodule)
-        if problem:
-            raise ConfigError(problem)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)
@@ -97,6 +101,9 @@ class LitDrawCLI(LightningCLI):
             if isinstance(logger, WandbLogger) and logger._offline and logger._wandb_init.get("mode") is None:
                 logger._wandb_init["mode"] = "offline"
         trainer.callbacks += [resume.KeepWandbRunId(), resume.CheckpointOnSignal()]
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.get("lr_scheduler") and trainer.loggers:
+            trainer.callbacks.append(LearningRateMonitor(logging_interval="epoch"))
         if self.subcommand == "fit":
             resume.continue_wandb_run(trainer, self.config["fit"].get("ckpt_path"))
         return trainer

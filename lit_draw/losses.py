@@ -141,10 +141,11 @@ def reinforce_loss(log_pi: Tensor, reward: Tensor, baseline: Tensor | None = Non
 
 
 # Wake-sleep estimators for rollouts weighted across M samples (Ba, Grosse, Salakhutdinov, Frey
-# 2015). Rollout m of canvas b has ``ll [M, B] = log p(y | a_m, I)``, ``log_p [M, B] = log p(a_m | I)``
-# and, when importance-weighted, ``log_q [M, B] = log q(a_m | y, I)``. The surrogates are per
-# rollout ``[M, B]``; the loss is their sum over M, mean over B, and its gradient is minus the
-# paper's estimator (weights and learning signals are detached).
+# 2015). Rollout m of canvas b has ``ll [M, B] = log p(y | a_m, I)``, ``log_p [M, B] = log p(a_m | I)``,
+# ``log_r [M, B]`` the log-density of the proposal r the rollouts were actually drawn from (q, p, or
+# a tempered copy of either) and, with an inference network, ``log_q [M, B] = log q(a_m | y, I)``
+# untempered. The surrogates are per rollout ``[M, B]``; the loss is their sum over M, mean over B,
+# and its gradient is minus the paper's estimator (weights and learning signals are detached).
 
 
 @dataclass
@@ -154,7 +155,8 @@ class RolloutSurrogate:
     Attributes:
         prediction: ``[M, B]`` surrogate for the prediction network (``log p(y|a)`` and ``log p(a)``).
         inference: ``[M, B]`` surrogate for the inference network (``log q(a)``), or ``None``.
-        bound: ``[B]`` the estimate of the log-likelihood bound being maximised.
+        bound: ``[B]`` the estimate of the log-likelihood bound being maximised (with the ``last``
+            weighting; another weighting makes it a weighted objective, not a bound).
         ess: ``[B]`` effective sample size ``1 / sum_m w_m^2``, in ``[1, M]``.
     """
 
@@ -192,9 +194,13 @@ def rollout_log_likelihood(sample_logits: Tensor, labels: Tensor, weights: Tenso
     return (weights.to(log_py)[:, None, None] * log_py).sum(0)
 
 
-def importance_log_weights(log_likelihood: Tensor, log_p: Tensor, log_q: Tensor) -> Tensor:
-    """``log w~_m = log p(a_m|I) + log p(y|a_m,I) - log q(a_m|y,I)`` (eq. 11), detached, ``[M, B]``."""
-    return (log_p + log_likelihood - log_q).detach()
+def importance_log_weights(log_likelihood: Tensor, log_p: Tensor, log_r: Tensor) -> Tensor:
+    """``log w~_m = log p(a_m|I) + log p(y|a_m,I) - log r(a_m)`` (eq. 7), detached, ``[M, B]``.
+
+    ``r`` is the density the rollouts were drawn from: ``q(a|y,I)`` in the paper's eq. 7, or its
+    tempered copy when the proposal is tempered (sec. 4.5), so the weights stay exact.
+    """
+    return (log_p + log_likelihood - log_r).detach()
 
 
 def normalized_weights(log_w: Tensor) -> Tensor:
@@ -207,54 +213,85 @@ def effective_sample_size(weights: Tensor) -> Tensor:
     return 1 / (weights**2).sum(0)
 
 
+def density_ratio_control_variate(log_target: Tensor, log_r: Tensor) -> Tensor:
+    """``c_m = (s(a_m) / r(a_m)) / M``, ``[M, B]``, detached: the weight of a zero-mean control variate.
+
+    For any density ``s`` and ``a_m ~ r``, ``E_r[sum_m c_m grad log s(a_m)] = E_r[(s/r) grad log s]
+    = E_s[grad log s] = sum_a grad s(a) = grad 1 = 0`` (the paper's eq. 15), *exactly*, for every
+    ``M``: ``c_m`` depends on rollout ``m`` alone. (A ratio normalised over the ``M`` rollouts,
+    ``(s_m/r_m) / sum_k (s_k/r_k)``, is not: its expectation moves the gradient for finite ``M``.)
+    With ``r = s`` it is ``1/M``.
+    """
+    runs = log_target.shape[0]
+    return ((log_target - log_r).detach().exp() / runs).to(log_target.dtype)
+
+
 def wake_sleep_surrogate(
-    log_likelihood: Tensor, log_p: Tensor, log_q: Tensor, control_variates: bool = True
+    log_likelihood: Tensor,
+    log_p: Tensor,
+    log_r: Tensor,
+    log_q: Tensor | None = None,
+    control_variates: bool = True,
 ) -> RolloutSurrogate:
-    """Reweighted wake-sleep for attention (WS-RAM, the paper's eqs. 10-14), rollouts drawn from ``q``.
+    """Reweighted wake-sleep for attention (WS-RAM, the paper's eqs. 7-8, 14 and 15-17).
 
-    Prediction network: ``sum_m w_m [grad log p(y|a_m,I) + grad log p(a_m|I)]``, the
-    self-normalised importance-sampling estimate of ``grad log p(y|I)``. Inference network:
-    ``sum_m w_m grad log q(a_m|y,I)``, the estimate of ``-grad KL(p(a|y,I) || q(a|y,I))``.
+    Rollouts ``a_m`` are drawn from ``r`` (``q``, ``p``, or a tempered copy of either), weighted by
+    ``w_m ∝ p(a_m|I) p(y|a_m,I) / r(a_m)`` (eq. 7, normalised over m).
 
-    Control variates (in the spirit of the paper's eqs. 15-18; both use score functions whose
-    expectation is zero, so they change the estimators' variance and not their limit):
+    * Prediction network (eq. 8): ``sum_m w_m grad log p(y|a_m,I) + (w_m - c^p_m) grad log p(a_m|I)``,
+      the self-normalised importance-sampling estimate of ``grad log p(y|I)``.
+    * Inference network (eq. 14): ``sum_m (w_m - c^q_m) grad log q(a_m|y,I)``, the estimate of
+      ``-grad KL(p(a|y,I) || q(a|y,I))``; ``q`` enters *untempered*: the wake-q step fits q itself
+      to the posterior, whatever temperature the rollouts were drawn at.
 
-    * inference network: ``w_m -> w_m - 1/M``, as ``E_q[grad log q] = 0``;
-    * prediction network, score term only: ``w_m -> w_m - v_m`` with
-      ``v_m ∝ p(a_m|I) / q(a_m|y,I)`` (normalised over m), the weights without the likelihood,
-      as ``E_q[p/q grad log p] = E_p[grad log p] = 0``. With ``q = p``, ``v_m = 1/M``.
+    Control variates (eqs. 15-17): ``c^p_m = (p(a_m|I) / r(a_m)) / M`` and
+    ``c^q_m = (q(a_m|y,I) / r(a_m)) / M`` (:func:`density_ratio_control_variate`; with ``r = q``,
+    ``c^q_m = 1/M``; with ``r = p``, ``c^p_m = 1/M``). Read as reward baselines (eq. 18), ``w_m``
+    is ``(p_m/r_m) / M`` times ``p(y|a_m,I) / p^(y|I)`` and the control variate is the same with
+    that likelihood ratio replaced by its expectation, 1. Each has expectation exactly zero under
+    ``r``, so the estimator's expectation is that of the plain importance-sampled one for every
+    ``M``: the control variates add no bias (the paper's claim, sec. 4.4) and only change the
+    variance (tested by enumeration in ``tests/test_estimators.py``).
 
     Args:
         log_likelihood: ``[M, B]`` ``log p(y|a_m,I)`` (carries the prediction network's gradient).
         log_p: ``[M, B]`` ``log p(a_m|I)`` (the prediction network's).
-        log_q: ``[M, B]`` ``log q(a_m|y,I)`` (the inference network's; detached when q is p).
-        control_variates: apply the control variates above.
+        log_r: ``[M, B]`` the log-density the rollouts were drawn from (detached here).
+        log_q: ``[M, B]`` untempered ``log q(a_m|y,I)`` with the inference network's gradient, or
+            ``None`` when there is no inference network.
+        control_variates: subtract the control variates above.
 
     Returns:
-        The surrogates (``inference`` is ``None`` when ``log_q`` carries no gradient);
+        The surrogates (``inference`` is ``None`` without ``log_q``);
         ``bound = log (1/M sum_m w~_m)``, the importance-weighted lower bound on ``log p(y|I)``
-        (in expectation).
+        (in expectation, eq. 9).
     """
     runs = log_p.shape[0]
-    log_w = importance_log_weights(log_likelihood, log_p, log_q)  # [M, B]
+    log_r = log_r.detach()
+    log_w = importance_log_weights(log_likelihood, log_p, log_r)  # [M, B]
     w = normalized_weights(log_w)  # [M, B]
-    score_p = w - normalized_weights((log_p - log_q).detach()) if control_variates else w
-    score_q = w - 1 / runs if control_variates else w
+    score_p = w - density_ratio_control_variate(log_p, log_r) if control_variates else w
+    inference = None
+    if log_q is not None:
+        score_q = w - density_ratio_control_variate(log_q, log_r) if control_variates else w
+        inference = -(score_q * log_q)
     return RolloutSurrogate(
         prediction=-(w * log_likelihood + score_p * log_p),
-        inference=-(score_q * log_q) if log_q.requires_grad else None,
+        inference=inference,
         bound=torch.logsumexp(log_w, 0) - math.log(runs),
         ess=effective_sample_size(w),
     )
 
 
 def variational_surrogate(log_likelihood: Tensor, log_p: Tensor, control_variates: bool = True) -> RolloutSurrogate:
-    """The variational (VAR) estimator, the paper's eqs. 5-7: rollouts from ``p``, weighted equally.
+    """The variational (VAR) estimator, the paper's eqs. 3-5: rollouts from ``p``, weighted equally.
 
     Maximises ``F = E_p(a|I)[log p(y|a,I)] <= log p(y|I)`` with
     ``1/M sum_m [grad log p(y|a_m,I) + (log p(y|a_m,I) - b_m) grad log p(a_m|I)]``. Its control
     variate ``b_m`` is the mean log-likelihood of the *other* ``M - 1`` rollouts of the same
-    canvas (leave-one-out: independent of rollout m, so unbiased; 0 when ``M = 1``).
+    canvas (leave-one-out: independent of rollout m, so ``E[b_m grad log p(a_m)] = 0`` exactly;
+    0 when ``M = 1``). The paper's VAR baseline (Ba, Mnih, Kavukcuoglu 2015) learns ``b`` instead;
+    the leave-one-out mean needs no extra network and is unbiased for every ``M``.
 
     Args:
         log_likelihood: ``[M, B]`` ``log p(y|a_m,I)``.

@@ -67,12 +67,12 @@ def agent_argv(sweep: dict[str, Any], params: dict[str, Any], args_json_file: st
 
     Args:
         sweep: the sweep config (its ``command`` and ``program``).
-        params: parameter name -> value for this run (``{"model.weighting": "last", ...}``).
+        params: parameter name -> value for this run (``{"model.objective.init_args.weighting": "last", ...}``).
         args_json_file: where ``${args_json_file}`` points (the caller writes it).
 
     Returns:
         The argv, e.g. ``[/usr/bin/env, <python>, -m, lit_draw, fit, --config, c.yaml,
-        --model.weighting=last]``.
+        --model.objective.init_args.weighting=last]``.
     """
     from wandb.sdk.launch.sweeps import utils
 

@@ -41,7 +41,7 @@ def tiny_draw_args(
     return [
         "--config", str(CONFIGS / "quickstart.yaml"), f"--data.root={root}",
         f"--data.canvas_size={canvas}", *(f"--data.{key}={value}" for key, value in data.items()),
-        f"--model.net.init_args.canvas_size={canvas}", f"--model.net.init_args.glimpses={glimpses}",
+        f"--model.net.init_args.glimpses={glimpses}",
         f"--model.net.init_args.read_n={read_n}", f"--model.net.init_args.enc_size={width}",
         f"--model.net.init_args.dec_size={width}", f"--model.net.init_args.hidden={width}",
         "--trainer.default_root_dir=run", "--trainer.enable_progress_bar=false",

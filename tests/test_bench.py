@@ -11,6 +11,7 @@ import torch
 from lit_draw.bench import DEFAULT_CONFIGS, main
 from lit_draw.models import RAM, WSRAM, DRAWClassifier
 from lit_draw.module import AttentionClassifier
+from lit_draw.objectives import CrossEntropy
 
 ROWS = (
     "model", "config", "device", "versions", "date", "batch size / precision / compile", "timed steps (after warm-up) x rounds",
@@ -38,7 +39,7 @@ def tiny_args(mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("WANDB_MODE", "offline")
     return [
         "--device=cpu", "--batch-size=8", "--steps=2", "--warmup=1", f"--root={mnist_root}",
-        "--data.canvas_size=32", "--data.train_size=64", "--model.net.init_args.canvas_size=32",
+        "--data.canvas_size=32", "--data.train_size=64",
         "--model.net.init_args.glimpses=2", "--model.net.init_args.hidden=16",
     ]
 
@@ -78,8 +79,10 @@ def test_bench_rejects_options_that_are_not_config_overrides():
 
 def test_compile_wraps_the_net_in_place_and_keeps_checkpoint_keys():
     net = DRAWClassifier(canvas_size=32, read_n=4, glimpses=2, enc_size=8, dec_size=8, hidden=8)
-    eager = AttentionClassifier(DRAWClassifier(canvas_size=32, read_n=4, glimpses=2, enc_size=8, dec_size=8, hidden=8))
-    compiled = AttentionClassifier(net, compile=True)
+    eager = AttentionClassifier(
+        DRAWClassifier(canvas_size=32, read_n=4, glimpses=2, enc_size=8, dec_size=8, hidden=8), CrossEntropy()
+    )
+    compiled = AttentionClassifier(net, CrossEntropy(), compile=True)
     assert compiled.net._compiled_call_impl is not None and eager.net._compiled_call_impl is None
     assert list(compiled.state_dict()) == list(eager.state_dict())
 
@@ -88,7 +91,7 @@ def test_compile_wraps_the_net_in_place_and_keeps_checkpoint_keys():
     "net",
     [
         DRAWClassifier(canvas_size=32, read_n=4, glimpses=2, enc_size=8, dec_size=8, hidden=8),
-        RAM(canvas_size=32, patch=4, scales=2, glimpses=2, core="lstm", core_size=8, what_hidden=8, where_hidden=8,
+        RAM(canvas_size=32, patch=4, scales=2, glimpses=2, cell="lstm", core_size=8, what_hidden=8, where_hidden=8,
             glimpse_size=8, hidden=8, mc_samples=2),
         WSRAM(canvas_size=32, patch=4, glimpses=2, samples=2, coarse_size=4, what_hidden=8, where_hidden=8,
               glimpse_size=8, state_size=8, hidden=8),

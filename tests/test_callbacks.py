@@ -32,6 +32,7 @@ from lit_draw.cli import main
 from lit_draw.data import CanvasMNIST
 from lit_draw.models.trace import Trace
 from lit_draw.module import AttentionClassifier
+from lit_draw.objectives import CrossEntropy
 from tests.wandb_reader import read_run
 
 T, CANVAS, TEST_SIZE, TAUS = 3, 32, 32, [0.3, 0.6, 0.99]
@@ -123,9 +124,11 @@ def test_attention_picture_draws_a_trace_without_optional_fields():
 class CentreNet(nn.Module):
     """Looks at the canvas centre and classifies its mean: a Trace with only the mandatory fields."""
 
+    trace_kind = "differentiable"
+
     def __init__(self, canvas_size: int = CANVAS, glimpses: int = 2) -> None:
         super().__init__()
-        self.canvas_size, self.glimpses = canvas_size, glimpses
+        self.canvas_size, self.glimpses, self.num_classes = canvas_size, glimpses, 10
         self.head = nn.Linear(1, 10)
 
     def forward(self, images, labels=None, *, return_glimpses=False, return_gates=False) -> Trace:
@@ -148,7 +151,7 @@ def test_callbacks_skip_missing_trace_fields_and_log_scalars_without_wandb(mnist
         max_epochs=1, logger=False, callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, default_root_dir=tmp_path, log_every_n_steps=1,
     )
-    model = AttentionClassifier(CentreNet())
+    model = AttentionClassifier(CentreNet(), CrossEntropy())
     trainer.fit(model, data)
     metrics = dict(trainer.callback_metrics)
     _, _, boxes = data.fixed_canvases("val")
@@ -183,10 +186,11 @@ def _config(tmp_path) -> str:
         "model": {
             "net": {
                 "class_path": "lit_draw.models.DRAWClassifier",
-                "init_args": dict(canvas_size=CANVAS, read_n=4, glimpses=T, enc_size=16, z_size=4, dec_size=16, hidden=16),
+                "init_args": dict(read_n=4, glimpses=T, enc_size=16, z_size=4, dec_size=16, hidden=16),
             },
-            "lr": 0.003,
+            "objective": {"class_path": "lit_draw.objectives.CrossEntropy"},
         },
+        "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.003}},
         "data": dict(canvas_size=CANVAS, batch_size=16, val_size=32, train_size=64, test_size=TEST_SIZE),
         "trainer": {
             "default_root_dir": str(tmp_path / "runs"),

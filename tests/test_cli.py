@@ -69,16 +69,44 @@ def test_print_config_shows_the_resolved_config(tiny: list[str], capsys: pytest.
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "lit_draw.models.DRAWClassifier" in out and "weighting: all" in out
+    # a DRAW run carries no RAM or WS-RAM settings, and the canvas size is stated once, by the data
+    assert "lit_draw.objectives.CrossEntropy" in out
+    assert not any(key in out for key in ("reward:", "entropy_bonus:", "control_variates:", "grad_variance_every:"))
+    assert out.count("canvas_size:") == 1
 
 
-def test_mismatched_canvas_sizes_name_both_fields(tiny: list[str]):
-    with pytest.raises(ValueError, match=r"model.net.init_args.canvas_size \(40\) must equal data.canvas_size \(32\)"):
-        main(["fit", *tiny, "--model.net.init_args.canvas_size=40", "--trainer.max_steps=1"])
+def test_the_data_canvas_size_reaches_the_net(tiny: list[str]):
+    cli = main(["fit", *tiny, "--data.canvas_size=36", "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])
+    assert cli.model.net.canvas_size == 36 and cli.model.net.window.width == 36
+    assert cli.model.hparams["net"]["init_args"]["canvas_size"] == 36  # and so does the checkpoint
+
+
+def test_the_optimizer_comes_from_the_cli(tiny: list[str]):
+    from torch.optim import SGD
+
+    cli = main(["fit", *tiny, "--optimizer=SGD", "--optimizer.lr=0.05", "--trainer.max_steps=1",
+                "--trainer.limit_val_batches=0"])
+    optimizer = cli.trainer.optimizers[0]
+    assert isinstance(optimizer, SGD) and optimizer.param_groups[0]["lr"] == 0.05
+
+
+def test_a_scheduler_brings_a_learning_rate_monitor(tiny: list[str]):
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    cli = main(["fit", *tiny, "--lr_scheduler=StepLR", "--lr_scheduler.step_size=1", "--trainer.max_steps=2",
+                "--trainer.limit_val_batches=0"])
+    assert any(isinstance(c, LearningRateMonitor) for c in cli.trainer.callbacks)
+    assert "lr-Adam" in read_run(Path("wandb")).keys()
+
+
+def test_an_objective_that_does_not_fit_the_net_is_one_line(tiny: list[str]):
+    with pytest.raises(ValueError, match="Reinforce trains nets whose trace is 'policy', but DRAWClassifier"):
+        main(["fit", *tiny, "--model.objective=lit_draw.objectives.Reinforce", "--trainer.max_steps=1"])
 
 
 def test_bad_weighting_is_reported_by_name(tiny: list[str]):
     with pytest.raises(ValueError, match="weighting must be one of last, all, linear, exponential"):
-        main(["fit", *tiny, "--model.weighting=first", "--trainer.max_steps=1"])
+        main(["fit", *tiny, "--model.objective.init_args.weighting=first", "--trainer.max_steps=1"])
 
 
 def test_runs_stay_offline_after_wandb_was_set_up_in_the_same_process(

@@ -34,7 +34,7 @@ def test_draw_trace_shapes_and_optional_fields():
     assert trace.center.shape == (3, 2, 2) and trace.size.shape == (3, 2)
     for field in (trace.delta, trace.sigma2, trace.gamma):
         assert field.shape == (3, 2) and (field > 0).all()
-    assert trace.enc_cell.shape == (3, 2, 16) and trace.dec_cell.shape == (3, 2, 16)
+    assert set(trace.cells) == {"encoder", "decoder"} and trace.cells["decoder"].shape == (3, 2, 16)
     assert trace.glimpses is None and trace.gates is None and trace.log_pi is None
     full = model(images, return_glimpses=True, return_gates=True)
     assert full.glimpses.shape == (3, 2, 4, 4)

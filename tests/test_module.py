@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lit_draw.metrics import PerGlimpseAccuracy
 from lit_draw.models import DRAWClassifier
 from lit_draw.module import AttentionClassifier
+from lit_draw.objectives import CrossEntropy, Reinforce, Variational, WakeSleep
 
 
 def _loader(n: int = 8, size: int = 16) -> DataLoader:
@@ -28,10 +29,11 @@ def test_per_glimpse_accuracy_counts_every_glimpse():
     torch.testing.assert_close(metric.compute(), torch.tensor([0.5, 1.0, 0.5]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("glimpses", [1, 3])
 def test_validation_logs_accuracy_after_every_glimpse(glimpses: int, tmp_path):
     net = DRAWClassifier(canvas_size=16, read_n=3, glimpses=glimpses, enc_size=8, z_size=4, dec_size=8, hidden=8)
-    model = AttentionClassifier(net, weighting="last")
+    model = AttentionClassifier(net, CrossEntropy(weighting="last"))
     trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False, max_steps=2)
     trainer.fit(model, _loader(), _loader())
@@ -43,17 +45,32 @@ def test_validation_logs_accuracy_after_every_glimpse(glimpses: int, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("option", "message"),
+    ("objective", "options", "message"),
     [
-        (dict(lr=0.0), r"lr must be a finite number > 0, got 0.0"),
-        (dict(lr=float("nan")), r"lr must be a finite number > 0, got nan"),
-        (dict(betas=(2.0, 3.0)), r"betas must be two numbers in \[0, 1\), got \(2.0, 3.0\)"),
-        (dict(weight_decay=-1.0), r"weight_decay must be a finite number >= 0"),
-        (dict(entropy_bonus=-0.1), r"entropy_bonus must be a finite number >= 0"),
-        (dict(reward="sometimes"), r"reward must be one of final, weighted"),
+        (CrossEntropy, dict(weighting="first"), r"weighting must be one of last, all, linear, exponential"),
+        (Reinforce, dict(entropy_bonus=-0.1), r"Reinforce.entropy_bonus must be a finite number >= 0 \(0: off\), got -0.1"),
+        (Reinforce, dict(reward="sometimes"), r"Reinforce.reward must be one of final, weighted, got 'sometimes'"),
+        (WakeSleep, dict(grad_variance_every=-1), r"WakeSleep.grad_variance_every must be an int >= 0 \(0: never\), got -1"),
+        (Variational, dict(control_variates="yes"), r"Variational.control_variates must be true or false, got 'yes'"),
+        (WakeSleep, dict(entropy_bonus=float("nan")), r"WakeSleep.entropy_bonus must be a finite number >= 0"),
     ],
 )
-def test_bad_optimiser_and_objective_options_name_the_field(option, message):
-    net = DRAWClassifier(canvas_size=16, read_n=3, glimpses=1, enc_size=8, z_size=4, dec_size=8, hidden=8)
+def test_bad_objective_options_name_the_class_and_field(objective, options, message):
     with pytest.raises(ValueError, match=message):
-        AttentionClassifier(net, **option)
+        objective(**options)
+
+
+def test_a_list_weighting_must_have_one_weight_per_glimpse_of_the_net():
+    net = DRAWClassifier(canvas_size=16, read_n=3, glimpses=3, enc_size=8, z_size=4, dec_size=8, hidden=8)
+    with pytest.raises(ValueError, match="one weight per glimpse: 3 values, got 2"):
+        AttentionClassifier(net, CrossEntropy(weighting=[0.5, 0.5]))
+    module = AttentionClassifier(net, CrossEntropy(weighting=[0, 1, 3]))
+    torch.testing.assert_close(module.objective.weights, torch.tensor([0.0, 0.25, 0.75]))
+
+
+def test_hparams_from_python_hold_no_live_modules():
+    net = DRAWClassifier(canvas_size=16, read_n=3, glimpses=1, enc_size=8, z_size=4, dec_size=8, hidden=8)
+    module = AttentionClassifier(net, CrossEntropy())
+    assert "net" not in module.hparams and "objective" not in module.hparams
+    optimizer = module.configure_optimizers()  # the study's Adam when no CLI optimizer is given
+    assert isinstance(optimizer, torch.optim.Adam) and optimizer.defaults["betas"] == (0.5, 0.999)

@@ -10,6 +10,7 @@ from lit_draw.losses import classification_reward, reinforce_loss
 from lit_draw.models import RAM
 from lit_draw.models.attention import loc_to_pixels
 from lit_draw.module import AttentionClassifier
+from lit_draw.objectives import Reinforce
 from tests.wandb_reader import read_run
 
 CONFIGS = Path(__file__).parents[1] / "configs"
@@ -34,13 +35,21 @@ def test_ram_trace_shapes_and_what_each_core_fills():
         assert field.shape == (3, 5)
     torch.testing.assert_close(rnn.size, torch.full((3, 5), 4.0))
     assert rnn.n_scales == 2 and rnn.glimpses.shape == (3, 5, 2, 4, 4)
-    assert rnn.dec_cell is None and rnn.gates is None and rnn.mc_logits is None
+    assert set(rnn.cells) == {"core"} and rnn.gates is None and rnn.mc_logits is None  # ReLU: no gates
     # the paper's uniform start: l_1 ~ U[-1, 1]^2, density 1/4 everywhere
     torch.testing.assert_close(rnn.log_pi[0], torch.full((5,), -math.log(4)))
-    lstm = tiny_ram(core="lstm")(images, return_gates=True)
-    assert lstm.dec_cell.shape == (3, 5, 16) and lstm.glimpses is None
+    lstm = tiny_ram(cell="lstm")(images, return_gates=True)
+    assert lstm.cells["core"].shape == (3, 5, 16) and lstm.glimpses is None
     assert set(lstm.gates) == {"core/input", "core/forget", "core/output"}
     assert lstm.gates["core/forget"].shape == (3, 5, 16)
+
+
+def test_the_action_network_is_the_papers_linear_softmax_by_default():
+    model = RAM(canvas_size=16, patch=4, core_size=16, glimpse_size=16)
+    assert isinstance(model.classifier, torch.nn.Linear)  # Mnih et al. 2014: softmax(W h_t)
+    assert (model.classifier.in_features, model.classifier.out_features) == (16, 10)
+    deeper = tiny_ram(hidden=8)
+    assert [type(m).__name__ for m in deeper.classifier] == ["Linear", "ReLU", "Linear"]
 
 
 def test_centers_are_the_clamped_locations_in_pixels_and_stay_on_the_canvas():
@@ -60,7 +69,7 @@ def test_the_sampled_location_is_data_only_reinforce_trains_the_policy():
     assert model.start.grad is None and model.locator.weight.grad is None
     assert model.baseliner.weight.grad is None
     model.zero_grad()
-    module = AttentionClassifier(model)
+    module = AttentionClassifier(model, Reinforce())
     module.objective(model(torch.rand(4, 1, 16, 16)), torch.randint(0, 10, (4,)))["loss"].backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert missing == []
@@ -72,7 +81,7 @@ def test_entropy_bonus_widens_a_learned_policy():
     for bonus in (0.0, 0.5):
         torch.manual_seed(0)
         model = tiny_ram(learn_std=True)
-        module = AttentionClassifier(model, entropy_bonus=bonus)
+        module = AttentionClassifier(model, Reinforce(entropy_bonus=bonus))
         module.objective(model(images), labels)["loss"].backward()
         grads.append(model.log_std.grad)
     # entropy = sum over the T - 1 Gaussian draws (the start is uniform) of sum_i (log sigma_i + const)
@@ -111,7 +120,8 @@ def test_monte_carlo_logits_are_the_log_mean_softmax_of_the_runs():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"core": "gru"}, "RAM.core must be one of rnn, lstm, got 'gru'"),
+        ({"cell": "gru"}, "RAM.cell must be one of relu, lstm, got 'gru'"),
+        ({"hidden": -1}, "RAM.hidden must be an int >= 0"),
         ({"start": "centre"}, "RAM.start must be one of random, learned, got 'centre'"),
         ({"std": 0.0}, "RAM.std must be > 0"),
         ({"glimpses": 0}, "RAM.glimpses must be a positive int"),
@@ -124,8 +134,8 @@ def test_bad_options_name_the_field(options, message):
 
 
 def test_module_rejects_an_unknown_reward():
-    with pytest.raises(ValueError, match="reward must be one of final, weighted, got 'last'"):
-        AttentionClassifier(tiny_ram(), reward="last")
+    with pytest.raises(ValueError, match="Reinforce.reward must be one of final, weighted, got 'last'"):
+        Reinforce(reward="last")
 
 
 # ----------------------------------------------------------------------------- the estimator
@@ -203,7 +213,7 @@ def test_ram_learns_to_start_in_the_digits_quadrant():
     generator = torch.Generator().manual_seed(0)
     model = RAM(canvas_size=16, patch=4, scales=1, glimpses=2, core_size=32, what_hidden=32, where_hidden=16,
                 glimpse_size=32, hidden=32, num_classes=4, start="learned", std=0.2)
-    module = AttentionClassifier(model, weighting="all", num_classes=4)
+    module = AttentionClassifier(model, Reinforce(weighting="all"))
     optimiser = torch.optim.Adam(module.parameters(), lr=3e-3)
     for _ in range(400):
         images, labels = _quadrant_task(64, generator)

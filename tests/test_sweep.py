@@ -46,8 +46,8 @@ def test_the_shipped_sweeps_exist_and_validate_against_wandb_schema():
 
 def test_an_invalid_sweep_names_its_violation(tmp_path: Path):
     path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump({"method": "grid", "parameters": {"model.lr": {"valuez": [1]}}}))
-    with pytest.raises(ValueError, match=r"bad.yaml is not a valid W&B sweep config: .*model.lr"):
+    path.write_text(yaml.safe_dump({"method": "grid", "parameters": {"optimizer.init_args.lr": {"valuez": [1]}}}))
+    with pytest.raises(ValueError, match=r"bad.yaml is not a valid W&B sweep config: .*optimizer.init_args.lr"):
         load_sweep(path)
 
 
@@ -85,7 +85,7 @@ def test_every_grid_point_is_accepted_by_the_cli_and_lands_in_the_resolved_confi
 
 def test_random_and_bayes_sweeps_need_a_count(tmp_path: Path):
     path = tmp_path / "random.yaml"
-    path.write_text(yaml.safe_dump({"method": "random", "parameters": {"model.lr": {"min": 0.0001, "max": 0.01}}}))
+    path.write_text(yaml.safe_dump({"method": "random", "parameters": {"optimizer.init_args.lr": {"min": 0.0001, "max": 0.01}}}))
     with pytest.raises(ValueError, match="--count is required for method 'random'"):
         main(["sweep", str(path)])
 
@@ -106,23 +106,23 @@ def test_local_sweep_runs_each_grid_point_with_the_agents_argv_grouped_in_wandb(
         "name": "tiny",
         "method": "grid",
         "metric": {"name": "val/acc", "goal": "maximize"},
-        "parameters": {"model.weighting": {"values": ["last", "all"]}},
+        "parameters": {"model.objective.init_args.weighting": {"values": ["last", "all"]}},
         "command": ["${env}", "${interpreter}", "-m", "lit_draw", "fit", *tiny, "${args}"],
     }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(sweep))
 
     runs = main(["sweep", "tiny.yaml"])
 
-    assert [run.config["model.weighting"]["value"] for run in runs] == ["last", "all"]
+    assert [run.config["model.objective.init_args.weighting"]["value"] for run in runs] == ["last", "all"]
     assert [run.state.value for run in runs] == ["finished", "finished"]
     groups = set()
     for run in runs:
         assert 0.0 <= run.summary_metrics["val/acc"] <= 1.0  # read back by the sweep, as bayes needs
         (directory,) = (tmp_path / "wandb").glob(f"offline-run-*-{run.name}")  # the agent's WANDB_RUN_ID
         logged = read_run(directory)
-        weighting = run.config["model.weighting"]["value"]
-        assert logged.config["model.weighting"] == weighting  # the sweep parameter, as under the agent
-        assert logged.config["model"]["weighting"] == weighting  # ... and what the CLI resolved
+        weighting = run.config["model.objective.init_args.weighting"]["value"]
+        assert logged.config["model.objective.init_args.weighting"] == weighting  # the sweep parameter, as under the agent
+        assert logged.config["model"]["objective"]["init_args"]["weighting"] == weighting  # ... and what the CLI resolved
         records = _records(next(directory.glob("run-*.wandb")).read_bytes())
         groups.add(next(r.run.run_group for r in records if r.WhichOneof("record_type") == "run"))
     assert (tmp_path / "tiny_runs" / "checkpoints" / "last.ckpt").is_file()  # ${envvar:TINY_RUNS} expanded

@@ -130,11 +130,11 @@ def runs(mnist_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.setenv("WANDB_MODE", "offline")
-        _fit("draw", ["--config", str(configs / "quickstart.yaml"), *data, f"--model.net.init_args.canvas_size={SIZE}",
+        _fit("draw", ["--config", str(configs / "quickstart.yaml"), *data,
                       "--model.net.init_args.glimpses=3", "--model.net.init_args.read_n=4", "--model.net.init_args.enc_size=16",
                       "--model.net.init_args.dec_size=16", "--model.net.init_args.hidden=16", "--trainer.max_steps=2",
                       "--checkpoint.every_n_train_steps=1", "--checkpoint.save_top_k=-1", "--checkpoint.filename=step{step}"])
-        _fit("ram", ["--config", str(configs / "ram_translated60.yaml"), *data, f"--model.net.init_args.canvas_size={SIZE}",
+        _fit("ram", ["--config", str(configs / "ram_translated60.yaml"), *data,
                      "--model.net.init_args.glimpses=2", "--model.net.init_args.patch=6", "--model.net.init_args.scales=2",
                      "--model.net.init_args.core_size=16", "--model.net.init_args.mc_samples=1", "--trainer.max_steps=1"])
     # the same DRAW claiming a 40x40 canvas: its weights do not depend on the canvas size, so it loads

@@ -11,6 +11,7 @@ from lit_draw import losses
 from lit_draw.cli import main
 from lit_draw.models import WSRAM
 from lit_draw.module import AttentionClassifier
+from lit_draw.objectives import Variational, WakeSleep
 from tests.wandb_reader import read_run
 
 CONFIGS = Path(__file__).parents[1] / "configs"
@@ -60,7 +61,7 @@ def test_with_q_equal_p_and_equal_weights_wake_sleep_equals_var():
         if estimator == "var":
             surrogate = losses.variational_surrogate(ll, log_p, control_variates)
         else:
-            surrogate = losses.wake_sleep_surrogate(ll, log_p, log_p.detach(), control_variates)
+            surrogate = losses.wake_sleep_surrogate(ll, log_p, log_p.detach(), control_variates=control_variates)
             assert surrogate.inference is None
             torch.testing.assert_close(surrogate.ess, torch.full((3,), 4.0))
             torch.testing.assert_close(surrogate.bound, ll[0].detach())  # log mean p(y|a) = ll
@@ -111,8 +112,9 @@ def estimates(runs: int, estimator: str, proposal: str, control_variates: bool, 
     if estimator == "variational":
         surrogate = losses.variational_surrogate(ll, log_p, control_variates)
     else:
-        log_q = log_q if proposal == "q" else log_q.detach()
-        surrogate = losses.wake_sleep_surrogate(ll, log_p, log_q, control_variates)
+        surrogate = losses.wake_sleep_surrogate(
+            ll, log_p, log_q.detach(), log_q if proposal == "q" else None, control_variates=control_variates
+        )
     grads = torch.autograd.grad(surrogate.loss() * R, (theta, phi, eta), allow_unused=True)  # per replica
     return [None if g is None else -g for g in grads]
 
@@ -177,11 +179,13 @@ def test_gradient_variance_is_the_spread_of_the_single_rollout_estimates():
 
 def test_training_trace_has_m_rollouts_and_each_network_gets_its_own_gradient():
     torch.manual_seed(0)
-    model = tiny_wsram().train()
+    model = tiny_wsram(cell="lstm").train()
     images, labels = torch.rand(5, 1, 24, 24), torch.randint(0, 10, (5,))
     trace = model(images, labels, return_glimpses=True, return_gates=True)
+    assert set(trace.cells) == {"lower", "upper"} and trace.cells["upper"].shape == (2, 5, 16)
     assert trace.logits.shape == (2, 5, 10) and trace.sample_logits.shape == (2, 3, 5, 10)
     assert trace.log_p_actions.shape == (3, 5) and trace.log_q_actions.shape == (3, 5)
+    assert trace.log_proposal_actions.shape == (3, 5) and not trace.log_proposal_actions.requires_grad
     assert trace.center.shape == (2, 5, 2) and trace.entropy.shape == (2, 5)
     assert set(trace.size.unique().tolist()) <= {4.0, 8.0}
     assert trace.glimpses.shape == (2, 5, 1, 4, 4) and "upper/forget" in trace.gates
@@ -196,24 +200,34 @@ def test_training_trace_has_m_rollouts_and_each_network_gets_its_own_gradient():
     assert model.inference.policy.mean.weight.grad is None and model.prior.mean.weight.grad is not None
 
 
-def test_var_training_and_evaluation_sample_from_the_prior_unweighted():
+def test_the_papers_relu_layers_are_the_default_and_have_no_gates():
+    model = tiny_wsram()
+    assert isinstance(model.lower, torch.nn.RNNCell) and model.lower.nonlinearity == "relu"
+    trace = model.train()(torch.rand(2, 1, 24, 24), torch.tensor([1, 2]), return_gates=True)
+    assert trace.gates is None and set(trace.cells) == {"lower", "upper"}
+    assert (trace.cells["lower"] >= 0).all()  # a ReLU layer's state
+
+
+def test_without_q_training_and_evaluation_sample_from_the_prior():
     torch.manual_seed(0)
     images, labels = torch.rand(2, 1, 24, 24), torch.tensor([1, 2])
-    var = tiny_wsram(estimator="variational", inference_network=False).train()
-    assert var(images, labels).log_q_actions is None
+    prior = tiny_wsram(inference_network=False).train()(images, labels)
+    assert prior.log_q_actions is None
+    torch.testing.assert_close(prior.log_proposal_actions, prior.log_p_actions.detach())
     ws = tiny_wsram(inference_network=False, temperature=2.0).train()
     trace = ws(images, labels)
-    assert trace.log_q_actions is not None and not trace.log_q_actions.requires_grad
-    assert not torch.equal(trace.log_q_actions, trace.log_p_actions.detach())  # the tempered proposal
+    assert trace.log_q_actions is None and not trace.log_proposal_actions.requires_grad
+    assert not torch.equal(trace.log_proposal_actions, trace.log_p_actions.detach())  # the tempered proposal
     evaluated = tiny_wsram().eval()(images, labels)
-    assert evaluated.log_q_actions is None and evaluated.sample_logits.shape == (2, 3, 2, 10)
+    assert evaluated.log_q_actions is None and evaluated.log_proposal_actions is None
+    assert evaluated.sample_logits.shape == (2, 3, 2, 10)
     expected = torch.logsumexp(evaluated.sample_logits.log_softmax(-1), 1) - torch.log(torch.tensor(3.0))
     torch.testing.assert_close(evaluated.logits, expected)
 
 
 def test_module_objective_logs_the_wake_sleep_terms():
     torch.manual_seed(0)
-    module = AttentionClassifier(tiny_wsram(), weighting="last", grad_variance_every=1)
+    module = AttentionClassifier(tiny_wsram(), WakeSleep(weighting="last", grad_variance_every=1))
     module.train()
     images, labels = torch.rand(4, 1, 24, 24), torch.randint(0, 10, (4,))
     terms = module.objective(module(images, labels), labels)
@@ -227,9 +241,8 @@ def test_module_objective_logs_the_wake_sleep_terms():
     "options, message",
     [
         (dict(zooms=[1, 3]), "WSRAM.zooms must be distinct powers of two"),
-        (dict(estimator="iwae"), "WSRAM.estimator must be one of wake_sleep, variational, got 'iwae'"),
+        (dict(cell="gru"), "WSRAM.cell must be one of relu, lstm, got 'gru'"),
         (dict(temperature=0.5), "WSRAM.temperature must be >= 1"),
-        (dict(estimator="variational"), "needs inference_network=false and temperature=1"),
         (dict(samples=0), "WSRAM.samples must be a positive int, got 0"),
     ],
 )
@@ -241,13 +254,14 @@ def test_bad_options_name_the_field(options, message):
 # ----------------------------------------------------------------------------- the CLI
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", ["wsram_translated_scaled", "var_translated_scaled"])
 def test_fit_logs_ess_and_gradient_variance_to_the_offline_run(config, mnist_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")
     main([
         "fit", "--config", str(CONFIGS / f"{config}.yaml"), f"--data.root={mnist_root}",
-        "--data.canvas_size=48", "--model.net.init_args.canvas_size=48", "--data.batch_size=8",
+        "--data.canvas_size=48", "--data.batch_size=8",
         "--data.val_size=16", "--data.train_size=16", "--data.test_size=16",  # 2 steps: one epoch
         "--model.net.init_args.state_size=16", "--model.net.init_args.glimpse_size=16",
         "--model.net.init_args.what_hidden=8", "--model.net.init_args.where_hidden=8",
@@ -257,9 +271,62 @@ def test_fit_logs_ess_and_gradient_variance_to_the_offline_run(config, mnist_roo
     ])
     run = read_run(tmp_path / "wandb")
     assert {"train/ess", "train/grad_variance", "train/bound", "train/loss", "val/acc_glimpse_2"} <= run.keys()
+    # WS-RAM+q's training rollouts come from q, which sees the label: logged under their own name
+    assert ("train/acc_q" in run.keys()) == config.startswith("wsram") != ("train/acc" in run.keys())
     ess = run.values("train/ess")
     samples = run.config["model"]["net"]["init_args"]["samples"]
     assert all(1 <= e <= samples + 1e-4 for e in ess)
     if config.startswith("var"):
         assert ess == [pytest.approx(samples)] * len(ess)
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+# ----------------------------------------------------------------------------- exploration (sec. 4.5)
+
+
+def test_the_entropy_bonus_reaches_the_attention_policy_p_not_q():
+    torch.manual_seed(0)
+    model = tiny_wsram().train()
+    images, labels = torch.rand(4, 1, 24, 24), torch.randint(0, 10, (4,))
+    model(images, labels).entropy.sum().backward()
+    assert model.prior.log_std.bias.grad is not None and model.prior.log_std.bias.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.inference.parameters())
+
+
+def test_tempered_rollouts_weight_by_the_tempered_density_and_fit_the_untempered_q():
+    images, labels = torch.rand(4, 1, 24, 24), torch.randint(0, 10, (4,))
+    torch.manual_seed(0)
+    model = tiny_wsram(temperature=1.0).train()
+    untempered = model(images, labels)
+    torch.testing.assert_close(untempered.log_proposal_actions, untempered.log_q_actions.detach())
+    model.temperature = 3.0
+    tempered = model(images, labels)
+    # the weights divide by the density sampled (q tempered: wider, so lower at typical draws)...
+    assert not tempered.log_proposal_actions.requires_grad
+    assert (tempered.log_proposal_actions != tempered.log_q_actions.detach()).all()
+    # ...and the wake-q step fits q itself: its untempered density carries the gradient
+    tempered.log_q_actions.sum().backward()
+    assert model.inference.policy.mean.weight.grad is not None and model.prior.mean.weight.grad is None
+
+
+def test_objectives_that_do_not_fit_the_net_are_refused_at_start_up():
+    from lit_draw.models import DRAWClassifier
+    from lit_draw.objectives import CrossEntropy, Reinforce
+
+    draw = DRAWClassifier(canvas_size=16, read_n=3, glimpses=2, enc_size=8, z_size=4, dec_size=8, hidden=8)
+    with pytest.raises(ValueError, match="Reinforce trains nets whose trace is 'policy'.*use model.objective lit_draw.objectives.CrossEntropy"):
+        AttentionClassifier(draw, Reinforce())
+    with pytest.raises(ValueError, match="CrossEntropy .*objectives.WakeSleep or lit_draw.objectives.Variational"):
+        AttentionClassifier(tiny_wsram(), CrossEntropy())
+    with pytest.raises(ValueError, match="Variational draws its rollouts from the prior"):
+        AttentionClassifier(tiny_wsram(inference_network=True), Variational())
+    AttentionClassifier(tiny_wsram(inference_network=False), Variational())
+
+
+def test_a_weighting_other_than_last_logs_no_bound():
+    torch.manual_seed(0)
+    images, labels = torch.rand(4, 1, 24, 24), torch.randint(0, 10, (4,))
+    for weighting, key in (("last", "bound"), ([0.0, 1.0], "bound"), ("all", "weighted_objective")):
+        module = AttentionClassifier(tiny_wsram(), WakeSleep(weighting=weighting, grad_variance_every=0)).train()
+        terms = module.objective(module(images, labels), labels)
+        assert key in terms and ({"bound", "weighted_objective"} - {key}).isdisjoint(terms)

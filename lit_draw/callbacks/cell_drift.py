@@ -1,4 +1,4 @@
-"""How far the LSTM cell states move from glimpse to glimpse (study figs. 9-10)."""
+"""How far the recurrent cell states move from glimpse to glimpse (study figs. 9-10)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,19 @@ from lit_draw.models.trace import Trace
 
 
 class CellStateDrift(EvalStatistic):
-    """Mean ``||c_t - c_{t-1}||`` over the evaluation set, for ``t = 2..T``, per LSTM.
+    """Mean ``||c_t - c_{t-1}||`` over the evaluation set, for ``t = 2..T``, per recurrent cell.
 
-    Logs ``{stage}/cell_drift/{encoder|decoder}/{t}`` for every cell the trace has (``enc_cell``,
-    ``dec_cell``; RAM's core is its ``dec_cell``) and, with W&B, the plot ``{stage}/cell_drift`` of
-    drift against glimpse number, one line per cell. Needs ``T >= 2``.
+    Logs ``{stage}/cell_drift/{cell}/{t}`` for every cell of ``trace.cells``, under the model's own
+    names (DRAW ``encoder``, ``decoder``; RAM ``core``; WS-RAM ``lower``, ``upper``) and, with W&B,
+    the plot ``{stage}/cell_drift`` of drift against glimpse number, one line per cell. Needs
+    ``T >= 2``.
     """
 
     def statistics(self, trace: Trace, labels: Tensor, boxes: Tensor) -> dict[str, Tensor]:
-        cells = {"encoder": trace.enc_cell, "decoder": trace.dec_cell}
         return {
             name: (c[1:] - c[:-1]).norm(dim=-1).sum(1)  # [T - 1]
-            for name, c in cells.items()
-            if c is not None and len(c) > 1
+            for name, c in (trace.cells or {}).items()
+            if len(c) > 1
         }
 
     def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, sums: dict[str, Tensor], count: int) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 from numbers import Real
 from pathlib import Path
 
-import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
@@ -28,19 +27,11 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from lit_draw.data.canvas import DIGIT_SIZE, ink_boxes, make_canvases
 from lit_draw.data.mnist import ensure_mnist, load_mnist
+from lit_draw.seeding import stream_seed
 
 MNIST_TRAIN = 60_000
 MNIST_TEST = 10_000
-_STREAMS = {"split": 0, "val": 1, "test": 2, "train": 3}
 _CHUNK = 1000
-
-
-def _stream_seed(seed: int, stream: str, rank: int = 0, step: int = 0) -> int:
-    """An independent 64-bit seed for ``stream`` (and ``rank``, and the ``step`` a run resumed at)
-    derived from ``seed``."""
-    return int(
-        np.random.SeedSequence([seed, _STREAMS[stream], rank, step]).generate_state(1, dtype=np.uint64)[0]
-    )
 
 
 def _is_int(value: object) -> bool:
@@ -209,7 +200,7 @@ class CanvasMNIST(LightningDataModule):
                 self._pools["test"] = _Pool(images[: self.test_size], labels[: self.test_size])
             else:
                 images, labels = load_mnist(self.root, train=True)
-                split_gen = torch.Generator().manual_seed(_stream_seed(self.seed, "split"))
+                split_gen = torch.Generator().manual_seed(stream_seed(self.seed, "split"))
                 perm = torch.randperm(MNIST_TRAIN, generator=split_gen)
                 val_idx, train_idx = perm[: self.val_size], perm[self.val_size :][: self.train_size]
                 self._pools["val"] = _Pool(images[val_idx], labels[val_idx])
@@ -252,7 +243,7 @@ class CanvasMNIST(LightningDataModule):
         """The fixed ``stage`` set, generated once on CPU in chunks: uint8 canvas, label, box."""
         if stage not in self._fixed:
             pool = self._pool(stage)
-            generator = torch.Generator().manual_seed(_stream_seed(self.seed, stage))
+            generator = torch.Generator().manual_seed(stream_seed(self.seed, stage))
             batches = torch.arange(len(pool)).split(_CHUNK)
             progress = tqdm(batches, desc=f"Generating the fixed {stage} canvases", unit="chunk", leave=False,
                             disable=len(batches) < 3)
@@ -288,7 +279,7 @@ class CanvasMNIST(LightningDataModule):
             rank = getattr(self.trainer, "global_rank", 0)
             step = getattr(self.trainer, "global_step", 0)
             generator = torch.Generator(device=device).manual_seed(
-                _stream_seed(self.seed, "train", rank, step)
+                stream_seed(self.seed, "train", rank, step)
             )
             self._train_on_device[device] = (self._pool("train").to(device), generator)
         return self._train_on_device[device]

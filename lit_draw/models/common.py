@@ -3,31 +3,45 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 
-def classifier_head(in_features: int, hidden: int, num_classes: int) -> nn.Sequential:
-    """``Linear(in, hidden) -> ReLU -> Linear(hidden, C)``, applied at every glimpse."""
+def classifier_head(in_features: int, hidden: int, num_classes: int) -> nn.Module:
+    """The per-glimpse classifier: ``Linear(in, hidden) -> ReLU -> Linear(hidden, C)``, or with
+    ``hidden = 0`` one ``Linear(in, C)`` (RAM's action network: a linear softmax from ``h_t``,
+    Mnih et al. 2014, sec. 4)."""
+    if hidden == 0:
+        return nn.Linear(in_features, num_classes)
     return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
 
 
-def stack_gates(steps: list[dict[str, dict[str, Tensor]]]) -> dict[str, Tensor]:
-    """Turn per-step ``{cell: {gate: [B, H]}}`` into ``{"cell/gate": [T, B, H]}``."""
+Step = dict[str, "Tensor | Step"]
+
+
+def stack_steps(steps: list[Step]) -> dict[str, Any]:
+    """Stack what every glimpse recorded: ``[{key: [B, ...]}, ...]`` (``T`` dicts, nested dicts
+    allowed) -> ``{key: [T, B, ...]}``.
+
+    Raises:
+        KeyError: when a step recorded other keys than the first (nothing is dropped silently).
+    """
+    keys = steps[0].keys()
+    for t, step in enumerate(steps):
+        if step.keys() != keys:
+            raise KeyError(f"glimpse {t + 1} recorded {sorted(step)}, glimpse 1 recorded {sorted(keys)}")
     return {
-        f"{cell}/{gate}": torch.stack([step[cell][gate] for step in steps])
-        for cell in steps[0]
-        for gate in steps[0][cell]
+        key: stack_steps([step[key] for step in steps]) if isinstance(steps[0][key], dict)
+        else torch.stack([step[key] for step in steps])
+        for key in keys
     }
 
 
-def require_positive_ints(owner: str, **values: object) -> None:
-    """Raise ``ValueError("{owner}.{name} must be a positive int, got ...")`` for the first bad value
-    (booleans are not ints here)."""
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{owner}.{name} must be a positive int, got {value!r}")
+def flatten_gates(gates: dict[str, dict[str, Tensor] | None]) -> dict[str, Tensor]:
+    """``{cell: {gate: [B, H]} or None}`` -> ``{"cell/gate": [B, H]}`` (cells without gates skipped)."""
+    return {f"{cell}/{gate}": value for cell, per in gates.items() if per for gate, value in per.items()}
 
 
 def log_mean_softmax(logits: Tensor, dim: int) -> Tensor:

@@ -16,13 +16,16 @@ Per glimpse ``t``::
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor, nn
 
 from lit_draw.models.attention import FilterbankWindow, filterbank_read, gaussian_filterbank
-from lit_draw.models.common import classifier_head, require_positive_ints, stack_gates
+from lit_draw.models.common import classifier_head, flatten_gates, stack_steps
 from lit_draw.models.lstm import GatedLSTMCell
 from lit_draw.models.trace import Trace
+from lit_draw.validation import require_positive_ints
 
 
 class DRAWClassifier(nn.Module):
@@ -38,6 +41,9 @@ class DRAWClassifier(nn.Module):
         hidden: hidden units of the classifier head.
         num_classes: ``C``.
     """
+
+    #: what :mod:`lit_draw.objectives` trains it with: ``CrossEntropy``
+    trace_kind: ClassVar[str] = "differentiable"
 
     def __init__(
         self,
@@ -57,6 +63,7 @@ class DRAWClassifier(nn.Module):
         )
         self.canvas_size = canvas_size
         self.glimpses = glimpses
+        self.num_classes = num_classes
         self.window = FilterbankWindow(dec_size, read_n, canvas_size, canvas_size)
         self.encoder = GatedLSTMCell(read_n * read_n + dec_size, enc_size)
         self.bottleneck = nn.Linear(enc_size, z_size)
@@ -89,8 +96,7 @@ class DRAWClassifier(nn.Module):
         c_enc = torch.zeros_like(h_enc)
         h_dec = x.new_zeros(batch, self.decoder.hidden_size)
         c_dec = torch.zeros_like(h_dec)
-        steps: dict[str, list[Tensor]] = {k: [] for k in ("logits", "gx", "gy", "sigma2", "delta", "gamma", "read", "enc", "dec")}
-        gates: list[dict[str, dict[str, Tensor]]] = []
+        steps = []
         for _ in range(self.glimpses):
             gx, gy, sigma2, delta, gamma = self.window(h_dec)  # each [B]
             fx, fy = gaussian_filterbank(gx, gy, sigma2, delta, n, height, width)
@@ -99,20 +105,20 @@ class DRAWClassifier(nn.Module):
                 torch.cat([r.flatten(1), h_dec], -1), (h_enc, c_enc), return_gates
             )
             h_dec, c_dec, dec_gates = self.decoder(self.bottleneck(h_enc), (h_dec, c_dec), return_gates)
-            if return_gates:
-                gates.append({"encoder": enc_gates, "decoder": dec_gates})
-            for key, value in zip(steps, (self.classifier(h_dec), gx, gy, sigma2, delta, gamma, r, c_enc, c_dec)):
-                steps[key].append(value)
-        s = {k: torch.stack(v) for k, v in steps.items()}  # each [T, B, ...]
+            steps.append({
+                "logits": self.classifier(h_dec), "center": torch.stack([gx, gy], -1), "sigma2": sigma2,
+                "delta": delta, "gamma": gamma, "read": r, "cells": {"encoder": c_enc, "decoder": c_dec},
+                "gates": flatten_gates({"encoder": enc_gates, "decoder": dec_gates}),
+            })
+        s = stack_steps(steps)  # each [T, B, ...]
         return Trace(
             logits=s["logits"],
-            center=torch.stack([s["gx"], s["gy"]], -1),  # [T, B, 2]
+            center=s["center"],  # [T, B, 2]
             size=n * s["delta"],
             delta=s["delta"],
             sigma2=s["sigma2"],
             gamma=s["gamma"],
             glimpses=s["read"] if return_glimpses else None,
-            enc_cell=s["enc"],
-            dec_cell=s["dec"],
-            gates=stack_gates(gates) if return_gates else None,
+            cells=s["cells"],
+            gates=s["gates"] or None,
         )

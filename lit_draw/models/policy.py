@@ -1,8 +1,10 @@
-"""Stochastic glimpse actions: a Gaussian location and a categorical zoom.
+"""Stochastic glimpse actions: a Gaussian location and, optionally, a categorical zoom.
 
 An action is ``a = (l, k)``: ``l [B, 2]`` the location ``(x, y)`` in ``[-1, 1]`` units (the
 retina's; values outside are read at the border) and ``k [B]`` the index of the zoom in a set of
 ``K`` retina levels. ``pi(a | h) = N(l; mu(h), diag sigma(h)^2) * Cat(k; softmax(s(h)))``.
+RAM's location policy is the Gaussian part alone (no zoom, Mnih et al. 2014 sec. 4); WS-RAM's has
+both (Ba et al. 2015, sec. 5.1).
 """
 
 from __future__ import annotations
@@ -15,46 +17,54 @@ from torch import Tensor, nn
 from torch.distributions import Categorical, Normal
 
 from lit_draw.models.common import sample_categorical, sample_gaussian
+from lit_draw.validation import require
 
 _LOG_STD_RANGE = (math.log(0.02), math.log(1.0))
 
 
 @dataclass
 class GlimpseAction:
-    """One drawn action: ``loc [B, 2]`` (unclamped, detached) and ``zoom [B]`` (int64 level index)."""
+    """One drawn action: ``loc [B, 2]`` (unclamped, detached) and ``zoom [B]`` (int64 level index,
+    ``None`` for a location-only policy)."""
 
     loc: Tensor
-    zoom: Tensor
+    zoom: Tensor | None = None
 
 
 @dataclass
 class ActionDistribution:
-    """``pi(a | h)`` for a batch: location mean and std ``[B, 2]``, zoom logits ``[B, K]``."""
+    """``pi(a | h)`` for a batch: location mean and std ``[B, 2]``, zoom logits ``[B, K]`` (or
+    ``None``: location only)."""
 
     mean: Tensor
     std: Tensor
-    zoom_logits: Tensor
+    zoom_logits: Tensor | None = None
 
     def tempered(self, temperature: float) -> ActionDistribution:
         """``pi_tau ∝ pi^(1/tau)``: std times ``sqrt(tau)``, zoom logits over ``tau`` (tau > 1 explores)."""
-        return ActionDistribution(self.mean, self.std * math.sqrt(temperature), self.zoom_logits / temperature)
+        zoom_logits = None if self.zoom_logits is None else self.zoom_logits / temperature
+        return ActionDistribution(self.mean, self.std * math.sqrt(temperature), zoom_logits)
 
-    def _parts(self) -> tuple[Normal, Categorical]:
+    def _where(self) -> Normal:
         # validate_args=False: the argument checks would read values back to the host every glimpse.
-        return Normal(self.mean, self.std, validate_args=False), Categorical(logits=self.zoom_logits, validate_args=False)
+        return Normal(self.mean, self.std, validate_args=False)
+
+    def _zoom(self) -> Categorical:
+        return Categorical(logits=self.zoom_logits, validate_args=False)
 
     def sample(self) -> GlimpseAction:
-        return GlimpseAction(sample_gaussian(self.mean, self.std), sample_categorical(self.zoom_logits))
+        zoom = None if self.zoom_logits is None else sample_categorical(self.zoom_logits)
+        return GlimpseAction(sample_gaussian(self.mean, self.std), zoom)
 
     def log_prob(self, action: GlimpseAction) -> Tensor:
         """``log pi(a | h)``, ``[B]``."""
-        where, zoom = self._parts()
-        return where.log_prob(action.loc).sum(-1) + zoom.log_prob(action.zoom)
+        log_prob = self._where().log_prob(action.loc).sum(-1)
+        return log_prob if self.zoom_logits is None else log_prob + self._zoom().log_prob(action.zoom)
 
     def entropy(self) -> Tensor:
         """``H[pi(. | h)]``, ``[B]`` (differential entropy for the location part)."""
-        where, zoom = self._parts()
-        return where.entropy().sum(-1) + zoom.entropy()
+        entropy = self._where().entropy().sum(-1)
+        return entropy if self.zoom_logits is None else entropy + self._zoom().entropy()
 
 
 class GlimpsePolicy(nn.Module):
@@ -71,8 +81,7 @@ class GlimpsePolicy(nn.Module):
 
     def __init__(self, in_features: int, zooms: int, std: float = 0.2) -> None:
         super().__init__()
-        if not 0.02 <= std <= 1:
-            raise ValueError(f"std must be in [0.02, 1] (in [-1, 1] canvas units), got {std!r}")
+        require("GlimpsePolicy", "std", 0.02 <= std <= 1, "in [0.02, 1] (in [-1, 1] canvas units)", std)
         self.mean = nn.Linear(in_features, 2)
         self.log_std = nn.Linear(in_features, 2)
         nn.init.zeros_(self.log_std.weight)

@@ -11,7 +11,7 @@ Per glimpse ``t = 1..T``::
     b_t = W_b h[t-1]                           # baseline network: the expected reward from here
     g_t = glimpse_network(retina(x, l_t), l_t)
     h[t] = core(g_t, h[t-1])                   # ReLU RNN (paper) or LSTM
-    logits[t] = classifier(h[t])
+    logits[t] = classifier(h[t])               # the action network: linear softmax (paper)
 
 The model only samples; the hybrid loss (cross-entropy + REINFORCE with the baseline) is in
 :mod:`lit_draw.losses` and is read off the trace's ``log_pi``, ``baseline`` and ``entropy``.
@@ -20,23 +20,19 @@ The model only samples; the hybrid loss (cross-entropy + REINFORCE with the base
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from lit_draw.models.attention import loc_to_pixels
-from lit_draw.models.common import (
-    classifier_head,
-    log_mean_softmax,
-    require_positive_ints,
-    sample_gaussian,
-    stack_gates,
-)
+from lit_draw.models.cells import recurrent_cell
+from lit_draw.models.common import classifier_head, flatten_gates, log_mean_softmax, stack_steps
 from lit_draw.models.glimpse import GlimpseNetwork
-from lit_draw.models.lstm import GatedLSTMCell
+from lit_draw.models.policy import ActionDistribution, GlimpseAction
 from lit_draw.models.trace import Trace
+from lit_draw.validation import is_int, require, require_positive_ints
 
-CORES = ("rnn", "lstm")
 STARTS = ("random", "learned")
 
 _LOG_AREA = math.log(4.0)  # log of the area of [-1, 1]^2: the uniform start's entropy
@@ -50,7 +46,7 @@ class RAM(nn.Module):
         patch: retina patch side in pixels.
         scales: retina squares per glimpse (square ``k`` covers ``patch * 2**k`` pixels).
         glimpses: number of glimpses ``T``.
-        core: ``"rnn"`` (the paper's rectifier RNN) or ``"lstm"``.
+        cell: the core network: ``"relu"`` (the paper's rectifier RNN) or ``"lstm"``.
         core_size: core units.
         what_hidden, where_hidden, glimpse_size: glimpse network sizes ``h_g``, ``h_l``, ``g``.
         std: standard deviation ``sigma`` of the location policy, in ``[-1, 1]`` units.
@@ -63,9 +59,13 @@ class RAM(nn.Module):
             first, single-sample run).
         deterministic_eval: in eval mode take the policy mean instead of sampling (the random
             start's mean is the centre), so evaluation is repeatable.
-        hidden: hidden units of the classifier head.
+        hidden: hidden units of the action network (the classifier); 0, the default, is the
+            paper's linear softmax from ``h_t``.
         num_classes: ``C``.
     """
+
+    #: what :mod:`lit_draw.objectives` trains it with: ``Reinforce``
+    trace_kind: ClassVar[str] = "policy"
 
     def __init__(
         self,
@@ -73,7 +73,7 @@ class RAM(nn.Module):
         patch: int = 8,
         scales: int = 1,
         glimpses: int = 6,
-        core: str = "rnn",
+        cell: str = "relu",
         core_size: int = 256,
         what_hidden: int = 128,
         where_hidden: int = 128,
@@ -83,30 +83,25 @@ class RAM(nn.Module):
         start: str = "random",
         mc_samples: int = 1,
         deterministic_eval: bool = False,
-        hidden: int = 256,
+        hidden: int = 0,
         num_classes: int = 10,
     ) -> None:
         super().__init__()
         require_positive_ints(
             "RAM", canvas_size=canvas_size, patch=patch, scales=scales, glimpses=glimpses, core_size=core_size,
             what_hidden=what_hidden, where_hidden=where_hidden, glimpse_size=glimpse_size,
-            mc_samples=mc_samples, hidden=hidden, num_classes=num_classes,
+            mc_samples=mc_samples, num_classes=num_classes,
         )
-        if core not in CORES:
-            raise ValueError(f"RAM.core must be one of {', '.join(CORES)}, got {core!r}")
-        if start not in STARTS:
-            raise ValueError(f"RAM.start must be one of {', '.join(STARTS)}, got {start!r}")
-        if not std > 0:
-            raise ValueError(f"RAM.std must be > 0, got {std!r}")
+        require("RAM", "hidden", is_int(hidden) and hidden >= 0, "an int >= 0 (0: a linear action network)", hidden)
+        require("RAM", "start", start in STARTS, f"one of {', '.join(STARTS)}", start)
+        require("RAM", "std", isinstance(std, (int, float)) and std > 0, "> 0", std)
         self.canvas_size = canvas_size
         self.glimpses = glimpses
+        self.num_classes = num_classes
         self.mc_samples = mc_samples
         self.deterministic_eval = deterministic_eval
         self.glimpse = GlimpseNetwork(patch, scales, 2, what_hidden, where_hidden, glimpse_size)
-        if core == "lstm":
-            self.core: nn.Module = GatedLSTMCell(glimpse_size, core_size)
-        else:
-            self.core = nn.RNNCell(glimpse_size, core_size, nonlinearity="relu")
+        self.core = recurrent_cell("RAM", cell, glimpse_size, core_size)
         self.locator = nn.Linear(core_size, 2)
         self.baseliner = nn.Linear(core_size, 1)
         self.classifier = classifier_head(core_size, hidden, num_classes)
@@ -130,19 +125,9 @@ class RAM(nn.Module):
             l = torch.rand(batch, 2, device=h.device) * 2 - 1 if sample else h.new_zeros(batch, 2)
             return l, h.new_full((batch,), -_LOG_AREA), h.new_full((batch,), _LOG_AREA)
         mu = torch.tanh(self.start.expand(batch, 2) if step == 0 else self.locator(h))  # [B, 2]
-        # validate_args=False: the argument checks would read values back to the host every glimpse.
-        pi = torch.distributions.Normal(mu, self.log_std.exp().expand_as(mu), validate_args=False)
-        l = sample_gaussian(mu, pi.scale) if sample else mu.detach()  # [B, 2]
-        return l.clamp(-1, 1), pi.log_prob(l).sum(-1), pi.entropy().sum(-1)
-
-    def _core(
-        self, g: Tensor, state: tuple[Tensor, Tensor], return_gates: bool
-    ) -> tuple[Tensor, Tensor, dict[str, Tensor] | None]:
-        """One core step: ``(h, c, gates)``; the RNN core has no cell and no gates (``c = h``)."""
-        if isinstance(self.core, GatedLSTMCell):
-            return self.core(g, state, return_gates)
-        h = self.core(g, state[0])
-        return h, h, None
+        pi = ActionDistribution(mu, self.log_std.exp().expand_as(mu))  # location only
+        action = pi.sample() if sample else GlimpseAction(mu.detach())
+        return action.loc.clamp(-1, 1), pi.log_prob(action), pi.entropy()
 
     def forward(
         self,
@@ -158,45 +143,46 @@ class RAM(nn.Module):
             images: ``[B, 1, H, W]`` canvases in ``[0, 1]``.
             labels: unused (the common model signature; WS-RAM's inference network reads them).
             return_glimpses: fill ``trace.glimpses`` with the ``[T, B, scales, patch, patch]`` reads.
-            return_gates: fill ``trace.gates`` with the LSTM core's gates (``core/...``); the RNN
+            return_gates: fill ``trace.gates`` with the LSTM core's gates (``core/...``); the ReLU
                 core has none.
 
         Returns:
             The :class:`Trace` with logits ``[T, B, C]``, the sampled locations as ``center``,
-            ``log_pi``, ``baseline`` and ``entropy`` ``[T, B]``.
+            ``log_pi``, ``baseline`` and ``entropy`` ``[T, B]``, the core's state as ``cells["core"]``.
         """
         batch, _, height, width = images.shape
         runs = 1 if self.training else self.mc_samples
         x = images.repeat(runs, 1, 1, 1)  # [M B, 1, H, W], run-major
         h = x.new_zeros(x.shape[0], self.core.hidden_size)
         c = torch.zeros_like(h)
-        keys = ("logits", "loc", "log_pi", "entropy", "baseline", "read", "cell")
-        steps: dict[str, list[Tensor]] = {k: [] for k in keys}
-        gates: list[dict[str, dict[str, Tensor]]] = []
+        steps = []
         for t in range(self.glimpses):
             l, log_pi, entropy = self.policy(h, t)
             baseline = self.baseliner(h.detach())[:, 0]  # [M B]; the baseline does not shape h
             g, read = self.glimpse(x, l)
-            h, c, core_gates = self._core(g, (h, c), return_gates)
-            if core_gates is not None:
-                gates.append({"core": core_gates})
-            for key, value in zip(steps, (self.classifier(h), l, log_pi, entropy, baseline, read, c)):
-                steps[key].append(value)
-        s = {k: torch.stack(v) for k, v in steps.items()}  # each [T, M B, ...]
+            h, c, gates = self.core(g, (h, c), return_gates)
+            steps.append({
+                "logits": self.classifier(h), "loc": l, "log_pi": log_pi, "entropy": entropy,
+                "baseline": baseline, "read": read, "cells": {"core": c}, "gates": flatten_gates({"core": gates}),
+            })
+        s = stack_steps(steps)  # each [T, M B, ...]
         mc_logits = None
         if runs > 1:
             mc_logits = log_mean_softmax(s["logits"].unflatten(1, (runs, batch)), 1)  # [T, B, C]
-        s = {k: v[:, :batch] for k, v in s.items()}  # the first run is the single-sample trace
+
+        def first(v: Tensor) -> Tensor:  # the first run is the single-sample trace
+            return v[:, :batch]
+
         return Trace(
-            logits=s["logits"],
-            center=loc_to_pixels(s["loc"], height, width),  # [T, B, 2]
-            size=torch.full_like(s["log_pi"], self.glimpse.patch),
+            logits=first(s["logits"]),
+            center=loc_to_pixels(first(s["loc"]), height, width),  # [T, B, 2]
+            size=torch.full_like(first(s["log_pi"]), self.glimpse.patch),
             n_scales=self.glimpse.scales,
-            glimpses=s["read"] if return_glimpses else None,
-            dec_cell=s["cell"] if isinstance(self.core, GatedLSTMCell) else None,
-            gates={k: v[:, :batch] for k, v in stack_gates(gates).items()} if gates else None,
-            log_pi=s["log_pi"],
-            baseline=s["baseline"],
-            entropy=s["entropy"],
+            glimpses=first(s["read"]) if return_glimpses else None,
+            cells={k: first(v) for k, v in s["cells"].items()},
+            gates={k: first(v) for k, v in s["gates"].items()} or None,
+            log_pi=first(s["log_pi"]),
+            baseline=first(s["baseline"]),
+            entropy=first(s["entropy"]),
             mc_logits=mc_logits,
         )

@@ -32,22 +32,26 @@ class Trace:
         gamma: ``[T, B]`` DRAW read intensity.
         glimpses: ``[T, B, ...]`` what each glimpse saw (DRAW ``[T, B, N, N]``, retina
             ``[T, B, scales, patch, patch]``); only filled when the model is asked for it.
-        enc_cell: ``[T, B, H]`` encoder (or lower) LSTM cell state after each glimpse.
-        dec_cell: ``[T, B, H]`` decoder (or core) LSTM cell state after each glimpse.
+        cells: ``{name: [T, B, H]}`` the state of each recurrent cell after each glimpse, under the
+            model's own names (DRAW ``encoder``, ``decoder``; RAM ``core``; WS-RAM ``lower``,
+            ``upper``): an LSTM's cell state ``c``, a ReLU RNN's hidden state ``h``.
         gates: ``{"encoder/input": [T, B, H], ...}`` mean-able LSTM gate activations, keyed
-            ``{cell}/{input|forget|output}``; only filled when asked for.
+            ``{cell}/{input|forget|output}``; only filled when asked for (ReLU cells have none).
         log_pi: ``[T, B]`` log-density of the sampled (hard) glimpse locations.
         baseline: ``[T, B]`` learned reward baseline ``b_t``.
-        entropy: ``[T, B]`` entropy of the location policy.
+        entropy: ``[T, B]`` entropy of the attention policy (RAM's location policy; WS-RAM's prior
+            ``p``, mean over rollouts).
         mc_logits: ``[T, B, C]`` log of the mean softmax over several policy samples per canvas
             (Monte-Carlo averaging at evaluation); ``logits`` stays a single sample.
         sample_logits: ``[T, M, B, C]`` class scores of each of ``M`` action sequences
             (rollouts) per canvas, for estimators that weight rollouts (WS-RAM, VAR).
         log_p_actions: ``[M, B]`` ``log p(a_m | I)``, the prior (prediction network) log-density
             of rollout ``m``'s whole action sequence; carries the prediction network's gradient.
-        log_q_actions: ``[M, B]`` ``log q(a_m | y, I)``, the log-density of the proposal the
-            rollouts were drawn from when they are importance-weighted (WS-RAM); ``None`` when
-            they are prior samples weighted equally (VAR, evaluation).
+        log_q_actions: ``[M, B]`` ``log q(a_m | y, I)`` of the inference network, *untempered*,
+            with its gradient (WS-RAM+q training only; else ``None``).
+        log_proposal_actions: ``[M, B]`` the log-density the training rollouts were actually drawn
+            from (``q`` or ``p``, tempered when the net's temperature is not 1), detached: what the
+            importance weights divide by. ``None`` in evaluation.
     """
 
     logits: Tensor
@@ -58,8 +62,7 @@ class Trace:
     sigma2: Tensor | None = None
     gamma: Tensor | None = None
     glimpses: Tensor | None = None
-    enc_cell: Tensor | None = None
-    dec_cell: Tensor | None = None
+    cells: dict[str, Tensor] | None = None
     gates: dict[str, Tensor] | None = None
     log_pi: Tensor | None = None
     baseline: Tensor | None = None
@@ -68,6 +71,7 @@ class Trace:
     sample_logits: Tensor | None = None
     log_p_actions: Tensor | None = None
     log_q_actions: Tensor | None = None
+    log_proposal_actions: Tensor | None = None
 
     @property
     def num_glimpses(self) -> int:

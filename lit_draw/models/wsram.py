@@ -6,36 +6,39 @@ Visual Attention" (DRAM): a two-layer recurrent network whose *second* layer is 
 coarse view of the whole canvas and emits the actions, while the class is read from the *first*
 layer, so the model cannot classify from the coarse view alone.
 
-Per glimpse ``n = 1..T`` (``r1``, ``r2`` the two LSTM layers; ``r2[0] = context(coarse(x))``)::
+Per glimpse ``n = 1..T`` (``r1``, ``r2`` the two recurrent layers, ReLU RNNs as in the paper's
+sec. 5.1 or LSTMs; ``r2[0] = context(coarse(x))``)::
 
     p(a_n | I, a_<n) = pi_p(r2[n-1])                     # the prior: location + zoom
     q(a_n | y, I, a_<n) = pi_q([r2[n-1], onehot(y)])     # the inference network (training only)
     a_n ~ q (or p)                                       # a_n = (l_n, k_n)
     g_n = glimpse_network(retina(x, l_n) at zoom k_n, [l_n, onehot(k_n)])
-    r1[n] = LSTM_1(g_n, r1[n-1]);  r2[n] = LSTM_2(r1[n], r2[n-1])
+    r1[n] = cell_1(g_n, r1[n-1]);  r2[n] = cell_2(r1[n], r2[n-1])
     logits[n] = classifier(r1[n])
 
 Every canvas is rolled out ``M`` times. The model only samples and scores its samples; the
 estimators (importance weights, surrogate losses, control variates) are in :mod:`lit_draw.losses`
-and read the trace's ``sample_logits``, ``log_p_actions`` and ``log_q_actions``.
+and read the trace's ``sample_logits``, ``log_p_actions``, ``log_q_actions`` and
+``log_proposal_actions``; which estimator (WS-RAM or VAR) is the objective's choice
+(:mod:`lit_draw.objectives`), not the model's.
 """
 
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_draw.models.attention import loc_to_pixels, retina
-from lit_draw.models.common import classifier_head, log_mean_softmax, require_positive_ints, stack_gates
+from lit_draw.models.cells import recurrent_cell
+from lit_draw.models.common import classifier_head, flatten_gates, log_mean_softmax, stack_steps
 from lit_draw.models.glimpse import GlimpseNetwork
-from lit_draw.models.lstm import GatedLSTMCell
 from lit_draw.models.policy import ActionDistribution, GlimpsePolicy
 from lit_draw.models.trace import Trace
-
-ESTIMATORS = ("wake_sleep", "variational")
+from lit_draw.validation import require, require_positive_ints
 
 
 class InferenceNetwork(nn.Module):
@@ -61,12 +64,12 @@ class WSRAM(nn.Module):
 
     Which actions a forward pass draws:
 
-    * training with labels, ``estimator="wake_sleep"``: ``M`` rollouts from the proposal, the
-      inference network ``q`` (``inference_network=True``) or the prior ``p``; either at
-      ``temperature`` (``pi_tau ∝ pi^(1/tau)``); ``trace.log_q_actions`` is the log-density of
-      the proposal actually sampled, so the importance weights stay exact.
-    * training with labels, ``estimator="variational"`` (VAR, the paper's eq. 5): ``M`` rollouts
-      from the prior ``p``, weighted equally; ``trace.log_q_actions`` is ``None``.
+    * training with labels: ``M`` rollouts from the proposal: the inference network ``q``
+      (``inference_network=True``) or the prior ``p``, either at ``temperature``
+      (``pi_tau ∝ pi^(1/tau)``, sec. 4.5). ``trace.log_proposal_actions`` is the log-density
+      actually sampled (what the importance weights divide by), ``trace.log_q_actions`` the
+      untempered ``q`` (what the wake-q step fits, eq. 14). The VAR objective needs the prior,
+      untempered (``inference_network=False``, ``temperature=1``).
     * otherwise (evaluation, or no labels): ``M`` rollouts from the prior ``p``;
       ``trace.logits`` is the log of their mean predicted distribution.
 
@@ -77,17 +80,19 @@ class WSRAM(nn.Module):
             ``z`` covers ``patch * z`` pixels averaged down to ``patch x patch`` (retina levels).
         glimpses: number of glimpses ``T``.
         samples: ``M`` rollouts per canvas, in training and in evaluation.
-        estimator: ``"wake_sleep"`` (importance-weighted, WS-RAM) or ``"variational"`` (VAR).
-        inference_network: draw training actions from ``q(a | y, I)`` instead of ``p(a | I)``
-            (``wake_sleep`` only).
-        temperature: proposal temperature ``tau >= 1`` in training (``wake_sleep`` only; 1: off).
+        inference_network: draw training actions from ``q(a | y, I)`` instead of ``p(a | I)``.
+        temperature: proposal temperature ``tau >= 1`` in training (1: off).
+        cell: the two recurrent layers: ``"relu"`` (the paper's ReLU RNNs, sec. 5.1) or ``"lstm"``.
         std: initial location standard deviation in ``[-1, 1]`` units (learned per state).
         coarse_size: side of the low-resolution view of the whole canvas fed to the context net.
         what_hidden, where_hidden, glimpse_size: glimpse network sizes ``h_g``, ``h_l``, ``g``.
-        state_size: units of each LSTM layer (and of the inference network's hidden layer).
-        hidden: hidden units of the classifier head.
+        state_size: units of each recurrent layer (and of the inference network's hidden layer).
+        hidden: hidden units of the classifier head (0: linear).
         num_classes: ``C``.
     """
+
+    #: what :mod:`lit_draw.objectives` trains it with: ``WakeSleep`` or ``Variational``
+    trace_kind: ClassVar[str] = "rollouts"
 
     def __init__(
         self,
@@ -96,9 +101,9 @@ class WSRAM(nn.Module):
         zooms: list[int] = [1, 2, 4],  # noqa: B006 (jsonargparse needs a literal default)
         glimpses: int = 4,
         samples: int = 5,
-        estimator: str = "wake_sleep",
         inference_network: bool = True,
         temperature: float = 1.0,
+        cell: str = "relu",
         std: float = 0.2,
         coarse_size: int = 12,
         what_hidden: int = 128,
@@ -112,24 +117,20 @@ class WSRAM(nn.Module):
         require_positive_ints(
             "WSRAM", canvas_size=canvas_size, patch=patch, glimpses=glimpses, samples=samples,
             coarse_size=coarse_size, what_hidden=what_hidden, where_hidden=where_hidden,
-            glimpse_size=glimpse_size, state_size=state_size, hidden=hidden, num_classes=num_classes,
+            glimpse_size=glimpse_size, state_size=state_size, num_classes=num_classes,
         )
         zooms = list(zooms)
-        if not zooms or any(not isinstance(z, int) or z < 1 or z & (z - 1) for z in zooms) or len(set(zooms)) != len(zooms):
-            raise ValueError(f"WSRAM.zooms must be distinct powers of two (1, 2, 4, ...), got {zooms!r}")
-        if estimator not in ESTIMATORS:
-            raise ValueError(f"WSRAM.estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
-        if not temperature >= 1:
-            raise ValueError(f"WSRAM.temperature must be >= 1 (1: off), got {temperature!r}")
-        if estimator == "variational" and (inference_network or temperature != 1):
-            raise ValueError(
-                "WSRAM.estimator='variational' samples from the prior: it needs inference_network=false "
-                f"and temperature=1, got inference_network={inference_network!r}, temperature={temperature!r}"
-            )
+        require(
+            "WSRAM", "zooms",
+            bool(zooms) and all(isinstance(z, int) and z >= 1 and not z & (z - 1) for z in zooms) and len(set(zooms)) == len(zooms),
+            "distinct powers of two (1, 2, 4, ...)", zooms,
+        )
+        require("WSRAM", "temperature", isinstance(temperature, (int, float)) and temperature >= 1, ">= 1 (1: off)", temperature)
+        require("WSRAM", "hidden", isinstance(hidden, int) and hidden >= 0, "an int >= 0 (0: linear)", hidden)
         self.canvas_size = canvas_size
         self.glimpses = glimpses
+        self.num_classes = num_classes
         self.samples = samples
-        self.estimator = estimator
         self.temperature = temperature
         self.patch = patch
         self.register_buffer("levels", torch.tensor([int(math.log2(z)) for z in zooms]), persistent=False)
@@ -138,8 +139,8 @@ class WSRAM(nn.Module):
         self.coarse_size = coarse_size
         self.context = nn.Sequential(nn.Linear(coarse_size * coarse_size, state_size), nn.ReLU())
         self.glimpse = GlimpseNetwork(patch, 1, 2 + len(zooms), what_hidden, where_hidden, glimpse_size)
-        self.lower = GatedLSTMCell(glimpse_size, state_size)
-        self.upper = GatedLSTMCell(state_size, state_size)
+        self.lower = recurrent_cell("WSRAM", cell, glimpse_size, state_size)
+        self.upper = recurrent_cell("WSRAM", cell, state_size, state_size)
         self.prior = GlimpsePolicy(state_size, len(zooms), std)
         self.inference = (
             InferenceNetwork(state_size, num_classes, state_size, len(zooms), std) if inference_network else None
@@ -166,65 +167,68 @@ class WSRAM(nn.Module):
             images: ``[B, 1, H, W]`` canvases in ``[0, 1]``.
             labels: ``[B]``; in training they select the proposal (see the class docstring).
             return_glimpses: fill ``trace.glimpses`` with the ``[T, B, 1, patch, patch]`` reads.
-            return_gates: fill ``trace.gates`` with both layers' gates (``lower/...``, ``upper/...``).
+            return_gates: fill ``trace.gates`` with both layers' gates (``lower/...``, ``upper/...``;
+                LSTM cells only).
 
         Returns:
             The :class:`Trace`: ``logits [T, B, C]`` the log of the mean over the ``M`` rollouts of
-            the predicted distribution; ``sample_logits [T, M, B, C]``, ``log_p_actions [M, B]``,
-            ``log_q_actions [M, B]`` (importance-weighted training only) and ``entropy [T, B]``
-            (the proposal's, mean over rollouts). ``center``, ``size``, ``glimpses``, the cells
-            and gates show the first rollout.
+            the predicted distribution; ``sample_logits [T, M, B, C]``, ``log_p_actions [M, B]``;
+            in training with labels ``log_proposal_actions [M, B]`` and, with the inference
+            network, ``log_q_actions [M, B]``; ``entropy [T, B]`` (the prior's, mean over
+            rollouts). ``center``, ``size``, ``glimpses``, the cells and gates show the first rollout.
         """
         batch, _, height, width = images.shape
         runs = self.samples
         x = images.repeat(runs, 1, 1, 1)  # [M B, 1, H, W], rollout-major
         fitting = self.training and labels is not None
-        importance = fitting and self.estimator == "wake_sleep"
-        use_q = importance and self.inference is not None
+        use_q = fitting and self.inference is not None
         y = labels.repeat(runs) if use_q else None  # [M B]
         coarse = F.adaptive_avg_pool2d(x, self.coarse_size).flatten(1)  # [M B, coarse^2]
         r2 = self.context(coarse)  # [M B, S]: the coarse view enters the second layer
         c2 = torch.zeros_like(r2)
         r1, c1 = torch.zeros_like(r2), torch.zeros_like(r2)
-        log_p = x.new_zeros(x.shape[0])
-        log_q = x.new_zeros(x.shape[0])
-        steps: dict[str, list[Tensor]] = {k: [] for k in ("logits", "loc", "zoom", "entropy", "read", "c1", "c2")}
-        gates: list[dict[str, dict[str, Tensor]]] = []
+        log_p = x.new_zeros(x.shape[0])  # log p(a_1:n | I), the prior
+        log_q = x.new_zeros(x.shape[0])  # log q(a_1:n | y, I), untempered
+        log_r = x.new_zeros(x.shape[0])  # the density actually sampled
+        steps = []
         for _ in range(self.glimpses):
             prior = self.prior(r2)
-            proposal = self.inference(r2, y) if use_q else prior
-            if importance and self.temperature != 1:
+            q = self.inference(r2, y) if use_q else None
+            proposal = prior if q is None else q
+            if fitting and self.temperature != 1:
                 proposal = proposal.tempered(self.temperature)
             action = proposal.sample()
             log_p = log_p + prior.log_prob(action)  # [M B]
-            log_q = log_q + proposal.log_prob(action)  # [M B]
+            log_r = log_r + proposal.log_prob(action).detach()
+            if q is not None:
+                log_q = log_q + q.log_prob(action)
             loc = action.loc.clamp(-1, 1)  # [M B, 2]
             read = self.observe(x, loc, action.zoom)  # [M B, patch, patch]
             where = torch.cat([loc, F.one_hot(action.zoom, len(self.zooms)).to(loc.dtype)], -1)
             g = self.glimpse.encode(read, where)  # [M B, glimpse_size]
             r1, c1, lower_gates = self.lower(g, (r1, c1), return_gates)
             r2, c2, upper_gates = self.upper(r1, (r2, c2), return_gates)
-            if return_gates:
-                gates.append({"lower": lower_gates, "upper": upper_gates})
-            values = (self.classifier(r1), loc, action.zoom, proposal.entropy(), read, c1, c2)
-            for key, value in zip(steps, values):
-                steps[key].append(value)
-        s = {k: torch.stack(v) for k, v in steps.items()}  # each [T, M B, ...]
+            steps.append({
+                "logits": self.classifier(r1), "loc": loc, "zoom": action.zoom, "entropy": prior.entropy(),
+                "read": read, "cells": {"lower": c1, "upper": c2},
+                "gates": flatten_gates({"lower": lower_gates, "upper": upper_gates}),
+            })
+        s = stack_steps(steps)  # each [T, M B, ...]
         sample_logits = s["logits"].unflatten(1, (runs, batch))  # [T, M, B, C]
-        mean_log_prob = log_mean_softmax(sample_logits, 1)  # [T, B, C]
-        first = {k: v[:, :batch] for k, v in s.items()}  # the first rollout, [T, B, ...]
-        if not use_q:  # q is (a tempered copy of) p: its density carries no gradient of its own
-            log_q = log_q.detach()
+
+        def first(v: Tensor) -> Tensor:  # the first rollout, [T, B, ...]
+            return v[:, :batch]
+
         return Trace(
-            logits=mean_log_prob,
-            center=loc_to_pixels(first["loc"], height, width),  # [T, B, 2]
-            size=self.patch * self.zooms[first["zoom"]],  # [T, B]
-            glimpses=first["read"][:, :, None] if return_glimpses else None,  # [T, B, 1, patch, patch]
-            enc_cell=first["c1"],
-            dec_cell=first["c2"],
-            gates={k: v[:, :batch] for k, v in stack_gates(gates).items()} if return_gates else None,
+            logits=log_mean_softmax(sample_logits, 1),  # [T, B, C]
+            center=loc_to_pixels(first(s["loc"]), height, width),  # [T, B, 2]
+            size=self.patch * self.zooms[first(s["zoom"])],  # [T, B]
+            glimpses=first(s["read"])[:, :, None] if return_glimpses else None,  # [T, B, 1, patch, patch]
+            cells={k: first(v) for k, v in s["cells"].items()},
+            gates={k: first(v) for k, v in s["gates"].items()} or None,
             entropy=s["entropy"].unflatten(1, (runs, batch)).mean(1),  # [T, B]
             sample_logits=sample_logits,
             log_p_actions=log_p.view(runs, batch),  # [M, B]
-            log_q_actions=log_q.view(runs, batch) if importance else None,  # [M, B]
+            log_q_actions=log_q.view(runs, batch) if use_q else None,  # [M, B]
+            log_proposal_actions=log_r.view(runs, batch) if fitting else None,  # [M, B]
         )

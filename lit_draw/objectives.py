@@ -1,0 +1,227 @@
+"""Training objectives, one class per family, chosen in YAML by ``class_path``.
+
+Each objective owns its hyperparameters, checks them when it is built, checks at start-up that it
+fits the net (:meth:`Objective.bind`), and maps ``(trace, labels)`` to ``{"loss": scalar, ...logged
+terms}``. The maths lives in :mod:`lit_draw.losses`; this file only wires it to a :class:`Trace`.
+
+=================  ===========================================  ==========================
+objective          estimator                                    fits (``net.trace_kind``)
+=================  ===========================================  ==========================
+``CrossEntropy``   per-glimpse weighted cross-entropy           ``differentiable`` (DRAW)
+``Reinforce``      cross-entropy + REINFORCE + learned baseline  ``policy`` (RAM)
+``WakeSleep``      reweighted wake-sleep (WS-RAM)               ``rollouts`` (WSRAM)
+``Variational``    the variational bound (VAR)                  ``rollouts`` (WSRAM)
+=================  ===========================================  ==========================
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from lit_draw import losses
+from lit_draw.models.trace import Trace
+from lit_draw.validation import require
+
+
+class Objective(nn.Module):
+    """A per-glimpse weighting ``w_t`` and the estimator that turns a trace into a loss.
+
+    Args:
+        weighting: ``last``, ``all``, ``linear``, ``exponential`` or a list of ``T`` non-negative
+            weights (see :func:`lit_draw.losses.glimpse_weights`).
+        gamma: decay of the ``exponential`` weighting, in ``(0, 1]``.
+    """
+
+    #: the ``trace_kind`` of the nets this objective can train
+    fits: ClassVar[str] = ""
+    #: the key under ``train/`` of the accuracy of the training trace's ``logits``
+    train_accuracy_key: str = "acc"
+    weights: Tensor
+
+    def __init__(self, weighting: str | list[float] = "all", gamma: float = 0.9) -> None:
+        super().__init__()
+        losses.glimpse_weights(weighting, 1 if isinstance(weighting, str) else len(weighting), gamma)  # checks
+        self.weighting = weighting
+        self.gamma = gamma
+        self.register_buffer("weights", torch.ones(1), persistent=False)  # sized to the net by bind()
+
+    def bind(self, net: nn.Module) -> None:
+        """Check that ``net`` is one this objective can train and size the weights to its glimpses.
+
+        Raises:
+            ValueError: naming both classes and the objectives that fit ``net``.
+        """
+        kind = getattr(net, "trace_kind", None)
+        if kind != self.fits:
+            fitting = [cls.__name__ for cls in OBJECTIVES if cls.fits == kind]
+            raise ValueError(
+                f"model.objective {type(self).__name__} trains nets whose trace is '{self.fits}', but "
+                f"{type(net).__name__} gives '{kind}': use model.objective "
+                f"{' or '.join(f'lit_draw.objectives.{name}' for name in fitting) or '(none fits)'}"
+            )
+        self.weights = losses.glimpse_weights(self.weighting, net.glimpses, self.gamma).to(self.weights.device)
+
+    def forward(self, trace: Trace, labels: Tensor, step: int = 0) -> dict[str, Tensor]:
+        """``trace`` of a training batch, ``labels [B]``, the optimiser ``step`` -> ``{"loss", ...}``."""
+        raise NotImplementedError
+
+
+class CrossEntropy(Objective):
+    """``sum_t w_t CE(logits_t, y)``: the All-Step (``all``) / Last-Step (``last``) losses and
+    every weighting between them, for a differentiable attention model (DRAW)."""
+
+    fits = "differentiable"
+
+    def forward(self, trace: Trace, labels: Tensor, step: int = 0) -> dict[str, Tensor]:
+        return {"loss": losses.weighted_cross_entropy(trace.logits, labels, self.weights)}
+
+
+class Reinforce(Objective):
+    """RAM's hybrid loss (Mnih et al. 2014, sec. 3.2 and 4): the weighted cross-entropy of the
+    action network, REINFORCE for the location network (eq. 2, with the learned baseline ``b_t``),
+    the baseline's squared error, minus an optional entropy bonus.
+
+    Args:
+        weighting, gamma: see :class:`Objective` (the paper: ``last``).
+        reward: ``final`` (1 when the last prediction is right, as in the paper) or ``weighted``
+            (every glimpse rewarded by its loss weight; :func:`lit_draw.losses.classification_reward`).
+        entropy_bonus: weight of the location policy's entropy subtracted from the loss (0: off; it
+            only changes a policy whose std is learned).
+    """
+
+    fits = "policy"
+
+    def __init__(
+        self, weighting: str | list[float] = "last", gamma: float = 0.9, reward: str = "final", entropy_bonus: float = 0.0
+    ) -> None:
+        super().__init__(weighting, gamma)
+        require("Reinforce", "reward", reward in losses.REWARDS, f"one of {', '.join(losses.REWARDS)}", reward)
+        require_bonus("Reinforce", entropy_bonus)
+        self.reward = reward
+        self.entropy_bonus = entropy_bonus
+
+    def forward(self, trace: Trace, labels: Tensor, step: int = 0) -> dict[str, Tensor]:
+        cross_entropy = losses.weighted_cross_entropy(trace.logits, labels, self.weights)
+        reward = losses.classification_reward(trace.logits, labels, self.weights if self.reward == "weighted" else None)
+        terms = losses.reinforce_loss(trace.log_pi, reward, trace.baseline)
+        terms["entropy"] = trace.entropy.sum(0).mean()
+        loss = cross_entropy + terms["reinforce_loss"] + terms["baseline_mse"] - self.entropy_bonus * terms["entropy"]
+        return {"loss": loss, "cross_entropy": cross_entropy, **terms}
+
+
+class _Rollouts(Objective):
+    """Shared by the estimators that weight ``M`` rollouts per canvas (Ba et al. 2015).
+
+    Args:
+        weighting, gamma: score ``log p(y|a, I) = sum_t w_t log p_t(y|a, I)``; the paper's is ``last``.
+            With another weighting the logged objective is not a bound on ``log p(y|I)`` and is
+            logged as ``weighted_objective`` instead of ``bound``.
+        control_variates: subtract the estimator's control variates (they change only the variance).
+        entropy_bonus: weight of the attention policy p's entropy subtracted from the loss (sec. 4.5).
+        grad_variance_every: log ``grad_variance`` (the spread of the ``M`` single-rollout gradient
+            estimates of all of the net's parameters, the paper's Figure 2 middle) every this many
+            steps (0: never).
+    """
+
+    fits = "rollouts"
+
+    def __init__(
+        self,
+        weighting: str | list[float] = "last",
+        gamma: float = 0.9,
+        control_variates: bool = True,
+        entropy_bonus: float = 0.0,
+        grad_variance_every: int = 50,
+    ) -> None:
+        super().__init__(weighting, gamma)
+        name = type(self).__name__
+        require(name, "control_variates", isinstance(control_variates, bool), "true or false", control_variates)
+        require_bonus(name, entropy_bonus)
+        require(
+            name, "grad_variance_every", isinstance(grad_variance_every, int) and grad_variance_every >= 0,
+            "an int >= 0 (0: never)", grad_variance_every,
+        )
+        self.control_variates = control_variates
+        self.entropy_bonus = entropy_bonus
+        self.grad_variance_every = grad_variance_every
+        self._params: list[nn.Parameter] = []
+        self.bound_key = "bound" if weighting == "last" else "weighted_objective"
+
+    def bind(self, net: nn.Module) -> None:
+        super().bind(net)
+        self._params = [p for p in net.parameters() if p.requires_grad]
+        # a list with all its mass on the last glimpse is the paper's likelihood too
+        self.bound_key = "bound" if self.weights[-1].item() == 1.0 else "weighted_objective"
+
+    def surrogate(self, trace: Trace, log_likelihood: Tensor) -> losses.RolloutSurrogate:
+        raise NotImplementedError
+
+    def forward(self, trace: Trace, labels: Tensor, step: int = 0) -> dict[str, Tensor]:
+        """Logged: the bound (or the weighted objective), ``ess`` (in ``[1, M]``), ``log_likelihood``
+        (mean ``log p(y|a_m)``), ``entropy`` of p and, every ``grad_variance_every`` steps,
+        ``grad_variance``."""
+        log_likelihood = losses.rollout_log_likelihood(trace.sample_logits, labels, self.weights)  # [M, B]
+        surrogate = self.surrogate(trace, log_likelihood)
+        terms = {
+            self.bound_key: surrogate.bound.mean(),
+            "ess": surrogate.ess.mean(),
+            "log_likelihood": log_likelihood.detach().mean(),
+            "entropy": trace.entropy.sum(0).mean(),
+        }
+        loss = surrogate.loss() - self.entropy_bonus * terms["entropy"]
+        every = self.grad_variance_every
+        if every and log_likelihood.shape[0] > 1 and step % every == 0 and self._params:
+            terms["grad_variance"] = losses.rollout_gradient_variance(surrogate.per_rollout(), self._params)
+        return {"loss": loss, **terms}
+
+
+class WakeSleep(_Rollouts):
+    """WS-RAM's reweighted wake-sleep estimator (Ba et al. 2015, eqs. 7-8 and 14-17): rollouts from
+    the net's proposal (its inference network q, or the prior p; tempered when the net says so),
+    importance-weighted; q is trained towards the posterior. See
+    :func:`lit_draw.losses.wake_sleep_surrogate`. Args: see :class:`_Rollouts`."""
+
+    def bind(self, net: nn.Module) -> None:
+        super().bind(net)
+        # with an inference network the training rollouts are q's, and q sees the label
+        self.train_accuracy_key = "acc_q" if getattr(net, "inference", None) is not None else "acc"
+
+    def surrogate(self, trace: Trace, log_likelihood: Tensor) -> losses.RolloutSurrogate:
+        return losses.wake_sleep_surrogate(
+            log_likelihood, trace.log_p_actions, trace.log_proposal_actions, trace.log_q_actions, self.control_variates
+        )
+
+
+class Variational(_Rollouts):
+    """VAR, the variational baseline (Ba et al. 2015, eqs. 3-5): rollouts from the prior p,
+    weighted equally, with a leave-one-out control variate. See
+    :func:`lit_draw.losses.variational_surrogate`. Args: see :class:`_Rollouts`."""
+
+    def bind(self, net: nn.Module) -> None:
+        super().bind(net)
+        has_q = getattr(net, "inference", None) is not None
+        temperature = getattr(net, "temperature", 1.0)
+        if has_q or temperature != 1:
+            raise ValueError(
+                "model.objective Variational draws its rollouts from the prior p: the net needs "
+                f"inference_network=false and temperature=1, got inference_network={has_q}, temperature={temperature}"
+            )
+
+    def surrogate(self, trace: Trace, log_likelihood: Tensor) -> losses.RolloutSurrogate:
+        return losses.variational_surrogate(log_likelihood, trace.log_p_actions, self.control_variates)
+
+
+OBJECTIVES: tuple[type[Objective], ...] = (CrossEntropy, Reinforce, WakeSleep, Variational)
+
+
+def require_bonus(owner: str, entropy_bonus: float) -> None:
+    require(
+        owner, "entropy_bonus", isinstance(entropy_bonus, (int, float)) and math.isfinite(entropy_bonus) and entropy_bonus >= 0,
+        "a finite number >= 0 (0: off)", entropy_bonus,
+    )
+
+
