@@ -27,6 +27,7 @@ def tiny(mnist_root: Path, offline_in_tmp: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_two_process_ddp_test_equals_single_process_test_on_one_checkpoint(tiny: list[str], tmp_path: Path):
     main(["fit", *tiny, "--trainer.max_steps=3", "--trainer.limit_val_batches=0"])
     checkpoint = "--ckpt_path=run/checkpoints/last.ckpt"

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from lit_draw.callbacks.base import log_media, wandb_logger
 from lit_draw.callbacks.render import attention_picture
+from lit_draw.validation import is_int, require, require_positive_ints
 
 
 class AttentionPictures(Callback):
@@ -29,12 +30,8 @@ class AttentionPictures(Callback):
 
     def __init__(self, num_canvases: int = 8, zoom: int | None = None, every_n_epochs: int = 1) -> None:
         super().__init__()
-        if not isinstance(num_canvases, int) or isinstance(num_canvases, bool) or num_canvases < 1:
-            raise ValueError(f"AttentionPictures.num_canvases must be a positive int, got {num_canvases!r}")
-        if zoom is not None and (not isinstance(zoom, int) or isinstance(zoom, bool) or zoom < 1):
-            raise ValueError(f"AttentionPictures.zoom must be a positive int or None, got {zoom!r}")
-        if not isinstance(every_n_epochs, int) or isinstance(every_n_epochs, bool) or every_n_epochs < 1:
-            raise ValueError(f"AttentionPictures.every_n_epochs must be a positive int, got {every_n_epochs!r}")
+        require_positive_ints("AttentionPictures", num_canvases=num_canvases, every_n_epochs=every_n_epochs)
+        require("AttentionPictures", "zoom", zoom is None or (is_int(zoom) and zoom >= 1), "a positive int or None", zoom)
         self.num_canvases = num_canvases
         self.every_n_epochs = every_n_epochs
         self.zoom = zoom

@@ -8,14 +8,15 @@ import torch
 import wandb
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
+from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
 from lit_draw.models.trace import Trace
 
 
 def confusion_counts(predictions: Tensor, labels: Tensor, num_classes: int) -> Tensor:
-    """``[C, C]`` counts: row = true class, column = predicted class."""
-    return torch.bincount(labels * num_classes + predictions, minlength=num_classes**2).view(num_classes, num_classes)
+    """``[C, C]`` counts: row = true class, column = predicted class (torchmetrics' convention)."""
+    return multiclass_confusion_matrix(predictions, labels, num_classes, validate_args=False)
 
 
 def save_confusion_csv(matrix: Tensor, path: Path) -> None:

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
 from lit_draw.models.trace import Trace
+from lit_draw.validation import require
 
 
 def early_exit(logits: Tensor, taus: Tensor) -> tuple[Tensor, Tensor]:
@@ -43,8 +44,8 @@ class EarlyExit(EvalStatistic):
 
     def __init__(self, taus: Sequence[float] = (0.5, 0.7, 0.9, 0.95, 0.99, 0.999)) -> None:
         super().__init__()
-        if not taus or not all(isinstance(t, (int, float)) and 0 < t <= 1 for t in taus):
-            raise ValueError(f"EarlyExit.taus must be a non-empty list of numbers in (0, 1], got {taus!r}")
+        ok = bool(taus) and all(isinstance(t, (int, float)) and 0 < t <= 1 for t in taus)
+        require("EarlyExit", "taus", ok, "a non-empty list of numbers in (0, 1]", taus)
         self.taus = sorted(float(t) for t in taus)
 
     def statistics(self, trace: Trace, labels: Tensor, boxes: Tensor) -> dict[str, Tensor]:

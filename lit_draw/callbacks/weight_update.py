@@ -9,6 +9,8 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import Tensor, nn
 
+from lit_draw.validation import require_positive_ints
+
 
 class WeightUpdateNorm(Callback):
     """Every ``every_n_steps`` optimiser steps, ``||W - W_prev|| / numel(W)`` per tracked parameter.
@@ -28,8 +30,7 @@ class WeightUpdateNorm(Callback):
 
     def __init__(self, every_n_steps: int = 100, modules: Sequence[str] | None = None) -> None:
         super().__init__()
-        if not isinstance(every_n_steps, int) or isinstance(every_n_steps, bool) or every_n_steps < 1:
-            raise ValueError(f"WeightUpdateNorm.every_n_steps must be a positive int, got {every_n_steps!r}")
+        require_positive_ints("WeightUpdateNorm", every_n_steps=every_n_steps)
         self.every_n_steps = every_n_steps
         self.modules = None if modules is None else list(modules)
         self._tracked: dict[str, nn.Parameter] = {}
