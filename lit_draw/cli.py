@@ -357,7 +357,7 @@ def check_args(args: list[str]) -> None:
         return
     except SystemExit as error:
         message = stderr.getvalue()
-        message = message[message.find("error:") :] if "error:" in message else f"exit status {error.code}"
+        message = message[message.find("error:") + 6 :] if "error:" in message else f"exit status {error.code}"
         raise ConfigError(" ".join(message.split())) from error
 
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from lit_draw.cli import main
-from tests.conftest import tiny_draw_args
+from lit_draw.cli import force_offline_mode, main
+from lit_draw.data import mnist
+from lit_draw.errors import LitDrawError
+from tests.conftest import CONFIGS, tiny_draw_args
 from tests.wandb_reader import read_run
+
+pytestmark = pytest.mark.slow  # every test here builds the CLI, most train a few steps
 
 T = 2
 
@@ -93,3 +102,128 @@ def test_runs_stay_offline_after_wandb_was_set_up_in_the_same_process(
     cli = main(["fit", *tiny, "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])
     assert cli.trainer.global_step == 1
     assert "train/loss" in read_run(tmp_path / "wandb").keys()  # the newest run: ours, offline
+
+
+# ------------------------------------------------------------------ ordinary mistakes: one line each
+
+def _truncated_checkpoint(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": {"w": torch.zeros(1000)}}, path)
+    path.write_bytes(path.read_bytes()[:2000])
+
+
+def _truncated_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _truncated_checkpoint(tmp_path / "run" / "abc" / "checkpoints" / "last.ckpt")
+    (tmp_path / "run" / "checkpoints").symlink_to("abc/checkpoints")
+
+
+def _sweep_file(name: str, **fields: object) -> Callable[[Path, pytest.MonkeyPatch], None]:
+    def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        pytest.importorskip("sweeps.bayes_search", reason="W&B's sweep engine is the optional extra lit_draw[sweep]")
+        command = ["${env}", "${interpreter}", "-m", "lit_draw", "fit", "--config", str(CONFIGS / "quickstart.yaml"), "${args}"]
+        sweep = {"method": "grid", "parameters": {"model.weighting": {"values": ["last"]}}, "command": command, **fields}
+        (tmp_path / name).write_text(yaml.safe_dump(sweep))
+    return write
+
+
+def _no_sweep_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # what `import sweeps` gives without the engine: the repository's sweeps/ folder, a namespace package
+    monkeypatch.setitem(sys.modules, "sweeps", types.ModuleType("sweeps"))
+    (tmp_path / "s.yaml").write_text("method: grid\n")
+
+
+def _write(name: str, text: str) -> Callable[[Path, pytest.MonkeyPatch], None]:
+    return lambda tmp_path, monkeypatch: (tmp_path / name).write_text(text)
+
+
+def _read_only_empty_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(mnist, "_writable", lambda folder: False)  # chmod does not stop root, who runs CI
+
+
+TINY = "tiny"  # the case's arguments follow the tiny DRAW run's
+#: id -> (arguments, what the one line must say, setup in tmp_path). Each is an ordinary mistake that
+#: once gave a traceback from deep inside a library, or named no file.
+ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPatch], None] | None]] = {
+    "test_without_ckpt_path": ([TINY, "test"], r"^test needs --ckpt_path .*--untrained scores the untrained", None),
+    "validate_without_ckpt_path": ([TINY, "validate"], r"^validate needs --ckpt_path", None),
+    "predict_without_ckpt_path": ([TINY, "predict"], r"^predict needs --ckpt_path", None),
+    "fit_untrained": ([TINY, "fit", "--untrained=true"], r"^--untrained is for validate, test and predict", None),
+    "ckpt_missing": ([TINY, "test", "--ckpt_path=missing.ckpt"], r"^--ckpt_path missing.ckpt: no such file$", None),
+    "fit_ckpt_missing": ([TINY, "fit", "--ckpt_path=missing.ckpt"], r"^--ckpt_path missing.ckpt: no such file$", None),
+    "ckpt_truncated": (
+        [TINY, "test", "--ckpt_path=bad.ckpt"], r"^--ckpt_path bad.ckpt: cannot be loaded \(",
+        lambda tmp_path, monkeypatch: _truncated_checkpoint(tmp_path / "bad.ckpt"),
+    ),
+    "fit_last_truncated": (
+        [TINY, "fit", "--ckpt_path=last"], r"^--ckpt_path run/checkpoints/last.ckpt: cannot be loaded", _truncated_last,
+    ),
+    "test_last_without_a_run": ([TINY, "test", "--ckpt_path=last"], r"^test --ckpt_path last: there is no run/checkpoints/last.ckpt$", None),
+    "config_missing": ([TINY, "fit", "--config", "none.yaml"], r"^--config none.yaml: no such file$", None),
+    "config_not_yaml": (
+        [TINY, "fit", "--config", "bad.yaml"], r"^--config bad.yaml: not valid YAML at line 2, column 1",
+        _write("bad.yaml", "model: [\n"),
+    ),
+    "config_empty": ([TINY, "fit", "--config=empty.yaml"], r"^--config empty.yaml is empty", _write("empty.yaml", "")),
+    "config_a_list": (
+        [TINY, "fit", "--config", "list.yaml"], r"^--config list.yaml must hold a mapping of settings, got a list$",
+        _write("list.yaml", "- 1\n- 2\n"),
+    ),
+    "checkpoint_combination": ([TINY, "fit", "--checkpoint.save_top_k=-2"], r"save_top_k.*-2", None),
+    "ram_patch_larger_than_canvas": (
+        ["fit", "--config", str(CONFIGS / "ram_mnist.yaml"), "--model.net.init_args.patch=32"],
+        r"^RAM.patch must be <= canvas_size \(28\), got 32$", None,
+    ),
+    "data_root_is_a_file": (
+        [TINY, "fit", "--data.root=afile", "--trainer.max_steps=1"], r"^data root afile: cannot create afile/MNIST/raw",
+        _write("afile", "not a folder"),
+    ),
+    "data_root_read_only_and_empty": (
+        [TINY, "fit", "--data.root=empty", "--trainer.max_steps=1"], r"^data root empty: empty/MNIST/raw is read-only and lacks",
+        _read_only_empty_root,
+    ),
+    "view_missing_checkpoint": (["view", "--ckpt", "none.ckpt", "--out", "v.html"], r"^--ckpt none.ckpt: no such file$", None),
+    "view_no_samples": (["view", "--ckpt", "none.ckpt", "--samples", "0", "--out", "v.html"], r"^--samples must be an int >= 1, got 0$", None),
+    "sweep_missing_file": (["sweep", "none.yaml"], r"^sweep file none.yaml: no such file$", _sweep_file("other.yaml")),
+    "sweep_unknown_method": (["sweep", "s.yaml"], r"^s.yaml is not a valid W&B sweep config: 'gird' is not one of", _sweep_file("s.yaml", method="gird")),
+    "sweep_server_only_method": (["sweep", "s.yaml"], r"^s.yaml: method must be one of grid, random, bayes to run here, got 'custom'$", _sweep_file("s.yaml", method="custom")),
+    "sweep_key_the_cli_rejects": (
+        ["sweep", "s.yaml"], r"^s.yaml: its runs would fail: .*--model.weightin=last",
+        _sweep_file("s.yaml", parameters={"model.weightin": {"values": ["last"]}}),
+    ),
+    "sweep_engine_missing": (["sweep", "s.yaml"], r"^python -m lit_draw sweep needs W&B's sweep engine: pip install", _no_sweep_engine),
+}
+
+
+@pytest.mark.parametrize("case", ONE_LINE_ERRORS)
+def test_ordinary_mistakes_are_one_line_errors_naming_the_file_or_field(
+    case: str, tiny: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    args, pattern, setup = ONE_LINE_ERRORS[case]
+    if setup is not None:
+        setup(tmp_path, monkeypatch)
+    if args[0] == TINY:
+        args = [args[1], *tiny, *args[2:]]
+    with pytest.raises(LitDrawError, match=pattern) as info:
+        main(args)
+    assert "\n" not in str(info.value)
+
+
+def test_python_m_lit_draw_prints_a_mistake_in_one_line_with_status_1(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "lit_draw", "test", "--config", str(CONFIGS / "quickstart.yaml"), "--ckpt_path=gone.ckpt"],
+        cwd=tmp_path, capture_output=True, text=True, env={**__import__("os").environ, "WANDB_MODE": "offline"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "python -m lit_draw: error: --ckpt_path gone.ckpt: no such file"
+    assert "Traceback" not in result.stderr
+
+
+def test_offline_mode_is_forced_through_the_one_private_wandb_logger_use(tmp_path: Path):
+    from lightning.pytorch.loggers import WandbLogger
+
+    logger = WandbLogger(project="p", save_dir=str(tmp_path), offline=True)
+    force_offline_mode(logger)
+    assert logger._wandb_init["mode"] == "offline"  # fails when Lightning renames what force_offline_mode reads
+    with pytest.raises(RuntimeError, match="no longer has the private _offline"):
+        force_offline_mode(types.SimpleNamespace())
