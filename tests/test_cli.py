@@ -227,3 +227,55 @@ def test_offline_mode_is_forced_through_the_one_private_wandb_logger_use(tmp_pat
     assert logger._wandb_init["mode"] == "offline"  # fails when Lightning renames what force_offline_mode reads
     with pytest.raises(RuntimeError, match="no longer has the private _offline"):
         force_offline_mode(types.SimpleNamespace())
+
+
+# ------------------------------------------------------------- checkpoints that are what they claim
+
+def test_each_fit_has_its_own_folder_and_last_is_always_the_newest_runs_newest_checkpoint(tiny: list[str], tmp_path: Path):
+    first = main(["fit", *tiny, "--trainer.max_steps=2", "--trainer.limit_val_batches=0", "--model.weighting=all"])
+    second = main(["fit", *tiny, "--trainer.max_steps=3", "--trainer.limit_val_batches=0", "--model.weighting=last"])
+    folders = [Path(cli.trainer.checkpoint_callback.dirpath) for cli in (first, second)]
+    assert folders[0] != folders[1] and all(f.parent.parent == tmp_path / "run" for f in folders)
+    assert [f.parent.name for f in folders] == [cli.trainer.logger.version for cli in (first, second)]  # W&B run ids
+    for folder, steps, weighting in zip(folders, (2, 3), ("all", "last")):
+        assert sorted(p.name for p in folder.glob("last*.ckpt")) == ["last.ckpt"]  # never last-v1.ckpt
+        assert torch.load(folder / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == steps
+        assert yaml.safe_load((folder / "config.yaml").read_text())["model"]["weighting"] == weighting
+    assert (tmp_path / "run" / "checkpoints").resolve() == folders[1]  # the link names the newest fit
+    tested = main(["test", *tiny, "--model.weighting=last", "--ckpt_path=last"])
+    assert Path(tested.trainer.ckpt_path).resolve() == folders[1] / "last.ckpt"
+    # evaluating writes nothing into the run's folder (its config.yaml stays the fit's)
+    assert yaml.safe_load((folders[1] / "config.yaml").read_text())["model"]["weighting"] == "last"
+
+
+def test_a_checkpoint_of_another_model_or_other_settings_is_refused_and_its_config_kept(
+    tiny: list[str], tmp_path: Path, mnist_root: Path
+):
+    main(["fit", *tiny, "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])
+    config = (tmp_path / "run" / "checkpoints" / "config.yaml").read_text()
+    ram = ["--config", str(CONFIGS / "ram_mnist.yaml"), f"--data.root={mnist_root}", "--trainer.default_root_dir=run"]
+    with pytest.raises(LitDrawError, match=r"holds a lit_draw.models.DRAWClassifier model but the config asks for lit_draw.models.RAM"):
+        main(["test", *ram, "--ckpt_path=last"])
+    # resuming restores the checkpoint's settings: a changed one would be recorded but not used
+    with pytest.raises(LitDrawError, match=r"the checkpoint's model.weighting is 'all' but the config asks for 'last'"):
+        main(["fit", *tiny, "--ckpt_path=last", "--model.weighting=last", "--trainer.max_steps=2"])
+    with pytest.raises(LitDrawError, match=r"model.net.init_args.glimpses is 2 but the config asks for 3"):
+        main(["test", *tiny, "--ckpt_path=last", "--model.net.init_args.glimpses=3"])
+    assert (tmp_path / "run" / "checkpoints" / "config.yaml").read_text() == config
+
+
+def test_untrained_evaluation_runs_only_when_asked_for(tiny: list[str]):
+    cli = main(["test", *tiny, "--untrained=true"])
+    assert "test/acc" in cli.trainer.callback_metrics
+
+
+def test_predict_writes_per_glimpse_probabilities_and_names_the_file(tiny: list[str], capsys: pytest.CaptureFixture[str]):
+    main(["fit", *tiny, "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])
+    capsys.readouterr()
+    main(["predict", *tiny, "--ckpt_path=last", "--trainer.limit_predict_batches=2"])
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("predict: wrote ")]
+    path = Path(line.removeprefix("predict: wrote ").split(" (")[0])
+    result = torch.load(path, weights_only=True)
+    assert result["probs"].shape == (T, 32, 10) and result["labels"].shape == (32,)
+    assert torch.allclose(result["probs"].sum(-1), torch.ones(T, 32))
+    assert result["labels"].min() >= 0 and result["labels"].max() <= 9
