@@ -244,6 +244,9 @@ def test_each_fit_has_its_own_folder_and_last_is_always_the_newest_runs_newest_c
     assert (tmp_path / "run" / "checkpoints").resolve() == folders[1]  # the link names the newest fit
     tested = main(["test", *tiny, "--model.weighting=last", "--ckpt_path=last"])
     assert Path(tested.trainer.ckpt_path).resolve() == folders[1] / "last.ckpt"
+    # a run's config.yaml evaluates its checkpoints as they are (the README's way)
+    tested = main(["test", "--config", str(folders[0] / "config.yaml"), "--ckpt_path", str(folders[0] / "last.ckpt")])
+    assert "test/acc" in tested.trainer.callback_metrics
     # evaluating writes nothing into the run's folder (its config.yaml stays the fit's)
     assert yaml.safe_load((folders[1] / "config.yaml").read_text())["model"]["weighting"] == "last"
 
