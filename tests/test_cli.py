@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import types
@@ -212,7 +213,7 @@ def test_ordinary_mistakes_are_one_line_errors_naming_the_file_or_field(
 def test_python_m_lit_draw_prints_a_mistake_in_one_line_with_status_1(tmp_path: Path):
     result = subprocess.run(
         [sys.executable, "-m", "lit_draw", "test", "--config", str(CONFIGS / "quickstart.yaml"), "--ckpt_path=gone.ckpt"],
-        cwd=tmp_path, capture_output=True, text=True, env={**__import__("os").environ, "WANDB_MODE": "offline"},
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "offline"},
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "python -m lit_draw: error: --ckpt_path gone.ckpt: no such file"
