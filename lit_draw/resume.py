@@ -87,7 +87,7 @@ def _run_name(trainer: Trainer) -> str:
     logger = trainer.logger
     if isinstance(logger, WandbLogger):
         return logger.experiment.id
-    if logger is not None and isinstance(logger.version, str):
+    if logger is not None and isinstance(logger.version, str) and logger.version.strip("."):
         return logger.version
     return time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
 
@@ -95,6 +95,8 @@ def _run_name(trainer: Trainer) -> str:
 def _point_latest(root: Path, folder: Path) -> None:
     """Make ``root/checkpoints`` a link to ``folder`` (replaced atomically)."""
     link = root / CHECKPOINTS
+    if link.is_dir() and not link.is_symlink() and not any(link.iterdir()):
+        link.rmdir()  # an empty folder holds nothing to keep
     if link.exists() and not link.is_symlink():
         raise ConfigError(
             f"{link} is a folder of an earlier lit_draw (one folder for every run); move it away "

@@ -283,3 +283,11 @@ def test_predict_writes_per_glimpse_probabilities_and_names_the_file(tiny: list[
     assert result["probs"].shape == (T, 32, 10) and result["labels"].shape == (32,)
     assert torch.allclose(result["probs"].sum(-1), torch.ones(T, 32))
     assert result["labels"].min() >= 0 and result["labels"].max() <= 9
+
+
+def test_a_fast_dev_run_gets_its_own_folder_and_a_later_fit_is_not_refused(tiny: list[str], tmp_path: Path):
+    # Lightning saves last.ckpt at the end of a fast_dev_run too: it must not land in runs/<name>/checkpoints itself
+    main(["fit", *tiny, "--trainer.fast_dev_run=1"])
+    assert (tmp_path / "run" / "checkpoints").is_symlink()
+    cli = main(["fit", *tiny, "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])
+    assert (tmp_path / "run" / "checkpoints").resolve() == Path(cli.trainer.checkpoint_callback.dirpath)
