@@ -200,12 +200,15 @@ def hpc_checkpoint(root: str | Path) -> Path | None:
     return Path(root) / f"hpc_ckpt_{max(versions)}.ckpt" if versions else None
 
 
-def _settings(optimizer_state: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each param group's settings (``lr`` as the schedulers' ``initial_lr`` where they set it)."""
+def _settings(optimizer_state: dict[str, Any], scheduled: bool) -> list[dict[str, Any]]:
+    """Each param group's settings, ``lr`` as the schedulers' ``initial_lr`` where they set it. With
+    a scheduler that sets none (``ReduceLROnPlateau``) the current ``lr`` is the scheduler's, not
+    the config's, and is left out."""
     groups = []
     for group in optimizer_state["param_groups"]:
-        settings = {k: v for k, v in group.items() if k not in ("params", "initial_lr")}
-        settings["lr"] = group.get("initial_lr", group["lr"])
+        settings = {k: v for k, v in group.items() if k not in ("params", "initial_lr", "lr")}
+        if "initial_lr" in group or not scheduled:
+            settings["lr"] = group.get("initial_lr", group["lr"])
         groups.append(settings)
     return groups
 
@@ -244,9 +247,10 @@ class RefuseChangedOptimizer(Callback):
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.ckpt_path:
             return
-        stored = read_checkpoint(trainer.ckpt_path).get("optimizer_states") or []
-        for index, (optimizer, state) in enumerate(zip(trainer.optimizers, stored)):
-            problem = optimizer_change(_settings(optimizer.state_dict()), _settings(state))
+        checkpoint = read_checkpoint(trainer.ckpt_path)
+        scheduled = bool(checkpoint.get("lr_schedulers"))
+        for index, (optimizer, state) in enumerate(zip(trainer.optimizers, checkpoint.get("optimizer_states") or [])):
+            problem = optimizer_change(_settings(optimizer.state_dict(), scheduled), _settings(state, scheduled))
             if problem:
                 raise ConfigError(
                     f"fit --ckpt_path {trainer.ckpt_path}: optimiser {index}: {problem}; a resumed fit "

@@ -164,25 +164,30 @@ def test_a_save_torn_mid_copy_across_filesystems_leaves_the_previous_checkpoint_
 
 
 class _Model(BoringModel):
-    def __init__(self, lr: float) -> None:
+    def __init__(self, lr: float, step_lr: bool) -> None:
         super().__init__()
-        self.lr = lr
+        self.lr, self.step_lr = lr, step_lr
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=self.lr)
+    def configure_optimizers(self) -> dict:
+        optimizer = torch.optim.SGD(self.parameters(), lr=self.lr)
+        if not self.step_lr:
+            return {"optimizer": optimizer}
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-def test_a_resume_whose_config_changes_the_optimiser_is_refused_with_the_reason(tmp_path: Path):
+@pytest.mark.parametrize("step_lr", [False, True], ids=["constant_lr", "scheduled_lr"])
+def test_a_resume_whose_config_changes_the_optimiser_is_refused_with_the_reason(tmp_path: Path, step_lr: bool):
     def trainer(steps: int) -> Trainer:
         return Trainer(max_steps=steps, logger=False, enable_progress_bar=False, enable_model_summary=False,
                        enable_checkpointing=False, default_root_dir=tmp_path, callbacks=[resume.RefuseChangedOptimizer()])
 
-    first = trainer(1)
-    first.fit(_Model(lr=0.1))
+    first = trainer(2)
+    first.fit(_Model(lr=0.1, step_lr=step_lr))
     first.save_checkpoint(tmp_path / "a.ckpt")
-    trainer(2).fit(_Model(lr=0.1), ckpt_path=tmp_path / "a.ckpt")  # the same settings resume
+    trainer(3).fit(_Model(lr=0.1, step_lr=step_lr), ckpt_path=tmp_path / "a.ckpt")  # the same settings resume
     with pytest.raises(ConfigError, match=r"optimiser 0: param group 0: lr is 0.5 in the config, 0.1 in the checkpoint"):
-        trainer(2).fit(_Model(lr=0.5), ckpt_path=tmp_path / "a.ckpt")
+        trainer(3).fit(_Model(lr=0.5, step_lr=step_lr), ckpt_path=tmp_path / "a.ckpt")
 
 
 def test_same_seed_and_config_give_the_same_validation_metrics(tiny: list[str]):
