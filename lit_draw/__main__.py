@@ -2,10 +2,11 @@
 
 import sys
 
-from lit_draw.cli import ConfigError, main
+from lit_draw.cli import main
+from lit_draw.errors import LitDrawError
 
 if __name__ == "__main__":
     try:
         main()
-    except ConfigError as error:
+    except LitDrawError as error:
         sys.exit(f"python -m lit_draw: error: {error}")

@@ -4,15 +4,24 @@ Defaults a researcher gets without writing them in YAML:
 
 * a W&B logger, **offline** unless ``WANDB_MODE=online`` (or ``--trainer.logger.init_args.offline=false``);
   offline runs land under ``./wandb/`` and are uploaded later with ``wandb sync``;
-* checkpoints under ``<trainer.default_root_dir>/checkpoints``: the best on ``val/acc`` and
-  ``last.ckpt``, so ``fit --ckpt_path last`` resumes;
-* the resolved config logged as the W&B run config and saved as ``config.yaml`` beside the
-  checkpoints.
+* one folder per fit, ``<trainer.default_root_dir>/<W&B run id>/checkpoints``, holding the best
+  checkpoint on ``val/acc``, ``last.ckpt`` and the run's resolved ``config.yaml``;
+  ``<trainer.default_root_dir>/checkpoints`` links to the newest fit's folder and
+  ``--ckpt_path last`` names its ``last.ckpt`` (see :mod:`lit_draw.resume`);
+* the resolved config logged as the W&B run config;
+* ``validate`` / ``test`` / ``predict`` need ``--ckpt_path`` (or ``--untrained`` to score the
+  untrained model on purpose), and refuse a checkpoint whose model settings differ from the config's;
+* ``predict`` writes the per-glimpse probabilities to a file (see :mod:`lit_draw.predictions`).
+
+Ordinary mistakes (a missing or unreadable config or checkpoint, a bad value) raise
+:class:`~lit_draw.errors.ConfigError`, which ``python -m lit_draw`` prints in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import json
 import os
 import sys
@@ -20,47 +29,70 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from jsonargparse import lazy_instance
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from jsonargparse import lazy_instance
+from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_draw import resume
+from lit_draw.checks import check_config_files, glimpse_larger_than_canvas, model_mismatch
 from lit_draw.data import CanvasMNIST
+from lit_draw.errors import ConfigError
 from lit_draw.module import AttentionClassifier
+from lit_draw.predictions import PredictionFile
 from lit_draw.sweep import SUMMARY_ENV
 
+__all__ = ["ConfigError", "LitDrawCLI", "check_args", "main"]
 
-def checkpoint_dir(trainer: Trainer) -> Path:
-    """Where checkpoints (and the resolved config) of a run live."""
-    return Path(trainer.default_root_dir) / "checkpoints"
+#: Subcommands that evaluate a model and so need a checkpoint (or ``--untrained``).
+EVALUATING = ("validate", "test", "predict")
 
 
 class LogConfigToRun(SaveConfigCallback):
-    """Stores the resolved config with the run: as the W&B run config and as ``config.yaml``."""
+    """Stores the resolved config with the run: as the W&B run config and, for ``fit``, as
+    ``config.yaml`` beside the run's checkpoints (evaluations never touch a run's folder)."""
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         config = self.config.as_dict()
         if isinstance(trainer.logger, Logger):
             trainer.logger.log_hyperparams({k: v for k, v in config.items() if k != "config"})
-        directory = checkpoint_dir(trainer)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.parser.save(self.config, directory / self.config_filename, skip_none=False, overwrite=True)
+        callback = trainer.checkpoint_callback
+        if stage == "fit" and callback is not None and callback.dirpath is not None:
+            directory = Path(callback.dirpath)
+            directory.mkdir(parents=True, exist_ok=True)
+            self.parser.save(self.config, directory / self.config_filename, skip_none=False, overwrite=True)
 
 
-class ConfigError(ValueError):
-    """A config value that lit_draw rejects; ``python -m lit_draw`` prints it without a traceback."""
+def force_offline_mode(logger: WandbLogger) -> None:
+    """Make an offline ``WandbLogger`` pass ``mode="offline"`` to ``wandb.init``.
+
+    Lightning's offline logger only sets ``WANDB_MODE``, which W&B ignores once this process has
+    set W&B up (an earlier ``wandb.init`` in a notebook or test). No public API reads the logger's
+    ``offline`` flag or extends its init arguments, so this reads ``WandbLogger._offline`` and
+    ``WandbLogger._wandb_init``, here only; it fails loudly when they change (tests/test_cli.py).
+    """
+    offline, init = getattr(logger, "_offline", None), getattr(logger, "_wandb_init", None)
+    if not isinstance(offline, bool) or not isinstance(init, dict):
+        raise RuntimeError(
+            "lightning's WandbLogger no longer has the private _offline (bool) / _wandb_init (dict) "
+            "that lit_draw.cli.force_offline_mode relies on: update it for this Lightning version"
+        )
+    if offline and init.get("mode") is None:
+        init["mode"] = "offline"
 
 
 class LitDrawCLI(LightningCLI):
     """LightningCLI over :class:`AttentionClassifier` and :class:`CanvasMNIST`.
 
     Checkpointing is its own config group (``checkpoint:``), always on, so that listing analysis
-    callbacks under ``trainer.callbacks`` never drops it. Checkpoints are written atomically, carry
-    the W&B run id, and are saved on SIGTERM / SIGUSR1 (see :mod:`lit_draw.resume`); ``fit`` from a
-    checkpoint continues its W&B run.
+    callbacks under ``trainer.callbacks`` never drops it. Each fit writes into its own folder;
+    checkpoints are written atomically, carry the W&B run id, and are saved on SIGTERM / SIGUSR1
+    (see :mod:`lit_draw.resume`); ``fit`` from a checkpoint continues its W&B run and its folder.
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -75,8 +107,51 @@ class LitDrawCLI(LightningCLI):
                 "checkpoint.save_last": True,
                 "checkpoint.filename": "best-{epoch}-{step}",
                 "checkpoint.auto_insert_metric_name": False,
+                # each fit has its own folder (lit_draw.resume.RunFolder): last.ckpt is overwritten, never last-v1.ckpt
+                "checkpoint.enable_version_counter": False,
             }
         )
+        parser.add_argument(
+            "--untrained", type=bool, default=False,
+            help="validate / test / predict: score the untrained model on purpose (else --ckpt_path is required)",
+        )
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, then check the checkpoint request before Lightning reads the checkpoint's hyperparameters."""
+        super().parse_arguments(parser, args)
+        if self.config.get("subcommand"):
+            self._check_checkpoint_request(self.config["subcommand"])
+
+    def _check_checkpoint_request(self, subcommand: str) -> None:
+        """Resolve ``--ckpt_path last``; require a checkpoint for evaluation; refuse one that is
+        missing, unreadable or holds another model than the config asks for (see :func:`model_mismatch`)."""
+        config = self.config[subcommand]
+        ckpt_path, untrained = config.get("ckpt_path"), config.get("untrained")
+        root = config["trainer"]["default_root_dir"] or "."
+        if untrained and subcommand == "fit":
+            raise ConfigError("--untrained is for validate, test and predict (fit starts from untrained weights anyway)")
+        if ckpt_path == "last":
+            last = resume.resolve_last(root)
+            if last is None and subcommand == "fit":
+                rank_zero_warn(f"--ckpt_path last: no {Path(root) / 'checkpoints' / 'last.ckpt'} yet, starting a new run")
+            elif last is None:
+                raise ConfigError(f"{subcommand} --ckpt_path last: there is no {Path(root) / 'checkpoints' / 'last.ckpt'}")
+            ckpt_path = config["ckpt_path"] = None if last is None else str(last)
+        if ckpt_path is None:
+            if subcommand in EVALUATING and not untrained:
+                raise ConfigError(
+                    f"{subcommand} needs --ckpt_path (a checkpoint, or last: {Path(root) / 'checkpoints' / 'last.ckpt'}); "
+                    "--untrained scores the untrained model on purpose"
+                )
+            return
+        if untrained:
+            raise ConfigError(f"--untrained and --ckpt_path {ckpt_path} exclude each other")
+        if ckpt_path in ("best", "hpc", "registry") or ckpt_path.startswith("registry:"):
+            return  # resolved by Lightning
+        stored = resume.read_checkpoint(ckpt_path).get("hyper_parameters") or {}
+        problem = model_mismatch(stored, config["model"])
+        if problem:
+            raise ConfigError(f"--ckpt_path {ckpt_path}: {problem}")
 
     def instantiate_classes(self) -> None:
         """Build model, data and trainer; a bad value in the config becomes a :class:`ConfigError`."""
@@ -85,28 +160,45 @@ class LitDrawCLI(LightningCLI):
                 # the module's own Adam is the default for Python use; the config's optimizer replaces it
                 warnings.filterwarnings("ignore", ".*configure_optimizers` will be overridden")
                 super().instantiate_classes()
-        except ValueError as error:
-            raise ConfigError(str(error)) from error
+        except (ValueError, MisconfigurationException) as error:
+            raise ConfigError(" ".join(str(error).split())) from error
+        problem = glimpse_larger_than_canvas(self.model.net)
+        if problem:
+            raise ConfigError(problem)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)
-        for callback in trainer.checkpoint_callbacks:
-            if callback.dirpath is None:
-                callback.dirpath = str(checkpoint_dir(trainer))
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = resume.AtomicCheckpointIO()
         for logger in trainer.loggers:
-            # Lightning's offline WandbLogger only sets WANDB_MODE, which W&B ignores once this
-            # process has set W&B up (an earlier wandb.init in a notebook or test): say it explicitly.
-            if isinstance(logger, WandbLogger) and logger._offline and logger._wandb_init.get("mode") is None:
-                logger._wandb_init["mode"] = "offline"
-        trainer.callbacks += [resume.KeepWandbRunId(), resume.CheckpointOnSignal()]
+            if isinstance(logger, WandbLogger):
+                force_offline_mode(logger)
+        # first: it picks the run's folder before config.yaml and checkpoints are written into it
+        trainer.callbacks.insert(0, resume.RunFolder())
+        trainer.callbacks += [resume.KeepWandbRunId(), resume.CheckpointOnSignal(), resume.RefuseChangedOptimizer()]
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.get("lr_scheduler") and trainer.loggers:
             trainer.callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+        if self.subcommand == "predict":
+            trainer.callbacks.append(PredictionFile(Path(trainer.default_root_dir) / "predictions"))
         if self.subcommand == "fit":
-            resume.continue_wandb_run(trainer, self.config["fit"].get("ckpt_path"))
+            ckpt_path = self.config["fit"].get("ckpt_path")
+            if ckpt_path == "hpc" or (ckpt_path is None and SLURMEnvironment.detect()):
+                resume.continue_wandb_run(resume.hpc_checkpoint(trainer.default_root_dir))
+            elif ckpt_path not in (None, "best"):
+                resume.continue_wandb_run(Path(ckpt_path))
         return trainer
+
+    def before_fit(self) -> None:
+        """Refuse a resume that asks for other optimiser settings, before the run's folder is touched."""
+        ckpt_path = self.config["fit"].get("ckpt_path")
+        if ckpt_path and Path(ckpt_path).is_file():
+            configured = self.model.configure_optimizers()  # the CLI's optimizer, already built
+            configured = configured["optimizer"] if isinstance(configured, dict) else configured
+            optimizers = list(configured) if isinstance(configured, (list, tuple)) else [configured]
+            problem = resume.changed_optimizer(optimizers, ckpt_path)
+            if problem:
+                raise ConfigError(problem)
 
     def after_fit(self) -> None:
         """Under ``python -m lit_draw sweep``: write the last logged metrics where the sweep reads them."""
@@ -156,6 +248,7 @@ def main(args: list[str] | None = None) -> Any:
     argv = sys.argv[1:] if args is None else list(args)
     if argv and argv[0] in EXTRA_COMMANDS:
         return importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
+    check_config_files(argv)
     run_id = os.environ.get("WANDB_RUN_ID")  # a resumed fit sets it (lit_draw.resume.continue_wandb_run)
     try:
         return LitDrawCLI(
@@ -173,6 +266,40 @@ def main(args: list[str] | None = None) -> Any:
             os.environ.pop("WANDB_RUN_ID", None)
         else:
             os.environ["WANDB_RUN_ID"] = run_id
+
+
+class _Parsed(Exception):
+    """Raised by :class:`_ParseOnly` once the arguments are parsed."""
+
+
+class _ParseOnly(LitDrawCLI):
+    """The CLI's parser and checks, building nothing (see :func:`check_args`)."""
+
+    def before_instantiate_classes(self) -> None:
+        raise _Parsed
+
+
+def check_args(args: list[str]) -> None:
+    """Check a command line (``["fit", "--config", ..., "--model.weighting=last"]``) as ``main`` would,
+    without building or running anything.
+
+    Raises:
+        ConfigError: the parser's complaint (an unknown key, a bad value), in one line.
+    """
+    check_config_files(args)
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            _ParseOnly(
+                AttentionClassifier, CanvasMNIST, trainer_defaults=trainer_defaults(),
+                save_config_callback=None, parser_kwargs={"prog": "python -m lit_draw"}, args=args,
+            )
+    except _Parsed:
+        return
+    except SystemExit as error:
+        message = stderr.getvalue()
+        message = message[message.find("error:") + 6 :] if "error:" in message else f"exit status {error.code}"
+        raise ConfigError(" ".join(message.split())) from error
 
 
 def _finish_wandb_run() -> None:

@@ -118,9 +118,11 @@ class AttentionClassifier(LightningModule):
     def test_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
         return self._eval_step(batch, "test")
 
-    def predict_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        """Class probabilities after every glimpse, ``[T, B, C]``."""
-        return self(batch[0]).logits.softmax(-1)
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
+        """Per glimpse: class probabilities ``probs [T, B, C]``, window centres ``center [T, B, 2]``
+        and sides ``size [T, B]`` in canvas pixels."""
+        trace = self(batch[0])
+        return {"probs": trace.logits.softmax(-1), "center": trace.center, "size": trace.size}
 
     def _log_glimpse_accuracy(self, stage: str) -> None:
         metric: PerGlimpseAccuracy = getattr(self, f"{stage}_acc")

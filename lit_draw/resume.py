@@ -1,19 +1,37 @@
-"""Preemption-safe training: atomic checkpoints, a checkpoint on SIGTERM / SIGUSR1, one W&B run per resume.
+"""Checkpoints that are what they claim: one folder per run, atomic saves, a checkpoint on SIGTERM / SIGUSR1.
 
-* :class:`AtomicCheckpointIO` writes every checkpoint to a temporary file and renames it into
-  place, so a run killed with SIGKILL mid-write leaves the previous ``last.ckpt`` intact.
-* :class:`CheckpointOnSignal` saves ``last.ckpt`` when a run stops on SIGTERM (Lightning finishes
-  the current batch, then raises ``SIGTERMException``) and treats SIGUSR1 as SIGTERM. Under SLURM,
+* **One folder per run.** Every ``fit`` writes into ``<default_root_dir>/<run>/checkpoints/``
+  (``<run>``: the W&B run id, else a timestamp), with the run's ``config.yaml`` beside its
+  checkpoints; :class:`RunFolder` picks it. ``<default_root_dir>/checkpoints`` is a link to the
+  newest fit's folder, so ``runs/<config>/checkpoints/last.ckpt`` is always the newest run's
+  newest checkpoint, and ``--ckpt_path last`` (:func:`resolve_last`) resumes or evaluates it. A
+  resumed fit writes on into the folder of the checkpoint it resumes from, and ``last.ckpt`` is
+  overwritten, never versioned to ``last-v1.ckpt``.
+* :class:`AtomicCheckpointIO` writes every checkpoint to a temporary file *beside* it and renames
+  it into place. Lightning's own save is atomic only when the system temp folder and the
+  checkpoint folder share a filesystem (fsspec writes to ``tempfile.mkstemp()``, then
+  ``shutil.move``, which copies across filesystems); on a cluster ``/tmp`` is rarely where
+  checkpoints go, and a kill mid-copy would leave a truncated ``last.ckpt``.
+* :class:`CheckpointOnSignal` saves ``last.ckpt`` when a fit stops on SIGTERM (Lightning finishes
+  the current batch, then raises ``SIGTERMException``) and treats SIGUSR1 as SIGTERM; the process
+  then exits with ``128 + signal number`` (143 for SIGTERM, 138 for SIGUSR1), the status a shell
+  reports for a process stopped by that signal, so ``fit && test`` does not go on. Under SLURM,
   SIGUSR1 is left to Lightning's own handler, which saves ``hpc_ckpt_<n>.ckpt`` and requeues the
-  job; the requeued job resumes from it without ``--ckpt_path``.
+  job; SLURM then stops the job with SIGTERM (exit 143), and the requeued job resumes from the
+  ``hpc`` checkpoint without ``--ckpt_path``.
 * :class:`KeepWandbRunId` stores the W&B run id in every checkpoint; :func:`continue_wandb_run`
   reads it back when ``fit`` resumes so that the resumed run logs to the same W&B run.
+* :class:`RefuseChangedOptimizer`: a resumed fit restores the optimiser's state, settings
+  included, so a learning rate (or any other optimiser setting) the config changed would be
+  recorded but not used; the fit stops with the reason instead.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import signal
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -23,20 +41,30 @@ from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from lit_draw.errors import ConfigError
 
 #: Checkpoint key holding the W&B run id of the run that wrote it.
 WANDB_RUN_ID_KEY = "wandb_run_id"
+#: The folder, inside ``default_root_dir`` and inside each run's folder, that holds checkpoints.
+CHECKPOINTS = "checkpoints"
+LAST = "last.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """``TorchCheckpointIO`` that never leaves a half-written checkpoint behind (temp file + rename)."""
+    """``TorchCheckpointIO`` that never leaves a half-written checkpoint behind (a temporary file
+    beside the checkpoint, renamed into place: atomic on every filesystem, see the module docstring)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
         path = Path(path)
         partial = path.with_name(f".{path.name}.partial")
-        super().save_checkpoint(checkpoint, partial, storage_options)
-        os.replace(partial, path)
+        try:
+            super().save_checkpoint(checkpoint, partial, storage_options)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
 
 
 class KeepWandbRunId(Callback):
@@ -48,51 +76,108 @@ class KeepWandbRunId(Callback):
                 checkpoint[WANDB_RUN_ID_KEY] = logger.version
 
 
+def resolve_last(root: str | Path) -> Path | None:
+    """``--ckpt_path last``: the newest fit's ``last.ckpt`` under ``root`` (``default_root_dir``), or ``None``."""
+    path = Path(root) / CHECKPOINTS / LAST
+    return path if path.is_file() else None
+
+
+def _run_name(trainer: Trainer) -> str:
+    """The W&B run id of this fit (starting the W&B run), else the logger's string version, else a timestamp."""
+    logger = trainer.logger
+    if isinstance(logger, WandbLogger):
+        return logger.experiment.id
+    if logger is not None and isinstance(logger.version, str) and logger.version.strip("."):
+        return logger.version
+    return time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+
+
+def _point_latest(root: Path, folder: Path) -> None:
+    """Make ``root/checkpoints`` a link to ``folder`` (replaced atomically)."""
+    link = root / CHECKPOINTS
+    if link.is_dir() and not link.is_symlink() and not any(link.iterdir()):
+        link.rmdir()  # an empty folder holds nothing to keep
+    if link.exists() and not link.is_symlink():
+        raise ConfigError(
+            f"{link} is a folder of an earlier lit_draw (one folder for every run); move it away "
+            f"(e.g. to {root / 'earlier' / CHECKPOINTS}) or resume from it with --ckpt_path {link / LAST}"
+        )
+    temporary = root / f".{CHECKPOINTS}.{os.getpid()}.link"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(os.path.relpath(folder, root))
+    os.replace(temporary, link)
+
+
+class RunFolder(Callback):
+    """Gives each ``fit`` its own checkpoint folder (see the module docstring); must run before the
+    config callback (which writes ``config.yaml`` into it) and the checkpoint callbacks."""
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        callbacks = [c for c in trainer.checkpoint_callbacks if getattr(c, "dirpath", None) is None]
+        if not callbacks:
+            return
+        folder = None
+        if trainer.is_global_zero:
+            root = Path(trainer.default_root_dir)
+            resumed = Path(trainer.ckpt_path).resolve() if trainer.ckpt_path else None
+            if resumed is not None and resumed.parent.name == CHECKPOINTS:
+                folder = resumed.parent  # resume writes on into the run it resumes
+            else:
+                folder = (root / _run_name(trainer) / CHECKPOINTS).resolve()
+            folder.mkdir(parents=True, exist_ok=True)
+            if folder != (root / CHECKPOINTS).resolve():
+                _point_latest(root, folder)
+            folder = str(folder)
+        folder = trainer.strategy.broadcast(folder)
+        for callback in callbacks:
+            callback.dirpath = folder
+        rank_zero_info(f"lit_draw: this fit's checkpoints and config.yaml go to {folder}")
+
+
 class CheckpointOnSignal(Callback):
-    """Saves ``last.ckpt`` before a run stops on SIGTERM or SIGUSR1 (see the module docstring)."""
+    """Saves ``last.ckpt`` before a fit stops on SIGTERM or SIGUSR1, and makes the process exit with
+    ``128 + signal number`` (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.signum: int = signal.SIGTERM
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # After Lightning has registered its own handlers (whose teardown restores this one too).
         if hasattr(signal, "SIGUSR1") and not SLURMEnvironment.detect():
             if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
-                signal.signal(signal.SIGUSR1, _as_sigterm)
+                signal.signal(signal.SIGUSR1, self._as_sigterm)
+
+    def _as_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        """SIGUSR1 handler: stop as on SIGTERM (Lightning's handler then ends the run cleanly)."""
+        self.signum = signum
+        os.kill(os.getpid(), signal.SIGTERM)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        if not isinstance(exception, SIGTERMException):
+            return
+        exception.code = 128 + int(self.signum)
         callback = trainer.checkpoint_callback
-        if isinstance(exception, SIGTERMException) and callback is not None and callback.dirpath is not None:
-            trainer.save_checkpoint(Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}")
+        if trainer.state.fn == "fit" and callback is not None and callback.dirpath is not None:
+            path = Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
+            callback.last_model_path = str(path)  # the saved state names it: a resume overwrites it
+            trainer.save_checkpoint(path)
 
 
-def _as_sigterm(signum: int, frame: FrameType | None) -> None:
-    """SIGUSR1 handler: stop as on SIGTERM (Lightning's handler then ends the run cleanly)."""
-    os.kill(os.getpid(), signal.SIGTERM)
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint's dict on CPU (memory-mapped), or raise a :class:`ConfigError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--ckpt_path {path}: no such file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as error:  # truncated, not a checkpoint, ...: the file is what is wrong
+        reason = " ".join(str(error).split())[:200]
+        raise ConfigError(f"--ckpt_path {path}: cannot be loaded ({type(error).__name__}: {reason})") from error
 
 
-def resume_path(trainer: Trainer, ckpt_path: str | None) -> Path | None:
-    """The checkpoint that ``trainer.fit(ckpt_path=ckpt_path)`` will restore, or ``None``.
-
-    ``"last"`` is the newest ``last*.ckpt`` of the trainer's checkpoint callbacks; ``"hpc"`` (and
-    ``None`` under SLURM, as Lightning does) the highest ``hpc_ckpt_<n>.ckpt`` in
-    ``default_root_dir``; any other string is a path. ``"best"`` (meaningless for resuming) gives
-    ``None``.
-    """
-    if ckpt_path == "last":
-        candidates = [
-            path
-            for callback in trainer.checkpoint_callbacks
-            if callback.dirpath is not None
-            for path in Path(callback.dirpath).glob(f"{callback.CHECKPOINT_NAME_LAST}*{callback.FILE_EXTENSION}")
-        ]
-        return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
-    if ckpt_path == "hpc" or (ckpt_path is None and SLURMEnvironment.detect()):
-        versions = [int(p.stem.removeprefix("hpc_ckpt_")) for p in Path(trainer.default_root_dir).glob("hpc_ckpt_*.ckpt")]
-        return Path(trainer.default_root_dir) / f"hpc_ckpt_{max(versions)}.ckpt" if versions else None
-    if ckpt_path in (None, "best"):
-        return None
-    return Path(ckpt_path)
-
-
-def continue_wandb_run(trainer: Trainer, ckpt_path: str | None) -> str | None:
+def continue_wandb_run(path: Path | None) -> str | None:
     """Make the W&B logger continue the run that wrote the checkpoint ``fit`` resumes from.
 
     Sets ``WANDB_RUN_ID`` (read by ``wandb.init`` when the logger names no id; the logger already
@@ -101,10 +186,80 @@ def continue_wandb_run(trainer: Trainer, ckpt_path: str | None) -> str | None:
     Returns:
         The run id, or ``None`` when there is nothing to resume or the checkpoint holds no id.
     """
-    path = resume_path(trainer, ckpt_path)
     if path is None or not path.is_file():
         return None
-    run_id = torch.load(path, map_location="cpu", weights_only=False, mmap=True).get(WANDB_RUN_ID_KEY)
+    run_id = read_checkpoint(path).get(WANDB_RUN_ID_KEY)
     if run_id is not None:
         os.environ["WANDB_RUN_ID"] = run_id
     return run_id
+
+
+def hpc_checkpoint(root: str | Path) -> Path | None:
+    """The checkpoint Lightning resumes from under SLURM: the highest ``hpc_ckpt_<n>.ckpt`` in ``root``."""
+    versions = [int(p.stem.removeprefix("hpc_ckpt_")) for p in Path(root).glob("hpc_ckpt_*.ckpt")]
+    return Path(root) / f"hpc_ckpt_{max(versions)}.ckpt" if versions else None
+
+
+def _settings(optimizer_state: dict[str, Any], scheduled: bool) -> list[dict[str, Any]]:
+    """Each param group's settings, ``lr`` as the schedulers' ``initial_lr`` where they set it. With
+    a scheduler that sets none (``ReduceLROnPlateau``) the current ``lr`` is the scheduler's, not
+    the config's, and is left out."""
+    groups = []
+    for group in optimizer_state["param_groups"]:
+        settings = {k: v for k, v in group.items() if k not in ("params", "initial_lr", "lr")}
+        if "initial_lr" in group or not scheduled:
+            settings["lr"] = group.get("initial_lr", group["lr"])
+        groups.append(settings)
+    return groups
+
+
+def differs(a: Any, b: Any) -> bool:
+    """Whether two config values differ (numbers up to rounding, lists and tuples alike)."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return not math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) != len(b) or any(differs(x, y) for x, y in zip(a, b))
+    return a != b
+
+
+def optimizer_change(asked: list[dict[str, Any]], stored: list[dict[str, Any]]) -> str | None:
+    """The first optimiser setting the config asks for that differs from the checkpoint's, as a message."""
+    if len(asked) != len(stored):
+        return f"the config's optimiser has {len(asked)} param groups, the checkpoint's {len(stored)}"
+    for index, (new, old) in enumerate(zip(asked, stored)):
+        for key in sorted(new.keys() | old.keys()):
+            if key not in new or key not in old:
+                return f"param group {index}: setting {key!r} is in only one of them (another optimiser class?)"
+            if isinstance(new[key], (int, float, bool, str, list, tuple, type(None))) and differs(new[key], old[key]):
+                return f"param group {index}: {key} is {new[key]!r} in the config, {old[key]!r} in the checkpoint"
+    return None
+
+
+class RefuseChangedOptimizer(Callback):
+    """Stops a resumed fit whose config asks for other optimiser settings than its checkpoint holds.
+
+    Lightning restores the optimiser state, settings included, after the optimisers are built
+    from the config: a new ``lr`` would be logged as the run's config but not used. Compared
+    here, between the two (``on_fit_start``): the settings of every param group, the learning
+    rate as set before any scheduler step (``initial_lr``).
+    """
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.ckpt_path:
+            problem = changed_optimizer(trainer.optimizers, trainer.ckpt_path)
+            if problem:
+                raise ConfigError(problem)
+
+
+def changed_optimizer(optimizers: list[torch.optim.Optimizer], ckpt_path: str | Path) -> str | None:
+    """The one-line reason a fit resumed from ``ckpt_path`` must not run with ``optimizers``, or ``None``."""
+    checkpoint = read_checkpoint(ckpt_path)
+    scheduled = bool(checkpoint.get("lr_schedulers"))
+    for index, (optimizer, state) in enumerate(zip(optimizers, checkpoint.get("optimizer_states") or [])):
+        problem = optimizer_change(_settings(optimizer.state_dict(), scheduled), _settings(state, scheduled))
+        if problem:
+            return (
+                f"fit --ckpt_path {ckpt_path}: optimiser {index}: {problem}; a resumed fit "
+                "keeps the checkpoint's optimiser, so resume with its settings or start a new fit"
+            )
+    return None

@@ -14,7 +14,9 @@ that cannot reach W&B, this command runs the same file locally, and mimics the a
 * all runs of one local sweep share the W&B group ``<sweep name>-<sweep id>`` (``WANDB_RUN_GROUP``).
 
 ``early_terminate`` is ignored: every run trains to the end. A failed run is recorded and the sweep
-goes on; the command exits non-zero at the end if any run failed.
+goes on; the command exits non-zero at the end if any run failed. Before the first run starts,
+every parameter key is checked against ``python -m lit_draw``'s parser (one line names the first
+key it rejects).
 """
 
 from __future__ import annotations
@@ -30,20 +32,35 @@ from typing import Any
 import numpy as np
 import yaml
 
+from lit_draw.errors import ConfigError
+
 #: Environment variable naming the JSON file where a run writes its last logged metrics (see
 #: :func:`lit_draw.cli.main`); the local sweep reads the sweep ``metric`` back from it.
 SUMMARY_ENV = "LIT_DRAW_SUMMARY_PATH"
+#: The ``method`` values W&B's engine runs here (``custom`` needs W&B's server).
+LOCAL_METHODS = ("grid", "random", "bayes")
+INSTALL_HINT = (
+    "python -m lit_draw sweep needs W&B's sweep engine: pip install -e '.[sweep]' "
+    "(or pip install --no-deps sweeps, see the README)"
+)
+
+
+def engine_available() -> bool:
+    """Whether W&B's sweep engine is installed. ``import sweeps`` alone does not tell: without the
+    engine, Python imports the repository's own ``sweeps/`` folder as an empty namespace package."""
+    try:
+        import sweeps
+    except ImportError:
+        return False
+    return hasattr(sweeps, "next_run")
 
 
 def _sweeps() -> Any:
-    """W&B's sweep engine, with a clear error where the optional extra is missing."""
-    try:
-        import sweeps
-    except ImportError as error:
-        raise ImportError(
-            "python -m lit_draw sweep needs W&B's sweep engine: pip install -e '.[sweep]' "
-            "(or pip install --no-deps sweeps, see the README)"
-        ) from error
+    """W&B's sweep engine, with a one-line error where the optional extra is missing."""
+    if not engine_available():
+        raise ConfigError(INSTALL_HINT)
+    import sweeps
+
     return sweeps
 
 
@@ -51,15 +68,46 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
     """Read a sweep file and check it against W&B's sweep schema.
 
     Raises:
-        ValueError: the file is not a valid W&B sweep config (every violation is named).
+        ConfigError: the file is missing, is not YAML, or is not a valid W&B sweep config (every
+            violation is named).
     """
-    config = yaml.safe_load(Path(path).read_text())
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sweep file {path}: no such file")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"sweep file {path}: not valid YAML ({' '.join(str(error).split())})") from error
     if not isinstance(config, dict):
-        raise ValueError(f"{path} must hold a W&B sweep config (a mapping), got {type(config).__name__}")
+        raise ConfigError(f"{path} must hold a W&B sweep config (a mapping), got {type(config).__name__}")
     violations = _sweeps().schema_violations_from_proposed_config(config)
     if violations:
-        raise ValueError(f"{path} is not a valid W&B sweep config: " + "; ".join(violations))
+        raise ConfigError(f"{path} is not a valid W&B sweep config: " + "; ".join(violations))
+    if config["method"] not in LOCAL_METHODS:
+        raise ConfigError(f"{path}: method must be one of {', '.join(LOCAL_METHODS)} to run here, got {config['method']!r}")
     return config
+
+
+def check_parameters(sweep: dict[str, Any], path: str | Path) -> None:
+    """Check the sweep's parameter keys against ``python -m lit_draw``'s parser, with the first
+    values the engine proposes, before any run starts (a sweep whose command does not run
+    ``-m lit_draw`` is not checked).
+
+    Raises:
+        ConfigError: naming the sweep file and the parser's complaint.
+    """
+    from lit_draw.cli import check_args
+
+    run = _sweeps().next_run(sweep, [])
+    if run is None:
+        return
+    argv = agent_argv(sweep, _values(run.config))
+    if "lit_draw" not in argv or argv.index("lit_draw") == 0 or argv[argv.index("lit_draw") - 1] != "-m":
+        return
+    try:
+        check_args(argv[argv.index("lit_draw") + 1 :])
+    except ConfigError as error:
+        raise ConfigError(f"{path}: its runs would fail: {error}") from error
 
 
 def agent_argv(sweep: dict[str, Any], params: dict[str, Any], args_json_file: str = "") -> list[str]:
@@ -97,7 +145,7 @@ def grid_points(sweep: dict[str, Any]) -> list[dict[str, Any]]:
     """Every parameter set of a ``grid`` sweep, in the order W&B's engine proposes them."""
     sweeps = _sweeps()
     if sweep.get("method") != "grid":
-        raise ValueError(f"method must be 'grid' to enumerate a sweep, got {sweep.get('method')!r}")
+        raise ConfigError(f"method must be 'grid' to enumerate a sweep, got {sweep.get('method')!r}")
     runs: list[Any] = []
     while (run := sweeps.next_run(sweep, runs)) is not None:
         run.state = sweeps.RunState.finished
@@ -132,9 +180,10 @@ def run_sweep(path: str | Path, count: int | None = None) -> list[Any]:
     sweeps = _sweeps()
     sweep = load_sweep(path)
     if count is None and sweep["method"] != "grid":
-        raise ValueError(f"--count is required for method {sweep['method']!r} (only a grid ends by itself)")
+        raise ConfigError(f"--count is required for method {sweep['method']!r} (only a grid ends by itself)")
     if count is not None and count < 1:
-        raise ValueError(f"--count must be >= 1, got {count}")
+        raise ConfigError(f"--count must be >= 1, got {count}")
+    check_parameters(sweep, path)
     sweep_id = generate_id()
     group = f"{sweep.get('name') or Path(path).stem}-{sweep_id}"
     directory = Path(os.environ.get("WANDB_DIR", ".")).resolve() / "wandb" / f"sweep-{sweep_id}"

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from lit_draw.cli import main
-from tests.conftest import tiny_draw_args
+from lit_draw.cli import force_offline_mode, main
+from lit_draw.data import mnist
+from lit_draw.errors import LitDrawError
+from tests.conftest import CONFIGS, tiny_draw_args
 from tests.wandb_reader import read_run
+
+pytestmark = pytest.mark.slow  # every test here builds the CLI, most train a few steps
 
 T = 2
 
@@ -121,3 +131,194 @@ def test_runs_stay_offline_after_wandb_was_set_up_in_the_same_process(
     cli = main(["fit", *tiny, "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])
     assert cli.trainer.global_step == 1
     assert "train/loss" in read_run(tmp_path / "wandb").keys()  # the newest run: ours, offline
+
+
+# ------------------------------------------------------------------ ordinary mistakes: one line each
+
+def _truncated_checkpoint(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": {"w": torch.zeros(1000)}}, path)
+    path.write_bytes(path.read_bytes()[:2000])
+
+
+def _truncated_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _truncated_checkpoint(tmp_path / "run" / "abc" / "checkpoints" / "last.ckpt")
+    (tmp_path / "run" / "checkpoints").symlink_to("abc/checkpoints")
+
+
+def _sweep_file(name: str, **fields: object) -> Callable[[Path, pytest.MonkeyPatch], None]:
+    def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        pytest.importorskip("sweeps.bayes_search", reason="W&B's sweep engine is the optional extra lit_draw[sweep]")
+        command = ["${env}", "${interpreter}", "-m", "lit_draw", "fit", "--config", str(CONFIGS / "quickstart.yaml"), "${args}"]
+        sweep = {"method": "grid", "parameters": {"model.objective.init_args.weighting": {"values": ["last"]}}, "command": command, **fields}
+        (tmp_path / name).write_text(yaml.safe_dump(sweep))
+    return write
+
+
+def _no_sweep_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # what `import sweeps` gives without the engine: the repository's sweeps/ folder, a namespace package
+    monkeypatch.setitem(sys.modules, "sweeps", types.ModuleType("sweeps"))
+    (tmp_path / "s.yaml").write_text("method: grid\n")
+
+
+def _write(name: str, text: str) -> Callable[[Path, pytest.MonkeyPatch], None]:
+    return lambda tmp_path, monkeypatch: (tmp_path / name).write_text(text)
+
+
+def _read_only_empty_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(mnist, "_writable", lambda folder: False)  # chmod does not stop root, who runs CI
+
+
+TINY = "tiny"  # the case's arguments follow the tiny DRAW run's
+#: id -> (arguments, what the one line must say, setup in tmp_path). Each is an ordinary mistake that
+#: once gave a traceback from deep inside a library, or named no file.
+ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPatch], None] | None]] = {
+    "test_without_ckpt_path": ([TINY, "test"], r"^test needs --ckpt_path .*--untrained scores the untrained", None),
+    "validate_without_ckpt_path": ([TINY, "validate"], r"^validate needs --ckpt_path", None),
+    "predict_without_ckpt_path": ([TINY, "predict"], r"^predict needs --ckpt_path", None),
+    "fit_untrained": ([TINY, "fit", "--untrained=true"], r"^--untrained is for validate, test and predict", None),
+    "ckpt_missing": ([TINY, "test", "--ckpt_path=missing.ckpt"], r"^--ckpt_path missing.ckpt: no such file$", None),
+    "fit_ckpt_missing": ([TINY, "fit", "--ckpt_path=missing.ckpt"], r"^--ckpt_path missing.ckpt: no such file$", None),
+    "ckpt_truncated": (
+        [TINY, "test", "--ckpt_path=bad.ckpt"], r"^--ckpt_path bad.ckpt: cannot be loaded \(",
+        lambda tmp_path, monkeypatch: _truncated_checkpoint(tmp_path / "bad.ckpt"),
+    ),
+    "fit_last_truncated": (
+        [TINY, "fit", "--ckpt_path=last"], r"^--ckpt_path run/checkpoints/last.ckpt: cannot be loaded", _truncated_last,
+    ),
+    "test_last_without_a_run": ([TINY, "test", "--ckpt_path=last"], r"^test --ckpt_path last: there is no run/checkpoints/last.ckpt$", None),
+    "config_missing": ([TINY, "fit", "--config", "none.yaml"], r"^--config none.yaml: no such file$", None),
+    "config_not_yaml": (
+        [TINY, "fit", "--config", "bad.yaml"], r"^--config bad.yaml: not valid YAML at line 2, column 1",
+        _write("bad.yaml", "model: [\n"),
+    ),
+    "config_empty": ([TINY, "fit", "--config=empty.yaml"], r"^--config empty.yaml is empty", _write("empty.yaml", "")),
+    "config_a_list": (
+        [TINY, "fit", "--config", "list.yaml"], r"^--config list.yaml must hold a mapping of settings, got a list$",
+        _write("list.yaml", "- 1\n- 2\n"),
+    ),
+    "checkpoint_combination": ([TINY, "fit", "--checkpoint.save_top_k=-2"], r"save_top_k.*-2", None),
+    "ram_patch_larger_than_canvas": (
+        ["fit", "--config", str(CONFIGS / "ram_mnist.yaml"), "--model.net.init_args.patch=32"],
+        r"^RAM.patch must be <= canvas_size \(28\), got 32$", None,
+    ),
+    "data_root_is_a_file": (
+        [TINY, "fit", "--data.root=afile", "--trainer.max_steps=1"], r"^data root afile: cannot create afile/MNIST/raw",
+        _write("afile", "not a folder"),
+    ),
+    "data_root_read_only_and_empty": (
+        [TINY, "fit", "--data.root=empty", "--trainer.max_steps=1"], r"^data root empty: empty/MNIST/raw is read-only and lacks",
+        _read_only_empty_root,
+    ),
+    "view_missing_checkpoint": (["view", "--ckpt", "none.ckpt", "--out", "v.html"], r"^--ckpt none.ckpt: no such file$", None),
+    "view_no_samples": (["view", "--ckpt", "none.ckpt", "--samples", "0", "--out", "v.html"], r"^--samples must be an int >= 1, got 0$", None),
+    "sweep_missing_file": (["sweep", "none.yaml"], r"^sweep file none.yaml: no such file$", _sweep_file("other.yaml")),
+    "sweep_unknown_method": (["sweep", "s.yaml"], r"^s.yaml is not a valid W&B sweep config: 'gird' is not one of", _sweep_file("s.yaml", method="gird")),
+    "sweep_server_only_method": (["sweep", "s.yaml"], r"^s.yaml: method must be one of grid, random, bayes to run here, got 'custom'$", _sweep_file("s.yaml", method="custom")),
+    "sweep_key_the_cli_rejects": (
+        ["sweep", "s.yaml"], r"^s.yaml: its runs would fail: .*--model.weightin=last",
+        _sweep_file("s.yaml", parameters={"model.weightin": {"values": ["last"]}}),
+    ),
+    "sweep_engine_missing": (["sweep", "s.yaml"], r"^python -m lit_draw sweep needs W&B's sweep engine: pip install", _no_sweep_engine),
+}
+
+
+@pytest.mark.parametrize("case", ONE_LINE_ERRORS)
+def test_ordinary_mistakes_are_one_line_errors_naming_the_file_or_field(
+    case: str, tiny: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    args, pattern, setup = ONE_LINE_ERRORS[case]
+    if setup is not None:
+        setup(tmp_path, monkeypatch)
+    if args[0] == TINY:
+        args = [args[1], *tiny, *args[2:]]
+    with pytest.raises(LitDrawError, match=pattern) as info:
+        main(args)
+    assert "\n" not in str(info.value)
+
+
+def test_python_m_lit_draw_prints_a_mistake_in_one_line_with_status_1(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "lit_draw", "test", "--config", str(CONFIGS / "quickstart.yaml"), "--ckpt_path=gone.ckpt"],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "offline"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "python -m lit_draw: error: --ckpt_path gone.ckpt: no such file"
+    assert "Traceback" not in result.stderr
+
+
+def test_offline_mode_is_forced_through_the_one_private_wandb_logger_use(tmp_path: Path):
+    from lightning.pytorch.loggers import WandbLogger
+
+    logger = WandbLogger(project="p", save_dir=str(tmp_path), offline=True)
+    force_offline_mode(logger)
+    assert logger._wandb_init["mode"] == "offline"  # fails when Lightning renames what force_offline_mode reads
+    with pytest.raises(RuntimeError, match="no longer has the private _offline"):
+        force_offline_mode(types.SimpleNamespace())
+
+
+# ------------------------------------------------------------- checkpoints that are what they claim
+
+def test_each_fit_has_its_own_folder_and_last_is_always_the_newest_runs_newest_checkpoint(tiny: list[str], tmp_path: Path):
+    first = main(["fit", *tiny, "--trainer.max_steps=2", "--trainer.limit_val_batches=0", "--model.objective.init_args.weighting=all"])
+    second = main(["fit", *tiny, "--trainer.max_steps=3", "--trainer.limit_val_batches=0", "--model.objective.init_args.weighting=last"])
+    folders = [Path(cli.trainer.checkpoint_callback.dirpath) for cli in (first, second)]
+    assert folders[0] != folders[1] and all(f.parent.parent == tmp_path / "run" for f in folders)
+    assert [f.parent.name for f in folders] == [cli.trainer.logger.version for cli in (first, second)]  # W&B run ids
+    for folder, steps, weighting in zip(folders, (2, 3), ("all", "last")):
+        assert sorted(p.name for p in folder.glob("last*.ckpt")) == ["last.ckpt"]  # never last-v1.ckpt
+        assert torch.load(folder / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == steps
+        assert yaml.safe_load((folder / "config.yaml").read_text())["model"]["objective"]["init_args"]["weighting"] == weighting
+    assert (tmp_path / "run" / "checkpoints").resolve() == folders[1]  # the link names the newest fit
+    tested = main(["test", *tiny, "--model.objective.init_args.weighting=last", "--ckpt_path=last"])
+    assert Path(tested.trainer.ckpt_path).resolve() == folders[1] / "last.ckpt"
+    # a run's config.yaml evaluates its checkpoints as they are (the README's way)
+    tested = main(["test", "--config", str(folders[0] / "config.yaml"), "--ckpt_path", str(folders[0] / "last.ckpt")])
+    assert "test/acc" in tested.trainer.callback_metrics
+    # evaluating writes nothing into the run's folder (its config.yaml stays the fit's)
+    assert yaml.safe_load((folders[1] / "config.yaml").read_text())["model"]["objective"]["init_args"]["weighting"] == "last"
+
+
+def test_a_checkpoint_of_another_model_or_other_settings_is_refused_and_its_config_kept(
+    tiny: list[str], tmp_path: Path, mnist_root: Path
+):
+    main(["fit", *tiny, "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])
+    config = (tmp_path / "run" / "checkpoints" / "config.yaml").read_text()
+    ram = ["--config", str(CONFIGS / "ram_mnist.yaml"), f"--data.root={mnist_root}", "--trainer.default_root_dir=run"]
+    with pytest.raises(LitDrawError, match=r"holds a lit_draw.models.DRAWClassifier model but the config asks for lit_draw.models.RAM"):
+        main(["test", *ram, "--ckpt_path=last"])
+    # resuming restores the checkpoint's settings: a changed one would be recorded but not used
+    with pytest.raises(LitDrawError, match=r"the checkpoint's model.objective.init_args.weighting is 'all' but the config asks for 'last'"):
+        main(["fit", *tiny, "--ckpt_path=last", "--model.objective.init_args.weighting=last", "--trainer.max_steps=2"])
+    with pytest.raises(LitDrawError, match=r"model.net.init_args.glimpses is 2 but the config asks for 3"):
+        main(["test", *tiny, "--ckpt_path=last", "--model.net.init_args.glimpses=3"])
+    # the optimiser's rate comes from the CLI's optimizer group: a resume cannot change it silently
+    with pytest.raises(LitDrawError, match=r"lr is 0.5 in the config, 0.002 in the checkpoint"):
+        main(["fit", *tiny, "--ckpt_path=last", "--optimizer.lr=0.5", "--trainer.max_steps=2"])
+    assert (tmp_path / "run" / "checkpoints" / "config.yaml").read_text() == config
+
+
+def test_untrained_evaluation_runs_only_when_asked_for(tiny: list[str]):
+    cli = main(["test", *tiny, "--untrained=true"])
+    assert "test/acc" in cli.trainer.callback_metrics
+
+
+def test_predict_writes_per_glimpse_probabilities_and_names_the_file(tiny: list[str], capsys: pytest.CaptureFixture[str]):
+    main(["fit", *tiny, "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])
+    capsys.readouterr()
+    main(["predict", *tiny, "--ckpt_path=last", "--trainer.limit_predict_batches=2"])
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("predict: wrote ")]
+    path = Path(line.removeprefix("predict: wrote ").split(" (")[0])
+    result = torch.load(path, weights_only=True)
+    assert result["probs"].shape == (T, 32, 10) and result["labels"].shape == (32,)
+    assert torch.allclose(result["probs"].sum(-1), torch.ones(T, 32))
+    assert result["labels"].min() >= 0 and result["labels"].max() <= 9
+
+
+def test_a_fast_dev_run_gets_its_own_folder_and_a_later_fit_is_not_refused(tiny: list[str], tmp_path: Path):
+    # Lightning saves last.ckpt at the end of a fast_dev_run too: it must not land in runs/<name>/checkpoints itself
+    main(["fit", *tiny, "--trainer.fast_dev_run=1"])
+    assert (tmp_path / "run" / "checkpoints").is_symlink()
+    cli = main(["fit", *tiny, "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])
+    assert (tmp_path / "run" / "checkpoints").resolve() == Path(cli.trainer.checkpoint_callback.dirpath)

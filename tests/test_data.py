@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -275,6 +276,7 @@ def test_fixed_batches_come_out_as_float_canvas_label_box(mnist_root):
     assert len(dm.predict_dataloader().dataset) == 100
 
 
+@pytest.mark.slow
 def test_trainer_steps_receive_canvas_label_box(mnist_root):
     class Probe(LightningModule):
         def __init__(self) -> None:
@@ -404,6 +406,62 @@ def test_file_that_stays_wrong_raises_with_name_and_both_md5s(tmp_path, monkeypa
         assert f"{name}: expected md5 {md5}, got {bad_md5}" in message
     assert str(tmp_path / "MNIST" / "raw") in message
     assert not any((tmp_path / "MNIST" / "raw" / name).exists() for name in mnist.MD5)
+
+
+def test_a_file_edited_in_place_with_its_mtime_restored_is_hashed_again(mnist_root, tmp_path, monkeypatch, caplog):
+    raw = _copy_raw(mnist_root, tmp_path)
+    ensure_mnist(tmp_path)  # verified and stamped
+    path = raw / "t10k-images-idx3-ubyte"
+    before = path.stat()
+    data = bytearray(path.read_bytes())
+    data[5000] ^= 0xFF  # an image byte: no header or label check could see it
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # size and mtime as they were
+    monkeypatch.setattr(mnist, "_SOURCES", ())  # nothing to fetch a good copy from
+    with caplog.at_level(logging.WARNING, logger=mnist.__name__), pytest.raises(MnistUnavailableError):
+        ensure_mnist(tmp_path)
+    assert any(str(path) in r.getMessage() and "corrupted" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "name, offset, value, problem",
+    [
+        ("t10k-labels-idx1-ubyte", 8 + 17, 0xC8, r"label 200 at index 17, labels are 0..9"),
+        ("t10k-labels-idx1-ubyte", 7, 0x0F, r"IDX dimensions \(9999,\), expected \(10000,\)"),
+        ("t10k-images-idx3-ubyte", 2, 0x09, r"IDX magic 0x903, expected 0x803"),
+        ("t10k-images-idx3-ubyte", None, None, r"7839984 data bytes, expected 7840000"),
+    ],
+    ids=["label_out_of_range", "count", "magic", "truncated"],
+)
+def test_every_load_checks_headers_counts_and_labels_even_when_the_stamp_trusts_the_file(
+    mnist_root, tmp_path, monkeypatch, name, offset, value, problem
+):
+    raw = _copy_raw(mnist_root, tmp_path)
+    data = bytearray((raw / name).read_bytes())
+    if offset is None:
+        del data[-16:]
+    else:
+        data[offset] = value
+    (raw / name).write_bytes(bytes(data))
+    monkeypatch.setattr(mnist._Stamps, "is_verified", lambda self, path: True)  # a stamp that cannot tell
+    with pytest.raises(MnistUnavailableError, match=rf"^MNIST file {re.escape(str(raw / name))} is corrupt: {problem}; delete it"):
+        load_mnist(tmp_path, train=False)
+
+
+def test_a_read_only_root_holding_complete_files_loads_without_writing_its_stamp(mnist_root, tmp_path, monkeypatch):
+    raw = _copy_raw(mnist_root, tmp_path)
+    write_text = Path.write_text
+
+    def read_only(self: Path, *args, **kwargs):
+        if self.parent == raw:
+            raise PermissionError(13, "Read-only file system", str(self))
+        return write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", read_only)
+    monkeypatch.setattr(mnist, "_SOURCES", ())
+    images, labels = load_mnist(tmp_path, train=False)
+    assert images.shape == (10_000, 28, 28) and labels.shape == (10_000,)
+    assert not (raw / ".verified.json").exists()
 
 
 def test_an_evaluation_set_smaller_than_the_process_count_is_refused(mnist_root):

@@ -11,8 +11,11 @@ once and checks it against the md5 of the *uncompressed* file. Sources, in order
 
 A file with the wrong md5 is reported (a warning naming it), removed and fetched again; if no
 source yields the right bytes the error names the file and the expected and actual md5. A stamp
-file (``.verified.json``: size and mtime of each verified file) makes repeated checks cheap; a
-file whose size or mtime changed is hashed again.
+file (``.verified.json``: size, mtime, ctime and inode of each verified file) makes repeated
+checks cheap; a file whose stamp changed is hashed again. ctime cannot be set back by hand, so a
+file edited in place with its mtime restored is hashed again too; where the stamp cannot be
+written (a read-only root) every check hashes. :func:`load_mnist` always checks what it parses:
+the IDX header, the counts (60000 / 10000 digits of 28x28) and the label range 0..9.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import gzip
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import socket
@@ -33,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+
+from lit_draw.errors import LitDrawError
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +53,13 @@ DOWNLOAD_TIMEOUT_S = 5.0
 _STAMP = ".verified.json"
 
 
-class MnistUnavailableError(RuntimeError):
-    """No source gave a correct copy of one or more MNIST files."""
+class MnistUnavailableError(LitDrawError, RuntimeError):
+    """No source gave a correct copy of one or more MNIST files, or the data root is unusable."""
+
+
+#: Digits per split and the side of a digit.
+COUNTS = {"train": 60_000, "t10k": 10_000}
+SIDE = 28
 
 
 def default_root() -> Path:
@@ -71,11 +82,12 @@ def _md5(path: Path) -> str:
 
 def _signature(path: Path) -> list[int]:
     stat = path.stat()
-    return [stat.st_size, stat.st_mtime_ns]
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
 
 class _Stamps:
-    """Size and mtime of files whose md5 was verified, persisted in ``<raw>/.verified.json``."""
+    """Signatures of files whose md5 was verified, persisted in ``<raw>/.verified.json`` where the
+    folder is writable (best effort: a read-only root just hashes every time)."""
 
     def __init__(self, raw: Path) -> None:
         self.path = raw / _STAMP
@@ -89,11 +101,22 @@ class _Stamps:
 
     def mark(self, path: Path) -> None:
         self.entries[path.name] = _signature(path)
-        self.path.write_text(json.dumps(self.entries))
+        self._write()
 
     def forget(self, name: str) -> None:
         if self.entries.pop(name, None) is not None:
+            self._write()
+
+    def _write(self) -> None:
+        try:
             self.path.write_text(json.dumps(self.entries))
+        except OSError as error:
+            log.debug("MNIST stamp %s not written (%s); files are hashed on every check", self.path, error)
+
+
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder``."""
+    return os.access(folder, os.W_OK)
 
 
 def _install(src: Path, dest: Path) -> None:
@@ -134,6 +157,11 @@ def _check_local(raw: Path, stamps: _Stamps) -> list[str]:
         if actual == expected:
             stamps.mark(path)
             continue
+        if not _writable(raw):
+            raise MnistUnavailableError(
+                f"MNIST file {path} is corrupted or truncated (md5 {actual}, expected {expected}) "
+                "and its folder is read-only: replace it, or give --data.root a writable folder"
+            )
         log.warning(
             "MNIST file %s is corrupted or truncated (md5 %s, expected %s); fetching it again",
             path,
@@ -249,22 +277,46 @@ def ensure_mnist(root: str | Path | None = None) -> Path:
         MnistUnavailableError: a file could not be obtained with the right md5 from any source.
     """
     raw = raw_dir(root)
-    raw.mkdir(parents=True, exist_ok=True)
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MnistUnavailableError(
+            f"data root {raw.parents[1]}: cannot create {raw} ({error.strerror or error}); "
+            "give --data.root a writable folder, or one that holds MNIST/raw/"
+        ) from error
     stamps = _Stamps(raw)
     missing = _check_local(raw, stamps)
     if missing:
+        if not _writable(raw):
+            raise MnistUnavailableError(
+                f"data root {raw.parents[1]}: {raw} is read-only and lacks {', '.join(missing)}; "
+                "put the files there or give --data.root a writable folder"
+            )
         _fetch(missing, raw, stamps)
     return raw
 
 
-def _read_idx(path: Path, magic: int) -> np.ndarray:
-    """Parse an IDX file (big-endian header, uint8 payload) into an array of its dimensions."""
+def _corrupt(path: Path, problem: str) -> MnistUnavailableError:
+    return MnistUnavailableError(f"MNIST file {path} is corrupt: {problem}; delete it and it is fetched again")
+
+
+def _read_idx(path: Path, magic: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Parse an IDX file (big-endian header, uint8 payload) and check its header against ``shape``.
+
+    Raises:
+        MnistUnavailableError: the magic number, the dimensions or the length are not MNIST's.
+    """
     data = bytearray(path.read_bytes())
     ndim = magic & 0xFF
     found = int.from_bytes(data[:4], "big")
     if found != magic:
-        raise ValueError(f"{path} is not an IDX file with magic {magic:#x} (found {found:#x})")
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+        raise _corrupt(path, f"IDX magic {found:#x}, expected {magic:#x}")
+    header = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    if header != shape:
+        raise _corrupt(path, f"IDX dimensions {header}, expected {shape}")
+    payload = len(data) - 4 - 4 * ndim
+    if payload != math.prod(shape):
+        raise _corrupt(path, f"{payload} data bytes, expected {math.prod(shape)}")
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -277,9 +329,17 @@ def load_mnist(root: str | Path | None = None, train: bool = True) -> tuple[Tens
 
     Returns:
         ``images`` uint8 ``[N, 28, 28]`` in 0..255 and ``labels`` int64 ``[N]`` in 0..9.
+
+    Raises:
+        MnistUnavailableError: a file's header, count or labels are not MNIST's (checked on
+            every load, whatever the stamp says).
     """
     raw = ensure_mnist(root)
     prefix = "train" if train else "t10k"
-    images = _read_idx(raw / f"{prefix}-images-idx3-ubyte", 0x0803)  # [N, 28, 28]
-    labels = _read_idx(raw / f"{prefix}-labels-idx1-ubyte", 0x0801)  # [N]
+    count = COUNTS[prefix]
+    images = _read_idx(raw / f"{prefix}-images-idx3-ubyte", 0x0803, (count, SIDE, SIDE))  # [N, 28, 28]
+    labels = _read_idx(raw / f"{prefix}-labels-idx1-ubyte", 0x0801, (count,))  # [N]
+    if labels.max() > 9:
+        index = int(np.argmax(labels > 9))
+        raise _corrupt(raw / f"{prefix}-labels-idx1-ubyte", f"label {labels[index]} at index {index}, labels are 0..9")
     return torch.from_numpy(images), torch.from_numpy(labels).long()

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lit_draw.errors import ConfigError
 from lit_draw.viewer.build import data_settings, fixed_test_set, page_data
 from lit_draw.viewer.callback import ViewerPanel
 from lit_draw.viewer.page import render_page
@@ -42,9 +43,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _default_data_config(checkpoints: list[str]) -> Path:
+    if not Path(checkpoints[0]).is_file():
+        raise ConfigError(f"--ckpt {checkpoints[0]}: no such file")
     candidate = Path(checkpoints[0]).parent / "config.yaml"
     if not candidate.is_file():
-        raise ValueError(f"--data-config is needed: there is no config.yaml beside {checkpoints[0]}")
+        raise ConfigError(f"--data-config is needed: there is no config.yaml beside {checkpoints[0]}")
     return candidate
 
 
@@ -52,15 +55,19 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
     """Build the page; return its data. Unloadable checkpoints are reported on stderr and on the page.
 
     Raises:
-        ValueError: bad ``--samples`` / ``--summary-size`` or unusable data settings.
+        ConfigError: bad ``--samples`` / ``--summary-size``, a missing first checkpoint (without
+            ``--data-config``) or unusable data settings.
         SystemExit: (after writing the page) when no checkpoint could be loaded.
     """
     options = _parser().parse_args(args)
     if options.samples < 1:
-        raise ValueError(f"--samples must be an int >= 1, got {options.samples}")
+        raise ConfigError(f"--samples must be an int >= 1, got {options.samples}")
     if options.summary_size is not None and options.summary_size < options.samples:
-        raise ValueError(f"--summary-size must be >= --samples ({options.samples}), got {options.summary_size}")
-    settings = data_settings(options.data_config or _default_data_config(options.ckpt))
+        raise ConfigError(f"--summary-size must be >= --samples ({options.samples}), got {options.summary_size}")
+    try:
+        settings = data_settings(options.data_config or _default_data_config(options.ckpt))
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
     if options.data_root is not None:
         settings["root"] = options.data_root
     canvases, labels = fixed_test_set(settings)

@@ -1,0 +1,97 @@
+"""Checks that turn silent mistakes into one-line errors: config files, a checkpoint's model, glimpse sizes.
+
+Each returns (or raises) a message naming the file or field; :mod:`lit_draw.cli` raises them as
+:class:`~lit_draw.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonargparse import Namespace
+from torch import nn
+
+from lit_draw.errors import ConfigError
+from lit_draw.resume import differs
+
+#: Model settings that change how a run is executed, not what the checkpoint computes.
+RUNTIME_ONLY = ("compile", "grad_variance_every")
+
+
+def check_config_files(argv: list[str]) -> None:
+    """Name the file when a ``--config`` file is missing, is not YAML, is empty or is not a mapping.
+
+    Raises:
+        ConfigError: naming the file and what is wrong with it.
+    """
+    paths = [value for flag, value in zip(argv, argv[1:]) if flag in ("--config", "-c")]
+    paths += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--config=")]
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise ConfigError(f"--config {path}: no such file")
+        try:
+            content = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as error:
+            where = getattr(error, "problem_mark", None)
+            line = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+            raise ConfigError(f"--config {path}: not valid YAML{line} ({getattr(error, 'problem', error)})") from error
+        if content is None:
+            raise ConfigError(f"--config {path} is empty: a config is a mapping of settings (trainer:, model:, data:)")
+        if not isinstance(content, dict):
+            raise ConfigError(f"--config {path} must hold a mapping of settings, got a {type(content).__name__}")
+
+
+def _plain(value: Any) -> Any:
+    """A config value as plain dicts and lists (jsonargparse Namespaces and tuples unpacked)."""
+    if isinstance(value, Namespace):
+        value = value.as_dict()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def model_mismatch(stored: dict[str, Any], asked: dict[str, Any]) -> str | None:
+    """Why a checkpoint's model (its hyperparameters) is not the model the config asks for, or ``None``.
+
+    Compared: the net's class, then every setting both name (``RUNTIME_ONLY`` ones aside).
+    """
+    stored, asked = _plain(stored), _plain(asked)
+    stored_class = (stored.get("net") or {}).get("class_path")
+    asked_class = (asked.get("net") or {}).get("class_path")
+    if stored_class and asked_class and stored_class != asked_class:
+        return (
+            f"the checkpoint holds a {stored_class} model but the config asks for {asked_class}; "
+            "evaluate it with the config it was trained with (config.yaml beside it)"
+        )
+    old = {k: v for k, v in _flatten(stored).items() if not k.startswith("_") and k not in RUNTIME_ONLY}
+    new = _flatten(asked)
+    for key in sorted(old.keys() & new.keys()):
+        if differs(new[key], old[key]):
+            return (
+                f"the checkpoint's model.{key} is {old[key]!r} but the config asks for {new[key]!r}; a checkpoint "
+                "runs with its own settings, so drop the override or use the config it was trained with"
+            )
+    return None
+
+
+def glimpse_larger_than_canvas(net: nn.Module) -> str | None:
+    """The error when a hard-attention net's retina patch (``net.glimpse.patch``) exceeds its canvas."""
+    patch = getattr(getattr(net, "glimpse", None), "patch", None)
+    canvas = getattr(net, "canvas_size", None)
+    if isinstance(patch, int) and isinstance(canvas, int) and patch > canvas:
+        return f"{type(net).__name__}.patch must be <= canvas_size ({canvas}), got {patch}"
+    return None
