@@ -1,0 +1,168 @@
+"""``python -m lit_draw reproduce`` end to end on a tiny row, and the results table from records."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lit_draw import reproduce, results
+from lit_draw.cli import ConfigError, main
+from lit_draw.wandb_reader import read_run
+from tests.conftest import CONFIGS, tiny_draw_args
+
+#: Callbacks of the tiny row: what the figure script reads, every step.
+TINY_CALLBACKS = (
+    "--trainer.callbacks=[{class_path: lit_draw.callbacks.WeightUpdateNorm, init_args: {every_n_steps: 1}}, "
+    "{class_path: lit_draw.callbacks.CellStateDrift}, {class_path: lit_draw.callbacks.ConfusionMatrix}]"
+)
+
+
+def _tiny_rows(directory: Path, root: Path, budget: dict[str, int], seeds: int) -> Path:
+    """A rows file with one tiny DRAW row (8 training steps an epoch, validation every 2 steps)."""
+    args = tiny_draw_args(root, canvas=28, glimpses=2, read_n=3, width=8, batch_size=8, val_size=16, train_size=64, test_size=48)
+    args = [a for a in args[2:] if not a.startswith("--trainer.default_root_dir")]  # the row names the config
+    args += [TINY_CALLBACKS, "--trainer.log_every_n_steps=1", "--trainer.val_check_interval=2", "--trainer.enable_model_summary=false"]
+    row = {
+        "name": "tiny", "configs": [str(CONFIGS / "quickstart.yaml")], "args": args, "published": [80.0, 90.0],
+        "source": "a test", "budget": budget, "seeds": seeds, "group": "small",
+    }
+    path = directory / "rows.yaml"
+    path.write_text(yaml.safe_dump([row]))
+    return path
+
+
+def _records(row: str = "tiny") -> dict[int, dict]:
+    return {r["seed"]: r for r in (json.loads(p.read_text()) for p in Path(f"runs/reproduce/{row}").glob("seed*/test_metrics.json"))}
+
+
+def test_list_prints_every_row_with_its_published_figure_budget_and_status(capsys: pytest.CaptureFixture[str]):
+    reproduce.main(["--list"])
+    out = capsys.readouterr().out
+    rows = reproduce.load_rows()
+    assert {"study_all_step", "study_last_step", "ram_cluttered100", "wsram_figure2_ws_ram_q_c"} <= rows.keys()
+    assert len([line for line in out.splitlines() if not line.startswith(" ")]) == len(rows)
+    assert "ram_cluttered100  [" in out and "10.83%" in out and "5.9%" in out and "200 epochs x 3 seeds" in out
+    assert "1.07-1.29%" in out  # a published range
+    for row in rows.values():  # every shipped row's config files exist
+        assert all(Path(path).is_file() for path in row.configs), row
+
+
+def test_unknown_row_and_bad_budget_are_one_line_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path):
+    with pytest.raises(SystemExit):
+        reproduce.main(["no_such_row"])
+    assert "ROW must be one of study_all_step" in capsys.readouterr().err
+    rows = tmp_path / "rows.yaml"
+    rows.write_text(yaml.safe_dump([{"name": "x", "configs": ["a.yaml"], "budget": {"steps": 3}}]))
+    with pytest.raises(ConfigError, match=r"Row.budget must be \{epochs: N\} or \{updates: N\}.*got \{'steps': 3\}"):
+        reproduce.load_rows(rows)
+
+
+@pytest.mark.slow
+def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_retests_the_same(
+    mnist_root: Path, offline_in_tmp: Path, capsys: pytest.CaptureFixture[str]
+):
+    rows = _tiny_rows(offline_in_tmp, mnist_root, {"updates": 4}, seeds=2)
+
+    # stopped short: 2 of the 4 updates
+    reproduce.main(["tiny", "--rows", str(rows), "--", "--trainer.max_steps=2"])
+    first = _records()
+    assert sorted(first) == [0, 1]
+    assert [(r["status"], r["updates_done"], r["epochs_done"]) for r in first.values()] == [("partial", 2, 0.25)] * 2
+    (entry,) = json.loads(Path("results.json").read_text())
+    assert entry["status"] == "partial" and entry["updates_done"] == [2, 2]
+    assert "partial: seeds 0, 1 of 2; updates done 2, 2 of 4" in Path("RESULTS.md").read_text()
+
+    # again: each seed continues from its last checkpoint, into the same W&B run
+    reproduce.main(["tiny", "--rows", str(rows)])
+    second = _records()
+    assert [(r["status"], r["updates_done"]) for r in second.values()] == [("done", 4)] * 2
+    for seed in (0, 1):
+        runs = sorted(Path(f"runs/reproduce/tiny/seed{seed}/wandb").glob("offline-run-*"))
+        assert len(runs) == 2 and runs[0].name[-8:] == runs[1].name[-8:]  # one W&B run id, resumed
+        steps = [row["trainer/global_step"] for row in read_run(runs[1]).history if "train/loss" in row]
+        assert steps == [2, 3], steps  # resumed at step 2, not restarted
+        assert second[seed]["checkpoint"].endswith(".ckpt") and "best-" in second[seed]["checkpoint"]
+        assert second[seed]["wall_time_s"] > first[seed]["wall_time_s"]  # accumulated over both runs
+        assert second[seed]["metrics"]["test/acc"] == pytest.approx(1 - second[seed]["test_error"] / 100)
+    assert second[0]["metrics"] != second[1]["metrics"]  # the seeds differ
+    errors = [second[s]["test_error"] for s in (0, 1)]
+    (entry,) = json.loads(Path("results.json").read_text())
+    assert entry["status"] == "done" and entry["seeds"] == [0, 1]
+    assert entry["test_error"] == pytest.approx(sum(errors) / 2, abs=1e-3)
+    assert entry["test_error_sd"] == pytest.approx(abs(errors[0] - errors[1]) / 2**0.5, abs=1e-3)
+    assert entry["vs_published"] == pytest.approx(entry["test_error"] - 80.0, abs=0.01)
+    assert len(entry["acc_per_glimpse"]) == 2 and entry["test_error_mc"] is None  # DRAW samples nothing
+    assert entry["checkpoint"] == "checkpoints/tiny.ckpt" and entry["checkpoint_seed"] in (0, 1)
+    markdown = Path("RESULTS.md").read_text()
+    assert "| `tiny` | 80-90% |" in markdown and "done, 2 seeds" in markdown and "| t=1 | t=2 |" in markdown
+
+    # a finished row does nothing more
+    assert reproduce.main(["small", "--rows", str(rows)]) == {"tiny": []}
+    assert _records() == second
+    reproduce.main(["--list", "--rows", str(rows)])
+    assert "tiny  [done, 2 seeds]" in capsys.readouterr().out
+
+    # the exported checkpoint: weights and hyperparameters only, and it re-tests to the same error
+    exported = torch.load("checkpoints/tiny.ckpt", weights_only=False)
+    assert set(exported) <= set(reproduce.EXPORTED_KEYS) and "optimizer_states" not in exported
+    assert {"state_dict", "hyper_parameters"} <= set(exported)
+    config = yaml.safe_load(Path("checkpoints/tiny.yaml").read_text())
+    assert config["trainer"]["logger"]["init_args"]["offline"] is True and config["data"]["root"] is None
+    cli = main(["test", "--config", "checkpoints/tiny.yaml", "--ckpt_path", "checkpoints/tiny.ckpt"])
+    retested = 100 * (1 - cli.trainer.callback_metrics["test/acc"].item())
+    assert retested == pytest.approx(second[entry["checkpoint_seed"]]["test_error"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_max_time_stops_a_seed_short_and_the_next_run_continues_it(mnist_root: Path, offline_in_tmp: Path):
+    rows = _tiny_rows(offline_in_tmp, mnist_root, {"epochs": 1000}, seeds=1)
+    # validation once an epoch, as in the shipped configs: Lightning then saves last.ckpt where the time ran out
+    once_an_epoch = ["--", "--trainer.val_check_interval=1.0"]
+    reproduce.main(["tiny", "--rows", str(rows), "--max-time", "00:00:02", *once_an_epoch])
+    first = _records()[0]
+    assert first["status"] == "partial" and 0 < first["updates_done"] < 8000
+    reproduce.main(["tiny", "--rows", str(rows), "--max-time", "00:00:02", *once_an_epoch])
+    second = _records()[0]
+    assert second["status"] == "partial" and second["updates_done"] > first["updates_done"]
+    # the second run got its own 2 s on top of the first's (Lightning's Timer counts both)
+    config = Path("runs/reproduce/tiny/seed0/checkpoints/config.yaml").read_text()
+    days, hours, minutes, seconds = map(int, re.search(r"max_time: '?(\d+):(\d+):(\d+):(\d+)", config).groups())
+    assert seconds >= 4 and days == hours == minutes == 0, config
+
+
+def _record(seed: int, error: float, status: str = "done", mc: float | None = None) -> dict:
+    return {
+        "seed": seed, "status": status, "budget": {"epochs": 10}, "epochs_done": 10.0 if status == "done" else 4.0,
+        "updates_done": 100, "test_error": error, "test_error_mc": mc, "acc_per_glimpse": [50.0 + seed, 100 - error],
+        "device": "cpu", "wall_time_s": 60.0, "date": f"2026-11-2{seed}T00:00:00+00:00", "commit": "abc",
+    }
+
+
+def test_summary_means_and_sds_over_seeds_and_marks_short_rows_partial():
+    row = reproduce.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, published=[1.0, 2.0], seeds=3)
+    assert results.summarise(row, [])["status"] == "not run"
+    records = [_record(0, 2.0, mc=1.0), _record(1, 4.0, mc=3.0), _record(2, 9.0, mc=2.0)]
+    entry = results.summarise(row, records)
+    assert entry["status"] == "done" and entry["test_error"] == 5.0 and entry["test_error_sd"] == pytest.approx(3.606, abs=1e-3)
+    assert entry["test_error_mc"] == 2.0 and entry["vs_published"] == 4.0  # against the range's low end
+    assert entry["acc_per_glimpse"] == [51.0, 95.0] and entry["wall_time_s"] == 180.0 and entry["date"].startswith("2026-11-22")
+    assert results.closest_to_mean(records)["seed"] == 1  # |4 - 5| is the smallest
+    assert results.summarise(row, records[:2])["status"] == "partial"  # 2 of 3 seeds
+    short = results.summarise(row, [*records[:2], _record(2, 9.0, status="partial")])
+    assert results.describe_status(short) == "partial: seeds 0, 1, 2 of 3; epochs done 10, 10, 4 of 10"
+    markdown = results.render_markdown([entry])
+    assert "| `r` | 1-2% |  | 5.00 ± 3.61% | 2.00 ± 1.00% | +4.00 pp | 10 epochs | done, 3 seeds |" in markdown
+    assert "| `r` | 51.0 | 95.0 |" in markdown
+
+
+def test_errors_from_test_metrics_are_percent():
+    metrics = {"test/acc": 0.9, "test/acc_mc": 0.95, "test/acc_glimpse_1": 0.5, "test/acc_glimpse_2": 0.9, "test/loss": 0.3}
+    errors = results.errors_from_metrics(metrics)
+    assert errors["test_error"] == pytest.approx(10.0) and errors["test_error_mc"] == pytest.approx(5.0)
+    assert errors["acc_per_glimpse"] == pytest.approx([50.0, 90.0])
+    assert results.errors_from_metrics({"test/acc": 1.0})["test_error_mc"] is None
