@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from PIL import Image
 
-from lit_draw import reproduce, results
+from lit_draw import figures, plots, reproduce, results
 from lit_draw.cli import ConfigError, main
 from lit_draw.wandb_reader import read_run
 from tests.conftest import CONFIGS, tiny_draw_args
@@ -166,3 +167,51 @@ def test_errors_from_test_metrics_are_percent():
     assert errors["test_error"] == pytest.approx(10.0) and errors["test_error_mc"] == pytest.approx(5.0)
     assert errors["acc_per_glimpse"] == pytest.approx([50.0, 90.0])
     assert results.errors_from_metrics({"test/acc": 1.0})["test_error_mc"] is None
+
+
+def _mean_row_of(image: Image.Image, colour: tuple[int, int, int]) -> float:
+    """Mean pixel row of the pixels of exactly ``colour`` (a line's height in the chart)."""
+    pixels = image.load()
+    rows = [y for y in range(image.height) for x in range(image.width) if pixels[x, y] == colour]
+    assert rows, f"no pixel of {colour}"
+    return sum(rows) / len(rows)
+
+
+def _synthetic_seed(seed: int, good: bool) -> figures.SeedRuns:
+    """A seed whose accuracy is high (``good``) or low, with every key the figures read."""
+    acc = 0.9 if good else 0.2
+    history = [{"trainer/global_step": s, "val/acc": acc + 0.01 * seed, "train/acc": acc, "train/ess": 2.0 + seed,
+                "train/grad_variance": 10.0 ** (1 - s), "weight_update/decoder.weight_hh": 0.1 / (s + 1)} for s in range(1, 6)]
+    drift = {f"test/cell_drift/{cell}/{t}": (0.1 if good else 1.0) * t for cell in ("decoder", "encoder") for t in (2, 3)}
+    confusion = [[5 if i == j else 0 for j in range(10)] for i in range(10)]
+    if not good:
+        confusion[1][3], confusion[1][1] = 3, 2  # true 1 predicted as 3
+    record = {"acc_per_glimpse": [100 * acc - 10, 100 * acc + seed]}
+    return figures.SeedRuns(seed, history, [drift], record, confusion)
+
+
+def test_figures_from_synthetic_runs_put_each_row_where_its_numbers_are(tmp_path: Path):
+    rows = {"study_all_step": [_synthetic_seed(s, good=True) for s in (0, 1)],
+            "study_last_step": [_synthetic_seed(s, good=False) for s in (0, 1)]}
+    made = figures.study_figures(rows)
+    assert set(made) == set(figures.FIGURES) - {"wsram_figure2.png"}
+    blue, red = plots.PALETTE[:2]  # All-Step first, Last-Step second
+    for name in ("study_glimpse_accuracy.png", "study_val_accuracy.png"):
+        assert _mean_row_of(made[name], blue) < _mean_row_of(made[name], red), name  # higher accuracy is higher up
+    assert _mean_row_of(made["study_cell_drift.png"], blue) > _mean_row_of(made["study_cell_drift.png"], red)
+    assert made["study_cell_drift.png"].width == 2 * 640  # decoder and encoder panels
+    difference = made["study_confusion_difference.png"]  # Last-Step minus All-Step: +3 at (1, 3), -3 at (1, 1)
+    cell, left, top = 40, 56, 52
+    r, g, b = difference.getpixel((left + 3 * cell + 3, top + 1 * cell + 3))
+    assert r > 200 and g < 100, (r, g, b)  # red: positive
+    r, g, b = difference.getpixel((left + 1 * cell + 3, top + 1 * cell + 3))
+    assert b > 150 and r < 100, (r, g, b)  # blue: negative
+    figure2 = figures.wsram_figure2({row: [_synthetic_seed(0, good=i % 2 == 0)] for i, row in enumerate(figures.WSRAM_ROWS)})
+    assert figure2.size == (3 * 640, 420)
+    assert figures.wsram_figure2({row: [] for row in figures.WSRAM_ROWS}) is None
+
+
+def test_nice_ticks_cover_the_range_in_round_steps():
+    assert plots.nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert plots.nice_ticks(3.0, 97.0) == [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+    assert plots.nice_ticks(5.0, 5.0) == [4.4, 4.6, 4.8, 5.0, 5.2, 5.4, 5.6]  # a flat line gets a range
