@@ -90,6 +90,8 @@ def line_chart(
     xticks = nice_ticks(min(p[0] for p in points), max(p[0] for p in points))
     if all(float(p[0]).is_integer() for p in points):  # glimpses, steps: no fractional ticks
         xticks = [t for t in xticks if float(t).is_integer()]
+        if len(xticks) < 2:  # one point
+            xticks = [xticks[0] - 1, xticks[0] + 1]
     yvalues = [p[1] for p in points] + bands
     yticks = nice_ticks(min(yvalues), max(yvalues))
     if log_y:

@@ -2,6 +2,7 @@
 keep the results table and the shipped checkpoints up to date.
 
     python -m lit_draw reproduce --list
+    python -m lit_draw reproduce --results
     python -m lit_draw reproduce ROW [ROW ...] [--seeds N] [--max-time HH:MM:SS] [-- CLI overrides]
 
 The rows live in ``configs/reproduce.yaml`` (``--rows`` reads another file): a row is a config, a
@@ -22,7 +23,7 @@ the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in
   error is closest to the row's mean is exported to ``checkpoints/<row>.ckpt`` (weights and
   hyperparameters only) with its resolved config ``checkpoints/<row>.yaml``, so that
   ``python -m lit_draw test --config checkpoints/<row>.yaml --ckpt_path checkpoints/<row>.ckpt``
-  gives the recorded test error again.
+  gives the recorded test error again. ``--results`` only regenerates the two files.
 
 W&B runs go under each seed's folder (``<seed>/wandb`` for training, ``<seed>/test/wandb`` for
 testing), where :mod:`lit_draw.figures` reads them.
@@ -411,6 +412,7 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
     parser = argparse.ArgumentParser(prog="python -m lit_draw reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("rows", nargs="*", metavar="ROW", help="row names, or a group (study, wsram_figure2)")
     parser.add_argument("--list", action="store_true", help="print every row and what is done")
+    parser.add_argument("--results", action="store_true", help="only regenerate results.json and RESULTS.md")
     parser.add_argument("--seeds", type=int, help="seeds 0 .. N-1 (default: the row's)")
     parser.add_argument("--max-time", type=parse_max_time, help="training time of this invocation, HH:MM:SS")
     parser.add_argument("--rows", dest="rows_file", default=str(ROWS_FILE), help="rows file (default: %(default)s)")
@@ -418,6 +420,9 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
     rows = load_rows(options.rows_file)
     if options.list:
         print_rows(rows)
+        return {}
+    if options.results:
+        write_results(rows, {})
         return {}
     if not options.rows:
         parser.error("name at least one ROW, or --list")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,18 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
     cli = main(["test", "--config", "checkpoints/tiny.yaml", "--ckpt_path", "checkpoints/tiny.ckpt"])
     retested = 100 * (1 - cli.trainer.callback_metrics["test/acc"].item())
     assert retested == pytest.approx(second[entry["checkpoint_seed"]]["test_error"], abs=1e-6)
+
+    # the figure script reads these runs: both resumed parts of training, the test run and its files
+    seeds = figures.load_seeds(Path("runs/reproduce"), "tiny")
+    assert [s.seed for s in seeds] == [0, 1]
+    for s in seeds:
+        assert len(figures.curve(s.history, "val/acc")) == 2  # validated every 2 of the 4 steps
+        assert len(figures.curve(s.history, "weight_update/decoder.weight_hh")) == 4  # every step, both parts
+        assert sum(map(sum, s.confusion)) == 48  # every test canvas once
+        assert "test/cell_drift/decoder/2" in s.test_history[-1] and s.record["seed"] == s.seed
+    shutil.copytree("runs/reproduce/tiny", "runs/reproduce/tiny_copy")
+    written = figures.main(["--out", "figs", "--study", "tiny", "tiny_copy", "--wsram", "tiny"])
+    assert sorted(p.name for p in written) == sorted(figures.FIGURES)
 
 
 @pytest.mark.slow
