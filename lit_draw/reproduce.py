@@ -25,7 +25,8 @@ the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in
   ``python -m lit_draw test --config checkpoints/<row>.yaml --ckpt_path checkpoints/<row>.ckpt``
   gives the recorded test error again. ``--results`` only regenerates the two files.
 
-W&B runs go under each seed's folder (``<seed>/wandb`` for training, ``<seed>/test/wandb`` for
+Seeds run one after another on one device (``--trainer.devices=1``; several processes under DDP
+are not supported here). W&B runs go under each seed's folder (``<seed>/wandb`` for training, ``<seed>/test/wandb`` for
 testing), where :mod:`lit_draw.figures` reads them.
 """
 
@@ -107,10 +108,11 @@ class Row:
             raise ConfigError(f"Row.name must be a non-empty string without '/', got {self.name!r}")
         if not self.configs:
             raise ConfigError(f"Row.configs must name at least one config file, got {self.configs!r} (row {self.name})")
-        items = list(self.budget.items()) if isinstance(self.budget, dict) else []
-        if len(items) != 1 or items[0][0] not in BUDGET_UNITS or not isinstance(items[0][1], int) or items[0][1] < 1:
+        (unit, amount), *more = list(self.budget.items()) if isinstance(self.budget, dict) and self.budget else [(None, 0)]
+        if more or unit not in BUDGET_UNITS or not isinstance(amount, int) or amount < 1:
             raise ConfigError(
-                f"Row.budget must be {{epochs: N}} or {{updates: N}} with N a positive int, got {self.budget!r} (row {self.name})"
+                f"Row.budget must be {{epochs: N}} or {{updates: N}} with N a positive int, "
+                f"got {self.budget!r} (row {self.name})"
             )
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise ConfigError(f"Row.seeds must be a positive int, got {self.seeds!r} (row {self.name})")
@@ -344,8 +346,9 @@ def device_name(trainer: Trainer) -> str:
         name = torch.cuda.get_device_name(device)
         return f"{trainer.world_size} x {name}" if trainer.world_size > 1 else name
     cpuinfo = Path("/proc/cpuinfo")
-    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] if cpuinfo.is_file() else []
-    return f"{models[0] if models else platform.processor() or 'CPU'} ({os.cpu_count()} cores)"
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+    return f"{model or platform.processor() or 'CPU'} ({os.cpu_count()} cores)"
 
 
 def git_commit() -> str | None:

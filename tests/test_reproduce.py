@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from PIL import Image
 from lit_draw import figures, plots, reproduce, results
 from lit_draw.cli import ConfigError, main
 from lit_draw.wandb_reader import read_run
-from tests.conftest import CONFIGS, tiny_draw_args
+from tests.conftest import tiny_draw_args
 
 #: Callbacks of the tiny row: what the figure script reads, every step.
 TINY_CALLBACKS = (
@@ -26,11 +25,16 @@ TINY_CALLBACKS = (
 
 def _tiny_rows(directory: Path, root: Path, budget: dict[str, int], seeds: int) -> Path:
     """A rows file with one tiny DRAW row (8 training steps an epoch, validation every 2 steps)."""
-    args = tiny_draw_args(root, canvas=28, glimpses=2, read_n=3, width=8, batch_size=8, val_size=16, train_size=64, test_size=48)
-    args = [a for a in args[2:] if not a.startswith("--trainer.default_root_dir")]  # the row names the config
-    args += [TINY_CALLBACKS, "--trainer.log_every_n_steps=1", "--trainer.val_check_interval=2", "--trainer.enable_model_summary=false"]
+    sizes = dict(batch_size=8, val_size=16, train_size=64, test_size=48)
+    args = tiny_draw_args(root, canvas=28, glimpses=2, read_n=3, width=8, **sizes)
+    at = args.index("--config")
+    config = args[at + 1]
+    del args[at : at + 2]  # the row names the config
+    args = [a for a in args if not a.startswith("--trainer.default_root_dir")]  # reproduce sets it per seed
+    args += [TINY_CALLBACKS, "--trainer.log_every_n_steps=1", "--trainer.val_check_interval=2"]
     row = {
-        "name": "tiny", "configs": [str(CONFIGS / "quickstart.yaml")], "args": args, "published": [80.0, 90.0],
+        "name": "tiny", "configs": [config], "args": [*args, "--trainer.enable_model_summary=false"],
+        "published": [80.0, 90.0],
         "source": "a test", "budget": budget, "seeds": seeds, "group": "small",
     }
     path = directory / "rows.yaml"
@@ -142,11 +146,27 @@ def test_max_time_stops_a_seed_short_and_the_next_run_continues_it(mnist_root: P
     assert first["status"] == "partial" and 0 < first["updates_done"] < 8000
     reproduce.main(["tiny", "--rows", str(rows), "--max-time", "00:00:02", *once_an_epoch])
     second = _records()[0]
+    # it got its own 2 s on top of the first run's: without them Lightning's Timer would stop it at once
     assert second["status"] == "partial" and second["updates_done"] > first["updates_done"]
-    # the second run got its own 2 s on top of the first's (Lightning's Timer counts both)
-    config = Path("runs/reproduce/tiny/seed0/checkpoints/config.yaml").read_text()
-    days, hours, minutes, seconds = map(int, re.search(r"max_time: '?(\d+):(\d+):(\d+):(\d+)", config).groups())
-    assert seconds >= 4 and days == hours == minutes == 0, config
+
+
+def test_a_resumed_seed_gets_its_time_share_on_top_of_the_training_time_in_its_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+    row = reproduce.Row(name="r", configs=("c.yaml",), budget={"updates": 10}, args=("--data.batch_size=8",))
+    run = reproduce.SeedRun(row, seed=2, overrides=["--trainer.precision=bf16-mixed"])
+    assert run.fit_args(max_time_s=None) == [
+        "fit", "--config", "c.yaml", "--data.batch_size=8", "--trainer.max_steps=10", "--trainer.max_epochs=-1",
+        "--trainer.precision=bf16-mixed", "--seed_everything=2", "--trainer.default_root_dir=runs/reproduce/r/seed2",
+    ]
+    last = tmp_path / "runs/reproduce/r/seed2/checkpoints/last.ckpt"
+    last.parent.mkdir(parents=True)
+    torch.save({"callbacks": {"Timer": {"time_elapsed": {"train": 100.2, "validate": 7.0}}}}, last)
+    assert run.fit_args(max_time_s=3600)[-2:] == [
+        "--ckpt_path=runs/reproduce/r/seed2/checkpoints/last.ckpt", "--trainer.max_time=00:01:01:41",  # 3700.2 s, rounded up
+    ]
+    assert reproduce.parse_max_time("26:00:05") == 93605.0
 
 
 def _record(seed: int, error: float, status: str = "done", mc: float | None = None) -> dict:
