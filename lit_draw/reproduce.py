@@ -253,19 +253,18 @@ def seed_records(row: Row) -> list[dict[str, Any]]:
     return sorted((r for r in records if r is not None), key=lambda r: r["seed"])
 
 
-def reproduce_row(row: Row, seeds: int, overrides: list[str], max_time_s: float | None) -> list[dict[str, Any]]:
-    """Train and test the seeds of ``row`` that are not finished; returns the records written."""
+def reproduce_row(row: Row, seeds: int, overrides: list[str], max_time_s: float | None, written: list[dict[str, Any]]) -> None:
+    """Train and test the seeds of ``row`` that are not finished, appending each record to ``written``
+    as soon as it is on disk (so that an interrupted invocation still reports the seeds it finished)."""
     pending = [run for seed in range(seeds) if not (run := SeedRun(row, seed, overrides)).is_finished()]
     deadline = None if max_time_s is None else time.monotonic() + max_time_s
-    written = []
     for index, run in enumerate(pending):
         share = None if deadline is None else (deadline - time.monotonic()) / (len(pending) - index)
         if share is not None and share <= 0:
             print(f"reproduce {row.name}: no time left for seed {run.seed} (--max-time)", flush=True)
-            break
+            return
         print(f"reproduce {row.name}: seed {run.seed} ({run.directory})", flush=True)
         written.append(run.run(share))
-    return written
 
 
 def export_checkpoint(row: Row, records: list[dict[str, Any]]) -> int | None:
@@ -303,8 +302,8 @@ def strip_checkpoint(source: Path, target: Path) -> None:
     torch.save({key: checkpoint[key] for key in EXPORTED_KEYS if key in checkpoint}, target)
 
 
-def write_results(rows: dict[str, Row], exported: dict[str, int]) -> None:
-    """Regenerate ``results.json`` and ``RESULTS.md`` from every seed under :data:`RUNS`.
+def current_entries(rows: dict[str, Row], exported: dict[str, int]) -> list[dict[str, Any]]:
+    """The ``results.json`` entries of ``rows`` from every seed under :data:`RUNS`.
 
     ``exported`` maps the rows whose checkpoint this invocation exported to the seed exported. A
     row with no seed here keeps its entry in the existing ``results.json`` (it may have run on
@@ -318,19 +317,23 @@ def write_results(rows: dict[str, Row], exported: dict[str, int]) -> None:
         if not records and row.name in existing:
             entry = existing[row.name]
         elif records:
-            previous = existing.get(row.name, {})
-            entry["checkpoint_seed"] = exported.get(row.name, previous.get("checkpoint_seed"))
+            entry["checkpoint_seed"] = exported.get(row.name, existing.get(row.name, {}).get("checkpoint_seed"))
             if entry["checkpoint_seed"] is None:
                 entry["checkpoint"] = None
         entries.append(entry)
+    return entries
+
+
+def write_results(rows: dict[str, Row], exported: dict[str, int]) -> None:
+    """Regenerate ``results.json`` and ``RESULTS.md`` (see :func:`current_entries`)."""
+    entries = current_entries(rows, exported)
     results.write_json(results.RESULTS_JSON, entries)
     results.RESULTS_MD.write_text(results.render_markdown(entries))
 
 
 def print_rows(rows: dict[str, Row]) -> None:
     """``--list``: every row with its config, published figure, re-implementation, budget and status."""
-    for row in rows.values():
-        entry = results.summarise(row, seed_records(row))
+    for row, entry in zip(rows.values(), current_entries(rows, {})):
         print(f"{row.name}  [{results.describe_status(entry)}]")
         print(f"    config: {' '.join(row.configs + row.args)}")
         print(f"    published: {results.format_published(row.published)}  ({row.source})")
@@ -441,10 +444,12 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
     deadline = None if options.max_time is None else time.monotonic() + options.max_time
     for index, row in enumerate(chosen):
         max_time_s = None if deadline is None else (deadline - time.monotonic()) / (len(chosen) - index)
-        written[row.name] = reproduce_row(row, options.seeds or row.seeds, overrides, max_time_s)
-        if written[row.name]:
-            seed = export_checkpoint(row, seed_records(row))
+        written[row.name] = []
+        try:
+            reproduce_row(row, options.seeds or row.seeds, overrides, max_time_s, written[row.name])
+        finally:  # also when a seed is interrupted (SIGTERM): report the seeds finished so far
+            seed = export_checkpoint(row, seed_records(row)) if written[row.name] else None
             if seed is not None:
                 exported[row.name] = seed
-        write_results(rows, exported)
+            write_results(rows, exported)
     return written

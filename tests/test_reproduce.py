@@ -169,6 +169,20 @@ def test_a_resumed_seed_gets_its_time_share_on_top_of_the_training_time_in_its_c
     assert reproduce.parse_max_time("26:00:05") == 93605.0
 
 
+def test_a_row_with_no_seeds_here_keeps_its_results_entry_from_another_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+    rows = {name: reproduce.Row(name=name, configs=("c.yaml",), budget={"epochs": 1}) for name in ("here", "elsewhere")}
+    elsewhere = {**results.summarise(rows["elsewhere"], [_record(0, 2.0)]), "checkpoint_seed": 0}
+    Path("results.json").write_text(json.dumps([elsewhere]))
+    reproduce.write_results(rows, {})
+    entries = json.loads(Path("results.json").read_text())
+    assert [e["row"] for e in entries] == ["here", "elsewhere"]
+    assert entries[0]["status"] == "not run" and entries[1] == elsewhere
+    assert "| `elsewhere` | none given |  | 2.00% |" in Path("RESULTS.md").read_text()
+
+
 def _record(seed: int, error: float, status: str = "done", mc: float | None = None) -> dict:
     return {
         "seed": seed, "status": status, "budget": {"epochs": 10}, "epochs_done": 10.0 if status == "done" else 4.0,
