@@ -13,7 +13,7 @@ the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in
 * **resumable**: a seed with a last checkpoint (:func:`last_checkpoint`) continues from it; a
   seed whose recorded test was at the end of the same budget is skipped;
 * **time-boxed**: ``--max-time`` is the training time of this invocation, shared equally by the
-  seeds still to train (testing comes on top). A seed stopped short of its budget is recorded
+  rows named and then by each row's seeds still to train (testing comes on top). A seed stopped short of its budget is recorded
   as ``partial`` with the epochs and updates it did; running the command again continues it;
 * **tested on validation's choice**: each seed is tested from its best checkpoint on
   ``val/acc`` (its last one when it never validated) and writes ``test_metrics.json`` beside

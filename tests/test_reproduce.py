@@ -55,7 +55,7 @@ def test_list_prints_every_row_with_its_published_figure_budget_and_status(capsy
     assert "ram_cluttered100  [" in out and "10.83%" in out and "5.9%" in out and "200 epochs x 3 seeds" in out
     assert "1.07-1.29%" in out  # a published range
     for row in rows.values():  # every shipped row's config files exist
-        assert all(Path(path).is_file() for path in row.configs), row
+        assert all((reproduce.ROWS_FILE.parents[1] / path).is_file() for path in row.configs), row
 
 
 def test_unknown_row_and_bad_budget_are_one_line_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path):
