@@ -228,6 +228,7 @@ def trainer_defaults() -> dict[str, Any]:
 EXTRA_COMMANDS = {
     "bench": "lit_draw.bench",
     "sweep": "lit_draw.sweep",
+    "reproduce": "lit_draw.reproduce",
     "view": "lit_draw.viewer",
 }
 

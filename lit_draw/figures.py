@@ -1,0 +1,257 @@
+"""``python -m lit_draw.figures``: the study's figures and WS-RAM's Figure 2 from the runs of
+``python -m lit_draw reproduce``, as PNGs.
+
+    python -m lit_draw.figures [--runs runs/reproduce] [--out docs]
+        [--study ROW ROW] [--wsram ROW ...] [--module decoder]
+
+Reads each seed's offline W&B runs (``<seed>/wandb``: training, every resumed part in order;
+``<seed>/test/wandb``: the test) and its ``test_metrics.json``, and writes:
+
+* ``study_glimpse_accuracy.png``: test accuracy after every glimpse, mean ± sd over seeds, one line
+  per weighting (the study's figs. 3-4);
+* ``study_val_accuracy.png``: ``val/acc`` against training steps (fig. 5);
+* ``study_weight_updates.png``: ``weight_update/<module>.*`` against steps, one panel per weight
+  matrix (fig. 7);
+* ``study_cell_drift.png``: ``test/cell_drift/<cell>/<t>`` against glimpse, one panel per cell
+  (figs. 9-10);
+* ``study_confusion_difference.png``: the second row's mean test confusion matrix minus the
+  first's (fig. 8: Last-Step minus All-Step);
+* ``wsram_figure2.png``: training error, gradient variance and effective sample size against
+  updates for the six estimators (Ba et al. 2015, Figure 2).
+
+A figure whose runs are missing is skipped with a message. Mean ± sd is over the seeds that logged
+a point (the sd band needs two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from lit_draw.plots import Series, heatmap, line_chart, side_by_side
+from lit_draw.wandb_reader import read_run
+
+#: Row name -> label in the figures.
+LABELS = {
+    "study_all_step": "All-Step",
+    "study_last_step": "Last-Step",
+    "wsram_figure2_var": "VAR",
+    "wsram_figure2_var_c": "VAR+c",
+    "wsram_figure2_ws_ram": "WS-RAM",
+    "wsram_figure2_ws_ram_c": "WS-RAM+c",
+    "wsram_figure2_ws_ram_q": "WS-RAM+q",
+    "wsram_figure2_ws_ram_q_c": "WS-RAM+q+c",
+}
+STUDY_ROWS = ("study_all_step", "study_last_step")
+WSRAM_ROWS = tuple(name for name in LABELS if name.startswith("wsram_figure2"))
+STEP = "trainer/global_step"
+#: Every file the script can write.
+FIGURES = (
+    "study_glimpse_accuracy.png",
+    "study_val_accuracy.png",
+    "study_weight_updates.png",
+    "study_cell_drift.png",
+    "study_confusion_difference.png",
+    "wsram_figure2.png",
+)
+
+
+@dataclass
+class SeedRuns:
+    """What one seed of a row logged.
+
+    Attributes:
+        seed: the seed.
+        history: the training W&B history rows, every resumed part in order.
+        test_history: the test W&B history rows.
+        record: the seed's ``test_metrics.json`` (``acc_per_glimpse`` in percent), or ``None``.
+        confusion: the test confusion matrix ``[C, C]`` (rows true, columns predicted), or ``None``.
+    """
+
+    seed: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    test_history: list[dict[str, Any]] = field(default_factory=list)
+    record: dict[str, Any] | None = None
+    confusion: list[list[int]] | None = None
+
+
+def load_seeds(runs: Path, row: str) -> list[SeedRuns]:
+    """Every seed of ``row`` under ``runs`` (``runs/<row>/seed<k>``), by seed."""
+    seeds = []
+    for directory in sorted((runs / row).glob("seed*"), key=lambda p: int(p.name.removeprefix("seed"))):
+        seed = SeedRuns(int(directory.name.removeprefix("seed")))
+        for part in sorted((directory / "wandb").glob("offline-run-*")):  # names start with their start time
+            seed.history += read_run(part).history
+        test_runs = directory / "test" / "wandb"
+        if test_runs.is_dir() and any(test_runs.glob("offline-run-*")):
+            test = read_run(test_runs)
+            seed.test_history = test.history
+            confusion = next((p for p in test.files if p.name == "test_confusion.csv"), None)
+            if confusion is not None:
+                seed.confusion = [[int(v) for v in line[1:]] for line in list(csv.reader(confusion.open()))[1:]]
+        metrics = directory / "test_metrics.json"
+        seed.record = json.loads(metrics.read_text()) if metrics.is_file() else None
+        seeds.append(seed)
+    return seeds
+
+
+def curve(history: list[dict[str, Any]], key: str) -> dict[int, float]:
+    """``step -> value`` of ``key`` (a step logged again by a resumed run keeps its later value)."""
+    return {row[STEP]: row[key] for row in history if key in row and STEP in row}
+
+
+def mean_series(label: str, curves: Sequence[dict[float, float]], scale: float = 1.0, offset: float = 0.0) -> Series:
+    """Mean ± sd over seeds of ``offset + scale * value`` at every x some seed has."""
+    xs = sorted({x for c in curves for x in c})
+    values = [[offset + scale * c[x] for c in curves if x in c] for x in xs]
+    return Series(
+        label,
+        xs,
+        [statistics.fmean(v) for v in values],
+        [statistics.stdev(v) if len(v) > 1 else 0.0 for v in values],
+    )
+
+
+def _label(row: str) -> str:
+    return LABELS.get(row, row)
+
+
+def glimpse_accuracy(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
+    """Test accuracy after every glimpse, mean ± sd over seeds, one line per row."""
+    series = [
+        mean_series(_label(row), [dict(enumerate(s.record["acc_per_glimpse"], start=1)) for s in seeds if s.record])
+        for row, seeds in rows.items()
+        if any(s.record for s in seeds)
+    ]
+    if not series:
+        return None
+    return line_chart(series, "Test accuracy after every glimpse (mean ± sd over seeds)", "glimpse", "accuracy (%)")
+
+
+def val_accuracy(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
+    """``val/acc`` in percent against training steps."""
+    series = [
+        mean_series(_label(row), [curve(s.history, "val/acc") for s in seeds], scale=100)
+        for row, seeds in rows.items()
+        if any(curve(s.history, "val/acc") for s in seeds)
+    ]
+    if not series:
+        return None
+    return line_chart(series, "Validation accuracy during training", "training step", "val accuracy (%)")
+
+
+def weight_updates(rows: dict[str, list[SeedRuns]], module: str) -> Image.Image | None:
+    """``weight_update/<module>.*`` against steps, one panel per weight matrix, one line per row."""
+    prefix = f"weight_update/{module}."
+    keys = sorted({k for seeds in rows.values() for s in seeds for h in s.history for k in h if k.startswith(prefix)})
+    panels = []
+    for key in keys:
+        series = [mean_series(_label(row), [curve(s.history, key) for s in seeds]) for row, seeds in rows.items()]
+        name = key.removeprefix("weight_update/")
+        panels.append(line_chart(series, f"{name}: ||W - W_prev|| / numel", "training step", "update norm per element"))
+    return side_by_side(panels) if panels else None
+
+
+def cell_drift(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
+    """Mean ``||c_t - c_{t-1}||`` on the test set against glimpse ``t``, one panel per cell."""
+    prefix = "test/cell_drift/"
+    keys = {k for seeds in rows.values() for s in seeds for h in s.test_history for k in h if k.startswith(prefix)}
+    cells = sorted({k.removeprefix(prefix).rsplit("/", 1)[0] for k in keys}, key=lambda c: (c != "decoder", c))
+    panels = []
+    for cell in cells:
+        series = []
+        for row, seeds in rows.items():
+            drifts = [_last_values(s.test_history, f"{prefix}{cell}/") for s in seeds]
+            series.append(mean_series(_label(row), [d for d in drifts if d]))
+        panels.append(line_chart(series, f"{cell} cell-state drift on the test set", "glimpse t", "||c_t - c_(t-1)||"))
+    return side_by_side(panels) if panels else None
+
+
+def _last_values(history: list[dict[str, Any]], prefix: str) -> dict[int, float]:
+    """``t -> value`` of the keys ``<prefix><t>`` in the last history row holding them."""
+    values: dict[int, float] = {}
+    for row in history:
+        found = {int(k.removeprefix(prefix)): v for k, v in row.items() if k.startswith(prefix)}
+        values = found or values
+    return values
+
+
+def confusion_difference(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
+    """The second row's mean test confusion matrix minus the first's (mean over seeds of counts)."""
+    means = []
+    for seeds in rows.values():
+        matrices = [s.confusion for s in seeds if s.confusion is not None]
+        if not matrices:
+            return None
+        means.append([[statistics.fmean(cells) for cells in zip(*rows_)] for rows_ in zip(*matrices)])
+    if len(means) != 2:
+        return None
+    first, second = list(rows)
+    difference = [[round(b - a, 1) for a, b in zip(ra, rb)] for ra, rb in zip(*means)]
+    title = f"Test confusion: {_label(second)} minus {_label(first)} (mean counts)"
+    return heatmap(difference, title, "predicted class", "true class")
+
+
+def wsram_figure2(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
+    """Training error, gradient variance and ESS against updates, one line per estimator."""
+    present = {row: seeds for row, seeds in rows.items() if any(s.history for s in seeds)}
+    if not present:
+        return None
+    panels = [
+        ("train/acc", "Training error", "error (%)", dict(scale=-100, offset=100), False),
+        ("train/grad_variance", "Gradient variance", "variance", {}, True),
+        ("train/ess", "Effective sample size (max = M)", "ESS", {}, False),
+    ]
+    return side_by_side([
+        line_chart(
+            [mean_series(_label(row), [curve(s.history, key) for s in seeds], **scaling) for row, seeds in present.items()],
+            title, "updates", ylabel, log_y=log_y,
+        )
+        for key, title, ylabel, scaling, log_y in panels
+    ])
+
+
+def study_figures(rows: dict[str, list[SeedRuns]], module: str = "decoder") -> dict[str, Image.Image]:
+    """The study's figures that ``rows`` (All-Step first, then Last-Step) have data for, by file name."""
+    figures = {
+        "study_glimpse_accuracy.png": glimpse_accuracy(rows),
+        "study_val_accuracy.png": val_accuracy(rows),
+        "study_weight_updates.png": weight_updates(rows, module),
+        "study_cell_drift.png": cell_drift(rows),
+        "study_confusion_difference.png": confusion_difference(rows),
+    }
+    return {name: image for name, image in figures.items() if image is not None}
+
+
+def main(args: list[str] | None = None) -> list[Path]:
+    """Write the figures; returns the paths written."""
+    parser = argparse.ArgumentParser(prog="python -m lit_draw.figures", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, default=Path("runs/reproduce"), help="runs of reproduce (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("docs"), help="folder for the PNGs (default: %(default)s)")
+    parser.add_argument("--study", nargs=2, default=list(STUDY_ROWS), metavar="ROW", help="the two rows compared")
+    parser.add_argument("--wsram", nargs="+", default=list(WSRAM_ROWS), metavar="ROW", help="the estimators' rows")
+    parser.add_argument("--module", default="decoder", help="module whose weight updates are plotted")
+    options = parser.parse_args(args)
+    figures = study_figures({row: load_seeds(options.runs, row) for row in options.study}, options.module)
+    figure2 = wsram_figure2({row: load_seeds(options.runs, row) for row in options.wsram})
+    if figure2 is not None:
+        figures["wsram_figure2.png"] = figure2
+    options.out.mkdir(parents=True, exist_ok=True)
+    for name, image in figures.items():
+        image.save(options.out / name)
+        print(f"wrote {options.out / name}")
+    for name in FIGURES:
+        if name not in figures:
+            print(f"skipped {name}: no runs with its data under {options.runs}")
+    return [options.out / name for name in figures]
+
+if __name__ == "__main__":
+    main()

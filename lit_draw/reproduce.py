@@ -1,0 +1,455 @@
+"""``python -m lit_draw reproduce``: train the published setups over several seeds, test them, and
+keep the results table and the shipped checkpoints up to date.
+
+    python -m lit_draw reproduce --list
+    python -m lit_draw reproduce --results
+    python -m lit_draw reproduce ROW [ROW ...] [--seeds N] [--max-time HH:MM:SS] [-- CLI overrides]
+
+The rows live in ``configs/reproduce.yaml`` (``--rows`` reads another file): a row is a config, a
+budget in epochs or updates, a number of seeds and the published test error. For each seed ``k``
+the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in this process, with
+``--seed_everything=k`` and ``--trainer.default_root_dir=runs/reproduce/<row>/seed<k>``:
+
+* **resumable**: a seed with a last checkpoint (:func:`last_checkpoint`) continues from it; a
+  seed whose recorded test was at the end of the same budget is skipped;
+* **time-boxed**: ``--max-time`` is the training time of this invocation, shared equally by the
+  rows named and then by each row's seeds still to train (testing comes on top). A seed stopped short of its budget is recorded
+  as ``partial`` with the epochs and updates it did; running the command again continues it;
+* **tested on validation's choice**: each seed is tested from its best checkpoint on
+  ``val/acc`` (its last one when it never validated) and writes ``test_metrics.json`` beside
+  its checkpoints;
+* **results**: ``results.json`` and ``RESULTS.md`` in the working directory are regenerated from
+  every seed run so far (see :mod:`lit_draw.results`), and the checkpoint of the seed whose test
+  error is closest to the row's mean is exported to ``checkpoints/<row>.ckpt`` (weights and
+  hyperparameters only) with its resolved config ``checkpoints/<row>.yaml``, so that
+  ``python -m lit_draw test --config checkpoints/<row>.yaml --ckpt_path checkpoints/<row>.ckpt``
+  gives the recorded test error again. ``--results`` only regenerates the two files.
+
+Seeds run one after another on one device (``--trainer.devices=1``; several processes under DDP
+are not supported here). W&B runs go under each seed's folder (``<seed>/wandb`` for training, ``<seed>/test/wandb`` for
+testing), where :mod:`lit_draw.figures` reads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from lightning.pytorch import Trainer
+
+from lit_draw import results
+from lit_draw.cli import ConfigError, main as cli_main
+
+#: The rows shipped with lit_draw.
+ROWS_FILE = Path(__file__).resolve().parents[1] / "configs" / "reproduce.yaml"
+#: Where seeds train, relative to the working directory.
+RUNS = Path("runs/reproduce")
+#: Where the exported checkpoints and configs go, relative to the working directory.
+CHECKPOINTS = Path("checkpoints")
+#: A seed's record, in its folder.
+METRICS_FILE = "test_metrics.json"
+#: Checkpoint entries an exported checkpoint keeps: what ``load_from_checkpoint`` and
+#: ``trainer.test(ckpt_path=...)`` read. Optimiser, scheduler, loop and callback states are dropped.
+EXPORTED_KEYS = (
+    "state_dict",
+    "hyper_parameters",
+    "hparams_name",
+    "datamodule_hyper_parameters",
+    "datamodule_hparams_name",
+    "pytorch-lightning_version",
+    "epoch",
+    "global_step",
+)
+BUDGET_UNITS = ("epochs", "updates")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the results table: a setup, its budget and the published figure it is held against.
+
+    Attributes:
+        name: the row's name (runs, checkpoint and results are keyed by it).
+        configs: config files passed as ``--config``, in order.
+        budget: ``{"epochs": N}`` or ``{"updates": N}``.
+        published: published test error in percent: a number, ``[low, high]`` or ``None``.
+        source: where the published figure comes from.
+        seeds: seeds ``0 .. seeds - 1``.
+        args: further CLI overrides for ``fit`` and ``test``.
+        reimplementation: ``{"error": percent, "source": text}`` of the best public re-implementation.
+        group: rows the figure script reads together (``study``, ``wsram_figure2``).
+        notes: what was tried (shown in ``RESULTS.md``).
+    """
+
+    name: str
+    configs: tuple[str, ...]
+    budget: dict[str, int]
+    published: float | list[float] | None = None
+    source: str = ""
+    seeds: int = 3
+    args: tuple[str, ...] = ()
+    reimplementation: dict[str, Any] | None = None
+    group: str | None = None
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or "/" in self.name:
+            raise ConfigError(f"Row.name must be a non-empty string without '/', got {self.name!r}")
+        if not self.configs:
+            raise ConfigError(f"Row.configs must name at least one config file, got {self.configs!r} (row {self.name})")
+        (unit, amount), *more = list(self.budget.items()) if isinstance(self.budget, dict) and self.budget else [(None, 0)]
+        if more or unit not in BUDGET_UNITS or not isinstance(amount, int) or amount < 1:
+            raise ConfigError(
+                f"Row.budget must be {{epochs: N}} or {{updates: N}} with N a positive int, "
+                f"got {self.budget!r} (row {self.name})"
+            )
+        if not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ConfigError(f"Row.seeds must be a positive int, got {self.seeds!r} (row {self.name})")
+
+    @property
+    def budget_unit(self) -> str:
+        return next(iter(self.budget))
+
+    @property
+    def budget_amount(self) -> int:
+        return next(iter(self.budget.values()))
+
+    def budget_args(self) -> list[str]:
+        """Trainer arguments that train exactly the budget (the other limit switched off)."""
+        if self.budget_unit == "epochs":
+            return [f"--trainer.max_epochs={self.budget_amount}", "--trainer.max_steps=-1"]
+        return [f"--trainer.max_steps={self.budget_amount}", "--trainer.max_epochs=-1"]
+
+    def budget_steps(self, steps_per_epoch: int) -> int:
+        """The budget in optimiser steps."""
+        return self.budget_amount * (steps_per_epoch if self.budget_unit == "epochs" else 1)
+
+
+def load_rows(path: str | Path = ROWS_FILE) -> dict[str, Row]:
+    """Read a rows file (a YAML list of rows, see ``configs/reproduce.yaml``), by name."""
+    entries = yaml.safe_load(Path(path).read_text())
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path} must hold a list of rows, got {type(entries).__name__}")
+    rows: dict[str, Row] = {}
+    fields = set(Row.__dataclass_fields__)
+    for entry in entries:
+        unknown = set(entry) - fields if isinstance(entry, dict) else set()
+        if not isinstance(entry, dict) or unknown:
+            raise ConfigError(f"Row must be a mapping with keys among {sorted(fields)}, got {entry!r} in {path}")
+        row = Row(**{**entry, "configs": tuple(entry.get("configs", ())), "args": tuple(entry.get("args", ()))})
+        if row.name in rows:
+            raise ConfigError(f"Row.name must be unique in {path}, got {row.name!r} twice")
+        rows[row.name] = row
+    return rows
+
+
+def seed_dir(row: Row, seed: int) -> Path:
+    """Where seed ``seed`` of ``row`` trains (its ``trainer.default_root_dir``)."""
+    return RUNS / row.name / f"seed{seed}"
+
+
+def last_checkpoint(directory: Path) -> Path | None:
+    """The checkpoint a seed trained in ``directory`` resumes from, ``None`` before its first one."""
+    path = directory / "checkpoints" / "last.ckpt"
+    return path if path.is_file() else None
+
+
+def run_config(directory: Path) -> Path:
+    """The resolved config the ``fit`` of a seed wrote (``lit_draw.cli.LogConfigToRun``)."""
+    return directory / "checkpoints" / "config.yaml"
+
+
+@dataclass
+class SeedRun:
+    """What one invocation does for one seed: its command lines and how long training may take."""
+
+    row: Row
+    seed: int
+    overrides: list[str] = field(default_factory=list)
+
+    @property
+    def directory(self) -> Path:
+        return seed_dir(self.row, self.seed)
+
+    def common_args(self) -> list[str]:
+        configs = [arg for path in self.row.configs for arg in ("--config", str(path))]
+        return [*configs, *self.row.args]
+
+    def fit_args(self, max_time_s: float | None) -> list[str]:
+        args = ["fit", *self.common_args(), *self.row.budget_args(), *self.overrides]
+        args += [f"--seed_everything={self.seed}", f"--trainer.default_root_dir={self.directory}"]
+        resume = last_checkpoint(self.directory)
+        if resume is not None:
+            args.append(f"--ckpt_path={resume}")
+        if max_time_s is not None:
+            args.append(f"--trainer.max_time={_duration(_trained_seconds(resume) + max_time_s)}")
+        return args
+
+    def test_args(self, checkpoint: Path) -> list[str]:
+        args = ["test", *self.common_args(), *self.overrides, f"--seed_everything={self.seed}"]
+        return [*args, f"--trainer.default_root_dir={self.directory / 'test'}", f"--ckpt_path={checkpoint}"]
+
+    def record(self) -> dict[str, Any] | None:
+        """The seed's ``test_metrics.json``, ``None`` when it has none."""
+        return results.read_json(self.directory / METRICS_FILE)
+
+    def is_finished(self) -> bool:
+        """Tested at the end of this row's budget (nothing left to do)."""
+        record = self.record()
+        return record is not None and record["status"] == "done" and record["budget"] == self.row.budget
+
+    def run(self, max_time_s: float | None) -> dict[str, Any]:
+        """``fit`` (resuming), then ``test``; writes and returns the seed's record."""
+        previous = self.record() or {}
+        started = time.monotonic()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with _wandb_dir(self.directory):
+            trainer: Trainer = cli_main(self.fit_args(max_time_s)).trainer
+        steps_per_epoch = max(trainer.num_training_batches // trainer.accumulate_grad_batches, 1)
+        done = trainer.global_step >= self.row.budget_steps(steps_per_epoch)
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        checkpoint = Path(best) if best and Path(best).is_file() else last_checkpoint(self.directory)
+        if checkpoint is None:
+            raise RuntimeError(f"fit of {self.directory} saved no checkpoint to test")
+        with _wandb_dir(self.directory / "test"):
+            tested = cli_main(self.test_args(checkpoint)).trainer
+        metrics = {k: v.item() for k, v in tested.callback_metrics.items() if k.startswith("test/") and v.numel() == 1}
+        record = {
+            "row": self.row.name,
+            "seed": self.seed,
+            "status": "done" if done else "partial",
+            "budget": self.row.budget,
+            "updates_done": trainer.global_step,
+            "epochs_done": round(trainer.global_step / steps_per_epoch, 2),
+            **results.errors_from_metrics(metrics),
+            "metrics": metrics,
+            "checkpoint": str(checkpoint),
+            "config": str(run_config(self.directory)),
+            "overrides": self.overrides,
+            "device": device_name(trainer),
+            "wall_time_s": round(previous.get("wall_time_s", 0.0) + time.monotonic() - started, 1),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "commit": git_commit(),
+        }
+        results.write_json(self.directory / METRICS_FILE, record)
+        return record
+
+
+def seed_records(row: Row) -> list[dict[str, Any]]:
+    """Every seed record of ``row`` under :data:`RUNS`, by seed."""
+    paths = sorted((RUNS / row.name).glob(f"seed*/{METRICS_FILE}"))
+    records = [results.read_json(path) for path in paths]
+    return sorted((r for r in records if r is not None), key=lambda r: r["seed"])
+
+
+def reproduce_row(row: Row, seeds: int, overrides: list[str], max_time_s: float | None, written: list[dict[str, Any]]) -> None:
+    """Train and test the seeds of ``row`` that are not finished, appending each record to ``written``
+    as soon as it is on disk (so that an interrupted invocation still reports the seeds it finished)."""
+    pending = [run for seed in range(seeds) if not (run := SeedRun(row, seed, overrides)).is_finished()]
+    deadline = None if max_time_s is None else time.monotonic() + max_time_s
+    for index, run in enumerate(pending):
+        share = None if deadline is None else (deadline - time.monotonic()) / (len(pending) - index)
+        if share is not None and share <= 0:
+            print(f"reproduce {row.name}: no time left for seed {run.seed} (--max-time)", flush=True)
+            return
+        print(f"reproduce {row.name}: seed {run.seed} ({run.directory})", flush=True)
+        written.append(run.run(share))
+
+
+def export_checkpoint(row: Row, records: list[dict[str, Any]]) -> int | None:
+    """Export the checkpoint and config of the seed closest to the mean test error.
+
+    Writes ``checkpoints/<row>.ckpt`` (the entries of :data:`EXPORTED_KEYS` only) and
+    ``checkpoints/<row>.yaml`` (the seed's resolved ``fit`` config, made portable: W&B offline and
+    saving under the working directory, the default MNIST root, no training time limit, runs under
+    ``runs/checkpoints/<row>``). Returns the seed exported, ``None`` when no seed was tested.
+    """
+    record = results.closest_to_mean(records)
+    if record is None:
+        return None
+    CHECKPOINTS.mkdir(parents=True, exist_ok=True)
+    strip_checkpoint(Path(record["checkpoint"]), CHECKPOINTS / f"{row.name}.ckpt")
+    config = yaml.safe_load(Path(record["config"]).read_text())
+    config["trainer"].update(default_root_dir=f"runs/checkpoints/{row.name}", max_time=None)
+    logger = config["trainer"].get("logger")
+    if isinstance(logger, dict) and "init_args" in logger:
+        logger["init_args"].update(offline=True, save_dir=".")
+    config["data"]["root"] = None
+    config["ckpt_path"] = None
+    header = (
+        f"# Resolved config of {Path(record['config']).parent.parent} (seed {record['seed']}: the seed whose test\n"
+        f"# error is closest to the mean of row {row.name}). Re-test the shipped checkpoint with\n"
+        f"#   python -m lit_draw test --config checkpoints/{row.name}.yaml --ckpt_path checkpoints/{row.name}.ckpt\n"
+    )
+    (CHECKPOINTS / f"{row.name}.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False))
+    return record["seed"]
+
+
+def strip_checkpoint(source: Path, target: Path) -> None:
+    """Copy a Lightning checkpoint keeping weights and hyperparameters only (:data:`EXPORTED_KEYS`)."""
+    checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    torch.save({key: checkpoint[key] for key in EXPORTED_KEYS if key in checkpoint}, target)
+
+
+def current_entries(rows: dict[str, Row], exported: dict[str, int]) -> list[dict[str, Any]]:
+    """The ``results.json`` entries of ``rows`` from every seed under :data:`RUNS`.
+
+    ``exported`` maps the rows whose checkpoint this invocation exported to the seed exported. A
+    row with no seed here keeps its entry in the existing ``results.json`` (it may have run on
+    another machine); otherwise it is ``not run``.
+    """
+    existing = {entry["row"]: entry for entry in results.read_json(results.RESULTS_JSON) or []}
+    entries = []
+    for row in rows.values():
+        records = seed_records(row)
+        entry = results.summarise(row, records)
+        if not records and row.name in existing:
+            entry = existing[row.name]
+        elif records:
+            entry["checkpoint_seed"] = exported.get(row.name, existing.get(row.name, {}).get("checkpoint_seed"))
+            if entry["checkpoint_seed"] is None:
+                entry["checkpoint"] = None
+        entries.append(entry)
+    return entries
+
+
+def write_results(rows: dict[str, Row], exported: dict[str, int]) -> None:
+    """Regenerate ``results.json`` and ``RESULTS.md`` (see :func:`current_entries`)."""
+    entries = current_entries(rows, exported)
+    results.write_json(results.RESULTS_JSON, entries)
+    results.RESULTS_MD.write_text(results.render_markdown(entries))
+
+
+def print_rows(rows: dict[str, Row]) -> None:
+    """``--list``: every row with its config, published figure, re-implementation, budget and status."""
+    for row, entry in zip(rows.values(), current_entries(rows, {})):
+        print(f"{row.name}  [{results.describe_status(entry)}]")
+        print(f"    config: {' '.join(row.configs + row.args)}")
+        print(f"    published: {results.format_published(row.published)}  ({row.source})")
+        if row.reimplementation:
+            print(f"    best public re-implementation: {row.reimplementation['error']}%  ({row.reimplementation['source']})")
+        print(f"    budget: {row.budget_amount} {row.budget_unit} x {row.seeds} seeds")
+
+
+def device_name(trainer: Trainer) -> str:
+    """The accelerator a trainer ran on: the GPU's name, else the CPU's model (with core count)."""
+    device = trainer.strategy.root_device
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        return f"{trainer.world_size} x {name}" if trainer.world_size > 1 else name
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+    return f"{model or platform.processor() or 'CPU'} ({os.cpu_count()} cores)"
+
+
+def git_commit() -> str | None:
+    """``git rev-parse HEAD`` of the working directory, with ``+changes`` when lit_draw's code or
+    configs differ from it; ``None`` outside a git checkout."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "lit_draw", "configs", "sweeps"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"{head}+changes" if changed else head
+
+
+def parse_max_time(text: str) -> float:
+    """``HH:MM:SS`` -> seconds."""
+    parts = text.split(":")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts) or int(parts[1]) > 59 or int(parts[2]) > 59:
+        raise argparse.ArgumentTypeError(f"--max-time must be HH:MM:SS, got {text!r}")
+    hours, minutes, seconds = map(int, parts)
+    return float(hours * 3600 + minutes * 60 + seconds)
+
+
+def _duration(seconds: float) -> str:
+    """Seconds -> Lightning's ``DD:HH:MM:SS``."""
+    total = math.ceil(seconds)
+    return f"{total // 86400:02d}:{total % 86400 // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+def _trained_seconds(checkpoint: Path | None) -> float:
+    """Training time already spent, as Lightning's ``Timer`` recorded it in ``checkpoint`` (0 without one).
+
+    ``Trainer(max_time=...)`` counts the time of earlier runs once it resumes from a checkpoint with
+    a ``Timer`` state; this is that time, so that a resumed seed gets its share on top of it.
+    """
+    if checkpoint is None:
+        return 0.0
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True).get("callbacks", {})
+    return float(state.get("Timer", {}).get("time_elapsed", {}).get("train", 0.0))
+
+
+@contextmanager
+def _wandb_dir(directory: Path) -> Iterator[None]:
+    """``WANDB_DIR`` set to ``directory`` inside the block: the W&B runs of a command go under it."""
+    previous = os.environ.get("WANDB_DIR")
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["WANDB_DIR"] = str(directory.resolve())
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("WANDB_DIR", None)
+        else:
+            os.environ["WANDB_DIR"] = previous
+
+
+def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """``python -m lit_draw reproduce``; returns the seed records written, by row."""
+    args = list(args)
+    overrides = args[args.index("--") + 1 :] if "--" in args else []
+    own = args[: args.index("--")] if "--" in args else args
+    parser = argparse.ArgumentParser(prog="python -m lit_draw reproduce", description=__doc__.split("\n\n")[0])
+    parser.add_argument("rows", nargs="*", metavar="ROW", help="row names, or a group (study, wsram_figure2)")
+    parser.add_argument("--list", action="store_true", help="print every row and what is done")
+    parser.add_argument("--results", action="store_true", help="only regenerate results.json and RESULTS.md")
+    parser.add_argument("--seeds", type=int, help="seeds 0 .. N-1 (default: the row's)")
+    parser.add_argument("--max-time", type=parse_max_time, help="training time of this invocation, HH:MM:SS")
+    parser.add_argument("--rows", dest="rows_file", default=str(ROWS_FILE), help="rows file (default: %(default)s)")
+    options = parser.parse_args(own)
+    rows = load_rows(options.rows_file)
+    if options.list:
+        print_rows(rows)
+        return {}
+    if options.results:
+        write_results(rows, {})
+        return {}
+    if not options.rows:
+        parser.error("name at least one ROW, or --list")
+    if options.seeds is not None and options.seeds < 1:
+        parser.error(f"--seeds must be a positive int, got {options.seeds}")
+    groups = {row.group for row in rows.values() if row.group}
+    unknown = [name for name in options.rows if name not in rows and name not in groups]
+    if unknown:
+        parser.error(f"ROW must be one of {', '.join([*rows, *sorted(groups)])}, got {', '.join(unknown)}")
+    chosen = [row for row in rows.values() if row.name in options.rows or row.group in options.rows]
+    written: dict[str, list[dict[str, Any]]] = {}
+    exported: dict[str, int] = {}
+    deadline = None if options.max_time is None else time.monotonic() + options.max_time
+    for index, row in enumerate(chosen):
+        max_time_s = None if deadline is None else (deadline - time.monotonic()) / (len(chosen) - index)
+        written[row.name] = []
+        try:
+            reproduce_row(row, options.seeds or row.seeds, overrides, max_time_s, written[row.name])
+        finally:  # also when a seed is interrupted (SIGTERM): report the seeds finished so far
+            seed = export_checkpoint(row, seed_records(row)) if written[row.name] else None
+            if seed is not None:
+                exported[row.name] = seed
+            write_results(rows, exported)
+    return written

@@ -1,0 +1,196 @@
+"""The results table of ``python -m lit_draw reproduce``: seed records -> ``results.json`` -> ``RESULTS.md``.
+
+A seed record (``runs/reproduce/<row>/seed<k>/test_metrics.json``) holds one seed's test metrics;
+:func:`summarise` turns a row's records into its ``results.json`` entry (means and standard
+deviations over seeds) and :func:`render_markdown` renders the entries beside the published
+figures. Errors are in percent: ``test_error = 100 * (1 - test/acc)`` (the prediction after the
+last glimpse; one sampled glimpse sequence for RAM and WS-RAM), ``test_error_mc`` the same for the
+prediction averaged over policy samples (``test/acc_mc``, RAM), per-glimpse accuracies
+``100 * test/acc_glimpse_{t}``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lit_draw.reproduce import Row
+
+RESULTS_JSON = Path("results.json")
+RESULTS_MD = Path("RESULTS.md")
+
+
+def read_json(path: Path) -> Any:
+    """The JSON in ``path``, ``None`` when there is no such file."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2) + "\n")
+
+
+def errors_from_metrics(metrics: dict[str, float]) -> dict[str, Any]:
+    """``test_error``, ``test_error_mc`` (``None`` without ``test/acc_mc``) and ``acc_per_glimpse``
+    (``[T]``), in percent, from the ``test/*`` metrics of one run."""
+    glimpses = []
+    while f"test/acc_glimpse_{len(glimpses) + 1}" in metrics:
+        glimpses.append(100 * metrics[f"test/acc_glimpse_{len(glimpses) + 1}"])
+    return {
+        "test_error": 100 * (1 - metrics["test/acc"]),
+        "test_error_mc": 100 * (1 - metrics["test/acc_mc"]) if "test/acc_mc" in metrics else None,
+        "acc_per_glimpse": glimpses,
+    }
+
+
+def closest_to_mean(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The record whose ``test_error`` is closest to the mean over ``records`` (the lowest seed on ties)."""
+    if not records:
+        return None
+    mean = statistics.fmean(r["test_error"] for r in records)
+    return min(records, key=lambda r: (abs(r["test_error"] - mean), r["seed"]))
+
+
+def summarise(row: Row, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``results.json`` entry of ``row`` from its seed records (``status: "not run"`` without any).
+
+    ``status`` is ``done`` when every planned seed was tested at the end of its budget, else
+    ``partial``; ``vs_published`` is ``test_error`` minus the published error (its low end for a
+    range), in percentage points: negative beats it.
+    """
+    errors = [r["test_error"] for r in records]
+    mc = [r["test_error_mc"] for r in records if r.get("test_error_mc") is not None]
+    glimpses = [r["acc_per_glimpse"] for r in records if r.get("acc_per_glimpse")]
+    complete = len(records) >= row.seeds and all(r["status"] == "done" and r["budget"] == row.budget for r in records)
+    test_error = _mean(errors)
+    published = min(row.published) if isinstance(row.published, list) else row.published
+    return {
+        "row": row.name,
+        "group": row.group,
+        "config": [*row.configs, *row.args],
+        "published": row.published,
+        "source": row.source,
+        "reimplementation": row.reimplementation,
+        "status": "not run" if not records else "done" if complete else "partial",
+        "test_error": test_error,
+        "test_error_sd": _sd(errors),
+        "test_error_mc": _mean(mc),
+        "test_error_mc_sd": _sd(mc),
+        "vs_published": None if test_error is None or published is None else round(test_error - published, 2),
+        "acc_per_glimpse": [_mean(list(column)) for column in zip(*glimpses)] or None,
+        "acc_per_glimpse_sd": [_sd(list(column)) for column in zip(*glimpses)] or None,
+        "seeds": [r["seed"] for r in records],
+        "seeds_planned": row.seeds,
+        "budget": row.budget,
+        "epochs_done": [r["epochs_done"] for r in records],
+        "updates_done": [r["updates_done"] for r in records],
+        "seed_status": [r["status"] for r in records],
+        "device": _joined(r["device"] for r in records),
+        "wall_time_s": round(sum(r["wall_time_s"] for r in records), 1) if records else None,
+        "date": max((r["date"] for r in records), default=None),
+        "commit": _joined(r["commit"] for r in records),
+        "checkpoint": f"checkpoints/{row.name}.ckpt" if records else None,
+        "checkpoint_seed": None,
+        "notes": row.notes,
+    }
+
+
+def describe_status(entry: dict[str, Any]) -> str:
+    """``not run``, ``done, 3 seeds`` or ``partial: seeds 0, 1 of 3; epochs done 20, 7.5 of 20``."""
+    if entry["status"] == "not run":
+        return "not run"
+    seeds = entry["seeds"]
+    if entry["status"] == "done":
+        return f"done, {len(seeds)} seed{'s' * (len(seeds) != 1)}"
+    (unit, amount), = entry["budget"].items()
+    done = ", ".join(f"{d:g}" for d in entry[f"{unit}_done"])
+    return f"partial: seeds {', '.join(map(str, seeds))} of {entry['seeds_planned']}; {unit} done {done} of {amount}"
+
+
+def format_published(published: float | list[float] | None) -> str:
+    if published is None:
+        return "none given"
+    if isinstance(published, list):
+        return f"{published[0]:g}-{published[1]:g}%"
+    return f"{published:g}%"
+
+
+def render_markdown(entries: list[dict[str, Any]]) -> str:
+    """``RESULTS.md``: the table beside the published figures, per-glimpse accuracy, run details."""
+    lines = [
+        "# Results",
+        "",
+        "Generated by `python -m lit_draw reproduce` from `results.json` (do not edit by hand; the rows are",
+        "in `configs/reproduce.yaml`). Test error in percent on the fixed 10,000-canvas test set, after",
+        "the last glimpse: mean ± standard deviation over seeds. RAM and WS-RAM sample their glimpses:",
+        "their error is from one sampled sequence, and *MC* is RAM's prediction averaged over policy",
+        "samples. *vs published*: our error minus the published one (its low end for a range), in",
+        "percentage points; negative beats it. Each seed is tested from its best checkpoint on the",
+        "validation set; nothing is chosen on the test set.",
+        "",
+        "| row | published | best public re-implementation | ours | MC | vs published | budget | status |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for e in entries:
+        reimpl = f"{e['reimplementation']['error']:g}%" if e["reimplementation"] else ""
+        versus = "" if e["vs_published"] is None else f"{e['vs_published']:+.2f} pp"
+        ours, mc = _pm(e["test_error"], e["test_error_sd"]), _pm(e["test_error_mc"], e["test_error_mc_sd"])
+        lines.append(
+            f"| `{e['row']}` | {format_published(e['published'])} | {reimpl} | {ours} | {mc} | {versus} | "
+            f"{_budget(e['budget'])} | {describe_status(e)} |"
+        )
+    glimpsed = [e for e in entries if e.get("acc_per_glimpse")]
+    if glimpsed:
+        width = max(len(e["acc_per_glimpse"]) for e in glimpsed)
+        lines += [
+            "",
+            "## Accuracy after every glimpse",
+            "",
+            "Test accuracy in percent after glimpse t, mean over seeds.",
+            "",
+            "| row | " + " | ".join(f"t={t}" for t in range(1, width + 1)) + " |",
+            "| --- |" + " --- |" * width,
+        ]
+        for e in glimpsed:
+            cells = [f"{a:.1f}" for a in e["acc_per_glimpse"]] + [""] * (width - len(e["acc_per_glimpse"]))
+            lines.append(f"| `{e['row']}` | " + " | ".join(cells) + " |")
+    lines += ["", "## Rows", ""]
+    for e in entries:
+        lines.append(f"- `{e['row']}`: `{' '.join(e['config'])}`. Published: {format_published(e['published'])}, {e['source']}.")
+        if e["reimplementation"]:
+            lines.append(f"  Best public re-implementation: {e['reimplementation']['error']:g}%, {e['reimplementation']['source']}.")
+        if e["status"] != "not run":
+            hours = e["wall_time_s"] / 3600
+            lines.append(
+                f"  Seeds {', '.join(map(str, e['seeds']))} on {e['device']}, {hours:.2f} h in all, last {e['date']}, "
+                f"commit `{e['commit']}`. Checkpoint `{e['checkpoint']}` (seed {e['checkpoint_seed']})."
+            )
+        if e.get("notes"):
+            lines.append(f"  Notes: {e['notes']}")
+    return "\n".join(lines) + "\n"
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(statistics.fmean(values), 3) if values else None
+
+
+def _sd(values: list[float]) -> float | None:
+    return round(statistics.stdev(values), 3) if len(values) > 1 else None
+
+
+def _joined(values: Any) -> str | None:
+    unique = list(dict.fromkeys(v for v in values if v is not None))
+    return "; ".join(unique) or None
+
+
+def _pm(mean: float | None, sd: float | None) -> str:
+    if mean is None:
+        return ""
+    return f"{mean:.2f}%" if sd is None else f"{mean:.2f} ± {sd:.2f}%"
+
+
+def _budget(budget: dict[str, int]) -> str:
+    (unit, amount), = budget.items()
+    return f"{amount:,} {unit}"
