@@ -306,16 +306,17 @@ def current_entries(rows: dict[str, Row], exported: dict[str, int]) -> list[dict
     """The ``results.json`` entries of ``rows`` from every seed under :data:`RUNS`.
 
     ``exported`` maps the rows whose checkpoint this invocation exported to the seed exported. A
-    row with no seed here keeps its entry in the existing ``results.json`` (it may have run on
-    another machine); otherwise it is ``not run``.
+    row with no seed here keeps its entry in the existing ``results.json`` when that entry has
+    results (it may have run on another machine); otherwise it is ``not run``, described as the
+    registry describes it now.
     """
     existing = {entry["row"]: entry for entry in results.read_json(results.RESULTS_JSON) or []}
     entries = []
     for row in rows.values():
         records = seed_records(row)
         entry = results.summarise(row, records)
-        if not records and row.name in existing:
-            entry = existing[row.name]
+        if not records and existing.get(row.name, {}).get("status", "not run") != "not run":
+            entry = existing[row.name]  # run elsewhere: keep its numbers
         elif records:
             entry["checkpoint_seed"] = exported.get(row.name, existing.get(row.name, {}).get("checkpoint_seed"))
             if entry["checkpoint_seed"] is None:
