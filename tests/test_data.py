@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 import yaml
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
@@ -25,6 +26,7 @@ from lit_draw.data import (
     make_canvases,
     mnist,
 )
+from lit_draw.data import canvas
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -122,6 +124,11 @@ def test_unscaled_digits_are_pasted_at_integer_offsets_with_exact_boxes(mnist_ro
         outside[y : y + 28, x : x + 28] = 0
         assert not outside.any()
     torch.testing.assert_close(_measured_ink_box(canvas), box)
+
+
+def test_affine_grid_is_torchs():
+    theta = torch.randn(4, 2, 3)
+    torch.testing.assert_close(canvas._affine_grid(theta, 9), F.affine_grid(theta, [4, 1, 9, 9], align_corners=True))
 
 
 def test_clutter_fragments_are_added_and_the_sum_clamped_to_one():

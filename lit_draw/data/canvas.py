@@ -221,6 +221,20 @@ def _paste_digits(
     return canvas, a, offset + _CENTRE
 
 
+def _affine_grid(theta: Tensor, size: int) -> Tensor:
+    """``F.affine_grid(theta, [B, 1, size, size], align_corners=True)`` as an outer sum.
+
+    The same grid (``theta [B, 2, 3]`` applied to the normalised pixel coordinates
+    ``(x_n, y_n, 1)``), without ``affine_grid``'s batched matmul, which is 4x slower on CPU.
+
+    Returns:
+        ``[B, size, size, 2]``.
+    """
+    p_n = torch.linspace(-1, 1, size, device=theta.device)  # [size]
+    x_n, y_n = p_n[:, None], p_n[:, None, None]  # along the columns, along the rows
+    return theta[:, None, None, :, 0] * x_n + theta[:, None, None, :, 1] * y_n + theta[:, None, None, :, 2]
+
+
 def _resample_digits(
     digits: Tensor,
     canvas_size: int,
@@ -243,5 +257,5 @@ def _resample_digits(
     # align_corners=True, p = p_n * mid + mid and u = u_n * 13.5 + 13.5 for normalised p_n, u_n.
     a_inv = _inverse_2x2(a)  # [B, 2, 2]
     theta = torch.cat([a_inv * (mid / _CENTRE), a_inv @ (mid - t)[:, :, None] / _CENTRE], dim=2)  # [B, 2, 3]
-    grid = F.affine_grid(theta, [batch, 1, canvas_size, canvas_size], align_corners=True)
+    grid = _affine_grid(theta, canvas_size)  # [B, H, W, 2]
     return F.grid_sample(digits[:, None], grid, align_corners=True), a, t  # [B, 1, H, W]
