@@ -134,8 +134,10 @@ def integral_image(images: Tensor) -> IntegralImage:
     """
     if images.dim() == 4:
         images = images[:, 0]
-    table = F.pad(images.double().cumsum(1).cumsum(2), (1, 0, 1, 0))  # [B, H + 1, W + 1]
-    return IntegralImage(table, images.dtype)
+    batch, height, width = images.shape
+    table = images.new_zeros(batch, height + 1, width + 1, dtype=torch.float64)
+    table[:, 1:, 1:] = images
+    return IntegralImage(table.cumsum_(2).cumsum_(1), images.dtype)  # [B, H + 1, W + 1]
 
 
 def _read_levels(sat: IntegralImage, loc: Tensor, patch: int, levels: Tensor) -> Tensor:
@@ -155,8 +157,9 @@ def _read_levels(sat: IntegralImage, loc: Tensor, patch: int, levels: Tensor) ->
     steps = torch.arange(patch + 1, device=loc.device) * block[..., None]  # [B, L, patch + 1]
     xs = (start[..., 0, None] + steps).clamp(0, width)  # [B, L, patch + 1] table columns
     ys = (start[..., 1, None] + steps).clamp(0, height)  # [B, L, patch + 1] table rows
-    rows = torch.arange(loc.shape[0], device=loc.device)[:, None, None, None]
-    corners = sat.table[rows, ys[..., :, None], xs[..., None, :]]  # [B, L, patch + 1, patch + 1]
+    index = ys[..., :, None] * (width + 1) + xs[..., None, :]  # [B, L, patch + 1, patch + 1] into the flat table
+    # One gather per sample row (advanced indexing with a batch index is ~50x slower on CPU).
+    corners = sat.table.flatten(1).gather(1, index.flatten(1)).view(index.shape)  # [B, L, patch + 1, patch + 1]
     sums = corners[..., 1:, 1:] - corners[..., :-1, 1:] - corners[..., 1:, :-1] + corners[..., :-1, :-1]
     return (sums / (block * block)[..., None, None]).to(sat.dtype)  # [B, L, patch, patch]
 
