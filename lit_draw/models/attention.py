@@ -41,9 +41,9 @@ def gaussian_filterbank(
     mu_y = gy[:, None] + offsets * delta[:, None]  # [B, n]
     a = torch.arange(width, device=gx.device, dtype=gx.dtype)  # [W]
     b = torch.arange(height, device=gx.device, dtype=gx.dtype)  # [H]
-    two_sigma2 = 2 * sigma2[:, None, None]
-    fx = torch.exp(-((a - mu_x[:, :, None]) ** 2) / two_sigma2)  # [B, n, W]
-    fy = torch.exp(-((b - mu_y[:, :, None]) ** 2) / two_sigma2)  # [B, n, H]
+    scale = (-0.5 / sigma2)[:, None, None]  # [B, 1, 1]: one division per sample, not per filter tap
+    fx = torch.exp((a - mu_x[:, :, None]) ** 2 * scale)  # [B, n, W]
+    fy = torch.exp((b - mu_y[:, :, None]) ** 2 * scale)  # [B, n, H]
     fx = fx / fx.sum(-1, keepdim=True).clamp_min(_EPS)
     fy = fy / fy.sum(-1, keepdim=True).clamp_min(_EPS)
     return fx, fy
