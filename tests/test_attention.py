@@ -195,6 +195,19 @@ def test_retina_level_reads_the_chosen_square_of_the_full_retina():
     torch.testing.assert_close(chosen, full[torch.arange(32), level], rtol=0, atol=1e-6)
 
 
+def test_rollouts_share_the_table_of_their_canvas():
+    """Run-major locations ``[M B, 2]`` read canvas ``b`` at rows ``m B + b``, as from the repeated canvases."""
+    torch.manual_seed(2)
+    images = torch.rand(4, 1, 20, 20)
+    loc = torch.rand(12, 2) * 2 - 1  # M = 3 rollouts of 4 canvases
+    expected = _gather_retina(images[:, 0].repeat(3, 1, 1), loc, 4, 2)
+    torch.testing.assert_close(retina(integral_image(images), loc, 4, 2), expected, rtol=0, atol=1e-6)
+    level = torch.randint(0, 2, (12,))
+    torch.testing.assert_close(retina_level(images, loc, 4, level), expected[torch.arange(12), level], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match=r"retina.loc must have a multiple of 4 rows \(the table's canvases\), got 6"):
+        retina(images, loc[:6], 4, 2)
+
+
 def test_retina_passes_gradients_to_the_canvas_and_keeps_its_dtype():
     images = torch.rand(2, 1, 16, 16, requires_grad=True)
     out = retina(images, torch.zeros(2, 2), patch=4, scales=2)

@@ -103,3 +103,30 @@ def test_models_run_on_the_device_of_their_inputs(net: torch.nn.Module, training
     images = torch.rand(3, 1, 32, 32, device="meta")
     trace = net(images, torch.zeros(3, dtype=torch.long, device="meta"), return_glimpses=True, return_gates=True)
     assert trace.logits.device.type == "meta" and trace.center.device.type == "meta"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "net",
+    [
+        DRAWClassifier(canvas_size=32, read_n=4, glimpses=2, enc_size=8, dec_size=8, hidden=8),
+        RAM(canvas_size=32, patch=4, scales=2, glimpses=2, core="lstm", core_size=8, what_hidden=8, where_hidden=8,
+            glimpse_size=8, hidden=8, deterministic_eval=True, start="learned"),
+        WSRAM(canvas_size=32, patch=4, glimpses=2, samples=2, coarse_size=4, what_hidden=8, where_hidden=8,
+              glimpse_size=8, state_size=8, hidden=8),
+    ],
+    ids=["draw", "ram", "wsram"],
+)
+def test_every_model_compiles_on_the_cpu_and_trains(net: torch.nn.Module):
+    """``torch.compile`` (inductor) on the CPU: forward and backward run; a deterministic forward equals eager."""
+    torch.manual_seed(0)
+    images, labels = torch.rand(4, 1, 32, 32), torch.randint(0, 10, (4,))
+    compiled = torch.compile(net)
+    trace = compiled(images, labels)
+    trace.logits.logsumexp(-1).sum().backward()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    if not isinstance(net, WSRAM):  # WS-RAM always samples its rollouts; the others are deterministic here
+        net.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(torch.compile(net)(images).logits, net(images).logits, rtol=1e-4, atol=1e-5)

@@ -135,7 +135,9 @@ def integral_image(images: Tensor) -> IntegralImage:
     if images.dim() == 4:
         images = images[:, 0]
     batch, height, width = images.shape
-    table = images.new_zeros(batch, height + 1, width + 1, dtype=torch.float64)
+    table = images.new_empty(batch, height + 1, width + 1, dtype=torch.float64)  # no fill: only the border is zero
+    table[:, 0] = 0
+    table[:, 1:, 0] = 0
     table[:, 1:, 1:] = images
     return IntegralImage(table.cumsum_(2).cumsum_(1), images.dtype)  # [B, H + 1, W + 1]
 
@@ -157,9 +159,13 @@ def _read_levels(sat: IntegralImage, loc: Tensor, patch: int, levels: Tensor) ->
     steps = torch.arange(patch + 1, device=loc.device) * block[..., None]  # [B, L, patch + 1]
     xs = (start[..., 0, None] + steps).clamp(0, width)  # [B, L, patch + 1] table columns
     ys = (start[..., 1, None] + steps).clamp(0, height)  # [B, L, patch + 1] table rows
-    index = ys[..., :, None] * (width + 1) + xs[..., None, :]  # [B, L, patch + 1, patch + 1] into the flat table
-    # One gather per sample row (advanced indexing with a batch index is ~50x slower on CPU).
-    corners = sat.table.flatten(1).gather(1, index.flatten(1)).view(index.shape)  # [B, L, patch + 1, patch + 1]
+    batch, canvases, stride = loc.shape[0], sat.table.shape[0], (height + 1) * (width + 1)
+    if batch % canvases:
+        raise ValueError(f"retina.loc must have a multiple of {canvases} rows (the table's canvases), got {batch}")
+    row = torch.arange(batch, device=loc.device) % canvases  # [B]: run-major, row m * canvases + b reads canvas b
+    index = row[:, None, None, None] * stride + ys[..., :, None] * (width + 1) + xs[..., None, :]  # [B, L, p+1, p+1]
+    # One flat gather (advanced indexing with a batch index is ~50x slower on CPU).
+    corners = sat.table.view(-1).gather(0, index.flatten()).view(index.shape)  # [B, L, patch + 1, patch + 1]
     sums = corners[..., 1:, 1:] - corners[..., :-1, 1:] - corners[..., 1:, :-1] + corners[..., :-1, :-1]
     return (sums / (block * block)[..., None, None]).to(sat.dtype)  # [B, L, patch, patch]
 
@@ -179,12 +185,13 @@ def retina(images: Tensor | IntegralImage, loc: Tensor, patch: int, scales: int)
     Args:
         images: ``[B, H, W]`` or ``[B, 1, H, W]`` canvases, or their :class:`IntegralImage`.
         loc: ``[B, 2]`` as ``(x, y)`` in ``[-1, 1]`` (clamped to it); ``(-1, -1)`` is the
-            top-left corner, ``(0, 0)`` the centre.
+            top-left corner, ``(0, 0)`` the centre. ``M B`` rows (run-major: row ``m B + b``) read
+            canvas ``b`` ``M`` times: rollouts of the same canvases share one table.
         patch: side of each output patch in pixels.
         scales: number of nested squares.
 
     Returns:
-        ``[B, scales, patch, patch]``, in the canvases' dtype.
+        ``[B, scales, patch, patch]`` (``[M B, ...]`` for ``M B`` locations), in the canvases' dtype.
     """
     sat = images if isinstance(images, IntegralImage) else integral_image(images)
     levels = torch.arange(scales, device=loc.device).expand(loc.shape[0], scales)  # [B, scales]
@@ -198,9 +205,9 @@ def retina_level(images: Tensor | IntegralImage, loc: Tensor, patch: int, level:
 
     Args:
         images: as for :func:`retina` (canvases or their :class:`IntegralImage`).
-        loc: ``[B, 2]`` in ``[-1, 1]``.
+        loc: ``[B, 2]`` (or ``[M B, 2]``, run-major) in ``[-1, 1]``.
         patch: side of the output patch in pixels.
-        level: ``[B]`` int, the square ``k`` (side ``patch * 2**k``) read for each sample.
+        level: ``[B]`` (or ``[M B]``) int, the square ``k`` (side ``patch * 2**k``) read for each sample.
 
     Returns:
         ``[B, patch, patch]``.
