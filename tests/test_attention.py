@@ -30,6 +30,21 @@ def test_filterbank_rows_sum_to_one_even_off_canvas():
     assert (fx.sum(-1) <= 1 + 1e-6).all()
 
 
+def test_filterbank_equals_the_plain_formula_with_its_far_tails():
+    """The filters cut to zero below exp(-80) (a fast path) match eqs. 19-20 written out plainly."""
+    torch.manual_seed(3)
+    gx, gy = torch.rand(256) * 140 - 20, torch.rand(256) * 140 - 20  # some windows off the canvas
+    sigma2, delta = torch.rand(256) ** 3 * 20 + 1e-3, torch.rand(256) * 9  # narrow filters: long tails
+    fx, fy = gaussian_filterbank(gx, gy, sigma2, delta, 12, 100, 100)
+    a = torch.arange(100.0)
+    for f, g in ((fx, gx), (fy, gy)):
+        mu = g[:, None] + (torch.arange(1, 13) - 6.5) * delta[:, None]
+        plain = torch.exp(-((a - mu[..., None]) ** 2) / (2 * sigma2[:, None, None]))
+        plain = plain / plain.sum(-1, keepdim=True).clamp_min(1e-8)
+        assert (f == 0).float().mean() > 0.5  # the cut is exercised
+        torch.testing.assert_close(f, plain, rtol=1e-5, atol=1e-6)
+
+
 def test_filter_centres_are_symmetric_about_g():
     """mu_i = g + (i - N/2 - 0.5) delta: the mean of each row's Gaussian, symmetric about g."""
     n, width = 4, 64
