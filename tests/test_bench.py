@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from lit_draw import bench
 from lit_draw.bench import DEFAULT_CONFIGS, main
 from lit_draw.models import RAM, WSRAM, DRAWClassifier
 from lit_draw.module import AttentionClassifier
@@ -63,6 +65,20 @@ def test_bench_prints_every_row_with_positive_rates(
     assert rows["batch size / precision / compile"] == f"8 / {precision} / off"
     assert DEFAULT_CONFIGS[model][0] in rows["model"]
     assert not (tmp_path / "wandb").exists()  # the bench's W&B runs go to a temporary folder
+
+
+@pytest.mark.slow
+def test_cpu_time_runs_on_one_thread_and_restores_the_clock(tiny_args: list[str]):
+    threads = torch.get_num_threads()
+    rows = main(["--model", "draw", "--cpu-time", *tiny_args, *TINY["draw"]])
+    assert rows["device"].endswith("1 threads, timed by its CPU clock")
+    assert float(rows["training, Trainer (samples/s)"].replace(",", "")) > 0
+    assert torch.get_num_threads() == threads and bench._clock is time.perf_counter
+
+
+def test_cpu_time_refuses_cuda():
+    with pytest.raises(ValueError, match="--cpu-time times the CPU only, got --device cuda"):
+        bench.parse_args(["--model", "draw", "--device", "cuda", "--cpu-time"])
 
 
 def test_bench_refuses_a_config_of_another_model(tiny_args: list[str]):
