@@ -146,3 +146,30 @@ def test_every_model_compiles_on_the_cpu_and_trains(net: torch.nn.Module):
         net.eval()
         with torch.no_grad():
             torch.testing.assert_close(torch.compile(net)(images).logits, net(images).logits, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize(
+    "make_net",
+    [
+        lambda: DRAWClassifier(canvas_size=32, read_n=4, glimpses=2, enc_size=8, dec_size=8, hidden=8),
+        lambda: RAM(canvas_size=32, patch=4, scales=2, glimpses=2, core="lstm", core_size=8, what_hidden=8,
+                    where_hidden=8, glimpse_size=8, hidden=8),
+        lambda: WSRAM(canvas_size=32, patch=4, glimpses=2, samples=2, coarse_size=4, what_hidden=8, where_hidden=8,
+                      glimpse_size=8, state_size=8, hidden=8),
+    ],
+    ids=["draw", "ram", "wsram"],
+)
+def test_a_training_forward_and_backward_never_wait_for_the_gpu(make_net):
+    """``set_sync_debug_mode("error")`` raises on any host read or synchronising copy in the step."""
+    net = make_net().cuda().train()
+    images = torch.rand(4, 1, 32, 32, device="cuda")
+    labels = torch.randint(0, 10, (4,), device="cuda")
+    net(images, labels)  # first call: lazy initialisation may synchronise
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        trace = net(images, labels)
+        trace.logits.logsumexp(-1).sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

@@ -112,8 +112,8 @@ def loc_to_pixels(loc: Tensor, height: int, width: int) -> Tensor:
     Returns:
         ``[..., 2]`` pixel coordinates (0-based; ``(0, 0)`` maps to ``((W-1)/2, (H-1)/2)``).
     """
-    scale = loc.new_tensor([width, height])
-    return (loc + 1) * scale / 2 - 0.5
+    x, y = loc.unbind(-1)
+    return torch.stack([(x + 1) * (width / 2) - 0.5, (y + 1) * (height / 2) - 0.5], -1)  # no host-to-device copy
 
 
 class IntegralImage(NamedTuple):
@@ -163,7 +163,7 @@ def _read_levels(sat: IntegralImage, loc: Tensor, patch: int, levels: Tensor) ->
     height, width = sat.height, sat.width
     loc = loc.detach().clamp(-1, 1)
     # Top-left corner of the canvas is the edge at -0.5: in edge units the centre is (loc+1)*W/2.
-    edge = (loc + 1) * loc.new_tensor([width, height]) / 2  # [B, 2]
+    edge = torch.stack([(loc[:, 0] + 1) * (width / 2), (loc[:, 1] + 1) * (height / 2)], -1)  # [B, 2], no host copy
     block = 2 ** levels  # [B, L] int
     side = (patch * block).to(edge.dtype)  # [B, L]
     start = torch.round(edge[:, None, :] - side[..., None] / 2).long()  # [B, L, 2] top-left pixel (x, y)
