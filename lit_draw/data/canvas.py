@@ -191,7 +191,7 @@ def make_canvases(
         ``canvas`` float32 ``[B, 1, H, W]`` in ``[0, 1]`` and ``box`` float32 ``[B, 4]``, the
         digit's ink box ``(x_min, y_min, x_max, y_max)`` on the canvas in pixel coordinates.
     """
-    batch, device = digits.shape[0], digits.device
+    device = digits.device
     digits = digits.float()
     if tuple(scale) == (1.0, 1.0) and distortion == 0:
         canvas, a, t = _paste_digits(digits, canvas_size, translate, generator)
