@@ -75,7 +75,14 @@ class AttentionClassifier(LightningModule):
 
     def on_fit_start(self) -> None:
         """Refuse a data module whose canvases are not the size the net was built for (the CLI
-        links the two; this catches a mismatch made from Python)."""
+        links the two; this catches a mismatch made from Python), and a gradient-variance period
+        whose values Lightning would never write."""
+        every, log_every = getattr(self.objective, "grad_variance_every", 0), self.trainer.log_every_n_steps
+        if every and log_every and every % log_every:
+            raise ValueError(
+                f"model.objective.init_args.grad_variance_every ({every}) must be a multiple of "
+                f"trainer.log_every_n_steps ({log_every}), or its values are never logged"
+            )
         net_size = self.net.canvas_size
         data_size = getattr(getattr(self.trainer, "datamodule", None), "canvas_size", net_size)
         if net_size != data_size:
@@ -92,10 +99,14 @@ class AttentionClassifier(LightningModule):
         images, labels, _ = batch
         trace = self(images, labels)
         terms = self.objective(trace, labels, self.global_step)
-        self.train_acc(trace.logits[-1], labels)
-        self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=False)
-        # not in the progress bar: that reads it back every step
-        self.log(f"train/{self.objective.train_accuracy_key}", self.train_acc)
+        # Lightning writes training logs every log_every_n_steps only: the metric update and the
+        # log calls (a measurable share of a small model's step) are skipped on the other steps
+        every = self.trainer.log_every_n_steps
+        if every and (self.global_step + 1) % every == 0:
+            self.train_acc(trace.logits[-1], labels)
+            self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=False)
+            # not in the progress bar: that reads it back every step
+            self.log(f"train/{self.objective.train_accuracy_key}", self.train_acc)
         return terms["loss"]
 
     def _eval_step(self, batch: Batch, stage: str) -> dict[str, Any]:

@@ -124,7 +124,7 @@ class _Rollouts(Objective):
         entropy_bonus: weight of the attention policy p's entropy subtracted from the loss (sec. 4.5).
         grad_variance_every: log ``grad_variance`` (the spread of the ``M`` single-rollout gradient
             estimates of all of the net's parameters, the paper's Figure 2 middle) every this many
-            steps (0: never).
+            steps (0: never), on the steps Lightning logs: a multiple of ``trainer.log_every_n_steps``.
     """
 
     fits = "rollouts"
@@ -174,7 +174,7 @@ class _Rollouts(Objective):
         }
         loss = surrogate.loss() - self.entropy_bonus * terms["entropy"]
         every = self.grad_variance_every
-        if every and log_likelihood.shape[0] > 1 and step % every == 0 and self._params:
+        if every and log_likelihood.shape[0] > 1 and (step + 1) % every == 0 and self._params:
             terms["grad_variance"] = losses.rollout_gradient_variance(surrogate.per_rollout(), self._params)
         return {"loss": loss, **terms}
 

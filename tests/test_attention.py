@@ -2,13 +2,16 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lit_draw.models.attention import (
     FilterbankWindow,
     filterbank_read,
     gaussian_filterbank,
+    integral_image,
     loc_to_pixels,
     retina,
+    retina_level,
 )
 
 
@@ -25,6 +28,21 @@ def test_filterbank_rows_sum_to_one_even_off_canvas():
     torch.testing.assert_close(on_canvas, torch.ones(6))
     assert torch.isfinite(fx).all() and torch.isfinite(fy).all()
     assert (fx.sum(-1) <= 1 + 1e-6).all()
+
+
+def test_filterbank_equals_the_plain_formula_with_its_far_tails():
+    """The filters cut to zero below exp(-80) (a fast path) match eqs. 19-20 written out plainly."""
+    torch.manual_seed(3)
+    gx, gy = torch.rand(256) * 140 - 20, torch.rand(256) * 140 - 20  # some windows off the canvas
+    sigma2, delta = torch.rand(256) ** 3 * 20 + 1e-3, torch.rand(256) * 9  # narrow filters: long tails
+    fx, fy = gaussian_filterbank(gx, gy, sigma2, delta, 12, 100, 100)
+    a = torch.arange(100.0)
+    for f, g in ((fx, gx), (fy, gy)):
+        mu = g[:, None] + (torch.arange(1, 13) - 6.5) * delta[:, None]
+        plain = torch.exp(-((a - mu[..., None]) ** 2) / (2 * sigma2[:, None, None]))
+        plain = plain / plain.sum(-1, keepdim=True).clamp_min(1e-8)
+        assert (f == 0).float().mean() > 0.5  # the cut is exercised
+        torch.testing.assert_close(f, plain, rtol=1e-5, atol=1e-6)
 
 
 def test_filter_centres_are_symmetric_about_g():
@@ -139,6 +157,27 @@ def _retina_reference(image, loc, patch, scales):
     return out
 
 
+def _gather_retina(images, loc, patch, scales):
+    """The retina lit_draw shipped before the summed-area table: gather each whole square, then pool.
+
+    Kept as the reference the fast path must reproduce (vectorised, so it can check big batches).
+    """
+    batch, height, width = images.shape
+    pad = patch * 2 ** (scales - 1)
+    padded = F.pad(images, (pad, pad, pad, pad))
+    edge = (loc.clamp(-1, 1) + 1) * loc.new_tensor([width, height]) / 2
+    rows = torch.arange(batch)[:, None, None]
+    out = []
+    for k in range(scales):
+        side = patch * 2**k
+        start = torch.round(edge - side / 2).long() + pad
+        xs = start[:, 0, None] + torch.arange(side)
+        ys = start[:, 1, None] + torch.arange(side)
+        square = padded[rows, ys[:, :, None], xs[:, None, :]]
+        out.append(F.avg_pool2d(square[:, None], 2**k)[:, 0] if k else square)
+    return torch.stack(out, 1)
+
+
 def test_retina_batch_path_equals_per_sample_reference():
     torch.manual_seed(0)
     images = torch.rand(5, 1, 13, 17)
@@ -147,6 +186,51 @@ def test_retina_batch_path_equals_per_sample_reference():
     out = retina(images, loc, patch=3, scales=3)
     for b in range(5):
         torch.testing.assert_close(out[b], _retina_reference(images[b, 0], loc[b], 3, 3))
+
+
+@pytest.mark.parametrize("size, patch, scales", [(100, 12, 4), (60, 8, 3), (28, 8, 1), (37, 5, 5)])
+def test_summed_area_retina_equals_the_gathering_retina(size, patch, scales):
+    """The study's sizes and odd ones, locations everywhere including the clamped corners."""
+    torch.manual_seed(size)
+    images = torch.rand(64, size, size)
+    loc = torch.rand(64, 2) * 2.4 - 1.2
+    expected = _gather_retina(images, loc, patch, scales)
+    torch.testing.assert_close(retina(images, loc, patch, scales), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(retina(integral_image(images), loc, patch, scales), expected, rtol=0, atol=1e-6)
+
+
+def test_retina_level_reads_the_chosen_square_of_the_full_retina():
+    torch.manual_seed(1)
+    images = torch.rand(32, 1, 50, 50)
+    loc = torch.rand(32, 2) * 2 - 1
+    level = torch.randint(0, 3, (32,))
+    full = _gather_retina(images[:, 0], loc, 6, 3)  # [B, 3, 6, 6]
+    chosen = retina_level(integral_image(images), loc, 6, level)
+    assert chosen.shape == (32, 6, 6)
+    torch.testing.assert_close(chosen, full[torch.arange(32), level], rtol=0, atol=1e-6)
+
+
+def test_rollouts_share_the_table_of_their_canvas():
+    """Run-major locations ``[M B, 2]`` read canvas ``b`` at rows ``m B + b``, as from the repeated canvases."""
+    torch.manual_seed(2)
+    images = torch.rand(4, 1, 20, 20)
+    loc = torch.rand(12, 2) * 2 - 1  # M = 3 rollouts of 4 canvases
+    expected = _gather_retina(images[:, 0].repeat(3, 1, 1), loc, 4, 2)
+    torch.testing.assert_close(retina(integral_image(images), loc, 4, 2), expected, rtol=0, atol=1e-6)
+    level = torch.randint(0, 2, (12,))
+    torch.testing.assert_close(retina_level(images, loc, 4, level), expected[torch.arange(12), level], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match=r"retina.loc must have a multiple of 4 rows \(the table's canvases\), got 6"):
+        retina(images, loc[:6], 4, 2)
+
+
+def test_retina_passes_gradients_to_the_canvas_and_keeps_its_dtype():
+    images = torch.rand(2, 1, 16, 16, requires_grad=True)
+    out = retina(images, torch.zeros(2, 2), patch=4, scales=2)
+    assert out.dtype == torch.float32
+    out[:, 1].sum().backward()  # the 8x8 centre square, averaged: each of its pixels gets 1/4
+    expected = torch.zeros(16, 16)
+    expected[4:12, 4:12] = 0.25
+    torch.testing.assert_close(images.grad[:, 0], expected.expand(2, -1, -1))
 
 
 def test_loc_to_pixels_maps_corners_and_centre():

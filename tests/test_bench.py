@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from lit_draw import bench
 from lit_draw.bench import DEFAULT_CONFIGS, main
 from lit_draw.models import RAM, WSRAM, DRAWClassifier
 from lit_draw.module import AttentionClassifier
@@ -66,6 +68,20 @@ def test_bench_prints_every_row_with_positive_rates(
     assert not (tmp_path / "wandb").exists()  # the bench's W&B runs go to a temporary folder
 
 
+@pytest.mark.slow
+def test_cpu_time_runs_on_one_thread_and_restores_the_clock(tiny_args: list[str]):
+    threads = torch.get_num_threads()
+    rows = main(["--model", "draw", "--cpu-time", *tiny_args, *TINY["draw"]])
+    assert rows["device"].endswith("1 threads, timed by its CPU clock")
+    assert float(rows["training, Trainer (samples/s)"].replace(",", "")) > 0
+    assert torch.get_num_threads() == threads and bench._clock is time.perf_counter
+
+
+def test_cpu_time_refuses_cuda():
+    with pytest.raises(ValueError, match="--cpu-time times the CPU only, got --device cuda"):
+        bench.parse_args(["--model", "draw", "--device", "cuda", "--cpu-time"])
+
+
 def test_bench_refuses_a_config_of_another_model(tiny_args: list[str]):
     config = Path(__file__).parents[1] / "configs" / DEFAULT_CONFIGS["draw"][1]
     with pytest.raises(ValueError, match="--model ram times RAM, but .* builds DRAWClassifier"):
@@ -106,3 +122,57 @@ def test_models_run_on_the_device_of_their_inputs(net: torch.nn.Module, training
     images = torch.rand(3, 1, 32, 32, device="meta")
     trace = net(images, torch.zeros(3, dtype=torch.long, device="meta"), return_glimpses=True, return_gates=True)
     assert trace.logits.device.type == "meta" and trace.center.device.type == "meta"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "net",
+    [
+        DRAWClassifier(canvas_size=32, read_n=4, glimpses=2, enc_size=8, dec_size=8, hidden=8),
+        RAM(canvas_size=32, patch=4, scales=2, glimpses=2, cell="lstm", core_size=8, what_hidden=8, where_hidden=8,
+            glimpse_size=8, hidden=8, deterministic_eval=True, start="learned"),
+        WSRAM(canvas_size=32, patch=4, glimpses=2, samples=2, coarse_size=4, what_hidden=8, where_hidden=8,
+              glimpse_size=8, state_size=8, hidden=8),
+    ],
+    ids=["draw", "ram", "wsram"],
+)
+def test_every_model_compiles_on_the_cpu_and_trains(net: torch.nn.Module):
+    """``torch.compile`` (inductor) on the CPU: forward and backward run; a deterministic forward equals eager."""
+    torch.manual_seed(0)
+    images, labels = torch.rand(4, 1, 32, 32), torch.randint(0, 10, (4,))
+    compiled = torch.compile(net)
+    trace = compiled(images, labels)
+    trace.logits.logsumexp(-1).sum().backward()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    if not isinstance(net, WSRAM):  # WS-RAM always samples its rollouts; the others are deterministic here
+        net.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(torch.compile(net)(images).logits, net(images).logits, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize(
+    "make_net",
+    [
+        lambda: DRAWClassifier(canvas_size=32, read_n=4, glimpses=2, enc_size=8, dec_size=8, hidden=8),
+        lambda: RAM(canvas_size=32, patch=4, scales=2, glimpses=2, cell="lstm", core_size=8, what_hidden=8,
+                    where_hidden=8, glimpse_size=8, hidden=8),
+        lambda: WSRAM(canvas_size=32, patch=4, glimpses=2, samples=2, coarse_size=4, what_hidden=8, where_hidden=8,
+                      glimpse_size=8, state_size=8, hidden=8),
+    ],
+    ids=["draw", "ram", "wsram"],
+)
+def test_a_training_forward_and_backward_never_wait_for_the_gpu(make_net):
+    """``set_sync_debug_mode("error")`` raises on any host read or synchronising copy in the step."""
+    net = make_net().cuda().train()
+    images = torch.rand(4, 1, 32, 32, device="cuda")
+    labels = torch.randint(0, 10, (4,), device="cuda")
+    net(images, labels)  # first call: lazy initialisation may synchronise
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        trace = net(images, labels)
+        trace.logits.logsumexp(-1).sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

@@ -13,6 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
+import yaml
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 
@@ -25,6 +27,7 @@ from lit_draw.data import (
     make_canvases,
     mnist,
 )
+from lit_draw.data import canvas
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -107,6 +110,48 @@ def test_translated_box_is_inside_the_canvas_and_matches_the_ink(mnist_root, sca
     # box edges sit within that distance of the first/last canvas pixels with ink.
     assert ((_measured_ink_box(canvas) - box).abs() <= max(scale[1], 0.5) + 1e-4).all()
     assert not torch.equal(box[0], box[1])  # digits really are translated
+
+
+def test_unscaled_digits_are_pasted_at_integer_offsets_with_exact_boxes(mnist_root):
+    """DeepMind's generator: the 28x28 patch is copied (not resampled) at an integer offset."""
+    digits, boxes28 = _digits(256, mnist_root)
+    canvas, box = make_canvases(digits, boxes28, canvas_size=48, generator=torch.Generator().manual_seed(9))
+    offset = box[:, :2] - boxes28[:, :2]  # [B, 2] (x, y)
+    assert torch.equal(offset, offset.round()) and (offset >= 0).all() and (offset <= 20).all()
+    assert len(set(map(tuple, offset.tolist()))) > 100  # the whole range of offsets is used
+    for b, (x, y) in enumerate(offset.long().tolist()):
+        assert torch.equal(canvas[b, 0, y : y + 28, x : x + 28], digits[b])
+        outside = canvas[b, 0].clone()
+        outside[y : y + 28, x : x + 28] = 0
+        assert not outside.any()
+    torch.testing.assert_close(_measured_ink_box(canvas), box)
+
+
+def test_affine_grid_is_torchs():
+    theta = torch.randn(4, 2, 3)
+    torch.testing.assert_close(canvas._affine_grid(theta, 9), F.affine_grid(theta, [4, 1, 9, 9], align_corners=True))
+
+
+def test_clutter_fragments_are_added_and_the_sum_clamped_to_one():
+    blank = torch.zeros(4, 28, 28)
+    sources = torch.full((4, 4, 28, 28), 0.3)
+    g = torch.Generator().manual_seed(10)
+    make = lambda k: make_canvases(  # noqa: E731  whole-canvas fragments: every pixel gets each one
+        blank, ink_boxes(blank), sources[:, :k], canvas_size=28, clutter_size=28, generator=g
+    )[0]
+    torch.testing.assert_close(make(2), torch.full((4, 1, 28, 28), 0.6))
+    torch.testing.assert_close(make(4), torch.ones(4, 1, 28, 28))
+
+
+def test_fragments_are_clutter_size_squares():
+    blank = torch.zeros(64, 28, 28)
+    g = torch.Generator().manual_seed(11)
+    canvas, _ = make_canvases(
+        blank, ink_boxes(blank), torch.ones(64, 1, 28, 28), canvas_size=100, clutter_size=8, generator=g
+    )
+    box = _measured_ink_box(canvas)
+    torch.testing.assert_close(box[:, 2:] - box[:, :2], torch.full((64, 2), 7.0))
+    assert ((canvas > 0).sum(dim=(1, 2, 3)) == 64).all()
 
 
 def test_scale_range_is_honoured_by_the_box_size(mnist_root):
@@ -225,12 +270,18 @@ def test_fixed_sets_are_identical_for_a_seed_and_differ_for_another(mnist_root):
 
 def test_clutter_comes_from_another_digit_of_the_split(mnist_root):
     # Two validation digits; a whole-digit fragment on a 28-pixel canvas lands exactly on the
-    # digit, so each canvas is the max of its digit and the *other* one.
+    # digit, so each canvas is the sum of its digit and the *other* one, clamped to 1.
     kwargs = dict(canvas_size=28, translate=False, val_size=2, clutter_size=28)
     digits = _small(mnist_root, **kwargs).fixed_canvases("val")[0]  # [2, 1, 28, 28]
     assert not torch.equal(digits[0], digits[1])
     cluttered = _small(mnist_root, clutter=1, **kwargs).fixed_canvases("val")[0]
-    torch.testing.assert_close(cluttered, digits.amax(0).expand(2, -1, -1, -1))
+    torch.testing.assert_close(cluttered, digits.sum(0).clamp(max=1).expand(2, -1, -1, -1))
+
+
+@pytest.mark.parametrize("name", ["cluttered60", "cluttered100"])
+def test_cluttered_configs_cut_8x8_fragments_as_the_published_generator(name):
+    config = yaml.safe_load((Path(__file__).parents[1] / "configs" / "data" / f"{name}.yaml").read_text())
+    assert config["clutter_size"] == 8 and config.get("scale", [1, 1]) == [1, 1] and not config.get("distortion")
 
 
 def test_train_batches_are_fresh_canvases_of_the_right_shape(mnist_root):

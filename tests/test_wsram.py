@@ -267,6 +267,7 @@ def test_fit_logs_ess_and_gradient_variance_to_the_offline_run(config, mnist_roo
         "--model.net.init_args.what_hidden=8", "--model.net.init_args.where_hidden=8",
         "--model.net.init_args.hidden=8", "--model.net.init_args.glimpses=2",
         "--trainer.max_steps=2", "--trainer.limit_val_batches=1", "--trainer.log_every_n_steps=1",
+        "--model.objective.init_args.grad_variance_every=1",
         "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={tmp_path / 'run'}",
     ])
     run = read_run(tmp_path / "wandb")
@@ -330,3 +331,16 @@ def test_a_weighting_other_than_last_logs_no_bound():
         module = AttentionClassifier(tiny_wsram(), WakeSleep(weighting=weighting, grad_variance_every=0)).train()
         terms = module.objective(module(images, labels), labels)
         assert key in terms and ({"bound", "weighted_objective"} - {key}).isdisjoint(terms)
+
+
+@pytest.mark.slow
+def test_a_gradient_variance_period_lightning_would_never_log_is_refused(mnist_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    with pytest.raises(ValueError, match=r"grad_variance_every \(30\) must be a multiple of trainer.log_every_n_steps \(50\)"):
+        main([
+            "fit", "--config", str(CONFIGS / "wsram_translated_scaled.yaml"), f"--data.root={mnist_root}",
+            "--data.canvas_size=48", "--data.train_size=16", "--data.val_size=16", "--data.batch_size=8",
+            "--model.net.init_args.glimpses=1", "--model.objective.init_args.grad_variance_every=30",
+            "--trainer.max_steps=1", "--trainer.log_every_n_steps=50", "--trainer.enable_progress_bar=false",
+        ])

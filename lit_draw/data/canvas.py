@@ -8,11 +8,19 @@ at ``p = A (u - 13.5) + t``, where ``t`` is the digit centre on the canvas and
 
 with ``s ~ U(scale)`` and, for a distortion strength ``d``, ``theta ~ U(-30 d, 30 d)`` degrees,
 ``shear ~ U(-0.3 d, 0.3 d)`` and log-scales ``ax, ay ~ U(-0.3 d, 0.3 d)`` (``d = 0``: ``A = s I``).
-``A`` is always invertible (``det A = s^2 exp(ax + ay) > 0``). The canvas is resampled through
-one ``affine_grid`` + ``grid_sample`` (bilinear, ``align_corners=True``, zero padding).
+``A`` is always invertible (``det A = s^2 exp(ax + ay) > 0``). A scaled or distorted digit is
+resampled through one ``affine_grid`` + ``grid_sample`` (bilinear, ``align_corners=True``, zero
+padding). An unscaled, undistorted digit (``A = I``) is not resampled: its 28x28 patch is added at
+an integer offset, as DeepMind's ``mnist_cluttered`` generator (used by Mnih et al. 2014) places it.
 
-The returned box maps the centres of the first and last ink pixels, so bilinear resampling can
-leave faint ink less than one digit pixel (``s`` canvas pixels without distortion) outside it.
+Clutter follows that generator too: each fragment is a ``c x c`` crop (8x8 in the published
+60x60 and 100x100 data) of another digit at a random integer offset, added to the canvas at a
+random integer spot fully inside it; the sum of digit and fragments is clamped to 1 (the
+generator clamps after the fragments and again after the digit, which is the same thing).
+
+The returned box maps the centres of the first and last ink pixels: exact for a pasted digit; a
+resampled one can leave faint ink less than one digit pixel (``s`` canvas pixels without
+distortion) outside it.
 """
 
 from __future__ import annotations
@@ -100,22 +108,37 @@ def _transform_boxes(boxes28: Tensor, a: Tensor, t: Tensor) -> Tensor:
     return torch.cat([mapped.amin(dim=2), mapped.amax(dim=2)], dim=1)  # [B, 4]
 
 
-def _paste_clutter(canvas: Tensor, sources: Tensor, clutter_size: int, generator: torch.Generator) -> Tensor:
-    """Composite one random ``c x c`` crop of each source onto the canvas by elementwise max.
+def _add_patches(canvas: Tensor, patches: Tensor, spots: Tensor) -> Tensor:
+    """Add patch ``k`` of sample ``b`` to ``canvas[b]`` with its top-left pixel at ``spots[b, k]``.
 
-    Fragment ``k`` of sample ``b`` is a crop of ``sources[b, k]`` at a random offset, pasted at a
-    random spot fully inside the canvas. All fragments go in with one gather and one scatter-max,
-    touching ``K c^2`` pixels per canvas rather than ``K`` whole canvases.
+    One ``scatter_add`` over the ``K c^2`` pasted pixels per canvas (not ``K`` whole canvases).
 
     Args:
-        canvas: ``[B, 1, H, W]`` with values ``>= 0``.
-        sources: ``[B, K, 28, 28]`` float source digits.
+        canvas: ``[B, 1, H, W]``.
+        patches: ``[B, K, c, c]``.
+        spots: ``[B, K, 2]`` int ``(x, y)``, with every patch fully inside the canvas.
 
     Returns:
-        ``[B, 1, H, W]``, the canvas with the fragments.
+        ``[B, 1, H, W]``, the sum.
+    """
+    c, width = patches.shape[-1], canvas.shape[-1]
+    steps = torch.arange(c, device=canvas.device)  # [c]
+    dst = (spots[..., 1, None, None] + steps[:, None]) * width + spots[..., 0, None, None] + steps  # [B, K, c, c]
+    return canvas.flatten(1).scatter_add(1, dst.flatten(1), patches.flatten(1)).view_as(canvas)
+
+
+def _clutter_fragments(
+    sources: Tensor, clutter_size: int, size: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """One random ``c x c`` crop of each source and a random spot for it fully inside the canvas.
+
+    Args:
+        sources: ``[B, K, 28, 28]`` float source digits; size: the canvas side.
+
+    Returns:
+        ``fragments [B, K, c, c]`` and their top-left ``spots [B, K, 2]`` ``(x, y)`` on the canvas.
     """
     batch, fragments, device, c = sources.shape[0], sources.shape[1], sources.device, clutter_size
-    size = canvas.shape[-1]
     draws = [  # per fragment: crop offset, then canvas spot, each (x, y)
         (
             torch.randint(0, DIGIT_SIZE - c + 1, (batch, 2), generator=generator, device=device),
@@ -124,13 +147,10 @@ def _paste_clutter(canvas: Tensor, sources: Tensor, clutter_size: int, generator
         for _ in range(fragments)
     ]
     crop = torch.stack([d[0] for d in draws], 1)  # [B, K, 2]
-    place = torch.stack([d[1] for d in draws], 1)  # [B, K, 2]
+    spots = torch.stack([d[1] for d in draws], 1)  # [B, K, 2]
     steps = torch.arange(c, device=device)  # [c]
     src = (crop[..., 1, None, None] + steps[:, None]) * DIGIT_SIZE + crop[..., 0, None, None] + steps  # [B, K, c, c]
-    dst = (place[..., 1, None, None] + steps[:, None]) * size + place[..., 0, None, None] + steps  # [B, K, c, c]
-    values = sources.flatten(2).gather(2, src.flatten(2))  # [B, K, c^2]
-    pasted = canvas.flatten(1).scatter_reduce(1, dst.flatten(1), values.flatten(1), reduce="amax")  # [B, H W]
-    return pasted.view_as(canvas)
+    return sources.flatten(2).gather(2, src.flatten(2)).view(batch, fragments, c, c), spots
 
 
 def make_canvases(
@@ -153,12 +173,14 @@ def make_canvases(
         boxes28: ``[B, 4]`` their ink boxes from :func:`ink_boxes`.
         clutter_sources: ``[B, K, 28, 28]`` float digits in ``[0, 1]``; sample ``b`` gets ``K``
             fragments, fragment ``k`` a random ``clutter_size``-square crop of
-            ``clutter_sources[b, k]`` at a uniformly random spot fully inside the canvas,
-            composited by elementwise max. ``None`` (or ``K = 0``) means no clutter.
+            ``clutter_sources[b, k]`` added at a uniformly random integer spot fully inside the
+            canvas (see the module docstring). ``None`` (or ``K = 0``) means no clutter.
         canvas_size: canvas side ``H = W`` in pixels (>= 28).
         translate: place the digit's 28x28 patch (after scaling and distortion) uniformly at
-            random fully inside the canvas; ``False`` centres it. A patch larger than the canvas
-            along an axis is centred along that axis.
+            random fully inside the canvas (at an integer offset when it is neither scaled nor
+            distorted); ``False`` centres it (an unscaled, undistorted patch at offset
+            ``(canvas_size - 28) // 2``). A patch larger than the canvas along an axis is centred
+            along that axis.
         scale: ``(lo, hi)``; each digit is scaled by ``U(lo, hi)`` (1.0 = 28 pixels).
         clutter_size: side of the clutter fragments in pixels (<= 28).
         noise_std: standard deviation of additive Gaussian noise (then clamped to ``[0, 1]``).
@@ -169,29 +191,71 @@ def make_canvases(
         ``canvas`` float32 ``[B, 1, H, W]`` in ``[0, 1]`` and ``box`` float32 ``[B, 4]``, the
         digit's ink box ``(x_min, y_min, x_max, y_max)`` on the canvas in pixel coordinates.
     """
+    device = digits.device
+    digits = digits.float()
+    if tuple(scale) == (1.0, 1.0) and distortion == 0:
+        canvas, a, t = _paste_digits(digits, canvas_size, translate, generator)
+    else:
+        canvas, a, t = _resample_digits(digits, canvas_size, translate, scale, distortion, generator)
+    if clutter_sources is not None and clutter_sources.shape[1] > 0:
+        fragments, spots = _clutter_fragments(clutter_sources.float(), clutter_size, canvas_size, generator)
+        canvas = _add_patches(canvas, fragments, spots)  # [B, 1, H, W]
+    canvas = canvas.clamp(max=1.0)  # the ink of overlapping strokes saturates
+    if noise_std > 0:
+        canvas = canvas + noise_std * torch.randn(canvas.shape, generator=generator, device=device)
+    return canvas.clamp(0.0, 1.0), _transform_boxes(boxes28.float(), a, t)
+
+
+def _paste_digits(
+    digits: Tensor, canvas_size: int, translate: bool, generator: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Each ``[B, 28, 28]`` digit added at an integer offset: ``canvas [B, 1, H, W]``, ``A = I``, centre ``t [B, 2]``."""
+    batch, device = digits.shape[0], digits.device
+    room = canvas_size - DIGIT_SIZE
+    if translate:
+        offset = torch.randint(0, room + 1, (batch, 2), generator=generator, device=device)  # [B, 2] (x, y)
+    else:
+        offset = torch.full((batch, 2), room // 2, device=device)
+    canvas = _add_patches(digits.new_zeros(batch, 1, canvas_size, canvas_size), digits[:, None], offset[:, None])
+    a = torch.eye(2, device=device).expand(batch, 2, 2)
+    return canvas, a, offset + _CENTRE
+
+
+def _affine_grid(theta: Tensor, size: int) -> Tensor:
+    """``F.affine_grid(theta, [B, 1, size, size], align_corners=True)`` as an outer sum.
+
+    The same grid (``theta [B, 2, 3]`` applied to the normalised pixel coordinates
+    ``(x_n, y_n, 1)``), without ``affine_grid``'s batched matmul, which is 4x slower on CPU.
+
+    Returns:
+        ``[B, size, size, 2]``.
+    """
+    p_n = torch.linspace(-1, 1, size, device=theta.device)  # [size]
+    x_n, y_n = p_n[:, None], p_n[:, None, None]  # along the columns, along the rows
+    return theta[:, None, None, :, 0] * x_n + theta[:, None, None, :, 1] * y_n + theta[:, None, None, :, 2]
+
+
+def _resample_digits(
+    digits: Tensor,
+    canvas_size: int,
+    translate: bool,
+    scale: tuple[float, float],
+    distortion: float,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Each ``[B, 28, 28]`` digit through a random affine map: ``canvas [B, 1, H, W]``, ``A [B, 2, 2]``, ``t [B, 2]``."""
     batch, device = digits.shape[0], digits.device
     a = _random_affine(batch, scale, distortion, generator, device)  # [B, 2, 2]
     half_extent = (a.abs() @ torch.full((batch, 2, 1), _CENTRE, device=device)).squeeze(2)  # [B, 2]
     mid = (canvas_size - 1) / 2
     if translate:
         lo = half_extent.clamp(max=mid)  # [B, 2]
-        t = lo + (canvas_size - 1 - 2 * lo) * torch.rand(
-            batch, 2, generator=generator, device=device
-        )
+        t = lo + (canvas_size - 1 - 2 * lo) * torch.rand(batch, 2, generator=generator, device=device)
     else:
         t = torch.full((batch, 2), mid, device=device)  # [B, 2] digit centre (x, y)
-
     # grid_sample maps output pixel p to digit coordinates u = A^-1 (p - t) + 13.5; with
     # align_corners=True, p = p_n * mid + mid and u = u_n * 13.5 + 13.5 for normalised p_n, u_n.
     a_inv = _inverse_2x2(a)  # [B, 2, 2]
-    theta = torch.cat(
-        [a_inv * (mid / _CENTRE), a_inv @ (mid - t)[:, :, None] / _CENTRE], dim=2
-    )  # [B, 2, 3]
-    grid = F.affine_grid(theta, [batch, 1, canvas_size, canvas_size], align_corners=True)
-    canvas = F.grid_sample(digits[:, None].float(), grid, align_corners=True)  # [B, 1, H, W]
-
-    if clutter_sources is not None and clutter_sources.shape[1] > 0:
-        canvas = _paste_clutter(canvas, clutter_sources, clutter_size, generator)  # [B, 1, H, W]
-    if noise_std > 0:
-        canvas = canvas + noise_std * torch.randn(canvas.shape, generator=generator, device=device)
-    return canvas.clamp(0.0, 1.0), _transform_boxes(boxes28.float(), a, t)
+    theta = torch.cat([a_inv * (mid / _CENTRE), a_inv @ (mid - t)[:, :, None] / _CENTRE], dim=2)  # [B, 2, 3]
+    grid = _affine_grid(theta, canvas_size)  # [B, H, W, 2]
+    return F.grid_sample(digits[:, None], grid, align_corners=True), a, t  # [B, 1, H, W]

@@ -71,12 +71,13 @@ class CanvasMNIST(LightningDataModule):
         root: data root holding ``MNIST/raw``; ``None`` means ``$LIT_DRAW_DATA`` or
             ``~/.cache/lit_draw``. Fetched on first use (see :mod:`lit_draw.data.mnist`).
         canvas_size: canvas side in pixels, an int >= 28 (60 is translated MNIST of Mnih et al.).
-        translate: place each digit uniformly at random fully inside the canvas; ``False``
+        translate: place each digit uniformly at random fully inside the canvas (an unscaled,
+            undistorted digit at an integer offset, as DeepMind's ``mnist_cluttered``); ``False``
             centres it.
         scale: ``(lo, hi)`` range of the per-digit scale (1.0 = 28 pixels), with
             ``0 < lo <= hi`` and ``hi * 28 <= canvas_size``.
         clutter: number of clutter fragments per canvas, an int >= 0; each is a random crop of
-            another digit from the same split.
+            another digit from the same split, added at a random integer spot (the sum clamped to 1).
         clutter_size: side of a clutter fragment in pixels, an int in ``[1, 28]``.
         noise_std: standard deviation of additive Gaussian pixel noise, >= 0.
         distortion: random-affine strength >= 0: rotation up to ``30 * distortion`` degrees,

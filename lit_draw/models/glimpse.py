@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from lit_draw.models.attention import retina
+from lit_draw.models.attention import IntegralImage, retina
 
 
 class GlimpseNetwork(nn.Module):
@@ -45,11 +45,14 @@ class GlimpseNetwork(nn.Module):
         """``patches [B, ...]`` (flattened to ``[B, scales * patch^2]``), ``where [B, where_size]`` -> ``g [B, out]``."""
         return (self.what_out(self.what(patches.flatten(1))) + self.where_out(self.where(where))).relu()
 
-    def forward(self, images: Tensor, loc: Tensor, where: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, images: Tensor | IntegralImage, loc: Tensor, where: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Read the retina at ``loc`` and encode it.
 
         Args:
-            images: ``[B, 1, H, W]``.
+            images: ``[B, 1, H, W]``, or their :func:`~lit_draw.models.attention.integral_image`
+                (built once per forward, it spares each glimpse rebuilding it).
             loc: ``[B, 2]`` in ``[-1, 1]`` (see :func:`lit_draw.models.attention.retina`).
             where: ``[B, where_size]`` the action fed to ``h_l`` (default: ``loc``).
 

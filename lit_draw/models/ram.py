@@ -25,7 +25,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from lit_draw.models.attention import loc_to_pixels
+from lit_draw.models.attention import integral_image, loc_to_pixels
 from lit_draw.models.cells import recurrent_cell
 from lit_draw.models.common import classifier_head, flatten_gates, log_mean_softmax, stack_steps
 from lit_draw.models.glimpse import GlimpseNetwork
@@ -152,14 +152,14 @@ class RAM(nn.Module):
         """
         batch, _, height, width = images.shape
         runs = 1 if self.training else self.mc_samples
-        x = images.repeat(runs, 1, 1, 1)  # [M B, 1, H, W], run-major
-        h = x.new_zeros(x.shape[0], self.core.hidden_size)
+        sat = integral_image(images)  # built once, read by every glimpse of every run
+        h = images.new_zeros(runs * batch, self.core.hidden_size)  # [M B, core], run-major
         c = torch.zeros_like(h)
         steps = []
         for t in range(self.glimpses):
             l, log_pi, entropy = self.policy(h, t)
             baseline = self.baseliner(h.detach())[:, 0]  # [M B]; the baseline does not shape h
-            g, read = self.glimpse(x, l)
+            g, read = self.glimpse(sat, l)
             h, c, gates = self.core(g, (h, c), return_gates)
             steps.append({
                 "logits": self.classifier(h), "loc": l, "log_pi": log_pi, "entropy": entropy,

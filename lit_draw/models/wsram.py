@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_draw.models.attention import loc_to_pixels, retina
+from lit_draw.models.attention import IntegralImage, integral_image, loc_to_pixels, retina_level
 from lit_draw.models.cells import recurrent_cell
 from lit_draw.models.common import classifier_head, flatten_gates, log_mean_softmax, stack_steps
 from lit_draw.models.glimpse import GlimpseNetwork
@@ -134,7 +134,6 @@ class WSRAM(nn.Module):
         self.temperature = temperature
         self.patch = patch
         self.register_buffer("levels", torch.tensor([int(math.log2(z)) for z in zooms]), persistent=False)
-        self.retina_scales = int(math.log2(max(zooms))) + 1  # a Python int: no device read per glimpse
         self.register_buffer("zooms", torch.tensor(zooms, dtype=torch.float32), persistent=False)
         self.coarse_size = coarse_size
         self.context = nn.Sequential(nn.Linear(coarse_size * coarse_size, state_size), nn.ReLU())
@@ -147,11 +146,10 @@ class WSRAM(nn.Module):
         )
         self.classifier = classifier_head(state_size, hidden, num_classes)
 
-    def observe(self, x: Tensor, loc: Tensor, zoom: Tensor) -> Tensor:
-        """The patch at ``loc [B, 2]`` and zoom index ``zoom [B]``: ``[B, patch, patch]``."""
-        level = self.levels[zoom]  # [B]
-        squares = retina(x, loc, self.patch, self.retina_scales)  # [B, levels, patch, patch]
-        return squares[torch.arange(x.shape[0], device=x.device), level]
+    def observe(self, x: Tensor | IntegralImage, loc: Tensor, zoom: Tensor) -> Tensor:
+        """The patch at ``loc [B, 2]`` and zoom index ``zoom [B]``: ``[B, patch, patch]``, read from
+        the one retina level each sample chose (``x``: canvases or their summed-area table)."""
+        return retina_level(x, loc, self.patch, self.levels[zoom])
 
     def forward(
         self,
@@ -179,17 +177,17 @@ class WSRAM(nn.Module):
         """
         batch, _, height, width = images.shape
         runs = self.samples
-        x = images.repeat(runs, 1, 1, 1)  # [M B, 1, H, W], rollout-major
         fitting = self.training and labels is not None
         use_q = fitting and self.inference is not None
         y = labels.repeat(runs) if use_q else None  # [M B]
-        coarse = F.adaptive_avg_pool2d(x, self.coarse_size).flatten(1)  # [M B, coarse^2]
+        sat = integral_image(images)  # built once, read by every glimpse of every rollout
+        coarse = F.adaptive_avg_pool2d(images, self.coarse_size).flatten(1).repeat(runs, 1)  # [M B, coarse^2]
         r2 = self.context(coarse)  # [M B, S]: the coarse view enters the second layer
         c2 = torch.zeros_like(r2)
         r1, c1 = torch.zeros_like(r2), torch.zeros_like(r2)
-        log_p = x.new_zeros(x.shape[0])  # log p(a_1:n | I), the prior
-        log_q = x.new_zeros(x.shape[0])  # log q(a_1:n | y, I), untempered
-        log_r = x.new_zeros(x.shape[0])  # the density actually sampled
+        log_p = images.new_zeros(runs * batch)  # [M B] log p(a_1:n | I), the prior; rollout-major
+        log_q = torch.zeros_like(log_p)  # log q(a_1:n | y, I), untempered
+        log_r = torch.zeros_like(log_p)  # the density actually sampled
         steps = []
         for _ in range(self.glimpses):
             prior = self.prior(r2)
@@ -203,7 +201,7 @@ class WSRAM(nn.Module):
             if q is not None:
                 log_q = log_q + q.log_prob(action)
             loc = action.loc.clamp(-1, 1)  # [M B, 2]
-            read = self.observe(x, loc, action.zoom)  # [M B, patch, patch]
+            read = self.observe(sat, loc, action.zoom)  # [M B, patch, patch]
             where = torch.cat([loc, F.one_hot(action.zoom, len(self.zooms)).to(loc.dtype)], -1)
             g = self.glimpse.encode(read, where)  # [M B, glimpse_size]
             r1, c1, lower_gates = self.lower(g, (r1, c1), return_gates)
