@@ -393,7 +393,7 @@ def test_trainer_steps_receive_canvas_label_box(mnist_root):
     ],
 )
 def test_bad_constructor_values_name_the_field(field, value):
-    with pytest.raises(ValueError, match=rf"^{field} must .*got {re.escape(repr(value))}$"):
+    with pytest.raises(ValueError, match=rf"^CanvasMNIST\.{field} must .*got {re.escape(repr(value))}$"):
         CanvasMNIST(**{field: value})
 
 

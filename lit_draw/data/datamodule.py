@@ -28,14 +28,11 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 from lit_draw.data.canvas import DIGIT_SIZE, ink_boxes, make_canvases
 from lit_draw.data.mnist import ensure_mnist, load_mnist
 from lit_draw.seeding import stream_seed
+from lit_draw.validation import is_int, require
 
 MNIST_TRAIN = 60_000
 MNIST_TEST = 10_000
 _CHUNK = 1000
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_real(value: object) -> bool:
@@ -43,8 +40,9 @@ def _is_real(value: object) -> bool:
 
 
 def _require(ok: bool, message: str, value: object) -> None:
-    if not ok:
-        raise ValueError(f"{message}, got {value!r}")
+    """:func:`lit_draw.validation.require` for ``CanvasMNIST``, ``message`` as ``"<field> must be <rule>"``."""
+    field, rule = message.split(" must be ", 1)
+    require("CanvasMNIST", field, ok, rule, value)
 
 
 class _Pool:
@@ -119,7 +117,7 @@ class CanvasMNIST(LightningDataModule):
             root,
         )
         _require(
-            _is_int(canvas_size) and canvas_size >= DIGIT_SIZE,
+            is_int(canvas_size) and canvas_size >= DIGIT_SIZE,
             "canvas_size must be an int >= 28",
             canvas_size,
         )
@@ -134,9 +132,9 @@ class CanvasMNIST(LightningDataModule):
             "(canvas_size)",
             scale,
         )
-        _require(_is_int(clutter) and clutter >= 0, "clutter must be an int >= 0", clutter)
+        _require(is_int(clutter) and clutter >= 0, "clutter must be an int >= 0", clutter)
         _require(
-            _is_int(clutter_size) and 1 <= clutter_size <= DIGIT_SIZE,
+            is_int(clutter_size) and 1 <= clutter_size <= DIGIT_SIZE,
             "clutter_size must be an int in [1, 28]",
             clutter_size,
         )
@@ -147,28 +145,28 @@ class CanvasMNIST(LightningDataModule):
             _is_real(distortion) and distortion >= 0, "distortion must be a number >= 0", distortion
         )
         _require(
-            _is_int(batch_size) and batch_size >= 1, "batch_size must be an int >= 1", batch_size
+            is_int(batch_size) and batch_size >= 1, "batch_size must be an int >= 1", batch_size
         )
         _require(
-            _is_int(num_workers) and num_workers >= 0,
+            is_int(num_workers) and num_workers >= 0,
             "num_workers must be an int >= 0",
             num_workers,
         )
-        _require(_is_int(seed) and seed >= 0, "seed must be an int >= 0", seed)
+        _require(is_int(seed) and seed >= 0, "seed must be an int >= 0", seed)
         _require(
-            _is_int(val_size) and 1 <= val_size < MNIST_TRAIN,
+            is_int(val_size) and 1 <= val_size < MNIST_TRAIN,
             f"val_size must be an int in [1, {MNIST_TRAIN - 1}]",
             val_size,
         )
         _require(
             train_size is None
-            or (_is_int(train_size) and 1 <= train_size <= MNIST_TRAIN - val_size),
+            or (is_int(train_size) and 1 <= train_size <= MNIST_TRAIN - val_size),
             f"train_size must be None or an int in [1, {MNIST_TRAIN - val_size}] "
             "(60000 - val_size)",
             train_size,
         )
         _require(
-            test_size is None or (_is_int(test_size) and 1 <= test_size <= MNIST_TEST),
+            test_size is None or (is_int(test_size) and 1 <= test_size <= MNIST_TEST),
             f"test_size must be None or an int in [1, {MNIST_TEST}]",
             test_size,
         )
