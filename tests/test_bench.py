@@ -176,3 +176,27 @@ def test_a_training_forward_and_backward_never_wait_for_the_gpu(make_net):
         trace.logits.logsumexp(-1).sum().backward()
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize(
+    "make_net",
+    [
+        lambda: DRAWClassifier(canvas_size=32, read_n=4, glimpses=2, enc_size=8, dec_size=8, hidden=8),
+        lambda: RAM(canvas_size=32, patch=4, scales=2, glimpses=2, core_size=8, what_hidden=8, where_hidden=8,
+                    glimpse_size=8, mc_samples=2),
+        lambda: WSRAM(canvas_size=32, patch=4, glimpses=2, samples=2, coarse_size=4, what_hidden=8, where_hidden=8,
+                      glimpse_size=8, state_size=8, hidden=8),
+    ],
+    ids=["draw", "ram", "wsram"],
+)
+def test_every_forward_is_one_graph_for_torch_compile(make_net, training: bool):
+    """``torch._dynamo.explain``: no graph break, so a compiled step (CUDA graphs on a GPU) is whole."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    net = make_net().train(training)
+    explained = torch._dynamo.explain(net)(torch.rand(3, 1, 32, 32), torch.randint(0, 10, (3,)))
+    assert explained.graph_break_count == 0, [str(reason.reason) for reason in explained.break_reasons]
+    assert explained.graph_count == 1
