@@ -77,7 +77,9 @@ def model_mismatch(stored: dict[str, Any], asked: dict[str, Any]) -> str | None:
             f"the checkpoint holds a {stored_class} model but the config asks for {asked_class}; "
             "evaluate it with the config it was trained with (config.yaml beside it)"
         )
-    old = {k: v for k, v in _flatten(stored).items() if not k.startswith("_") and k not in RUNTIME_ONLY}
+    old = {
+        k: v for k, v in _flatten(stored).items() if not k.startswith("_") and k.rsplit(".", 1)[-1] not in RUNTIME_ONLY
+    }
     new = _flatten(asked)
     for key in sorted(old.keys() & new.keys()):
         if differs(new[key], old[key]):
