@@ -236,7 +236,8 @@ EXTRA_COMMANDS = {
 _DESCRIPTION = (
     "Train and evaluate lit_draw's attention classifiers (fit / validate / test / predict, with "
     "--config configs/<experiment>.yaml). Further commands, each with its own --help: "
-    "bench (speed table), sweep (run a W&B sweep file locally), view (the attention viewer page)."
+    "bench (speed table), reproduce (the published results over seeds), sweep (run a W&B sweep file "
+    "locally), view (the attention viewer page)."
 )
 
 
