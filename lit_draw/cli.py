@@ -65,7 +65,9 @@ class LogConfigToRun(SaveConfigCallback):
         if stage == "fit" and callback is not None and callback.dirpath is not None:
             directory = Path(callback.dirpath)
             directory.mkdir(parents=True, exist_ok=True)
-            self.parser.save(self.config, directory / self.config_filename, skip_none=False, overwrite=True)
+            self.parser.save(  # one self-contained file: no sub-config files written beside it
+                self.config, directory / self.config_filename, skip_none=False, overwrite=True, multifile=False
+            )
 
 
 def force_offline_mode(logger: WandbLogger) -> None:

@@ -50,6 +50,7 @@ import yaml
 from lightning.pytorch import Trainer
 
 from lit_draw import results
+from lit_draw.figures import FIGURES
 from lit_draw.cli import ConfigError, main as cli_main
 
 #: The rows shipped with lit_draw.
@@ -280,7 +281,7 @@ def export_checkpoint(row: Row, records: list[dict[str, Any]]) -> int | None:
         return None
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
     strip_checkpoint(Path(record["checkpoint"]), CHECKPOINTS / f"{row.name}.ckpt")
-    config = yaml.safe_load(Path(record["config"]).read_text())
+    config = inline_config_files(Path(record["config"]))
     config["trainer"].update(default_root_dir=f"runs/checkpoints/{row.name}", max_time=None)
     logger = config["trainer"].get("logger")
     if isinstance(logger, dict) and "init_args" in logger:
@@ -294,6 +295,22 @@ def export_checkpoint(row: Row, records: list[dict[str, Any]]) -> int | None:
     )
     (CHECKPOINTS / f"{row.name}.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False))
     return record["seed"]
+
+
+def inline_config_files(path: Path) -> dict[str, Any]:
+    """A saved config with the sub-config files it names (``data: study100.yaml``, as a multi-file
+    save leaves them beside it) read in, so that the exported config stands alone."""
+
+    def inline(value: Any) -> Any:
+        if isinstance(value, str) and value.endswith((".yaml", ".yml")) and (path.parent / value).is_file():
+            return inline(yaml.safe_load((path.parent / value).read_text()))
+        if isinstance(value, dict):
+            return {key: inline(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [inline(item) for item in value]
+        return value
+
+    return inline(yaml.safe_load(path.read_text()))
 
 
 def strip_checkpoint(source: Path, target: Path) -> None:
@@ -329,7 +346,8 @@ def write_results(rows: dict[str, Row], exported: dict[str, int]) -> None:
     """Regenerate ``results.json`` and ``RESULTS.md`` (see :func:`current_entries`)."""
     entries = current_entries(rows, exported)
     results.write_json(results.RESULTS_JSON, entries)
-    results.RESULTS_MD.write_text(results.render_markdown(entries))
+    shown = [f"docs/{name}" for name in FIGURES if (Path("docs") / name).is_file()]
+    results.RESULTS_MD.write_text(results.render_markdown(entries, shown))
 
 
 def print_rows(rows: dict[str, Row]) -> None:
@@ -449,7 +467,8 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
         try:
             reproduce_row(row, options.seeds or row.seeds, overrides, max_time_s, written[row.name])
         finally:  # also when a seed is interrupted (SIGTERM): report the seeds finished so far
-            seed = export_checkpoint(row, seed_records(row)) if written[row.name] else None
+            shipped = (CHECKPOINTS / f"{row.name}.ckpt").is_file() and (CHECKPOINTS / f"{row.name}.yaml").is_file()
+            seed = export_checkpoint(row, seed_records(row)) if written[row.name] or not shipped else None
             if seed is not None:
                 exported[row.name] = seed
             write_results(rows, exported)

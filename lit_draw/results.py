@@ -117,8 +117,9 @@ def format_published(published: float | list[float] | None) -> str:
     return f"{published:g}%"
 
 
-def render_markdown(entries: list[dict[str, Any]]) -> str:
-    """``RESULTS.md``: the table beside the published figures, per-glimpse accuracy, run details."""
+def render_markdown(entries: list[dict[str, Any]], figures: list[str] = ()) -> str:
+    """``RESULTS.md``: the table beside the published figures, per-glimpse accuracy, the figures
+    (paths relative to ``RESULTS.md``, drawn by ``python -m lit_draw.figures``), run details."""
     lines = [
         "# Results",
         "",
@@ -156,6 +157,9 @@ def render_markdown(entries: list[dict[str, Any]]) -> str:
         for e in glimpsed:
             cells = [f"{a:.1f}" for a in e["acc_per_glimpse"]] + [""] * (width - len(e["acc_per_glimpse"]))
             lines.append(f"| `{e['row']}` | " + " | ".join(cells) + " |")
+    if figures:
+        lines += ["", "## Figures", "", "Drawn from the rows' W&B runs by `python -m lit_draw.figures`.", ""]
+        lines += [f"![{Path(path).stem}]({path})" for path in figures]
     lines += ["", "## Rows", ""]
     for e in entries:
         lines.append(f"- `{e['row']}`: `{' '.join(e['config'])}`. Published: {format_published(e['published'])}, {e['source']}.")
