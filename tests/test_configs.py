@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lit_draw.cli import main
 
@@ -30,5 +31,9 @@ def test_the_config_fits_and_tests_as_shipped(config: Path, mnist_root: Path, tm
     fit = main(["fit", *common, "--trainer.max_steps=2", "--trainer.limit_val_batches=1", "--trainer.log_every_n_steps=1",
                 *(["--model.objective.init_args.grad_variance_every=1"] if "translated_scaled" in config.name else [])])
     assert fit.trainer.global_step == 2
+    # the run's config is one file that stands alone (configs that name data/*.yaml included)
+    folder = Path("run/checkpoints")
+    assert isinstance(yaml.safe_load((folder / "config.yaml").read_text())["data"], dict)
+    assert sorted(p.name for p in folder.glob("*.yaml")) == ["config.yaml"]
     tested = main(["test", *common, "--trainer.limit_test_batches=1", "--ckpt_path=last"])
     assert 0.0 <= float(tested.trainer.callback_metrics["test/acc"]) <= 1.0
