@@ -1,4 +1,5 @@
-"""Checks that turn silent mistakes into one-line errors: config files, a checkpoint's model, glimpse sizes.
+"""Checks that turn silent mistakes into one-line errors: config files, a checkpoint's model, glimpse
+sizes, gradient clipping under a gradient scaler.
 
 Each returns (or raises) a message naming the file or field; :mod:`lit_draw.cli` raises them as
 :class:`~lit_draw.errors.ConfigError`.
@@ -9,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from jsonargparse import Namespace
+from lightning.pytorch.plugins.precision import MixedPrecision, Precision
 from torch import nn
 
 from lit_draw.errors import ConfigError
@@ -97,3 +100,19 @@ def glimpse_larger_than_canvas(net: nn.Module) -> str | None:
     if isinstance(patch, int) and isinstance(canvas, int) and patch > canvas:
         return f"{type(net).__name__}.patch must be <= canvas_size ({canvas}), got {patch}"
     return None
+
+
+def unclippable(plugin: Precision, gradient_clip_val: float | None, optimizers: list[torch.optim.Optimizer]) -> str | None:
+    """Name the fields when gradients would be clipped while scaled: a gradient scaler (16-mixed on
+    CUDA) with an optimiser that unscales inside its step (``fused=True``). Lightning would raise
+    this at the first clipping step, mid-run; bf16-mixed has no scaler and is fine (see
+    :meth:`lit_draw.module.AttentionClassifier.configure_gradient_clipping`).
+    """
+    scaled = isinstance(plugin, MixedPrecision) and plugin.scaler is not None
+    if not (scaled and gradient_clip_val and any(o.defaults.get("fused") for o in optimizers)):
+        return None
+    return (
+        f"trainer.precision={plugin.precision} scales the gradients and a fused optimizer unscales them "
+        "inside its step, so trainer.gradient_clip_val cannot clip them: set --optimizer.init_args.fused=false, "
+        "or --trainer.precision=bf16-mixed (no scaling)"
+    )

@@ -40,7 +40,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_draw import resume
-from lit_draw.checks import check_config_files, glimpse_larger_than_canvas, model_mismatch
+from lit_draw.checks import check_config_files, glimpse_larger_than_canvas, model_mismatch, unclippable
 from lit_draw.data import CanvasMNIST
 from lit_draw.errors import ConfigError
 from lit_draw.module import AttentionClassifier
@@ -192,12 +192,17 @@ class LitDrawCLI(LightningCLI):
         return trainer
 
     def before_fit(self) -> None:
-        """Refuse a resume that asks for other optimiser settings, before the run's folder is touched."""
+        """Refuse what would fail or mislead later: a resume that asks for other optimiser
+        settings, or clipping that the precision and optimiser cannot do; before the run's folder is
+        touched."""
+        configured = self.model.configure_optimizers()  # the CLI's optimizer, already built
+        configured = configured["optimizer"] if isinstance(configured, dict) else configured
+        optimizers = list(configured) if isinstance(configured, (list, tuple)) else [configured]
+        problem = unclippable(self.trainer.precision_plugin, self.trainer.gradient_clip_val, optimizers)
+        if problem:
+            raise ConfigError(problem)
         ckpt_path = self.config["fit"].get("ckpt_path")
         if ckpt_path and Path(ckpt_path).is_file():
-            configured = self.model.configure_optimizers()  # the CLI's optimizer, already built
-            configured = configured["optimizer"] if isinstance(configured, dict) else configured
-            optimizers = list(configured) if isinstance(configured, (list, tuple)) else [configured]
             problem = resume.changed_optimizer(optimizers, ckpt_path)
             if problem:
                 raise ConfigError(problem)

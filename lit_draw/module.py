@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
@@ -151,3 +152,23 @@ class AttentionClassifier(LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam with the study's settings; LightningCLI's ``optimizer:`` group replaces it."""
         return torch.optim.Adam(self.parameters(), lr=1e-3, betas=(0.5, 0.999))
+
+    def configure_gradient_clipping(
+        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Clip as Lightning does, except that bf16-mixed clips a fused optimiser's gradients too.
+
+        Lightning refuses clipping whenever mixed precision meets an optimiser that unscales inside
+        its step (``fused=True``, which the RAM and WS-RAM configs use). That matters only under a
+        gradient scaler (16-mixed); bf16-mixed has none, so its gradients are already the true ones.
+        """
+        plugin = self.trainer.precision_plugin
+        if gradient_clip_val and isinstance(plugin, MixedPrecision) and plugin.scaler is None:
+            params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            if gradient_clip_algorithm == "value":
+                nn.utils.clip_grad_value_(params, gradient_clip_val)
+            else:
+                nn.utils.clip_grad_norm_(params, gradient_clip_val)
+            return
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)

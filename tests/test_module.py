@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from lightning.pytorch import Trainer
+from lightning.pytorch.plugins.precision import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
 
+from lit_draw.checks import unclippable
 from lit_draw.metrics import PerGlimpseAccuracy
 from lit_draw.models import DRAWClassifier
 from lit_draw.module import AttentionClassifier
@@ -74,3 +78,48 @@ def test_hparams_from_python_hold_no_live_modules():
     assert "net" not in module.hparams and "objective" not in module.hparams
     optimizer = module.configure_optimizers()  # the study's Adam when no CLI optimizer is given
     assert isinstance(optimizer, torch.optim.Adam) and optimizer.defaults["betas"] == (0.5, 0.999)
+
+
+class _FusedAdam(AttentionClassifier):
+    """Fused Adam, recording the gradients' norm right after clipping."""
+
+    norms: list[float]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=1e-3, fused=True)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        grads = [p.grad.norm() for p in self.parameters() if p.grad is not None]
+        self.__dict__.setdefault("norms", []).append(torch.linalg.vector_norm(torch.stack(grads)).item())
+
+
+@pytest.mark.parametrize("algorithm", ["norm", "value"])
+def test_bf16_mixed_clips_the_gradients_of_a_fused_optimizer(algorithm: str, tmp_path):
+    net = DRAWClassifier(canvas_size=16, read_n=3, glimpses=2, enc_size=8, z_size=4, dec_size=8, hidden=8)
+    clip = 1e-3  # far below the gradients' norm, so every step clips
+    trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, max_steps=2, precision="bf16-mixed", gradient_clip_val=clip,
+                      gradient_clip_algorithm=algorithm)
+    model = _FusedAdam(net, CrossEntropy(weighting="all"))
+    trainer.fit(model, _loader())
+    assert len(model.norms) == 2
+    if algorithm == "norm":
+        assert model.norms == pytest.approx([clip, clip], rel=1e-3)
+    else:
+        count = sum(p.numel() for p in net.parameters())
+        assert all(0 < n <= clip * count**0.5 * (1 + 1e-6) for n in model.norms)
+
+
+def test_clipping_under_a_gradient_scaler_with_a_fused_optimizer_is_named_before_the_run():
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    fused, plain = torch.optim.Adam(params, fused=True), torch.optim.Adam(params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the scaler warns that CUDA is missing, and stays a scaler
+        scaled = MixedPrecision("16-mixed", "cuda", scaler=torch.amp.GradScaler("cuda"))
+    problem = unclippable(scaled, 5.0, [fused])
+    assert problem is not None and problem.startswith("trainer.precision=16-mixed scales the gradients")
+    assert "--optimizer.init_args.fused=false" in problem
+    assert unclippable(scaled, 5.0, [plain]) is None
+    assert unclippable(scaled, None, [fused]) is None
+    assert unclippable(MixedPrecision("bf16-mixed", "cpu"), 5.0, [fused]) is None
