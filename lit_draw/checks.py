@@ -57,11 +57,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as dotted keys: ``{"model": {"lr": 1}}`` -> ``{"model.lr": 1}``."""
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
@@ -81,9 +82,9 @@ def model_mismatch(stored: dict[str, Any], asked: dict[str, Any]) -> str | None:
             "evaluate it with the config it was trained with (config.yaml beside it)"
         )
     old = {
-        k: v for k, v in _flatten(stored).items() if not k.startswith("_") and k.rsplit(".", 1)[-1] not in RUNTIME_ONLY
+        k: v for k, v in flatten(stored).items() if not k.startswith("_") and k.rsplit(".", 1)[-1] not in RUNTIME_ONLY
     }
-    new = _flatten(asked)
+    new = flatten(asked)
     for key in sorted(old.keys() & new.keys()):
         if differs(new[key], old[key]):
             return (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -15,6 +14,7 @@ from lit_draw.sweep import engine_available
 if not engine_available():
     pytest.skip("W&B's sweep engine is the optional extra lit_draw[sweep]", allow_module_level=True)
 
+from lit_draw.checks import flatten  # noqa: E402
 from lit_draw.cli import LitDrawCLI, main, trainer_defaults  # noqa: E402
 from lit_draw.data import CanvasMNIST  # noqa: E402
 from lit_draw.module import AttentionClassifier  # noqa: E402
@@ -25,17 +25,6 @@ from tests.wandb_reader import _records, read_run  # noqa: E402
 ROOT = Path(__file__).parents[1]
 SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))
 AGENT_PREFIX = ["/usr/bin/env", sys.executable, "-m", "lit_draw", "fit"]
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"model": {"gamma": 0.5}}`` -> ``{"model.gamma": 0.5}``."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def test_the_shipped_sweeps_exist_and_validate_against_wandb_schema():
@@ -79,7 +68,7 @@ def test_every_grid_point_is_accepted_by_the_cli_and_lands_in_the_resolved_confi
             config = parser.parse_args(argv[5:])
             for key, value in params.items():
                 if key == "config":  # a variant file: every value it sets is in the resolved config
-                    expected = _flatten(yaml.safe_load(Path(value).read_text()))
+                    expected = flatten(yaml.safe_load(Path(value).read_text()))
                 else:
                     expected = {key: value}
                 for dotted, want in expected.items():
