@@ -214,6 +214,7 @@ class SeedRun:
         """``fit`` (resuming), then ``test``; writes and returns the seed's record."""
         previous = self.record() or {}
         started = time.monotonic()
+        commit = git_commit()  # the code this process runs, whatever is committed while it trains
         self.directory.mkdir(parents=True, exist_ok=True)
         with _wandb_dir(self.directory):
             trainer: Trainer = cli_main(self.fit_args(max_time_s)).trainer
@@ -241,7 +242,7 @@ class SeedRun:
             "device": device_name(trainer),
             "wall_time_s": round(previous.get("wall_time_s", 0.0) + time.monotonic() - started, 1),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "commit": git_commit(),
+            "commit": commit,
         }
         results.write_json(self.directory / METRICS_FILE, record)
         return record
