@@ -1,5 +1,6 @@
 """``python -m lit_draw``: see :mod:`lit_draw.cli`."""
 
+import os
 import sys
 
 from lit_draw.cli import main
@@ -10,3 +11,6 @@ if __name__ == "__main__":
         main()
     except LitDrawError as error:
         sys.exit(f"python -m lit_draw: error: {error}")
+    except BrokenPipeError:  # the reader left early (`... --list | head`): stop quietly, as `ls | head` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        sys.exit(1)

@@ -248,6 +248,20 @@ def test_python_m_lit_draw_prints_a_mistake_in_one_line_with_status_1(tmp_path: 
     assert "Traceback" not in result.stderr
 
 
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line, as `--list | head -1` is by the second
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "lit_draw", "reproduce", "--list"], stdout=write_end, stderr=subprocess.PIPE,
+            text=True, cwd=CONFIGS.parent,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == "", result.stderr
+
+
 def test_offline_mode_is_forced_through_the_one_private_wandb_logger_use(tmp_path: Path):
     from lightning.pytorch.loggers import WandbLogger
 
