@@ -98,7 +98,7 @@ def summarise(row: Row, records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def describe_status(entry: dict[str, Any]) -> str:
-    """``not run``, ``done, 3 seeds`` or ``partial: seeds 0, 1 of 3; epochs done 20, 7.5 of 20``."""
+    """``not run``, ``done, 3 seeds`` or ``partial: 2 of 3 seeds (0, 1); epochs done 20, 7.5 of 20``."""
     if entry["status"] == "not run":
         return "not run"
     seeds = entry["seeds"]
@@ -106,7 +106,8 @@ def describe_status(entry: dict[str, Any]) -> str:
         return f"done, {len(seeds)} seed{'s' * (len(seeds) != 1)}"
     (unit, amount), = entry["budget"].items()
     done = ", ".join(f"{d:g}" for d in entry[f"{unit}_done"])
-    return f"partial: seeds {', '.join(map(str, seeds))} of {entry['seeds_planned']}; {unit} done {done} of {amount}"
+    run = f"{len(seeds)} of {entry['seeds_planned']} seeds ({', '.join(map(str, seeds))})"
+    return f"partial: {run}; {unit} done {done} of {amount}"
 
 
 def format_published(published: float | list[float] | None) -> str:

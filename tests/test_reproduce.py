@@ -81,7 +81,7 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
     assert [(r["status"], r["updates_done"], r["epochs_done"]) for r in first.values()] == [("partial", 2, 0.25)] * 2
     (entry,) = json.loads(Path("results.json").read_text())
     assert entry["status"] == "partial" and entry["updates_done"] == [2, 2]
-    assert "partial: seeds 0, 1 of 2; updates done 2, 2 of 4" in Path("RESULTS.md").read_text()
+    assert "partial: 2 of 2 seeds (0, 1); updates done 2, 2 of 4" in Path("RESULTS.md").read_text()
 
     # again: each seed continues from its last checkpoint, into the same W&B run
     reproduce.main(["tiny", "--rows", str(rows)])
@@ -202,7 +202,7 @@ def test_summary_means_and_sds_over_seeds_and_marks_short_rows_partial():
     assert results.closest_to_mean(records)["seed"] == 1  # |4 - 5| is the smallest
     assert results.summarise(row, records[:2])["status"] == "partial"  # 2 of 3 seeds
     short = results.summarise(row, [*records[:2], _record(2, 9.0, status="partial")])
-    assert results.describe_status(short) == "partial: seeds 0, 1, 2 of 3; epochs done 10, 10, 4 of 10"
+    assert results.describe_status(short) == "partial: 3 of 3 seeds (0, 1, 2); epochs done 10, 10, 4 of 10"
     markdown = results.render_markdown([entry])
     assert "| `r` | 1-2% |  | 5.00 ± 3.61% | 2.00 ± 1.00% | +4.00 pp | 10 epochs | done, 3 seeds |" in markdown
     assert "| `r` | 51.0 | 95.0 |" in markdown
