@@ -17,7 +17,7 @@ Reads each seed's offline W&B runs (``<seed>/wandb``: training, every resumed pa
 * ``study_confusion_difference.png``: the second row's mean test confusion matrix minus the
   first's (fig. 8: Last-Step minus All-Step);
 * ``wsram_figure2.png``: training error, gradient variance and effective sample size against
-  updates for the six estimators (Ba et al. 2015, Figure 2).
+  updates for the six estimators (Ba et al. 2015, Figure 2), and their validation error.
 
 A figure whose runs are missing is skipped with a message. Mean ± sd is over the seeds that logged
 a point (the sd band needs two).
@@ -200,22 +200,35 @@ def confusion_difference(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
     return heatmap(difference, title, "predicted class", "true class")
 
 
+def training_error(row: str, seeds: list[SeedRuns]) -> Series:
+    """Training error in percent against updates: from ``train/acc``, or from ``train/acc_q`` (and
+    labelled so) for an estimator whose training rollouts come from the inference network q."""
+    from_q = not any("train/acc" in h for s in seeds for h in s.history)
+    key, label = ("train/acc_q", f"{_label(row)} (q's rollouts)") if from_q else ("train/acc", _label(row))
+    return mean_series(label, [curve(s.history, key) for s in seeds], scale=-100.0, offset=100.0)
+
+
 def wsram_figure2(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
-    """Training error, gradient variance and ESS against updates, one line per estimator."""
+    """Training error, gradient variance and ESS against updates, one line per estimator, and the
+    validation error beside them.
+
+    An estimator with an inference network logs its training accuracy as ``train/acc_q`` (rollouts
+    from q, which sees the label); its line says so. The validation error samples the prior p for
+    every estimator alike, so it is the panel that compares them on equal terms.
+    """
     present = {row: seeds for row, seeds in rows.items() if any(s.history for s in seeds)}
     if not present:
         return None
-    panels = [
-        ("train/acc", "Training error", "error (%)", dict(scale=-100, offset=100), False),
-        ("train/grad_variance", "Gradient variance", "variance", {}, True),
-        ("train/ess", "Effective sample size (max = M)", "ESS", {}, False),
-    ]
+    error = dict(scale=-100.0, offset=100.0)
+
+    def series(key: str, **scaling: float) -> list[Series]:
+        return [mean_series(_label(row), [curve(s.history, key) for s in seeds], **scaling) for row, seeds in present.items()]
+
     return side_by_side([
-        line_chart(
-            [mean_series(_label(row), [curve(s.history, key) for s in seeds], **scaling) for row, seeds in present.items()],
-            title, "updates", ylabel, log_y=log_y,
-        )
-        for key, title, ylabel, scaling, log_y in panels
+        line_chart([training_error(row, seeds) for row, seeds in present.items()], "Training error", "updates", "error (%)"),
+        line_chart(series("train/grad_variance"), "Gradient variance", "updates", "variance", log_y=True),
+        line_chart(series("train/ess"), "Effective sample size (max = M)", "updates", "ESS"),
+        line_chart(series("val/acc", **error), "Validation error (rollouts from p)", "updates", "error (%)"),
     ])
 
 

@@ -169,7 +169,7 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = ()) -> s
         if e["status"] != "not run":
             hours = e["wall_time_s"] / 3600
             lines.append(
-                f"  Seeds {', '.join(map(str, e['seeds']))} on {e['device']}, {hours:.2f} h in all, last {e['date']}, "
+                f"  Seed{'s' * (len(e['seeds']) != 1)} {', '.join(map(str, e['seeds']))} on {e['device']}, {hours:.2f} h in all, last {e['date']}, "
                 f"commit `{e['commit']}`. Checkpoint `{e['checkpoint']}` (seed {e['checkpoint_seed']})."
             )
         if e.get("notes"):
