@@ -200,12 +200,12 @@ def confusion_difference(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
     return heatmap(difference, title, "predicted class", "true class")
 
 
-def training_error(row: str, seeds: list[SeedRuns]) -> Series:
-    """Training error in percent against updates: from ``train/acc``, or from ``train/acc_q`` (and
-    labelled so) for an estimator whose training rollouts come from the inference network q."""
+def training_error(row: str, seeds: list[SeedRuns]) -> tuple[Series, bool]:
+    """Training error in percent against updates, and whether it comes from the inference network:
+    ``train/acc``, or ``train/acc_q`` for an estimator whose training rollouts are q's."""
     from_q = not any("train/acc" in h for s in seeds for h in s.history)
-    key, label = ("train/acc_q", f"{_label(row)} (q's rollouts)") if from_q else ("train/acc", _label(row))
-    return mean_series(label, [curve(s.history, key) for s in seeds], scale=-100.0, offset=100.0)
+    key = "train/acc_q" if from_q else "train/acc"
+    return mean_series(_label(row), [curve(s.history, key) for s in seeds], scale=-100.0, offset=100.0), from_q
 
 
 def wsram_figure2(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
@@ -213,19 +213,21 @@ def wsram_figure2(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
     validation error beside them.
 
     An estimator with an inference network logs its training accuracy as ``train/acc_q`` (rollouts
-    from q, which sees the label); its line says so. The validation error samples the prior p for
+    from q, which sees the label); the panel's title says so. The validation error samples the prior p for
     every estimator alike, so it is the panel that compares them on equal terms.
     """
     present = {row: seeds for row, seeds in rows.items() if any(s.history for s in seeds)}
     if not present:
         return None
     error = dict(scale=-100.0, offset=100.0)
+    train = [training_error(row, seeds) for row, seeds in present.items()]
+    train_title = "Training error" + (" (+q: q's rollouts)" if any(from_q for _, from_q in train) else "")
 
     def series(key: str, **scaling: float) -> list[Series]:
         return [mean_series(_label(row), [curve(s.history, key) for s in seeds], **scaling) for row, seeds in present.items()]
 
     return side_by_side([
-        line_chart([training_error(row, seeds) for row, seeds in present.items()], "Training error", "updates", "error (%)"),
+        line_chart([series for series, _ in train], train_title, "updates", "error (%)"),
         line_chart(series("train/grad_variance"), "Gradient variance", "updates", "variance", log_y=True),
         line_chart(series("train/ess"), "Effective sample size (max = M)", "updates", "ESS"),
         line_chart(series("val/acc", **error), "Validation error (rollouts from p)", "updates", "error (%)"),

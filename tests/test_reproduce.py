@@ -258,14 +258,15 @@ def test_figures_from_synthetic_runs_put_each_row_where_its_numbers_are(tmp_path
     assert figures.wsram_figure2({row: [] for row in figures.WSRAM_ROWS}) is None
 
 
-def test_training_error_of_an_estimator_with_q_comes_from_q_and_says_so():
+def test_training_error_of_an_estimator_with_q_comes_from_q():
     plain = _synthetic_seed(0, good=True)
     with_q = figures.SeedRuns(0, [{**{k: v for k, v in h.items() if k != "train/acc"}, "train/acc_q": 0.75}
                                   for h in plain.history], [], None, None)
-    assert figures.training_error("wsram_figure2_ws_ram_c", [plain]).label == "WS-RAM+c"
-    assert figures.training_error("wsram_figure2_ws_ram_c", [plain]).ys == pytest.approx([10.0] * 5)
-    series = figures.training_error("wsram_figure2_ws_ram_q_c", [with_q])
-    assert series.label == "WS-RAM+q+c (q's rollouts)"
+    series, from_q = figures.training_error("wsram_figure2_ws_ram_c", [plain])
+    assert (series.label, from_q) == ("WS-RAM+c", False)
+    assert series.ys == pytest.approx([10.0] * 5)
+    series, from_q = figures.training_error("wsram_figure2_ws_ram_q_c", [with_q])
+    assert (series.label, from_q) == ("WS-RAM+q+c", True)
     assert series.ys == pytest.approx([25.0] * 5)
 
 
