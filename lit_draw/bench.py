@@ -203,9 +203,7 @@ def canvas_rate(data: CanvasMNIST, options: argparse.Namespace) -> float:
 def bare_loop_rate(model: AttentionClassifier, data: CanvasMNIST, options: argparse.Namespace, clip: float | None) -> float:
     """Training samples per second of a plain loop over the same model, data and optimiser."""
     device = torch.device(options.device)
-    configured = model.configure_optimizers()  # the config's optimizer (and scheduler), over model's parameters
-    configured = configured["optimizer"] if isinstance(configured, dict) else configured
-    configured = configured[0] if isinstance(configured, (list, tuple)) else configured
+    configured = model.built_optimizers()[0]  # the config's optimizer, over model's parameters
     model = copy.deepcopy(model).to(device).train()
     optimizer = type(configured)(model.parameters(), **configured.defaults)
     batches = _index_batches(data)

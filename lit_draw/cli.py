@@ -195,9 +195,7 @@ class LitDrawCLI(LightningCLI):
         """Refuse what would fail or mislead later: a resume that asks for other optimiser
         settings, or clipping that the precision and optimiser cannot do; before the run's folder is
         touched."""
-        configured = self.model.configure_optimizers()  # the CLI's optimizer, already built
-        configured = configured["optimizer"] if isinstance(configured, dict) else configured
-        optimizers = list(configured) if isinstance(configured, (list, tuple)) else [configured]
+        optimizers = self.model.built_optimizers()  # the CLI's optimizer
         problem = unclippable(self.trainer.precision_plugin, self.trainer.gradient_clip_val, optimizers)
         if problem:
             raise ConfigError(problem)

@@ -153,6 +153,13 @@ class AttentionClassifier(LightningModule):
         """Adam with the study's settings; LightningCLI's ``optimizer:`` group replaces it."""
         return torch.optim.Adam(self.parameters(), lr=1e-3, betas=(0.5, 0.999))
 
+    def built_optimizers(self) -> list[torch.optim.Optimizer]:
+        """The optimisers :meth:`configure_optimizers` builds (under LightningCLI: the config's),
+        unwrapped from the dict, list or tuple Lightning accepts; scheduler aside."""
+        configured = self.configure_optimizers()
+        configured = configured["optimizer"] if isinstance(configured, dict) else configured
+        return list(configured) if isinstance(configured, (list, tuple)) else [configured]
+
     def configure_gradient_clipping(
         self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
