@@ -106,6 +106,7 @@ def build(options: argparse.Namespace, overrides: list[str]) -> tuple[AttentionC
     args = [
         "--config", config,
         f"--data.batch_size={options.batch_size}",
+        f"--data.eval_batch_size={options.batch_size}",
         f"--data.val_size={eval_batches * options.batch_size}",
         f"--model.compile={options.compile}",
         *([f"--data.root={options.root}"] if options.root else []),

@@ -101,7 +101,7 @@ class LitDrawCLI(LightningCLI):
         # what must agree is stated once, in the data: the net is built for the data's canvases
         parser.link_arguments("data.canvas_size", "model.net.init_args.canvas_size")
         parser.link_arguments("data.num_classes", "model.net.init_args.num_classes", apply_on="instantiate")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(resume.NewestLast, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/acc",

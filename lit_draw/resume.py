@@ -7,6 +7,10 @@
   newest checkpoint, and ``--ckpt_path last`` (:func:`resolve_last`) resumes or evaluates it. A
   resumed fit writes on into the folder of the checkpoint it resumes from, and ``last.ckpt`` is
   overwritten, never versioned to ``last-v1.ckpt``.
+* :class:`NewestLast` is the CLI's checkpoint callback: ``ModelCheckpoint`` whose ``last.ckpt`` is
+  rewritten at every validation and at the end of every training epoch and of the fit, whatever
+  the monitored metric did (Lightning's own rewrites it only when a top-k checkpoint was saved at
+  that step, so a run on a plateau kept an old ``last.ckpt`` and a resume lost the steps since).
 * :class:`AtomicCheckpointIO` writes every checkpoint to a temporary file *beside* it and renames
   it into place. Lightning's own save is atomic only when the system temp folder and the
   checkpoint folder share a filesystem (fsspec writes to ``tempfile.mkstemp()``, then
@@ -39,6 +43,7 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
@@ -65,6 +70,48 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(partial, path)
         finally:
             partial.unlink(missing_ok=True)
+
+
+class NewestLast(ModelCheckpoint):
+    """``ModelCheckpoint`` whose ``last.ckpt`` always holds the newest state (with ``save_last``).
+
+    Lightning saves ``last.ckpt`` only at a step where it also saved a top-k checkpoint. Here it is
+    saved after every validation and every training epoch, and once more when the fit ends (at
+    ``max_steps`` / ``max_time`` between two validations), unless it already holds that step.
+    """
+
+    _newest_last_step = -1  # the global step last.ckpt holds (-1: none written by this fit)
+
+    def _save_last_checkpoint(self, trainer: Trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
+        super()._save_last_checkpoint(trainer, monitor_candidates)
+        if self.save_last:
+            self._newest_last_step = trainer.global_step
+
+    def _save_newest_last(self, trainer: Trainer) -> None:
+        """Save ``last.ckpt`` unless it holds this step already (or nothing may be saved now)."""
+        if (
+            not self.save_last
+            or trainer.fast_dev_run
+            or trainer.sanity_checking
+            or trainer.state.fn != "fit"
+            or trainer.global_step == 0
+            or self._newest_last_step == trainer.global_step
+        ):
+            return
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_newest_last(trainer)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        self._save_newest_last(trainer)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        self._save_newest_last(trainer)
 
 
 class KeepWandbRunId(Callback):

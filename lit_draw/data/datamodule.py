@@ -80,7 +80,10 @@ class CanvasMNIST(LightningDataModule):
         noise_std: standard deviation of additive Gaussian pixel noise, >= 0.
         distortion: random-affine strength >= 0: rotation up to ``30 * distortion`` degrees,
             shear and log-anisotropic scale up to ``0.3 * distortion`` (0 = none).
-        batch_size: canvases per batch, an int >= 1.
+        batch_size: canvases per training batch, an int >= 1.
+        eval_batch_size: canvases per validation / test / predict batch, an int >= 1; ``None``
+            means ``batch_size``. Set it when training with small batches (the study trains with
+            batch 1): evaluating the fixed sets one canvas at a time costs far more than training.
         num_workers: DataLoader worker processes, an int >= 0 (the loaders only move indices or
             stored uint8 canvases, so 0 is usually fastest).
         seed: seed of the train/val split, of the fixed validation and test canvases and of the
@@ -104,6 +107,7 @@ class CanvasMNIST(LightningDataModule):
         noise_std: float = 0.0,
         distortion: float = 0.0,
         batch_size: int = 128,
+        eval_batch_size: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
         val_size: int = 5000,
@@ -148,6 +152,11 @@ class CanvasMNIST(LightningDataModule):
             is_int(batch_size) and batch_size >= 1, "batch_size must be an int >= 1", batch_size
         )
         _require(
+            eval_batch_size is None or (is_int(eval_batch_size) and eval_batch_size >= 1),
+            "eval_batch_size must be None or an int >= 1",
+            eval_batch_size,
+        )
+        _require(
             is_int(num_workers) and num_workers >= 0,
             "num_workers must be an int >= 0",
             num_workers,
@@ -180,6 +189,7 @@ class CanvasMNIST(LightningDataModule):
         self.noise_std = float(noise_std)
         self.distortion = float(distortion)
         self.batch_size = batch_size
+        self.eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size
         self.num_workers = num_workers
         self.seed = seed
         self.val_size = val_size
@@ -300,11 +310,11 @@ class CanvasMNIST(LightningDataModule):
             self._fixed_set("test")
 
     def _loader(
-        self, dataset: TensorDataset | Tensor, shuffle: bool, sampler: Sampler | None = None
+        self, dataset: TensorDataset | Tensor, batch_size: int, shuffle: bool, sampler: Sampler | None = None
     ) -> DataLoader:
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             shuffle=shuffle,
             sampler=sampler,
             num_workers=self.num_workers,
@@ -333,11 +343,11 @@ class CanvasMNIST(LightningDataModule):
                 rank=self.trainer.global_rank,
                 shuffle=False,
             )
-        return self._loader(dataset, shuffle=False, sampler=sampler)
+        return self._loader(dataset, self.eval_batch_size, shuffle=False, sampler=sampler)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled int64 index batches ``[B]`` into the training digits."""
-        return self._loader(torch.arange(len(self._pool("train"))), shuffle=True)
+        return self._loader(torch.arange(len(self._pool("train"))), self.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         """The fixed validation set as ``(canvas_uint8 [B, 1, H, W], label [B], box [B, 4])``."""
