@@ -340,3 +340,122 @@ def rollout_gradient_variance(per_rollout: Tensor, params: list[Tensor]) -> Tens
     )
     flat = torch.cat([g.flatten(1) for g in grads if g is not None], 1)  # [M, P]
     return flat.var(0).mean().detach()
+
+
+# Learned halting (the halting head of lit_draw.models.halting): where a canvas stops, PonderNet's
+# objective for a differentiable model (DRAW) and DT-RAM's stop action for a policy (RAM). ``lambdas``
+# ``[T, B]`` are the head's halting probabilities after each glimpse.
+
+
+def halting_distribution(lambdas: Tensor) -> Tensor:
+    """Where a canvas stops: ``p_t = lambda_t prod_{s<t} (1 - lambda_s)`` for ``t < T`` and
+    ``p_T = prod_{s<T} (1 - lambda_s)``, the remaining mass (Banino et al. 2021, PonderNet, sec. 2.1).
+
+    Each column sums to 1 whatever ``lambda_T`` is, and ``lambda`` of exactly 0 or 1 is fine (no
+    ``log``, no division).
+
+    Args:
+        lambdas: ``[T, B]`` halting probabilities in ``[0, 1]``.
+
+    Returns:
+        ``[T, B]``.
+    """
+    survive = torch.cumprod(1 - lambdas, 0)  # [T, B] prod_{s<=t} (1 - lambda_s)
+    before = torch.cat([torch.ones_like(survive[:1]), survive[:-1]])  # [T, B] prod_{s<t}
+    return torch.cat([lambdas[:-1] * before[:-1], before[-1:]])
+
+
+def truncated_geometric(prior_halt: float, num_glimpses: int) -> Tensor:
+    """PonderNet's prior ``p_G(lambda_p)`` truncated at ``T``: ``q_t = lambda_p (1 - lambda_p)^(t-1)``
+    for ``t < T``, the remaining mass ``(1 - lambda_p)^(T-1)`` at ``T``. ``[T]`` float64."""
+    return halting_distribution(torch.full((num_glimpses, 1), float(prior_halt), dtype=torch.float64))[:, 0]
+
+
+def ponder_loss(logits: Tensor, labels: Tensor, lambdas: Tensor, prior_halt: float, beta: float) -> dict[str, Tensor]:
+    """PonderNet's objective (Banino et al. 2021, sec. 2.2), batch mean:
+    ``L = sum_t p_t CE(logits_t, y) + beta KL(p || p_G(prior_halt))``, ``p`` the
+    :func:`halting_distribution` of ``lambdas``.
+
+    The first term is a learned per-canvas glimpse weighting: ``p = (0, ..., 0, 1)`` is Last-Step,
+    ``p_t = 1/T`` All-Step. ``p`` stays differentiable, so the halting head learns with the classifier.
+
+    Args:
+        logits: ``[T, B, C]``.
+        labels: ``[B]``.
+        lambdas: ``[T, B]`` (with the head's gradient).
+        prior_halt: ``lambda_p`` in ``(0, 1)``.
+        beta: weight of the KL term, ``>= 0``.
+
+    Returns:
+        ``{"loss", "expected_cross_entropy", "halting_kl", "expected_glimpses"}`` scalars (the last
+        is ``sum_t t p_t``, detached).
+    """
+    steps, batch, classes = logits.shape
+    ce = F.cross_entropy(logits.reshape(steps * batch, classes).float(), labels.repeat(steps), reduction="none")
+    p = halting_distribution(lambdas.float())  # [T, B]
+    q = truncated_geometric(prior_halt, steps).to(p)[:, None]  # [T, 1]
+    expected_ce = (p * ce.view(steps, batch)).sum(0).mean()
+    kl = (torch.special.xlogy(p, p) - torch.special.xlogy(p, q)).sum(0).mean()
+    t = torch.arange(1, steps + 1, device=p.device, dtype=p.dtype)[:, None]
+    return {
+        "loss": expected_ce + beta * kl,
+        "expected_cross_entropy": expected_ce,
+        "halting_kl": kl,
+        "expected_glimpses": (t * p).sum(0).mean().detach(),
+    }
+
+
+def stop_log_prob(lambdas: Tensor, halt: Tensor) -> Tensor:
+    """``log`` of the stop decisions taken: continue (``log(1 - lambda_t)``) before glimpse ``halt``,
+    stop (``log lambda_t``) at it, 0 after. ``lambdas [T, B]``, ``halt [B]`` in ``1..T`` -> ``[T, B]``.
+
+    Summed over ``t`` it is ``log p_halt`` of :func:`halting_distribution`; 0 and 1 in ``lambdas``
+    where no decision reads them give no ``nan``, in the value or the gradient.
+    """
+    t = torch.arange(1, lambdas.shape[0] + 1, device=lambdas.device)[:, None]  # [T, 1]
+    go_on, stop = t < halt, t == halt  # [T, B]
+    return torch.log1p(-torch.where(go_on, lambdas, 0)) + torch.log(torch.where(stop, lambdas, 1))
+
+
+def halting_reinforce_loss(
+    log_pi: Tensor, lambdas: Tensor, halt: Tensor, right: Tensor, baseline: Tensor, step_cost: float
+) -> dict[str, Tensor]:
+    """DT-RAM's stop action trained with REINFORCE beside the location policy (Li et al. 2017, sec. 3;
+    Mnih et al. 2014, eq. 2, with the same learned baseline ``b_t``).
+
+    A canvas stops after glimpse ``tau = halt`` and earns ``R = 1[right at tau] - step_cost * tau``.
+    The actions that shaped ``R`` are the locations ``l_1..l_tau`` and the stop decisions
+    ``1..tau``; those after the stop did not, and are left out (they would add only variance)::
+
+        reinforce_loss = -mean_b sum_{t <= tau} (log pi(l_t) + log p(stop decision_t)) (R - b_t)
+        baseline_mse   = mean over t <= tau of (b_t - R)^2
+
+    Its gradient is the score-function estimate of ``-grad E[R]`` (checked by enumeration in
+    ``tests/test_halting.py``).
+
+    Args:
+        log_pi: ``[T, B]`` log-density of the sampled locations.
+        lambdas: ``[T, B]`` halting probabilities (with the head's gradient).
+        halt: ``[B]`` the sampled stop, glimpses used in ``1..T``.
+        right: ``[T, B]`` 1 where the prediction after glimpse ``t`` is right (no gradient).
+        baseline: ``[T, B]`` ``b_t``.
+        step_cost: the price of a glimpse, ``>= 0``.
+
+    Returns:
+        ``{"reinforce_loss", "baseline_mse", "advantage_std", "reward", "glimpses"}`` scalars
+        (``reward``: mean ``R``; ``glimpses``: mean ``tau``).
+    """
+    steps = log_pi.shape[0]
+    used = torch.arange(1, steps + 1, device=halt.device)[:, None] <= halt  # [T, B] decisions that shaped R
+    reward = right.detach().float().gather(0, (halt - 1)[None])[0] - step_cost * halt  # [B]
+    advantage = (reward - baseline.detach()) * used  # [T, B]
+    score = (log_pi + stop_log_prob(lambdas, halt)) * used  # [T, B]
+    count = used.sum()
+    mean_advantage = advantage.sum() / count
+    return {
+        "reinforce_loss": -(score * advantage).sum(0).mean(),
+        "baseline_mse": (((baseline - reward) * used) ** 2).sum() / count,
+        "advantage_std": (((advantage - mean_advantage) * used) ** 2).sum().div(count).sqrt(),
+        "reward": reward.mean(),
+        "glimpses": halt.float().mean(),
+    }

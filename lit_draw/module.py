@@ -70,6 +70,13 @@ class AttentionClassifier(LightningModule):
         # Per-canvas mean losses, summed across processes: exact under DDP (see CanvasMNIST._eval_loader).
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
+        # A net with a halting head (lit_draw.models.halting) stops each canvas where the head says:
+        # accuracy at that glimpse and the glimpses used, per canvas.
+        self.halts = getattr(net, "halting", None) is not None
+        if self.halts:
+            self.val_halt_acc, self.test_halt_acc = MeanMetric(), MeanMetric()
+            self.val_halt_glimpses, self.test_halt_glimpses = MeanMetric(), MeanMetric()
+
 
     def forward(self, images: Tensor, labels: Tensor | None = None, **options: Any) -> Trace:
         return self.net(images, labels, **options)
@@ -122,7 +129,19 @@ class AttentionClassifier(LightningModule):
         mean_loss = getattr(self, f"{stage}_loss")
         mean_loss.update(loss, weight=labels.numel())
         self.log(f"{stage}/loss", mean_loss, prog_bar=stage == "val")
+        if self.halts:
+            self._log_halting(trace, labels, stage)
         return {"trace": trace.detach(), "labels": labels, "boxes": boxes}
+
+    def _log_halting(self, trace: Trace, labels: Tensor, stage: str) -> None:
+        """``{stage}/halt_acc``: accuracy at the glimpse where each canvas stops (``trace.halt``: the
+        first ``lambda_t >= 0.5``, or the sampled stop of a stochastic policy); ``{stage}/halt_glimpses``:
+        the mean number of glimpses used."""
+        predicted = trace.logits.argmax(-1).gather(0, (trace.halt - 1)[None])[0]  # [B]
+        for name, value in (("halt_acc", predicted == labels), ("halt_glimpses", trace.halt)):
+            metric = getattr(self, f"{stage}_{name}")
+            metric.update(value.float())
+            self.log(f"{stage}/{name}", metric)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
         return self._eval_step(batch, "val")
@@ -132,9 +151,11 @@ class AttentionClassifier(LightningModule):
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
         """Per glimpse: class probabilities ``probs [T, B, C]``, window centres ``center [T, B, 2]``
-        and sides ``size [T, B]`` in canvas pixels."""
+        and sides ``size [T, B]`` in canvas pixels; with a halting head, per canvas the glimpses
+        used ``halt [B]`` (``1..T``)."""
         trace = self(batch[0])
-        return {"probs": trace.logits.softmax(-1), "center": trace.center, "size": trace.size}
+        halt = {"halt": trace.halt} if self.halts else {}
+        return {"probs": trace.logits.softmax(-1), "center": trace.center, "size": trace.size, **halt}
 
     def _log_glimpse_accuracy(self, stage: str) -> None:
         metric: PerGlimpseAccuracy = getattr(self, f"{stage}_acc")

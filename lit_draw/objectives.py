@@ -11,7 +11,12 @@ objective          estimator                                    fits (``net.trac
 ``Reinforce``      cross-entropy + REINFORCE + learned baseline  ``policy`` (RAM)
 ``WakeSleep``      reweighted wake-sleep (WS-RAM)               ``rollouts`` (WSRAM)
 ``Variational``    the variational bound (VAR)                  ``rollouts`` (WSRAM)
+``PonderNet``      learned halting: PonderNet's loss            ``differentiable`` + halting head
+``ReinforceHalting``  learned halting: DT-RAM's stop action     ``policy`` + halting head
 =================  ===========================================  ==========================
+
+An objective that learns halting (``learns_halting``) needs a net built with the halting head
+(``halting: true``), and every other objective refuses one (it would leave the head untrained).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ class Objective(nn.Module):
 
     #: the ``trace_kind`` of the nets this objective can train
     fits: ClassVar[str] = ""
+    #: trains the net's halting head (:mod:`lit_draw.models.halting`); the others refuse a net with one
+    learns_halting: ClassVar[bool] = False
     #: the key under ``train/`` of the accuracy of the training trace's ``logits``
     train_accuracy_key: str = "acc"
     weights: Tensor
@@ -62,6 +69,16 @@ class Objective(nn.Module):
                 f"model.objective {type(self).__name__} trains nets whose trace is '{self.fits}', but "
                 f"{type(net).__name__} gives '{kind}': use model.objective "
                 f"{' or '.join(f'lit_draw.objectives.{name}' for name in fitting) or '(none fits)'}"
+            )
+        has_head = getattr(net, "halting", None) is not None
+        if has_head != self.learns_halting:
+            fitting = [cls.__name__ for cls in OBJECTIVES if cls.fits == kind and cls.learns_halting == has_head]
+            raise ValueError(
+                f"model.objective {type(self).__name__} "
+                + ("learns halting, but the net has no halting head: set model.net.init_args.halting=true"
+                   if self.learns_halting else "does not train the net's halting head: set "
+                   "model.net.init_args.halting=false")
+                + f", or use model.objective {' or '.join(f'lit_draw.objectives.{name}' for name in fitting) or '(none fits)'}"
             )
         self.weights = losses.glimpse_weights(self.weighting, net.glimpses, self.gamma).to(self.weights.device)
 
@@ -215,7 +232,71 @@ class Variational(_Rollouts):
         return losses.variational_surrogate(log_likelihood, trace.log_p_actions, self.control_variates)
 
 
-OBJECTIVES: tuple[type[Objective], ...] = (CrossEntropy, Reinforce, WakeSleep, Variational)
+class PonderNet(Objective):
+    """Learned halting for a differentiable attention model (DRAW with ``halting: true``): PonderNet's
+    ``sum_t p_t CE_t + beta KL(p || truncated geometric(prior_halt))`` (Banino et al. 2021, sec. 2.2;
+    :func:`lit_draw.losses.ponder_loss`). ``p`` is a learned per-canvas glimpse weighting; All-Step
+    and Last-Step are two fixed ones. ``val/loss`` stays the All-Step cross-entropy.
+
+    Args:
+        beta: weight of the KL term, ``>= 0`` (0: no prior; PonderNet used 0.01).
+        prior_halt: ``lambda_p`` of the geometric prior, in ``(0, 1)``: its mean stop is about
+            ``1 / prior_halt`` glimpses. (1 would put all the prior's mass on glimpse 1, where the KL
+            of any ``p`` with mass elsewhere is infinite.)
+    """
+
+    fits = "differentiable"
+    learns_halting = True
+
+    def __init__(self, beta: float = 0.01, prior_halt: float = 0.2) -> None:
+        super().__init__("all")
+        ok = isinstance(beta, (int, float)) and not isinstance(beta, bool) and math.isfinite(beta)
+        require("PonderNet", "beta", ok and beta >= 0, "a finite number >= 0", beta)
+        ok = isinstance(prior_halt, (int, float)) and not isinstance(prior_halt, bool)
+        require("PonderNet", "prior_halt", ok and 0 < prior_halt < 1, "in (0, 1)", prior_halt)
+        self.beta = beta
+        self.prior_halt = prior_halt
+
+    def forward(self, trace: Trace, labels: Tensor, step: int = 0) -> dict[str, Tensor]:
+        return losses.ponder_loss(trace.logits, labels, trace.lambdas, self.prior_halt, self.beta)
+
+
+class ReinforceHalting(Objective):
+    """Learned halting for RAM (``halting: true``): DT-RAM's Bernoulli stop action (Li et al. 2017,
+    sec. 3) trained with REINFORCE beside the location policy, with the same learned baseline, for
+    the reward ``1[right where it stopped] - step_cost * glimpses used``
+    (:func:`lit_draw.losses.halting_reinforce_loss`); the action network is trained by the weighted
+    cross-entropy, on every glimpse by default, since any glimpse may be the one that answers.
+
+    Args:
+        weighting, gamma: the action network's per-glimpse cross-entropy weighting (see :class:`Objective`).
+        step_cost: the price of one glimpse in units of the reward for a right answer, ``>= 0``.
+        entropy_bonus: weight of the location policy's entropy subtracted from the loss (see :class:`Reinforce`).
+    """
+
+    fits = "policy"
+    learns_halting = True
+
+    def __init__(
+        self, weighting: str | list[float] = "all", gamma: float = 0.9, step_cost: float = 0.01, entropy_bonus: float = 0.0
+    ) -> None:
+        super().__init__(weighting, gamma)
+        ok = isinstance(step_cost, (int, float)) and not isinstance(step_cost, bool) and math.isfinite(step_cost)
+        require("ReinforceHalting", "step_cost", ok and step_cost >= 0, "a finite number >= 0", step_cost)
+        require_bonus("ReinforceHalting", entropy_bonus)
+        self.step_cost = step_cost
+        self.entropy_bonus = entropy_bonus
+
+    def forward(self, trace: Trace, labels: Tensor, step: int = 0) -> dict[str, Tensor]:
+        cross_entropy = losses.weighted_cross_entropy(trace.logits, labels, self.weights)
+        right = trace.logits.detach().argmax(-1) == labels  # [T, B]
+        terms = losses.halting_reinforce_loss(trace.log_pi, trace.lambdas, trace.halt, right, trace.baseline, self.step_cost)
+        terms["entropy"] = trace.entropy.sum(0).mean()
+        loss = cross_entropy + terms["reinforce_loss"] + terms["baseline_mse"] - self.entropy_bonus * terms["entropy"]
+        return {"loss": loss, "cross_entropy": cross_entropy, **terms}
+
+
+OBJECTIVES: tuple[type[Objective], ...] = (CrossEntropy, Reinforce, WakeSleep, Variational, PonderNet, ReinforceHalting)
 
 
 def require_bonus(owner: str, entropy_bonus: float) -> None:

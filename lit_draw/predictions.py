@@ -6,10 +6,11 @@ and writes one ``torch.save`` file, named on the console::
     {"probs":  float32 [T, N, C]  class probabilities after every glimpse,
      "labels": int64   [N]        true classes,
      "center": float32 [T, N, 2]  glimpse centres (x, y) in canvas pixels,   (when predict_step gives them)
-     "size":   float32 [T, N]     glimpse window sides in canvas pixels}     (when predict_step gives them)
+     "size":   float32 [T, N]     glimpse window sides in canvas pixels,     (when predict_step gives them)
+     "halt":   int64   [N]        glimpses used where the halting head stopped (nets with one)}
 
 ``predict_step`` may return the probabilities ``[T, B, C]`` alone or a dict holding ``probs``
-and any of ``center`` / ``size`` (from the model's Trace).
+and any of ``center`` / ``size`` / ``halt`` (from the model's Trace).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from torch import Tensor
 
 #: Fields with the batch on dimension 1 (``[T, B, ...]``), stacked along it.
 GLIMPSE_FIELDS = ("probs", "center", "size")
+#: Fields with the batch on dimension 0 (``[B]``), written as they are.
+CANVAS_FIELDS = ("halt",)
 
 
 class PredictionFile(BasePredictionWriter):
@@ -55,6 +58,8 @@ class PredictionFile(BasePredictionWriter):
         for key, value in fields.items():
             if key in GLIMPSE_FIELDS and value is not None:
                 self.parts.setdefault(key, []).append(value.detach().float().cpu())
+            elif key in CANVAS_FIELDS and value is not None:
+                self.parts.setdefault(key, []).append(value.detach().cpu())
         self.parts.setdefault("labels", []).append(batch[1].detach().cpu())
 
     def on_predict_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

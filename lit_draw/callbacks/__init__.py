@@ -10,6 +10,7 @@ from lit_draw.callbacks.digit_hit import DigitHitRate
 from lit_draw.callbacks.early_exit import EarlyExit
 from lit_draw.callbacks.gates import GateActivity
 from lit_draw.callbacks.glimpse_accuracy import GlimpseAccuracyPlot
+from lit_draw.callbacks.halting import HaltingDistribution
 from lit_draw.callbacks.weight_update import WeightUpdateNorm
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "EarlyExit",
     "GateActivity",
     "GlimpseAccuracyPlot",
+    "HaltingDistribution",
     "WeightUpdateNorm",
 ]

@@ -12,6 +12,7 @@ Per glimpse ``t``::
     z = W_z h_enc                              # linear bottleneck
     h_dec, c_dec = LSTM_dec(z)
     logits[t] = classifier(h_dec)
+    lambda[t] = halting(h_dec)                 # with halting: true (lit_draw.models.halting)
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from torch import Tensor, nn
 
 from lit_draw.models.attention import FilterbankWindow, filterbank_read, gaussian_filterbank
 from lit_draw.models.common import classifier_head, flatten_gates, stack_steps
+from lit_draw.models.halting import HaltingHead
 from lit_draw.models.lstm import GatedLSTMCell
 from lit_draw.models.trace import Trace
-from lit_draw.validation import require_positive_ints
+from lit_draw.validation import require, require_positive_ints
 
 
 class DRAWClassifier(nn.Module):
@@ -40,9 +42,11 @@ class DRAWClassifier(nn.Module):
         dec_size: decoder LSTM units.
         hidden: hidden units of the classifier head.
         num_classes: ``C``.
+        halting: add a halting head on the decoder state (``trace.lambdas``, ``trace.halt``: the
+            first glimpse with ``lambda_t >= 0.5``), trained by ``PonderNet``.
     """
 
-    #: what :mod:`lit_draw.objectives` trains it with: ``CrossEntropy``
+    #: what :mod:`lit_draw.objectives` trains it with: ``CrossEntropy`` (``PonderNet`` with the halting head)
     trace_kind: ClassVar[str] = "differentiable"
 
     def __init__(
@@ -55,12 +59,14 @@ class DRAWClassifier(nn.Module):
         dec_size: int = 256,
         hidden: int = 256,
         num_classes: int = 10,
+        halting: bool = False,
     ) -> None:
         super().__init__()
         require_positive_ints(
             "DRAWClassifier", canvas_size=canvas_size, read_n=read_n, glimpses=glimpses, enc_size=enc_size,
             z_size=z_size, dec_size=dec_size, hidden=hidden, num_classes=num_classes,
         )
+        require("DRAWClassifier", "halting", isinstance(halting, bool), "true or false", halting)
         self.canvas_size = canvas_size
         self.glimpses = glimpses
         self.num_classes = num_classes
@@ -69,6 +75,7 @@ class DRAWClassifier(nn.Module):
         self.bottleneck = nn.Linear(enc_size, z_size)
         self.decoder = GatedLSTMCell(z_size, dec_size)
         self.classifier = classifier_head(dec_size, hidden, num_classes)
+        self.halting = HaltingHead(dec_size, glimpses) if halting else None
 
     def forward(
         self,
@@ -109,8 +116,10 @@ class DRAWClassifier(nn.Module):
                 "logits": self.classifier(h_dec), "center": torch.stack([gx, gy], -1), "sigma2": sigma2,
                 "delta": delta, "gamma": gamma, "read": r, "cells": {"encoder": c_enc, "decoder": c_dec},
                 "gates": flatten_gates({"encoder": enc_gates, "decoder": dec_gates}),
+                **({"lambda": self.halting(h_dec)} if self.halting is not None else {}),
             })
         s = stack_steps(steps)  # each [T, B, ...]
+        halting = HaltingHead.trace_fields(s["lambda"], sample=False) if self.halting is not None else {}
         return Trace(
             logits=s["logits"],
             center=s["center"],  # [T, B, 2]
@@ -121,4 +130,5 @@ class DRAWClassifier(nn.Module):
             glimpses=s["read"] if return_glimpses else None,
             cells=s["cells"],
             gates=s["gates"] or None,
+            **halting,
         )

@@ -12,9 +12,12 @@ Per glimpse ``t = 1..T``::
     g_t = glimpse_network(retina(x, l_t), l_t)
     h[t] = core(g_t, h[t-1])                   # ReLU RNN (paper) or LSTM
     logits[t] = classifier(h[t])               # the action network: linear softmax (paper)
+    lambda[t] = halting(h[t])                  # with halting: true, DT-RAM's stop action
+    stop_t ~ Bernoulli(lambda[t])              # (lit_draw.models.halting)
 
 The model only samples; the hybrid loss (cross-entropy + REINFORCE with the baseline) is in
-:mod:`lit_draw.losses` and is read off the trace's ``log_pi``, ``baseline`` and ``entropy``.
+:mod:`lit_draw.losses` and is read off the trace's ``log_pi``, ``baseline`` and ``entropy`` (and,
+with the halting head, ``lambdas`` and the sampled stop ``halt``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from lit_draw.models.attention import integral_image, loc_to_pixels
 from lit_draw.models.cells import recurrent_cell
 from lit_draw.models.common import classifier_head, flatten_gates, log_mean_softmax, stack_steps
 from lit_draw.models.glimpse import GlimpseNetwork
+from lit_draw.models.halting import HaltingHead
 from lit_draw.models.policy import ActionDistribution, GlimpseAction
 from lit_draw.models.trace import Trace
 from lit_draw.validation import is_int, require, require_positive_ints
@@ -62,9 +66,12 @@ class RAM(nn.Module):
         hidden: hidden units of the action network (the classifier); 0, the default, is the
             paper's linear softmax from ``h_t``.
         num_classes: ``C``.
+        halting: add DT-RAM's stop action on the core state (``trace.lambdas``; ``trace.halt`` is
+            sampled, or the first ``lambda_t >= 0.5`` in eval mode with ``deterministic_eval``),
+            trained by ``ReinforceHalting``.
     """
 
-    #: what :mod:`lit_draw.objectives` trains it with: ``Reinforce``
+    #: what :mod:`lit_draw.objectives` trains it with: ``Reinforce`` (``ReinforceHalting`` with the halting head)
     trace_kind: ClassVar[str] = "policy"
 
     def __init__(
@@ -85,6 +92,7 @@ class RAM(nn.Module):
         deterministic_eval: bool = False,
         hidden: int = 0,
         num_classes: int = 10,
+        halting: bool = False,
     ) -> None:
         super().__init__()
         require_positive_ints(
@@ -95,6 +103,7 @@ class RAM(nn.Module):
         require("RAM", "hidden", is_int(hidden) and hidden >= 0, "an int >= 0 (0: a linear action network)", hidden)
         require("RAM", "start", start in STARTS, f"one of {', '.join(STARTS)}", start)
         require("RAM", "std", isinstance(std, (int, float)) and std > 0, "> 0", std)
+        require("RAM", "halting", isinstance(halting, bool), "true or false", halting)
         self.canvas_size = canvas_size
         self.glimpses = glimpses
         self.num_classes = num_classes
@@ -105,6 +114,7 @@ class RAM(nn.Module):
         self.locator = nn.Linear(core_size, 2)
         self.baseliner = nn.Linear(core_size, 1)
         self.classifier = classifier_head(core_size, hidden, num_classes)
+        self.halting = HaltingHead(core_size, glimpses) if halting else None
         self.start = nn.Parameter(torch.zeros(2)) if start == "learned" else None
         log_std = torch.full((2,), math.log(std))
         if learn_std:
@@ -164,6 +174,7 @@ class RAM(nn.Module):
             steps.append({
                 "logits": self.classifier(h), "loc": l, "log_pi": log_pi, "entropy": entropy,
                 "baseline": baseline, "read": read, "cells": {"core": c}, "gates": flatten_gates({"core": gates}),
+                **({"lambda": self.halting(h)} if self.halting is not None else {}),
             })
         s = stack_steps(steps)  # each [T, M B, ...]
         mc_logits = None
@@ -172,6 +183,10 @@ class RAM(nn.Module):
 
         def first(v: Tensor) -> Tensor:  # the first run is the single-sample trace
             return v[:, :batch]
+
+        halting = {}
+        if self.halting is not None:
+            halting = HaltingHead.trace_fields(first(s["lambda"]), sample=self.training or not self.deterministic_eval)
 
         return Trace(
             logits=first(s["logits"]),
@@ -185,4 +200,5 @@ class RAM(nn.Module):
             baseline=first(s["baseline"]),
             entropy=first(s["entropy"]),
             mc_logits=mc_logits,
+            **halting,
         )

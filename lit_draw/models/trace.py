@@ -52,6 +52,10 @@ class Trace:
         log_proposal_actions: ``[M, B]`` the log-density the training rollouts were actually drawn
             from (``q`` or ``p``, tempered when the net's temperature is not 1), detached: what the
             importance weights divide by. ``None`` in evaluation.
+        lambdas: ``[T, B]`` the halting head's probability of stopping after each glimpse, with
+            ``lambda_T = 1`` (:mod:`lit_draw.models.halting`); ``None`` for a net without the head.
+        halt: ``[B]`` int64, where each canvas stops: the number of glimpses used, ``1..T``
+            (the first ``lambda_t >= 0.5``, or the sampled stop for a stochastic policy).
     """
 
     logits: Tensor
@@ -72,6 +76,8 @@ class Trace:
     log_p_actions: Tensor | None = None
     log_q_actions: Tensor | None = None
     log_proposal_actions: Tensor | None = None
+    lambdas: Tensor | None = None
+    halt: Tensor | None = None
 
     @property
     def num_glimpses(self) -> int:
