@@ -67,6 +67,12 @@ class AttentionClassifier(LightningModule):
         self.eval_options: dict[str, bool] = {}
         self.val_acc_mc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.test_acc_mc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        # A net that draws its glimpses from a policy (RAM, WS-RAM: ``stochastic_policy``) is also
+        # scored at the policy's mean, ``forward(..., mean_policy=True)``: a third evaluation.
+        self.mean_policy = getattr(net, "stochastic_policy", False)
+        if self.mean_policy:
+            self.val_acc_mean_policy = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+            self.test_acc_mean_policy = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         # Per-canvas mean losses, summed across processes: exact under DDP (see CanvasMNIST._eval_loader).
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
@@ -76,7 +82,6 @@ class AttentionClassifier(LightningModule):
         if self.halts:
             self.val_halt_acc, self.test_halt_acc = MeanMetric(), MeanMetric()
             self.val_halt_glimpses, self.test_halt_glimpses = MeanMetric(), MeanMetric()
-
 
     def forward(self, images: Tensor, labels: Tensor | None = None, **options: Any) -> Trace:
         return self.net(images, labels, **options)
@@ -126,6 +131,10 @@ class AttentionClassifier(LightningModule):
             metric = getattr(self, f"{stage}_acc_mc")
             metric(trace.mc_logits[-1], labels)
             self.log(f"{stage}/acc_mc", metric)
+        if self.mean_policy:
+            metric = getattr(self, f"{stage}_acc_mean_policy")
+            metric(self(images, mean_policy=True).logits[-1], labels)
+            self.log(f"{stage}/acc_mean_policy", metric)
         mean_loss = getattr(self, f"{stage}_loss")
         mean_loss.update(loss, weight=labels.numel())
         self.log(f"{stage}/loss", mean_loss, prog_bar=stage == "val")

@@ -99,6 +99,50 @@ def test_deterministic_eval_follows_the_policy_mean_from_the_centre():
     assert not torch.equal(model(images).center, model(images).center)
 
 
+def test_mean_policy_is_the_deterministic_evaluation_in_one_run_whatever_the_options():
+    torch.manual_seed(0)
+    images = torch.rand(3, 1, 16, 16)
+    model = tiny_ram(mc_samples=4).eval()
+    reference = tiny_ram(deterministic_eval=True).eval()  # the option's code path
+    reference.load_state_dict(model.state_dict())
+    trace = model(images, mean_policy=True)
+    assert trace.mc_logits is None  # one run: every run would be the same
+    torch.testing.assert_close(trace.logits, reference(images).logits, rtol=0, atol=0)
+    torch.testing.assert_close(trace.center, reference(images).center, rtol=0, atol=0)
+    # each glimpse is read at the policy's mean (clamped to the canvas), also in training mode
+    expected = loc_to_pixels(trace.loc_mean.clamp(-1, 1), 16, 16)
+    torch.testing.assert_close(trace.center, expected)
+    torch.testing.assert_close(model.train()(images, mean_policy=True).logits, trace.logits, rtol=0, atol=0)
+
+
+def test_the_trace_holds_the_location_policy_mean_and_std():
+    torch.manual_seed(0)
+    trace = tiny_ram(std=0.1)(torch.rand(5, 1, 16, 16))
+    assert trace.loc_mean.shape == trace.loc_std.shape == (3, 5, 2) and trace.zoom_logits is None
+    # the uniform start U[-1, 1]^2: mean 0, std 1/sqrt(3); then the Gaussian policy's own
+    torch.testing.assert_close(trace.loc_mean[0], torch.zeros(5, 2))
+    torch.testing.assert_close(trace.loc_std[0], torch.full((5, 2), 3 ** -0.5))
+    torch.testing.assert_close(trace.loc_std[1:], torch.full((2, 5, 2), 0.1))
+    assert trace.loc_mean.requires_grad
+
+
+def test_validation_scores_single_sample_monte_carlo_and_mean_policy(tmp_path):
+    from lightning.pytorch import Trainer
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    images, labels = torch.rand(12, 1, 16, 16), torch.randint(0, 10, (12,))
+    net = tiny_ram(mc_samples=3)
+    module = AttentionClassifier(net, Reinforce())
+    trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False, enable_model_summary=False)
+    loader = DataLoader(TensorDataset(images, labels, torch.zeros(12, 4)), batch_size=4)
+    metrics = trainer.validate(module, loader)[0]
+    assert {"val/acc", "val/acc_mc", "val/acc_mean_policy"} <= metrics.keys()
+    with torch.no_grad():
+        mean_policy = net.eval()(images, mean_policy=True).logits[-1].argmax(-1)
+    assert metrics["val/acc_mean_policy"] == pytest.approx((mean_policy == labels).float().mean().item())
+
+
 def test_monte_carlo_logits_are_the_log_mean_softmax_of_the_runs():
     torch.manual_seed(0)
     images = torch.rand(2, 1, 16, 16)
@@ -256,6 +300,6 @@ def test_ram_configs_fit_and_test_through_the_cli(config, tmp_path, monkeypatch,
     assert len(runs) == 2
     fit, test = sorted(runs, key=lambda run: "test/acc" in run.keys())
     assert RAM_KEYS <= fit.keys()
-    assert {"val/acc", "val/acc_mc", "val/acc_glimpse_1"} <= fit.keys()
-    assert {"test/acc", "test/acc_mc"} <= test.keys()
+    assert {"val/acc", "val/acc_mc", "val/acc_mean_policy", "val/acc_glimpse_1"} <= fit.keys()
+    assert {"test/acc", "test/acc_mc", "test/acc_mean_policy"} <= test.keys()
     assert fit.config["model"]["net"]["class_path"] == "lit_draw.models.RAM"

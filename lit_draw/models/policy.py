@@ -56,6 +56,11 @@ class ActionDistribution:
         zoom = None if self.zoom_logits is None else sample_categorical(self.zoom_logits)
         return GlimpseAction(sample_gaussian(self.mean, self.std), zoom)
 
+    def mode(self) -> GlimpseAction:
+        """The most probable action: the location mean and the most probable zoom (detached)."""
+        zoom = None if self.zoom_logits is None else self.zoom_logits.argmax(-1)
+        return GlimpseAction(self.mean.detach(), zoom)
+
     def log_prob(self, action: GlimpseAction) -> Tensor:
         """``log pi(a | h)``, ``[B]``."""
         log_prob = self._where().log_prob(action.loc).sum(-1)

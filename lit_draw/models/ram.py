@@ -33,13 +33,14 @@ from lit_draw.models.cells import recurrent_cell
 from lit_draw.models.common import classifier_head, flatten_gates, log_mean_softmax, stack_steps
 from lit_draw.models.glimpse import GlimpseNetwork
 from lit_draw.models.halting import HaltingHead
-from lit_draw.models.policy import ActionDistribution, GlimpseAction
+from lit_draw.models.policy import ActionDistribution
 from lit_draw.models.trace import Trace
 from lit_draw.validation import is_int, require, require_positive_ints
 
 STARTS = ("random", "learned")
 
 _LOG_AREA = math.log(4.0)  # log of the area of [-1, 1]^2: the uniform start's entropy
+_UNIFORM_STD = 1 / math.sqrt(3)  # the standard deviation of U[-1, 1]
 
 
 class RAM(nn.Module):
@@ -62,7 +63,8 @@ class RAM(nn.Module):
             ``trace.mc_logits`` holds the log of the mean softmax (``trace.logits`` stays the
             first, single-sample run).
         deterministic_eval: in eval mode take the policy mean instead of sampling (the random
-            start's mean is the centre), so evaluation is repeatable.
+            start's mean is the centre), so evaluation is repeatable; ``forward(...,
+            mean_policy=True)`` does this for one call, whatever this option says.
         hidden: hidden units of the action network (the classifier); 0, the default, is the
             paper's linear softmax from ``h_t``.
         num_classes: ``C``.
@@ -73,6 +75,8 @@ class RAM(nn.Module):
 
     #: what :mod:`lit_draw.objectives` trains it with: ``Reinforce`` (``ReinforceHalting`` with the halting head)
     trace_kind: ClassVar[str] = "policy"
+    #: glimpses are drawn from a policy: evaluated also at its mean (``forward(..., mean_policy=True)``)
+    stochastic_policy: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -122,22 +126,24 @@ class RAM(nn.Module):
         else:
             self.register_buffer("log_std", log_std)
 
-    def policy(self, h: Tensor, step: int) -> tuple[Tensor, Tensor, Tensor]:
-        """Draw the location of glimpse ``step`` (0-based) from the state ``h [B, core_size]``.
+    def policy(self, h: Tensor, step: int, sample: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Draw the location of glimpse ``step`` (0-based) from the state ``h [B, core_size]``, or
+        take the policy's mean (``sample=False``).
 
         Returns:
             ``l`` ``[B, 2]`` (detached, clamped to ``[-1, 1]``), ``log_pi`` ``[B]`` of the
-            unclamped draw and the policy's ``entropy`` ``[B]``.
+            unclamped draw, the policy's ``entropy`` ``[B]``, its mean ``mu`` and standard deviation
+            ``sigma`` ``[B, 2]`` (the uniform start's: 0 and ``1/sqrt(3)``).
         """
         batch = h.shape[0]
-        sample = self.training or not self.deterministic_eval
         if step == 0 and self.start is None:  # the paper's uniform start carries no parameters
             l = torch.rand(batch, 2, device=h.device) * 2 - 1 if sample else h.new_zeros(batch, 2)
-            return l, h.new_full((batch,), -_LOG_AREA), h.new_full((batch,), _LOG_AREA)
+            mu, sigma = h.new_zeros(batch, 2), h.new_full((batch, 2), _UNIFORM_STD)
+            return l, h.new_full((batch,), -_LOG_AREA), h.new_full((batch,), _LOG_AREA), mu, sigma
         mu = torch.tanh(self.start.expand(batch, 2) if step == 0 else self.locator(h))  # [B, 2]
         pi = ActionDistribution(mu, self.log_std.exp().expand_as(mu))  # location only
-        action = pi.sample() if sample else GlimpseAction(mu.detach())
-        return action.loc.clamp(-1, 1), pi.log_prob(action), pi.entropy()
+        action = pi.sample() if sample else pi.mode()
+        return action.loc.clamp(-1, 1), pi.log_prob(action), pi.entropy(), mu, pi.std
 
     def forward(
         self,
@@ -146,6 +152,7 @@ class RAM(nn.Module):
         *,
         return_glimpses: bool = False,
         return_gates: bool = False,
+        mean_policy: bool = False,
     ) -> Trace:
         """Run ``T`` glimpses (``M`` times per canvas in eval mode when ``mc_samples > 1``).
 
@@ -155,24 +162,28 @@ class RAM(nn.Module):
             return_glimpses: fill ``trace.glimpses`` with the ``[T, B, scales, patch, patch]`` reads.
             return_gates: fill ``trace.gates`` with the LSTM core's gates (``core/...``); the ReLU
                 core has none.
+            mean_policy: glimpse at the policy's mean every time (the uniform start's: the
+                centre), one run per canvas: the deterministic evaluation.
 
         Returns:
             The :class:`Trace` with logits ``[T, B, C]``, the sampled locations as ``center``,
-            ``log_pi``, ``baseline`` and ``entropy`` ``[T, B]``, the core's state as ``cells["core"]``.
+            ``log_pi``, ``baseline`` and ``entropy`` ``[T, B]``, the policy's ``loc_mean`` and
+            ``loc_std`` ``[T, B, 2]``, the core's state as ``cells["core"]``.
         """
         batch, _, height, width = images.shape
-        runs = 1 if self.training else self.mc_samples
+        sample = not mean_policy and (self.training or not self.deterministic_eval)
+        runs = 1 if self.training or mean_policy else self.mc_samples
         sat = integral_image(images)  # built once, read by every glimpse of every run
         h = images.new_zeros(runs * batch, self.core.hidden_size)  # [M B, core], run-major
         c = torch.zeros_like(h)
         steps = []
         for t in range(self.glimpses):
-            l, log_pi, entropy = self.policy(h, t)
+            l, log_pi, entropy, mu, sigma = self.policy(h, t, sample)
             baseline = self.baseliner(h.detach())[:, 0]  # [M B]; the baseline does not shape h
             g, read = self.glimpse(sat, l)
             h, c, gates = self.core(g, (h, c), return_gates)
             steps.append({
-                "logits": self.classifier(h), "loc": l, "log_pi": log_pi, "entropy": entropy,
+                "logits": self.classifier(h), "loc": l, "log_pi": log_pi, "entropy": entropy, "mu": mu, "sigma": sigma,
                 "baseline": baseline, "read": read, "cells": {"core": c}, "gates": flatten_gates({"core": gates}),
                 **({"lambda": self.halting(h)} if self.halting is not None else {}),
             })
@@ -186,7 +197,7 @@ class RAM(nn.Module):
 
         halting = {}
         if self.halting is not None:
-            halting = HaltingHead.trace_fields(first(s["lambda"]), sample=self.training or not self.deterministic_eval)
+            halting = HaltingHead.trace_fields(first(s["lambda"]), sample=sample)
 
         return Trace(
             logits=first(s["logits"]),
@@ -200,5 +211,7 @@ class RAM(nn.Module):
             baseline=first(s["baseline"]),
             entropy=first(s["entropy"]),
             mc_logits=mc_logits,
+            loc_mean=first(s["mu"]),
+            loc_std=first(s["sigma"]),
             **halting,
         )

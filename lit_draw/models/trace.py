@@ -56,6 +56,13 @@ class Trace:
             ``lambda_T = 1`` (:mod:`lit_draw.models.halting`); ``None`` for a net without the head.
         halt: ``[B]`` int64, where each canvas stops: the number of glimpses used, ``1..T``
             (the first ``lambda_t >= 0.5``, or the sampled stop for a stochastic policy).
+        loc_mean: ``[T, N, 2]`` mean of the location policy at each of its ``N`` states, in
+            ``[-1, 1]`` units (``N``: the ``B`` canvases of RAM's single-sample run, or WS-RAM's
+            ``M B`` rollouts, rollout-major: the prior ``p``'s), with its gradient. RAM's uniform
+            first location has mean 0.
+        loc_std: ``[T, N, 2]`` the location policy's standard deviation, likewise (RAM's uniform
+            first location: ``1/sqrt(3)``, the uniform's).
+        zoom_logits: ``[T, N, K]`` the zoom policy's logits over the ``K`` zooms (WS-RAM's prior).
     """
 
     logits: Tensor
@@ -78,6 +85,9 @@ class Trace:
     log_proposal_actions: Tensor | None = None
     lambdas: Tensor | None = None
     halt: Tensor | None = None
+    loc_mean: Tensor | None = None
+    loc_std: Tensor | None = None
+    zoom_logits: Tensor | None = None
 
     @property
     def num_glimpses(self) -> int:

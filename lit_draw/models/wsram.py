@@ -72,6 +72,8 @@ class WSRAM(nn.Module):
       untempered (``inference_network=False``, ``temperature=1``).
     * otherwise (evaluation, or no labels): ``M`` rollouts from the prior ``p``;
       ``trace.logits`` is the log of their mean predicted distribution.
+    * ``forward(..., mean_policy=True)``: one rollout that takes the prior's most probable action
+      at every glimpse (the location mean and the most probable zoom): the deterministic evaluation.
 
     Args:
         canvas_size: side of the square input canvas in pixels.
@@ -93,6 +95,8 @@ class WSRAM(nn.Module):
 
     #: what :mod:`lit_draw.objectives` trains it with: ``WakeSleep`` or ``Variational``
     trace_kind: ClassVar[str] = "rollouts"
+    #: glimpses are drawn from a policy: evaluated also at its mean (``forward(..., mean_policy=True)``)
+    stochastic_policy: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -158,6 +162,7 @@ class WSRAM(nn.Module):
         *,
         return_glimpses: bool = False,
         return_gates: bool = False,
+        mean_policy: bool = False,
     ) -> Trace:
         """Roll out ``M`` action sequences per canvas.
 
@@ -167,17 +172,19 @@ class WSRAM(nn.Module):
             return_glimpses: fill ``trace.glimpses`` with the ``[T, B, 1, patch, patch]`` reads.
             return_gates: fill ``trace.gates`` with both layers' gates (``lower/...``, ``upper/...``;
                 LSTM cells only).
+            mean_policy: one rollout of the prior's most probable actions (no sampling, no ``q``).
 
         Returns:
             The :class:`Trace`: ``logits [T, B, C]`` the log of the mean over the ``M`` rollouts of
             the predicted distribution; ``sample_logits [T, M, B, C]``, ``log_p_actions [M, B]``;
             in training with labels ``log_proposal_actions [M, B]`` and, with the inference
             network, ``log_q_actions [M, B]``; ``entropy [T, B]`` (the prior's, mean over
-            rollouts). ``center``, ``size``, ``glimpses``, the cells and gates show the first rollout.
+            rollouts); the prior's ``loc_mean``, ``loc_std`` ``[T, M B, 2]`` and ``zoom_logits``
+            ``[T, M B, K]``. ``center``, ``size``, ``glimpses``, the cells and gates show the first rollout.
         """
         batch, _, height, width = images.shape
-        runs = self.samples
-        fitting = self.training and labels is not None
+        runs = 1 if mean_policy else self.samples
+        fitting = self.training and labels is not None and not mean_policy
         use_q = fitting and self.inference is not None
         y = labels.repeat(runs) if use_q else None  # [M B]
         sat = integral_image(images)  # built once, read by every glimpse of every rollout
@@ -195,7 +202,7 @@ class WSRAM(nn.Module):
             proposal = prior if q is None else q
             if fitting and self.temperature != 1:
                 proposal = proposal.tempered(self.temperature)
-            action = proposal.sample()
+            action = proposal.mode() if mean_policy else proposal.sample()
             log_p = log_p + prior.log_prob(action)  # [M B]
             log_r = log_r + proposal.log_prob(action).detach()
             if q is not None:
@@ -208,6 +215,7 @@ class WSRAM(nn.Module):
             r2, c2, upper_gates = self.upper(r1, (r2, c2), return_gates)
             steps.append({
                 "logits": self.classifier(r1), "loc": loc, "zoom": action.zoom, "entropy": prior.entropy(),
+                "mean": prior.mean, "std": prior.std, "zoom_logits": prior.zoom_logits,
                 "read": read, "cells": {"lower": c1, "upper": c2},
                 "gates": flatten_gates({"lower": lower_gates, "upper": upper_gates}),
             })
@@ -229,4 +237,7 @@ class WSRAM(nn.Module):
             log_p_actions=log_p.view(runs, batch),  # [M, B]
             log_q_actions=log_q.view(runs, batch) if use_q else None,  # [M, B]
             log_proposal_actions=log_r.view(runs, batch) if fitting else None,  # [M, B]
+            loc_mean=s["mean"],  # [T, M B, 2]
+            loc_std=s["std"],
+            zoom_logits=s["zoom_logits"],  # [T, M B, K]
         )
