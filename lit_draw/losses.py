@@ -314,6 +314,44 @@ def variational_surrogate(log_likelihood: Tensor, log_p: Tensor, control_variate
     )
 
 
+def coverage_entropy(loc_mean: Tensor, loc_std: Tensor, zoom_logits: Tensor | None, cells: int) -> Tensor:
+    """Entropy of where the attention policy looks *across* canvases: the exploration regulariser
+    "encouraging viewing all image locations" of Ba et al. 2015, sec. 4.5 (their heuristic (2)).
+
+    The paper names the heuristic and gives no formula. Our reading: the policy's *marginal* over the
+    batch, ``pbar_t(c, k) = 1/N sum_n pi_t(c, k | h_n)``, should spread over the whole canvas, so the
+    regulariser is its entropy ``H[pbar_t]``; maximal (``log(cells^2 K)``) when the glimpses of the
+    batch fall evenly on every cell and zoom, 0 when every canvas is read at one cell and zoom. It is
+    not the entropy bonus (heuristic (3)), ``1/N sum_n H[pi_t(. | h_n)]``: a policy that reads every
+    canvas at a *different* but certain place has maximal coverage and zero entropy bonus.
+
+    The canvas ``[-1, 1]^2`` is cut into ``cells x cells`` equal squares; a location off the canvas is
+    read at its border (the retina clamps it), so the outer cells reach to infinity. With
+    ``pi(l | h) = N(mu, diag sigma^2)`` a cell's mass is exact and differentiable,
+    ``(Phi((b_x - mu_x)/sigma_x) - Phi((a_x - mu_x)/sigma_x)) (Phi((b_y - mu_y)/sigma_y) - ...)``,
+    times the zoom's probability ``softmax(s)_k`` (the policy draws the two independently).
+
+    Args:
+        loc_mean: ``[T, N, 2]`` location means ``mu`` in ``[-1, 1]`` units, at ``N`` policy states.
+        loc_std: ``[T, N, 2]`` location standard deviations ``sigma``.
+        zoom_logits: ``[T, N, K]`` zoom logits, or ``None`` for a location-only policy.
+        cells: grid cells per side, ``>= 2``.
+
+    Returns:
+        ``[T]`` ``H[pbar_t]`` in nats, with its gradient to ``mu``, ``sigma`` and the zoom logits.
+    """
+    inner = torch.linspace(-1, 1, cells + 1, dtype=loc_mean.dtype, device=loc_mean.device)[1:-1]  # [cells - 1]
+    cdf = torch.special.ndtr((inner - loc_mean[..., None]) / loc_std[..., None])  # [T, N, 2, cells - 1]
+    cdf = F.pad(F.pad(cdf, (1, 0), value=0.0), (0, 1), value=1.0)  # [T, N, 2, cells + 1]
+    mass = cdf.diff(dim=-1)  # [T, N, 2, cells] per axis
+    joint = (mass[..., 1, :, None] * mass[..., 0, None, :]).flatten(-2)  # [T, N, cells^2] (y, x)
+    if zoom_logits is not None:
+        joint = (joint[..., :, None] * zoom_logits.softmax(-1)[..., None, :]).flatten(-2)  # [T, N, cells^2 K]
+    marginal = joint.mean(1)  # [T, cells^2 K]
+    # a cell with no mass contributes 0; the clamp keeps its gradient finite (log 0 would give 0 * inf)
+    return -(marginal * marginal.clamp_min(torch.finfo(marginal.dtype).tiny).log()).sum(-1)
+
+
 def rollout_gradient_variance(per_rollout: Tensor, params: list[Tensor]) -> Tensor:
     """Spread of the M single-rollout gradient estimates, ``train/grad_variance``.
 

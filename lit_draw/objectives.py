@@ -139,6 +139,11 @@ class _Rollouts(Objective):
             logged as ``weighted_objective`` instead of ``bound``.
         control_variates: subtract the estimator's control variates (they change only the variance).
         entropy_bonus: weight of the attention policy p's entropy subtracted from the loss (sec. 4.5).
+        coverage_bonus: weight of the coverage of p subtracted from the loss (sec. 4.5, the
+            regulariser "encouraging viewing all image locations"; 0: off): the entropy of p's
+            marginal over the batch's rollouts on a ``coverage_cells x coverage_cells`` grid of the
+            canvas and the zooms, summed over glimpses (:func:`lit_draw.losses.coverage_entropy`).
+        coverage_cells: grid cells per side for ``coverage_bonus``, ``>= 2``.
         grad_variance_every: log ``grad_variance`` (the spread of the ``M`` single-rollout gradient
             estimates of all of the net's parameters, the paper's Figure 2 middle) every this many
             steps (0: never), on the steps Lightning logs: a multiple of ``trainer.log_every_n_steps``.
@@ -153,11 +158,17 @@ class _Rollouts(Objective):
         control_variates: bool = True,
         entropy_bonus: float = 0.0,
         grad_variance_every: int = 50,
+        coverage_bonus: float = 0.0,
+        coverage_cells: int = 4,
     ) -> None:
         super().__init__(weighting, gamma)
         name = type(self).__name__
         require(name, "control_variates", isinstance(control_variates, bool), "true or false", control_variates)
         require_bonus(name, entropy_bonus)
+        ok = isinstance(coverage_bonus, (int, float)) and not isinstance(coverage_bonus, bool) and math.isfinite(coverage_bonus)
+        require(name, "coverage_bonus", ok and coverage_bonus >= 0, "a finite number >= 0 (0: off)", coverage_bonus)
+        ok = isinstance(coverage_cells, int) and not isinstance(coverage_cells, bool)
+        require(name, "coverage_cells", ok and coverage_cells >= 2, "an int >= 2", coverage_cells)
         require(
             name, "grad_variance_every", isinstance(grad_variance_every, int) and grad_variance_every >= 0,
             "an int >= 0 (0: never)", grad_variance_every,
@@ -165,6 +176,8 @@ class _Rollouts(Objective):
         self.control_variates = control_variates
         self.entropy_bonus = entropy_bonus
         self.grad_variance_every = grad_variance_every
+        self.coverage_bonus = coverage_bonus
+        self.coverage_cells = coverage_cells
         self._params: list[nn.Parameter] = []
         self.bound_key = "bound" if weighting == "last" else "weighted_objective"
 
@@ -179,8 +192,8 @@ class _Rollouts(Objective):
 
     def forward(self, trace: Trace, labels: Tensor, step: int = 0) -> dict[str, Tensor]:
         """Logged: the bound (or the weighted objective), ``ess`` (in ``[1, M]``), ``log_likelihood``
-        (mean ``log p(y|a_m)``), ``entropy`` of p and, every ``grad_variance_every`` steps,
-        ``grad_variance``."""
+        (mean ``log p(y|a_m)``), ``entropy`` of p, ``coverage`` of p (when ``coverage_bonus > 0``)
+        and, every ``grad_variance_every`` steps, ``grad_variance``."""
         log_likelihood = losses.rollout_log_likelihood(trace.sample_logits, labels, self.weights)  # [M, B]
         surrogate = self.surrogate(trace, log_likelihood)
         terms = {
@@ -190,6 +203,11 @@ class _Rollouts(Objective):
             "entropy": trace.entropy.sum(0).mean(),
         }
         loss = surrogate.loss() - self.entropy_bonus * terms["entropy"]
+        if self.coverage_bonus:
+            terms["coverage"] = losses.coverage_entropy(
+                trace.loc_mean, trace.loc_std, trace.zoom_logits, self.coverage_cells
+            ).sum()
+            loss = loss - self.coverage_bonus * terms["coverage"]
         every = self.grad_variance_every
         if every and log_likelihood.shape[0] > 1 and (step + 1) % every == 0 and self._params:
             terms["grad_variance"] = losses.rollout_gradient_variance(surrogate.per_rollout(), self._params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from lit_draw import losses
 from lit_draw.cli import main
 from lit_draw.models import WSRAM
+from lit_draw.models.attention import loc_to_pixels
 from lit_draw.module import AttentionClassifier
 from lit_draw.objectives import Variational, WakeSleep
 from tests.wandb_reader import read_run
@@ -308,6 +310,101 @@ def test_tempered_rollouts_weight_by_the_tempered_density_and_fit_the_untempered
     # ...and the wake-q step fits q itself: its untempered density carries the gradient
     tempered.log_q_actions.sum().backward()
     assert model.inference.policy.mean.weight.grad is not None and model.prior.mean.weight.grad is None
+
+
+def _phi(z: float) -> float:  # the standard normal CDF, by hand
+    return 0.5 * (1 + math.erf(z / math.sqrt(2)))
+
+
+def _h(*probs: float) -> float:
+    return -sum(p * math.log(p) for p in probs if p > 0)
+
+
+def test_coverage_is_the_entropy_of_the_batch_marginal_on_the_grid_by_hand():
+    # one state: the marginal is the policy itself, a product of x, y and zoom: the entropies add.
+    # cells = 2 cuts [-1, 1] at 0; mu_x = 0.5, sigma_x = 0.5: P(left) = Phi(-1); mu_y = 0: 1/2 each
+    mean = torch.tensor([[[0.5, 0.0]]], dtype=torch.float64, requires_grad=True)  # [T=1, N=1, 2]
+    std = torch.tensor([[[0.5, 1.0]]], dtype=torch.float64)
+    zoom_logits = torch.tensor([[[0.0, math.log(3.0)]]], dtype=torch.float64)  # zooms 1/4, 3/4
+    coverage = losses.coverage_entropy(mean, std, zoom_logits, cells=2)
+    left = _phi(-1.0)
+    assert coverage.item() == pytest.approx(_h(left, 1 - left) + math.log(2) + _h(0.25, 0.75), rel=1e-12)
+    # d/dmu_x of -(p log p + (1-p) log(1-p)), p = Phi(-mu_x / sigma_x): (log p - log(1-p)) phi(1) / sigma_x
+    coverage.sum().backward()
+    phi = math.exp(-0.5) / math.sqrt(2 * math.pi)
+    assert mean.grad[0, 0, 0].item() == pytest.approx((math.log(left) - math.log(1 - left)) * phi / 0.5, rel=1e-9)
+    assert mean.grad[0, 0, 1].item() == pytest.approx(0.0, abs=1e-12)  # y at the cut: a maximum
+
+
+def test_coverage_rewards_reading_canvases_at_different_places_where_entropy_cannot():
+    # two canvases, each read with certainty (tiny std) at one cell of a 4 x 4 grid
+    std = torch.full((1, 2, 2), 1e-3, dtype=torch.float64)
+    apart = torch.tensor([[[-0.75, -0.75], [0.75, 0.25]]], dtype=torch.float64)  # two different cells
+    together = torch.tensor([[[-0.75, -0.75], [-0.6, -0.9]]], dtype=torch.float64)  # the same cell
+    assert losses.coverage_entropy(apart, std, None, cells=4).item() == pytest.approx(math.log(2), abs=1e-12)
+    assert losses.coverage_entropy(together, std, None, cells=4).item() == pytest.approx(0.0, abs=1e-12)
+    # off the canvas is read at the border: the outer cells reach to infinity
+    beyond = torch.tensor([[[5.0, 5.0], [0.9, 0.9]]], dtype=torch.float64)
+    assert losses.coverage_entropy(beyond, std, None, cells=4).item() == pytest.approx(0.0, abs=1e-12)
+    # an even spread over every cell and zoom is the maximum, log(cells^2 K)
+    wide = losses.coverage_entropy(torch.zeros(1, 1, 2), torch.full((1, 1, 2), 1e3), torch.zeros(1, 1, 3), cells=2)
+    assert wide.item() == pytest.approx(math.log(4 * 3), abs=1e-5)
+    # a cell with no mass at all (float32 underflow) leaves the gradient finite
+    far = torch.tensor([[[-0.99, -0.99]]], requires_grad=True)
+    losses.coverage_entropy(far, torch.full((1, 1, 2), 0.02), None, cells=8).sum().backward()
+    assert torch.isfinite(far.grad).all()
+
+
+def test_coverage_bonus_is_subtracted_from_the_loss_and_trains_the_prior_p_not_q():
+    torch.manual_seed(0)
+    model = tiny_wsram().train()
+    images, labels = torch.rand(4, 1, 24, 24), torch.randint(0, 10, (4,))
+    trace = model(images, labels)
+    assert trace.loc_mean.shape == trace.loc_std.shape == (2, 3 * 4, 2) and trace.zoom_logits.shape == (2, 12, 2)
+    plain = AttentionClassifier(model, WakeSleep(grad_variance_every=0)).objective(trace, labels)
+    covered = AttentionClassifier(model, WakeSleep(grad_variance_every=0, coverage_bonus=0.5, coverage_cells=3)).objective(
+        trace, labels
+    )
+    assert "coverage" not in plain  # off by default: nothing computed, nothing logged
+    expected = losses.coverage_entropy(trace.loc_mean, trace.loc_std, trace.zoom_logits, 3).sum()
+    torch.testing.assert_close(covered["coverage"], expected)
+    torch.testing.assert_close(covered["loss"], plain["loss"] - 0.5 * expected)
+    covered["coverage"].backward()
+    for layer in (model.prior.mean, model.prior.log_std, model.prior.zoom):
+        assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.inference.parameters())
+    assert model.classifier[0].weight.grad is None  # the classifier does not move where p looks
+
+
+@pytest.mark.parametrize("objective", [WakeSleep, Variational])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(coverage_bonus=-0.1), "{}.coverage_bonus must be a finite number >= 0 (0: off), got -0.1"),
+        (dict(coverage_bonus=float("inf")), "{}.coverage_bonus must be a finite number >= 0 (0: off), got inf"),
+        (dict(coverage_cells=1), "{}.coverage_cells must be an int >= 2, got 1"),
+        (dict(coverage_cells=2.5), "{}.coverage_cells must be an int >= 2, got 2.5"),
+    ],
+)
+def test_bad_coverage_options_are_refused_in_one_line(objective, options, message):
+    with pytest.raises(ValueError) as error:
+        objective(**options)
+    assert str(error.value) == message.format(objective.__name__)
+
+
+def test_mean_policy_takes_the_priors_most_probable_action_in_one_rollout():
+    torch.manual_seed(0)
+    model = tiny_wsram(zooms=[1, 2, 4], canvas_size=32)
+    images, labels = torch.rand(3, 1, 32, 32), torch.randint(0, 10, (3,))
+    for mode in (model.eval(), model.train()):  # in training too: no q, no sampling
+        trace = mode(images, labels, mean_policy=True)
+        assert trace.sample_logits.shape == (2, 1, 3, 10) and trace.log_q_actions is None
+        assert trace.log_proposal_actions is None
+        zoom = torch.tensor([1.0, 2.0, 4.0])[trace.zoom_logits.argmax(-1)]  # [T, B]
+        torch.testing.assert_close(trace.size, 4 * zoom)
+        torch.testing.assert_close(trace.center, loc_to_pixels(trace.loc_mean.clamp(-1, 1), 32, 32))
+        again = mode(images, labels, mean_policy=True)
+        torch.testing.assert_close(again.logits, trace.logits, rtol=0, atol=0)
 
 
 def test_objectives_that_do_not_fit_the_net_are_refused_at_start_up():
