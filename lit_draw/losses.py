@@ -433,7 +433,8 @@ def ponder_loss(logits: Tensor, labels: Tensor, lambdas: Tensor, prior_halt: flo
     p = halting_distribution(lambdas.float())  # [T, B]
     q = truncated_geometric(prior_halt, steps).to(p)[:, None]  # [T, 1]
     expected_ce = (p * ce.view(steps, batch)).sum(0).mean()
-    kl = (torch.special.xlogy(p, p) - torch.special.xlogy(p, q)).sum(0).mean()
+    # p log p is 0 at p = 0; the clamp keeps its gradient finite there (a saturated head gives p = 0 exactly)
+    kl = (p * (p.clamp_min(torch.finfo(p.dtype).tiny).log() - q.log())).sum(0).mean()
     t = torch.arange(1, steps + 1, device=p.device, dtype=p.dtype)[:, None]
     return {
         "loss": expected_ce + beta * kl,
@@ -485,7 +486,7 @@ def halting_reinforce_loss(
     """
     steps = log_pi.shape[0]
     used = torch.arange(1, steps + 1, device=halt.device)[:, None] <= halt  # [T, B] decisions that shaped R
-    reward = right.detach().float().gather(0, (halt - 1)[None])[0] - step_cost * halt  # [B]
+    reward = right.detach().to(baseline.dtype).gather(0, (halt - 1)[None])[0] - step_cost * halt  # [B]
     advantage = (reward - baseline.detach()) * used  # [T, B]
     score = (log_pi + stop_log_prob(lambdas, halt)) * used  # [T, B]
     count = used.sum()
