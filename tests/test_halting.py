@@ -337,3 +337,21 @@ def test_the_predictions_file_holds_each_canvass_halting_glimpse(tmp_path: Path)
     writer.on_predict_epoch_end(trainer, None)
     result = torch.load(writer.path, weights_only=True)
     assert torch.equal(result["halt"], torch.tensor([1, 3, 2, 2, 2])) and result["halt"].dtype == torch.int64
+
+
+def test_the_viewer_shows_where_each_canvas_stopped():
+    from lit_draw.viewer.build import checkpoint_view
+
+    torch.manual_seed(0)
+    canvases, labels = torch.rand(5, 1, 16, 16), torch.randint(0, 10, (5,))
+    net = tiny_draw()
+    view = checkpoint_view(net, canvases, labels, samples=2, batch_size=2)
+    trace = net(canvases)
+    assert [s["halt"] for s in view["samples"]] == trace.halt[:2].tolist()
+    assert view["samples"][0]["lambdas"][-1] == 1.0
+    right = trace.logits.argmax(-1).gather(0, (trace.halt - 1)[None])[0] == labels
+    assert view["summary"]["halting"] == {
+        "acc": pytest.approx(right.float().mean().item(), abs=1e-4),
+        "glimpses": pytest.approx(trace.halt.float().mean().item(), abs=1e-3),
+    }
+    assert checkpoint_view(tiny_draw(halting=False), canvases, labels, samples=1)["summary"]["halting"] is None

@@ -42,8 +42,10 @@ def sample_views(trace: Trace) -> list[dict[str, Any]]:
 
     Returns:
         One dict per canvas: ``center`` ``[T][2]`` and ``size`` ``[T]`` in pixels, ``delta`` and
-        ``sigma2`` ``[T]`` (DRAW; else ``None``), ``probs`` ``[T][C]``, and ``patches``: ``None`` or
-        ``{"shape": [scales, h, w], "pixels": [T] base64}`` with each glimpse scaled to its maximum.
+        ``sigma2`` ``[T]`` (DRAW; else ``None``), ``probs`` ``[T][C]``, ``patches``: ``None`` or
+        ``{"shape": [scales, h, w], "pixels": [T] base64}`` with each glimpse scaled to its maximum,
+        and ``halt``: the glimpse where the halting head stopped the canvas (``1..T``; ``None``
+        without a head) with ``lambdas`` ``[T]``.
     """
     probs = trace.logits.detach().float().softmax(-1)  # [T, B, C]
     views = []
@@ -61,26 +63,40 @@ def sample_views(trace: Trace) -> list[dict[str, Any]]:
                 "sigma2": _floats(trace.sigma2[:, b] if trace.sigma2 is not None else None, 3),
                 "probs": _floats(probs[:, b]),
                 "patches": patches,
+                "halt": None if trace.halt is None else int(trace.halt[b]),
+                "lambdas": _floats(trace.lambdas[:, b] if trace.lambdas is not None else None, 3),
             }
         )
     return views
 
 
-def summarise(logits: Tensor, labels: Tensor) -> dict[str, Any]:
-    """Accuracy per glimpse, the early-exit trade-off curve and the last glimpse's confusion matrix.
+def summarise(logits: Tensor, labels: Tensor, halt: Tensor | None = None) -> dict[str, Any]:
+    """Accuracy per glimpse, the early-exit trade-off curve, the last glimpse's confusion matrix and,
+    with a halting head, where it stops.
 
     Args:
         logits: ``[T, N, C]`` class scores after every glimpse on ``N`` canvases.
         labels: ``[N]`` true classes.
+        halt: ``[N]`` the glimpse where the halting head stopped each canvas (``1..T``), or ``None``.
 
     Returns:
         ``{"count": N, "acc_glimpse": [T], "tradeoff": {"tau", "acc", "glimpses"} lists over
-        :data:`TRADEOFF_TAUS`, "confusion": [C][C]}`` (rows true class, columns predicted).
+        :data:`TRADEOFF_TAUS`, "confusion": [C][C], "halting": None or {"acc", "glimpses"}}``
+        (confusion rows true class, columns predicted; halting: accuracy where each canvas stopped
+        and the mean glimpses used).
     """
     logits, labels = logits.detach().float().cpu(), labels.cpu()
     correct = logits.argmax(-1) == labels  # [T, N]
     used, predicted = early_exit(logits, torch.tensor(TRADEOFF_TAUS))  # [K, N], [K, N]
+    halting = None
+    if halt is not None:
+        halt = halt.cpu()
+        halting = {
+            "acc": round(correct.gather(0, (halt - 1)[None]).float().mean().item(), 4),
+            "glimpses": round(halt.float().mean().item(), 3),
+        }
     return {
+        "halting": halting,
         "count": len(labels),
         "acc_glimpse": _floats(correct.float().mean(1)),
         "tradeoff": {
@@ -114,21 +130,24 @@ def checkpoint_view(
     torch.manual_seed(seed)
     trace = net(canvases[:samples].to(device), return_glimpses=True)
     torch.manual_seed(seed)
-    logits = torch.cat([net(chunk.to(device)).logits.cpu() for chunk in canvases.split(batch_size)], 1)  # [T, N, C]
-    return trace_view(trace, logits, labels)
+    traces = [net(chunk.to(device)) for chunk in canvases.split(batch_size)]
+    logits = torch.cat([t.logits.cpu() for t in traces], 1)  # [T, N, C]
+    halt = None if trace.halt is None else torch.cat([t.halt.cpu() for t in traces])  # [N]
+    return trace_view(trace, logits, labels, halt)
 
 
-def trace_view(trace: Trace, logits: Tensor, labels: Tensor) -> dict[str, Any]:
+def trace_view(trace: Trace, logits: Tensor, labels: Tensor, halt: Tensor | None = None) -> dict[str, Any]:
     """One checkpoint's part of the page: ``{"glimpses": T, "n_scales", "summary", "samples"}``.
 
     Args:
         trace: the model's trace on the shown canvases (with ``return_glimpses=True``).
         logits: ``[T, N, C]`` its class scores on the summarised set; labels: ``[N]``.
+        halt: ``[N]`` where its halting head stopped each canvas of the set, or ``None``.
     """
     return {
         "glimpses": trace.num_glimpses,
         "n_scales": trace.n_scales,
-        "summary": summarise(logits, labels),
+        "summary": summarise(logits, labels, halt),
         "samples": sample_views(trace),
     }
 

@@ -236,8 +236,15 @@
       fill.parentElement.classList.toggle("predicted", c === predicted);
     });
     const verdict = predicted === truth ? "right" : "wrong";
+    // a net with a halting head: where this canvas stopped, and whether this glimpse comes after it
+    const halting = sample.halt == null ? "" : t + 1 < sample.halt
+      ? ` · λ = ${sample.lambdas[t].toFixed(2)}, stops at glimpse ${sample.halt}`
+      : t + 1 === sample.halt ? ` · λ = ${sample.lambdas[t].toFixed(2)}: stops here`
+        : ` · after the stop (glimpse ${sample.halt})`;
+    v.view.dataset.halt = sample.halt == null ? "" : sample.halt;
+    v.view.classList.toggle("after-halt", sample.halt != null && t + 1 > sample.halt);
     v.prediction.textContent =
-      `glimpse ${t + 1}/${ck.glimpses}: predicted ${predicted} (${probs[predicted].toFixed(2)}), true ${truth}: ${verdict}`;
+      `glimpse ${t + 1}/${ck.glimpses}: predicted ${predicted} (${probs[predicted].toFixed(2)}), true ${truth}: ${verdict}${halting}`;
   }
 
   function render() {
@@ -329,12 +336,15 @@
     legend());
   const numbers = el("table", { class: "numbers" });
   numbers.append(el("tr", {}, el("th", { text: "checkpoint" }), el("th", { text: "model" }),
-    el("th", { text: "canvases" }), el("th", { text: "final acc" }), el("th", { text: "acc per glimpse" })));
+    el("th", { text: "canvases" }), el("th", { text: "final acc" }), el("th", { text: "acc per glimpse" }),
+    el("th", { text: "learned halting: acc at mean glimpses" })));
   for (const v of views) {
     const acc = v.ck.summary.acc_glimpse;
+    const halting = v.ck.summary.halting;
     numbers.append(el("tr", {}, el("td", { text: v.ck.name }), el("td", { text: v.ck.model }),
       el("td", { text: v.ck.summary.count }), el("td", { text: acc[acc.length - 1].toFixed(3) }),
-      el("td", { text: acc.map((a) => a.toFixed(3)).join(" ") })));
+      el("td", { text: acc.map((a) => a.toFixed(3)).join(" ") }),
+      el("td", { text: halting ? `${halting.acc.toFixed(3)} at ${halting.glimpses.toFixed(2)}` : "–" })));
   }
   const confusionCard = el("div", { class: "card", id: "confusion" });
   if (data.confusion_difference) {
