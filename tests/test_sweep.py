@@ -46,8 +46,10 @@ def test_an_invalid_sweep_names_its_violation(tmp_path: Path):
 
 def test_grid_sizes_are_the_designed_ones():
     sizes = {path.name: len(grid_points(load_sweep(path))) for path in SWEEP_FILES}
-    # 6 weightings x 3 seeds; 5 policy stds x 3 seeds; 6 estimators x 3 seeds
-    assert sizes == {"loss_weighting.yaml": 18, "ram_location_std.yaml": 15, "wsram_ablation.yaml": 18}
+    # 6 weightings x 3 seeds; 5 policy stds x fixed or learned; 6 estimators x 3 seeds; 6 estimators x 3 rates
+    assert sizes == {
+        "loss_weighting.yaml": 18, "ram_location_std.yaml": 10, "wsram_ablation.yaml": 18, "wsram_lr_probe.yaml": 18,
+    }
 
 
 @pytest.mark.slow
