@@ -16,7 +16,8 @@ EXPERIMENTS = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "reproduce.y
 def test_every_experiment_config_is_listed():
     names = {p.stem for p in EXPERIMENTS}
     assert {"quickstart", "draw_all_step", "draw_last_step", "draw_cluttered100", "ram_mnist", "ram_translated60",
-            "ram_cluttered60", "ram_cluttered100", "wsram_translated_scaled", "var_translated_scaled"} == names
+            "ram_cluttered60", "ram_cluttered100", "wsram_translated_scaled", "var_translated_scaled",
+            "quickstart_halting", "ram_mnist_halting"} == names
 
 
 @pytest.mark.slow

@@ -355,3 +355,31 @@ def test_the_viewer_shows_where_each_canvas_stopped():
         "glimpses": pytest.approx(trace.halt.float().mean().item(), abs=1e-3),
     }
     assert checkpoint_view(tiny_draw(halting=False), canvases, labels, samples=1)["summary"]["halting"] is None
+
+
+# ---------------------------------------------------------------- the frontier figure
+
+
+def test_glimpses_to_reach_interpolates_between_points_by_hand():
+    from lit_draw.halting_frontier import glimpses_to_reach
+
+    curve = [(4.0, 0.98), (1.0, 0.90), (2.0, 0.96)]
+    assert glimpses_to_reach(curve, 0.97) == pytest.approx(3.0)  # halfway from (2, 0.96) to (4, 0.98)
+    assert glimpses_to_reach(curve, 0.90) == 1.0
+    assert glimpses_to_reach(curve, 0.99) is None
+
+
+def test_the_frontier_reads_halting_points_and_the_threshold_curve_and_draws_them(tmp_path: Path):
+    from lit_draw.halting_frontier import Frontier, draw, halting_point, threshold_curve
+    from lit_draw.wandb_reader import OfflineRun
+
+    halting = OfflineRun(tmp_path, history=[{"test/halt_glimpses": 3.0, "test/halt_acc": 0.9}, {"test/halt_glimpses": 2.5, "test/halt_acc": 0.95}])
+    assert halting_point(halting) == (2.5, 0.95)  # the last value logged
+    all_step = OfflineRun(tmp_path, history=[{
+        "test/early_exit/tau_0.9/acc": 0.97, "test/early_exit/tau_0.9/glimpses": 2.0,
+        "test/early_exit/tau_0.5/acc": 0.93, "test/early_exit/tau_0.5/glimpses": 1.2, "test/acc": 0.98,
+    }])
+    assert threshold_curve(all_step) == [(1.2, 0.93), (2.0, 0.97)]
+    out = tmp_path / "frontier.png"
+    draw([Frontier("toy", [(2.5, 0.95)], threshold_curve(all_step), 0.98)], out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,138 @@
+"""The halting frontier: test accuracy against mean glimpses used, learned halting against the
+confidence-threshold exit of the same architecture trained All-Step without halting.
+
+Reads offline W&B runs (:mod:`lit_draw.wandb_reader`) that ran ``test`` after ``fit``:
+
+* each learned-halting run gives one point, ``(test/halt_glimpses, test/halt_acc)``;
+* the All-Step run gives the threshold curve, ``(test/early_exit/tau_{tau}/glimpses,
+  test/early_exit/tau_{tau}/acc)`` for every tau of :class:`~lit_draw.callbacks.EarlyExit`, and
+  the fixed-T accuracy ``test/acc``, drawn as a horizontal line.
+
+The number the README reports per setting is :func:`glimpses_to_reach` of both at the fixed-T
+accuracy minus half a point. Plain functions, matplotlib only::
+
+    python -m lit_draw.halting_frontier --title "DRAW, 40x40" --all-step <run dir> \
+        --halting <run dir> <run dir> ... --out docs/halting_frontier.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lit_draw.wandb_reader import OfflineRun, read_run
+
+_TAU = re.compile(r"^test/early_exit/tau_(?P<tau>[0-9.e-]+)/acc$")
+
+
+@dataclass
+class Frontier:
+    """One setting: ``halting`` and ``threshold`` are ``[(mean glimpses, accuracy), ...]``; ``fixed_acc``
+    the All-Step model's test accuracy after all ``T`` glimpses."""
+
+    title: str
+    halting: list[tuple[float, float]]
+    threshold: list[tuple[float, float]]
+    fixed_acc: float
+
+
+def _last(run: OfflineRun, key: str) -> float:
+    values = run.values(key)
+    if not values:
+        raise KeyError(f"{run.directory} logged no {key} (run `python -m lit_draw test` after fit)")
+    return float(values[-1])
+
+
+def halting_point(run: OfflineRun) -> tuple[float, float]:
+    """``(test/halt_glimpses, test/halt_acc)`` of a learned-halting run."""
+    return _last(run, "test/halt_glimpses"), _last(run, "test/halt_acc")
+
+
+def threshold_curve(run: OfflineRun) -> list[tuple[float, float]]:
+    """The confidence-threshold exit of an All-Step run: ``(glimpses, acc)`` per tau, by glimpses."""
+    taus = [m["tau"] for key in run.keys() if (m := _TAU.match(key))]
+    if not taus:
+        raise KeyError(f"{run.directory} logged no test/early_exit/tau_*/acc (the EarlyExit callback)")
+    return sorted((_last(run, f"test/early_exit/tau_{tau}/glimpses"), _last(run, f"test/early_exit/tau_{tau}/acc")) for tau in taus)
+
+
+def glimpses_to_reach(points: Sequence[tuple[float, float]], target: float) -> float | None:
+    """The fewest mean glimpses at which the curve through ``points`` reaches accuracy ``target``.
+
+    ``points`` are ``(mean glimpses, accuracy)``; sorted by glimpses, consecutive points are joined by
+    straight lines (a point alone counts only if it reaches ``target`` itself). ``None`` if no point
+    or segment reaches it.
+    """
+    ordered = sorted(points)
+    best = None
+    for (g0, a0), (g1, a1) in zip(ordered, ordered[1:]):
+        if a0 < target <= a1:  # the segment crosses the target on its way up
+            best = g0 + (g1 - g0) * (target - a0) / (a1 - a0)
+            break
+        if a0 >= target:
+            best = g0
+            break
+    if best is None and ordered and ordered[-1][1] >= target:
+        best = ordered[-1][0]
+    return best
+
+
+def read_frontier(title: str, all_step: str | Path, halting: Sequence[str | Path]) -> Frontier:
+    """A :class:`Frontier` from the All-Step run and the learned-halting runs (run or ``wandb`` folders)."""
+    baseline = read_run(all_step)
+    return Frontier(
+        title=title,
+        halting=sorted(halting_point(read_run(path)) for path in halting),
+        threshold=threshold_curve(baseline),
+        fixed_acc=_last(baseline, "test/acc"),
+    )
+
+
+def draw(frontiers: Sequence[Frontier], path: str | Path, margin: float = 0.005) -> None:
+    """One panel per setting: learned-halting points, the threshold curve, the fixed-T accuracy as a
+    line and the fixed-T accuracy minus ``margin`` dotted; written to ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(frontiers), figsize=(5 * len(frontiers), 4), squeeze=False)
+    for ax, f in zip(axes[0], frontiers):
+        g, a = zip(*f.threshold)
+        ax.plot(g, a, "o-", color="tab:grey", label="confidence threshold (All-Step)")
+        g, a = zip(*f.halting)
+        ax.plot(g, a, "s", color="tab:blue", label="learned halting")
+        ax.axhline(f.fixed_acc, color="black", lw=1, label="all glimpses (All-Step)")
+        ax.axhline(f.fixed_acc - margin, color="black", lw=1, ls=":", label=f"all glimpses - {100 * margin:g} points")
+        ax.set(title=f.title, xlabel="mean glimpses used", ylabel="test accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m lit_draw.halting_frontier", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--title", action="append", required=True, help="one per setting, in order")
+    parser.add_argument("--all-step", action="append", required=True, help="the All-Step run of each setting")
+    parser.add_argument("--halting", action="append", nargs="+", required=True, help="the halting runs of each setting")
+    parser.add_argument("--out", default="docs/halting_frontier.png")
+    args = parser.parse_args(argv)
+    if not len(args.title) == len(args.all_step) == len(args.halting):
+        parser.error("give --title, --all-step and --halting once per setting")
+    frontiers = [read_frontier(*setting) for setting in zip(args.title, args.all_step, args.halting)]
+    draw(frontiers, args.out)
+    for f in frontiers:
+        target = f.fixed_acc - 0.005
+        print(f"{f.title}: fixed-T {f.fixed_acc:.4f}; mean glimpses to reach {target:.4f}: "
+              f"learned halting {glimpses_to_reach(f.halting, target)}, threshold {glimpses_to_reach(f.threshold, target)}")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
