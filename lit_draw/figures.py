@@ -1,11 +1,13 @@
 """``python -m lit_draw.figures``: the study's figures and WS-RAM's Figure 2 from the runs of
-``python -m lit_draw reproduce``, as PNGs.
+``python -m lit_draw reproduce``, as PNG and vector PDF (matplotlib).
 
     python -m lit_draw.figures [--runs runs/reproduce] [--out docs]
         [--study ROW ROW] [--wsram ROW ...] [--module decoder]
 
-Reads each seed's offline W&B runs (``<seed>/wandb``: training, every resumed part in order;
-``<seed>/test/wandb``: the test) and its ``test_metrics.json``, and writes:
+Reads each seed's logged scalars from the ``metrics.csv`` beside its W&B runs (see
+:mod:`lit_draw.metrics_csv`; ``<seed>/wandb``: training, every resumed part in order;
+``<seed>/test/wandb``: the newest test), the test's ``test_confusion.csv`` and its
+``test_metrics.json``, and writes each figure as ``<name>.png`` and ``<name>.pdf``:
 
 * ``study_glimpse_accuracy.png``: test accuracy after every glimpse, mean ± sd over seeds, one line
   per weighting (the study's figs. 3-4);
@@ -19,8 +21,9 @@ Reads each seed's offline W&B runs (``<seed>/wandb``: training, every resumed pa
 * ``wsram_figure2.png``: training error, gradient variance and effective sample size against
   updates for the six estimators (Ba et al. 2015, Figure 2), and their validation error.
 
-A figure whose runs are missing is skipped with a message. Mean ± sd is over the seeds that logged
-a point (the sd band needs two).
+A figure whose runs are missing is skipped with a message. Lines are the mean over the seeds that
+logged a point, bands ± one standard deviation (with two seeds or more; a quantity that cannot be
+negative has its band clipped at 0).
 """
 
 from __future__ import annotations
@@ -34,10 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from matplotlib.figure import Figure
 
-from lit_draw.plots import Series, heatmap, line_chart, side_by_side
-from lit_draw.wandb_reader import read_run
+from lit_draw.metrics_csv import read_metrics, run_folders
+from lit_draw.plots import Series, heatmap, line_chart, panels, save
 
 #: Row name -> label in the figures.
 LABELS = {
@@ -52,8 +55,8 @@ LABELS = {
 }
 STUDY_ROWS = ("study_all_step", "study_last_step")
 WSRAM_ROWS = tuple(name for name in LABELS if name.startswith("wsram_figure2"))
-STEP = "trainer/global_step"
-#: Every file the script can write.
+STEP = "step"
+#: Every PNG the script can write (each with a PDF beside it).
 FIGURES = (
     "study_glimpse_accuracy.png",
     "study_val_accuracy.png",
@@ -70,8 +73,8 @@ class SeedRuns:
 
     Attributes:
         seed: the seed.
-        history: the training W&B history rows, every resumed part in order.
-        test_history: the test W&B history rows.
+        history: the training run's logged rows (``metrics.csv``), every resumed part in order.
+        test_history: the test run's logged rows.
         record: the seed's ``test_metrics.json`` (``acc_per_glimpse`` in percent), or ``None``.
         confusion: the test confusion matrix ``[C, C]`` (rows true, columns predicted), or ``None``.
     """
@@ -88,14 +91,12 @@ def load_seeds(runs: Path, row: str) -> list[SeedRuns]:
     seeds = []
     for directory in sorted((runs / row).glob("seed*"), key=lambda p: int(p.name.removeprefix("seed"))):
         seed = SeedRuns(int(directory.name.removeprefix("seed")))
-        for part in sorted((directory / "wandb").glob("offline-run-*")):  # names start with their start time
-            seed.history += read_run(part).history
-        test_runs = directory / "test" / "wandb"
-        if test_runs.is_dir() and any(test_runs.glob("offline-run-*")):
-            test = read_run(test_runs)
-            seed.test_history = test.history
-            confusion = next((p for p in test.files if p.name == "test_confusion.csv"), None)
-            if confusion is not None:
+        seed.history = read_metrics(run_folders(directory / "wandb")) if (directory / "wandb").is_dir() else []
+        tests = run_folders(directory / "test" / "wandb") if (directory / "test" / "wandb").is_dir() else []
+        if tests:
+            seed.test_history = read_metrics(tests[-1])
+            confusion = tests[-1] / "files" / "test_confusion.csv"
+            if confusion.is_file():
                 seed.confusion = [[int(v) for v in line[1:]] for line in list(csv.reader(confusion.open()))[1:]]
         metrics = directory / "test_metrics.json"
         seed.record = json.loads(metrics.read_text()) if metrics.is_file() else None
@@ -124,7 +125,7 @@ def _label(row: str) -> str:
     return LABELS.get(row, row)
 
 
-def glimpse_accuracy(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
+def glimpse_accuracy(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     """Test accuracy after every glimpse, mean ± sd over seeds, one line per row."""
     series = [
         mean_series(_label(row), [dict(enumerate(s.record["acc_per_glimpse"], start=1)) for s in seeds if s.record])
@@ -133,10 +134,12 @@ def glimpse_accuracy(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
     ]
     if not series:
         return None
-    return line_chart(series, "Test accuracy after every glimpse (mean ± sd over seeds)", "glimpse", "accuracy (%)")
+    figure, (ax,) = panels(1)
+    line_chart(ax, series, "Test accuracy after every glimpse", "glimpse", "accuracy (%)", nonnegative=True)
+    return figure
 
 
-def val_accuracy(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
+def val_accuracy(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     """``val/acc`` in percent against training steps."""
     series = [
         mean_series(_label(row), [curve(s.history, "val/acc") for s in seeds], scale=100)
@@ -145,34 +148,39 @@ def val_accuracy(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
     ]
     if not series:
         return None
-    return line_chart(series, "Validation accuracy during training", "training step", "val accuracy (%)")
+    figure, (ax,) = panels(1)
+    line_chart(ax, series, "Validation accuracy during training", "training step", "val accuracy (%)", nonnegative=True)
+    return figure
 
 
-def weight_updates(rows: dict[str, list[SeedRuns]], module: str) -> Image.Image | None:
+def weight_updates(rows: dict[str, list[SeedRuns]], module: str) -> Figure | None:
     """``weight_update/<module>.*`` against steps, one panel per weight matrix, one line per row."""
     prefix = f"weight_update/{module}."
     keys = sorted({k for seeds in rows.values() for s in seeds for h in s.history for k in h if k.startswith(prefix)})
-    panels = []
-    for key in keys:
+    if not keys:
+        return None
+    figure, axes = panels(len(keys), "Weight updates: ||W - W_prev|| / numel(W)")
+    for ax, key in zip(axes, keys):
         series = [mean_series(_label(row), [curve(s.history, key) for s in seeds]) for row, seeds in rows.items()]
-        name = key.removeprefix("weight_update/")
-        panels.append(line_chart(series, f"{name}: ||W - W_prev|| / numel", "training step", "update norm per element"))
-    return side_by_side(panels) if panels else None
+        line_chart(ax, series, key.removeprefix("weight_update/"), "training step", "update per element", nonnegative=True)
+    return figure
 
 
-def cell_drift(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
+def cell_drift(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     """Mean ``||c_t - c_{t-1}||`` on the test set against glimpse ``t``, one panel per cell."""
     prefix = "test/cell_drift/"
     keys = {k for seeds in rows.values() for s in seeds for h in s.test_history for k in h if k.startswith(prefix)}
     cells = sorted({k.removeprefix(prefix).rsplit("/", 1)[0] for k in keys}, key=lambda c: (c != "decoder", c))
-    panels = []
-    for cell in cells:
+    if not cells:
+        return None
+    figure, axes = panels(len(cells), "Cell-state drift on the test set")
+    for ax, cell in zip(axes, cells):
         series = []
         for row, seeds in rows.items():
             drifts = [_last_values(s.test_history, f"{prefix}{cell}/") for s in seeds]
             series.append(mean_series(_label(row), [d for d in drifts if d]))
-        panels.append(line_chart(series, f"{cell} cell-state drift on the test set", "glimpse t", "||c_t - c_(t-1)||"))
-    return side_by_side(panels) if panels else None
+        line_chart(ax, series, cell, "glimpse t", "||c_t - c_(t-1)||", nonnegative=True)
+    return figure
 
 
 def _last_values(history: list[dict[str, Any]], prefix: str) -> dict[int, float]:
@@ -184,7 +192,7 @@ def _last_values(history: list[dict[str, Any]], prefix: str) -> dict[int, float]
     return values
 
 
-def confusion_difference(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
+def confusion_difference(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     """The second row's mean test confusion matrix minus the first's (mean over seeds of counts)."""
     means = []
     for seeds in rows.values():
@@ -196,8 +204,10 @@ def confusion_difference(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
         return None
     first, second = list(rows)
     difference = [[round(b - a, 1) for a, b in zip(ra, rb)] for ra, rb in zip(*means)]
-    title = f"Test confusion: {_label(second)} minus {_label(first)} (mean counts)"
-    return heatmap(difference, title, "predicted class", "true class")
+    figure = Figure(figsize=(5.2, 4.4), layout="constrained")
+    heatmap(figure.subplots(), difference, f"Test confusion: {_label(second)} minus {_label(first)} (mean counts)",
+            "predicted class", "true class")
+    return figure
 
 
 def training_error(row: str, seeds: list[SeedRuns]) -> tuple[Series, bool]:
@@ -208,7 +218,7 @@ def training_error(row: str, seeds: list[SeedRuns]) -> tuple[Series, bool]:
     return mean_series(_label(row), [curve(s.history, key) for s in seeds], scale=-100.0, offset=100.0), from_q
 
 
-def wsram_figure2(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
+def wsram_figure2(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     """Training error, gradient variance and ESS against updates, one line per estimator, and the
     validation error beside them.
 
@@ -226,16 +236,20 @@ def wsram_figure2(rows: dict[str, list[SeedRuns]]) -> Image.Image | None:
     def series(key: str, **scaling: float) -> list[Series]:
         return [mean_series(_label(row), [curve(s.history, key) for s in seeds], **scaling) for row, seeds in present.items()]
 
-    return side_by_side([
-        line_chart([series for series, _ in train], train_title, "updates", "error (%)"),
-        line_chart(series("train/grad_variance"), "Gradient variance", "updates", "variance", log_y=True),
-        line_chart(series("train/ess"), "Effective sample size (max = M)", "updates", "ESS"),
-        line_chart(series("val/acc", **error), "Validation error (rollouts from p)", "updates", "error (%)"),
-    ])
+    figure, axes = panels(4)
+    shared = dict(legend=False)  # one legend for the four panels
+    line_chart(axes[0], [series for series, _ in train], train_title, "updates", "error (%)", nonnegative=True, **shared)
+    line_chart(axes[1], series("train/grad_variance"), "Gradient variance", "updates", "variance", log_y=True, **shared)
+    line_chart(axes[2], series("train/ess"), "Effective sample size (max = M)", "updates", "ESS", nonnegative=True,
+               **shared)
+    line_chart(axes[3], series("val/acc", **error), "Validation error (rollouts from p)", "updates", "error (%)",
+               nonnegative=True, **shared)
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside right center", frameon=False)
+    return figure
 
 
-def study_figures(rows: dict[str, list[SeedRuns]], module: str = "decoder") -> dict[str, Image.Image]:
-    """The study's figures that ``rows`` (All-Step first, then Last-Step) have data for, by file name."""
+def study_figures(rows: dict[str, list[SeedRuns]], module: str = "decoder") -> dict[str, Figure]:
+    """The study's figures that ``rows`` (All-Step first, then Last-Step) have data for, by PNG name."""
     figures = {
         "study_glimpse_accuracy.png": glimpse_accuracy(rows),
         "study_val_accuracy.png": val_accuracy(rows),
@@ -243,14 +257,14 @@ def study_figures(rows: dict[str, list[SeedRuns]], module: str = "decoder") -> d
         "study_cell_drift.png": cell_drift(rows),
         "study_confusion_difference.png": confusion_difference(rows),
     }
-    return {name: image for name, image in figures.items() if image is not None}
+    return {name: figure for name, figure in figures.items() if figure is not None}
 
 
 def main(args: list[str] | None = None) -> list[Path]:
-    """Write the figures; returns the paths written."""
+    """Write the figures, each as PNG and PDF; returns the paths written."""
     parser = argparse.ArgumentParser(prog="python -m lit_draw.figures", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("runs/reproduce"), help="runs of reproduce (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("docs"), help="folder for the PNGs (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("docs"), help="folder for the figures (default: %(default)s)")
     parser.add_argument("--study", nargs=2, default=list(STUDY_ROWS), metavar="ROW", help="the two rows compared")
     parser.add_argument("--wsram", nargs="+", default=list(WSRAM_ROWS), metavar="ROW", help="the estimators' rows")
     parser.add_argument("--module", default="decoder", help="module whose weight updates are plotted")
@@ -260,13 +274,15 @@ def main(args: list[str] | None = None) -> list[Path]:
     if figure2 is not None:
         figures["wsram_figure2.png"] = figure2
     options.out.mkdir(parents=True, exist_ok=True)
-    for name, image in figures.items():
-        image.save(options.out / name)
-        print(f"wrote {options.out / name}")
+    written = []
+    for name, figure in figures.items():
+        written += save(figure, options.out / name)
+        print(f"wrote {options.out / name} and {Path(name).with_suffix('.pdf')}")
     for name in FIGURES:
         if name not in figures:
             print(f"skipped {name}: no runs with its data under {options.runs}")
-    return [options.out / name for name in figures]
+    return written
+
 
 if __name__ == "__main__":
     main()

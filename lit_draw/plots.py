@@ -1,27 +1,44 @@
-"""Small PNG charts drawn with Pillow (a lit_draw dependency), so the figure script needs no matplotlib.
+"""Publication figures with matplotlib: lines with the seeds' spread as bands, a signed heatmap, and
+one call that writes a figure as PNG and as vector PDF.
 
-:func:`line_chart` draws lines with optional ``± sd`` bands and a legend, :func:`heatmap` a signed
-matrix with its values, :func:`side_by_side` joins panels into one figure.
+Figures are built on ``matplotlib.figure.Figure`` directly (no ``pyplot``, so no window, no global
+figure state and no backend to choose). Sizes are in inches at print scale, fonts 9-10 pt.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+import numpy as np
+from matplotlib import rc_context
+from matplotlib.axes import Axes
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
 
-#: Line colours, in order (the first series is blue, the second red, ...).
-PALETTE = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75))
-WHITE, BLACK, GREY = (255, 255, 255), (0, 0, 0), (200, 200, 200)
-#: Plot area margins in pixels: left, top, right, bottom.
-MARGINS = (72, 64, 20, 48)
+#: Okabe-Ito colours (distinguishable with colour-blindness and in greyscale print), in order.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000")
+#: One panel's size in inches.
+PANEL = (4.2, 3.0)
+STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "pdf.fonttype": 42,  # TrueType in the PDF: text stays text, editable
+    "savefig.bbox": "tight",
+}
 
 
 @dataclass
 class Series:
-    """One line: ``ys[i]`` at ``xs[i]``, with an optional band ``ys[i] ± sd[i]``."""
+    """One line: ``ys[i]`` at ``xs[i]``, with an optional band ``ys[i] ± sd[i]`` (the seeds' spread)."""
 
     label: str
     xs: Sequence[float]
@@ -29,142 +46,91 @@ class Series:
     sd: Sequence[float] | None = None
 
 
-def _font(size: int = 13) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    return ImageFont.load_default(size=size)
-
-
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """About ``count`` round tick values (steps of 1, 2 or 5 times a power of ten) covering ``[low, high]``."""
-    if high <= low:
-        low, high = low - 0.5, high + 0.5
-    raw = (high - low) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-    first = math.floor(low / step) * step
-    last = math.ceil(high / step) * step
-    return [round(first + i * step, 10) for i in range(round((last - first) / step) + 1)]
-
-
-def _label(value: float, log: bool) -> str:
-    return f"1e{value:g}" if log else f"{value:g}"
-
-
-def _lighter(colour: tuple[int, int, int], amount: float = 0.75) -> tuple[int, int, int]:
-    return tuple(round(c + (255 - c) * amount) for c in colour)  # type: ignore[return-value]
+def panels(count: int, title: str | None = None) -> tuple[Figure, list[Axes]]:
+    """A figure of ``count`` panels side by side, with an optional overall title."""
+    with _style():
+        figure = Figure(figsize=(PANEL[0] * count, PANEL[1]), layout="constrained")
+        axes = list(np.atleast_1d(figure.subplots(1, count)))
+        if title:
+            figure.suptitle(title)
+    return figure, axes
 
 
 def line_chart(
+    ax: Axes,
     series: Sequence[Series],
     title: str,
     xlabel: str,
     ylabel: str,
     log_y: bool = False,
-    size: tuple[int, int] = (640, 420),
-) -> Image.Image:
-    """Lines (and ``± sd`` bands) of ``series`` on shared axes; ``log_y`` plots ``log10`` of positive values."""
+    nonnegative: bool = False,
+    legend: bool = True,
+) -> None:
+    """Draw ``series`` on ``ax``: a line each (with markers when there are few points) and, where
+    given, a band of ``± sd``.
 
-    def transform(y: float) -> float:
-        return math.log10(y) if log_y else y
-
-    points = [
-        (x, transform(y))
-        for s in series
-        for x, y in zip(s.xs, s.ys)
-        if not (log_y and y <= 0)
-    ]
-    bands = [
-        transform(y + sign * d)
-        for s in series
-        if s.sd is not None
-        for y, d in zip(s.ys, s.sd)
-        for sign in (-1, 1)
-        if d is not None and not (log_y and y + sign * d <= 0)
-    ]
-    image = Image.new("RGB", size, WHITE)
-    draw = ImageDraw.Draw(image)
-    draw.text((size[0] / 2, 6), title, fill=BLACK, font=_font(15), anchor="ma")
-    left, top, right, bottom = MARGINS[0], MARGINS[1], size[0] - MARGINS[2], size[1] - MARGINS[3]
-    if not points:
-        draw.text(((left + right) / 2, (top + bottom) / 2), "no data", fill=BLACK, font=_font(), anchor="mm")
-        return image
-    xticks = nice_ticks(min(p[0] for p in points), max(p[0] for p in points))
-    if all(float(p[0]).is_integer() for p in points):  # glimpses, steps: no fractional ticks
-        xticks = [t for t in xticks if float(t).is_integer()]
-        if len(xticks) < 2:  # one point
-            xticks = [xticks[0] - 1, xticks[0] + 1]
-    yvalues = [p[1] for p in points] + bands
-    yticks = nice_ticks(min(yvalues), max(yvalues))
-    if log_y:
-        yticks = list(range(math.floor(min(yvalues)), math.ceil(max(yvalues)) + 1)) or [0, 1]
-        yticks = yticks if len(yticks) > 1 else [yticks[0], yticks[0] + 1]
-
-    def pixel(x: float, y: float) -> tuple[float, float]:
-        px = left + (x - xticks[0]) / (xticks[-1] - xticks[0]) * (right - left)
-        py = bottom - (y - yticks[0]) / (yticks[-1] - yticks[0]) * (bottom - top)
-        return px, py
-
-    for tick in yticks:
-        _, py = pixel(xticks[0], tick)
-        draw.line([(left, py), (right, py)], fill=GREY)
-        draw.text((left - 6, py), _label(tick, log_y), fill=BLACK, font=_font(), anchor="rm")
-    for tick in xticks:
-        px, _ = pixel(tick, yticks[0])
-        draw.line([(px, bottom), (px, bottom + 4)], fill=BLACK)
-        draw.text((px, bottom + 6), _label(tick, False), fill=BLACK, font=_font(), anchor="ma")
-    draw.rectangle([left, top, right, bottom], outline=BLACK)
-    draw.text(((left + right) / 2, size[1] - 4), xlabel, fill=BLACK, font=_font(), anchor="md")
-    draw.text((4, top - 16), ylabel, fill=BLACK, font=_font(), anchor="ls")
-    for index, s in enumerate(series):
-        colour = PALETTE[index % len(PALETTE)]
-        if s.sd is not None and len(s.xs) > 1:
-            upper = [pixel(x, transform(y + d)) for x, y, d in zip(s.xs, s.ys, s.sd) if not (log_y and y - d <= 0)]
-            lower = [pixel(x, transform(y - d)) for x, y, d in zip(s.xs, s.ys, s.sd) if not (log_y and y - d <= 0)]
-            if len(upper) > 1:
-                draw.polygon(upper + lower[::-1], fill=_lighter(colour))
-    for index, s in enumerate(series):
-        colour = PALETTE[index % len(PALETTE)]
-        line = [pixel(x, transform(y)) for x, y in zip(s.xs, s.ys) if not (log_y and y <= 0)]
-        if len(line) > 1:
-            draw.line(line, fill=colour, width=2)
-        for px, py in line if len(line) < 30 else []:
-            draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
-    x = left
-    for index, s in enumerate(series):  # legend: one row under the title
-        colour = PALETTE[index % len(PALETTE)]
-        draw.rectangle([x, 24, x + 14, 34], fill=colour)
-        draw.text((x + 18, 29), s.label, fill=BLACK, font=_font(), anchor="lm")
-        x += 30 + draw.textlength(s.label, font=_font())
-    return image
+    Args:
+        log_y: a logarithmic y axis (values and band edges that are not positive are left out).
+        nonnegative: the quantity cannot be negative: the band is clipped at 0.
+        legend: a legend in the panel (off where the figure has one for all its panels).
+    """
+    with _style():
+        for index, s in enumerate(series):
+            if not len(s.xs):
+                continue
+            colour = PALETTE[index % len(PALETTE)]
+            xs, ys = np.asarray(s.xs, dtype=float), np.asarray(s.ys, dtype=float)
+            marker = "o" if len(xs) <= 20 else None
+            ax.plot(xs, ys, color=colour, label=s.label, marker=marker, markersize=3.5, linewidth=1.5)
+            if s.sd is not None and len(xs) > 1:
+                sd = np.asarray(s.sd, dtype=float)
+                low = np.maximum(ys - sd, 0.0) if nonnegative else ys - sd
+                ax.fill_between(xs, low, ys + sd, color=colour, alpha=0.2, linewidth=0)
+        if log_y:
+            ax.set_yscale("log", nonpositive="mask")
+        if series and all(float(x).is_integer() for s in series for x in s.xs):
+            ax.xaxis.get_major_locator().set_params(integer=True)  # glimpses, steps: no fractional ticks
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, color="0.9", linewidth=0.6)
+        if legend and any(len(s.xs) for s in series):
+            ax.legend(frameon=False)
+        elif not any(len(s.xs) for s in series):
+            ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
 
 
-def heatmap(matrix: Sequence[Sequence[float]], title: str, xlabel: str, ylabel: str, cell: int = 40) -> Image.Image:
-    """A signed matrix, red above zero and blue below (white at zero), each cell with its value."""
-    rows, columns = len(matrix), len(matrix[0])
-    scale = max((abs(v) for row in matrix for v in row), default=0) or 1
-    left, top = 56, 52
-    image = Image.new("RGB", (left + columns * cell + 16, top + rows * cell + 40), WHITE)
-    draw = ImageDraw.Draw(image)
-    draw.text((image.width / 2, 6), title, fill=BLACK, font=_font(15), anchor="ma")
-    for i, row in enumerate(matrix):
-        draw.text((left - 6, top + (i + 0.5) * cell), str(i), fill=BLACK, font=_font(), anchor="rm")
-        for j, value in enumerate(row):
-            strength = abs(value) / scale
-            colour = _lighter((214, 39, 40) if value > 0 else (31, 119, 180), 1 - strength)
-            box = [left + j * cell, top + i * cell, left + (j + 1) * cell, top + (i + 1) * cell]
-            draw.rectangle(box, fill=colour, outline=GREY)
-            draw.text((box[0] + cell / 2, box[1] + cell / 2), f"{value:g}", fill=BLACK, font=_font(11), anchor="mm")
-    for j in range(columns):
-        draw.text((left + (j + 0.5) * cell, top + rows * cell + 4), str(j), fill=BLACK, font=_font(), anchor="ma")
-    draw.text((left + columns * cell / 2, image.height - 4), xlabel, fill=BLACK, font=_font(), anchor="md")
-    draw.text((4, top - 4), ylabel, fill=BLACK, font=_font(), anchor="ls")
-    return image
+def heatmap(ax: Axes, matrix: Sequence[Sequence[float]], title: str, xlabel: str, ylabel: str) -> None:
+    """A signed matrix on ``ax``: red above zero, blue below, white at zero, each cell with its value.
+
+    Args:
+        matrix: ``[rows, columns]`` values; row ``i`` is drawn at height ``i`` from the top.
+    """
+    values = np.asarray(matrix, dtype=float)
+    scale = float(np.abs(values).max()) or 1.0
+    with _style():
+        image = ax.imshow(values, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -scale, scale))
+        for (i, j), value in np.ndenumerate(values):
+            ax.text(j, i, f"{value:g}", ha="center", va="center", fontsize=6.5,
+                    color="white" if abs(value) > 0.6 * scale else "black")
+        ax.set_xticks(range(values.shape[1]))
+        ax.set_yticks(range(values.shape[0]))
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.spines[:].set_visible(False)
+        ax.figure.colorbar(image, ax=ax, shrink=0.8)
 
 
-def side_by_side(panels: Sequence[Image.Image]) -> Image.Image:
-    """Panels left to right on one white image, top-aligned."""
-    image = Image.new("RGB", (sum(p.width for p in panels), max(p.height for p in panels)), WHITE)
-    x = 0
-    for panel in panels:
-        image.paste(panel, (x, 0))
-        x += panel.width
-    return image
+def save(figure: Figure, png: Path, dpi: int = 200) -> list[Path]:
+    """Write ``figure`` as ``png`` and as a vector PDF beside it (same name, ``.pdf``); returns both paths."""
+    pdf = png.with_suffix(".pdf")
+    with _style():
+        figure.savefig(png, dpi=dpi)
+        figure.savefig(pdf)
+    return [png, pdf]
+
+
+def _style() -> AbstractContextManager[None]:
+    """:data:`STYLE` for what is built inside the block (matplotlib reads it when an artist is made)."""
+    return rc_context(STYLE)

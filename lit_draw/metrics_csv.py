@@ -1,0 +1,95 @@
+"""Every scalar a run logs, a second time in a plain CSV file beside its W&B run, and the reader for it.
+
+W&B's own record of a run (``run-<id>.wandb``) is a binary format W&B does not document. So every
+scalar that reaches the loggers (all that the module and the callbacks ``log``) is also written by
+Lightning's ``CSVLogger`` into the W&B run's folder::
+
+    wandb/offline-run-<time>-<id>/csv/metrics.csv      (online runs: wandb/run-<time>-<id>/...)
+    wandb/offline-run-<time>-<id>/csv/hparams.yaml
+
+One row per logging call, one column per key (empty where a row lacks it), ``step`` the trainer's
+global step (what W&B shows as ``trainer/global_step``) and ``epoch``. Rich media (plots, tables,
+images) stay W&B's: they are files under the run's ``files/media/``.
+
+A resumed fit continues its W&B run in a new folder with the same id, so its rows are in a second
+file; :func:`run_folders` lists a run's folders oldest first and :func:`read_metrics` reads them in
+that order (a step logged again after a resume appears twice, the later row last).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+#: The folder, inside a W&B run's folder, that holds ``metrics.csv``.
+CSV_FOLDER = "csv"
+METRICS_FILE = "metrics.csv"
+
+
+class WandbRunCSV(CSVLogger):
+    """Lightning's ``CSVLogger`` writing into the folder of ``wandb_logger``'s run (see the module docstring).
+
+    The folder is known once the W&B run has started; Lightning starts a ``WandbLogger``'s run
+    before any other logger's, and this logger opens its file at its first use after that.
+
+    Args:
+        wandb_logger: the run's W&B logger.
+    """
+
+    def __init__(self, wandb_logger: WandbLogger) -> None:
+        super().__init__(save_dir=".", name="", version=CSV_FOLDER)
+        self.wandb_logger = wandb_logger
+
+    @property
+    def save_dir(self) -> str:
+        """The W&B run's folder (``wandb/offline-run-<time>-<id>``)."""
+        return str(Path(self.wandb_logger.experiment.dir).parent)
+
+
+def run_folders(directory: str | Path) -> list[Path]:
+    """The W&B run folders under ``directory`` (a ``wandb`` folder, or a folder holding ``wandb/``),
+    oldest first (their names start with the start time; folders started within the same second
+    are ordered by when their ``metrics.csv`` was last written)."""
+    directory = Path(directory)
+    if (directory / "wandb").is_dir():
+        directory = directory / "wandb"
+    folders = [p for p in directory.glob("*run-*") if p.is_dir() and not p.is_symlink()]
+
+    def started(folder: Path) -> tuple[str, float]:
+        time = re.search(r"run-(\d{8}_\d{6})-", folder.name)
+        path = folder / CSV_FOLDER / METRICS_FILE
+        return time.group(1) if time else "", path.stat().st_mtime if path.is_file() else 0.0
+
+    return sorted(folders, key=started)
+
+
+def read_metrics(folders: str | Path | Iterable[str | Path]) -> list[dict[str, float]]:
+    """The rows of ``metrics.csv`` of one W&B run folder, or of several in the order given.
+
+    Returns:
+        One dict per logging call, key -> value; ``step`` and ``epoch`` as ints. A folder without
+        ``csv/metrics.csv`` adds no rows.
+    """
+    folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
+    rows = []
+    for folder in folders:
+        path = Path(folder) / CSV_FOLDER / METRICS_FILE
+        if not path.is_file():
+            continue
+        with path.open(newline="") as file:
+            for line in csv.DictReader(file):
+                row = {key: float(value) for key, value in line.items() if value not in ("", None)}
+                for key in ("step", "epoch"):
+                    if key in row:
+                        row[key] = int(row[key])
+                rows.append(row)
+    return rows
+
+
+def values(rows: list[dict[str, float]], key: str) -> list[float]:
+    """The value of ``key`` in every row that has it, in logging order."""
+    return [row[key] for row in rows if key in row]

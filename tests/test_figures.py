@@ -1,0 +1,125 @@
+"""The figure script: what it reads from a reproduce run's folders, and what each figure shows.
+
+Figures are checked through matplotlib's own objects (the lines' data, the heatmap's values, the
+bands' outlines), not through pixels. ``tests/test_reproduce.py`` runs the script on real runs of
+``python -m lit_draw reproduce``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from lit_draw import figures, plots
+
+
+def _synthetic_seed(seed: int, good: bool) -> figures.SeedRuns:
+    """A seed whose accuracy is high (``good``) or low, with every key the figures read."""
+    acc = 0.9 if good else 0.2
+    history = [{"step": s, "val/acc": acc + 0.01 * seed, "train/acc": acc, "train/ess": 2.0 + seed,
+                "train/grad_variance": 10.0 ** (1 - s), "weight_update/decoder.weight_hh": 0.1 / (s + 1)} for s in range(1, 6)]
+    drift = {f"test/cell_drift/{cell}/{t}": (0.1 if good else 1.0) * t for cell in ("decoder", "encoder") for t in (2, 3)}
+    confusion = [[5 if i == j else 0 for j in range(10)] for i in range(10)]
+    if not good:
+        confusion[1][3], confusion[1][1] = 3, 2  # true 1 predicted as 3
+    record = {"acc_per_glimpse": [100 * acc - 10, 100 * acc + seed]}
+    return figures.SeedRuns(seed, history, [drift], record, confusion)
+
+
+def _line(figure: Figure, label: str, panel: int = 0) -> np.ndarray:
+    """The y values of the line labelled ``label`` in ``panel``."""
+    (line,) = [line for line in figure.axes[panel].get_lines() if line.get_label() == label]
+    return np.asarray(line.get_ydata())
+
+
+def test_figures_from_synthetic_runs_put_each_row_where_its_numbers_are():
+    rows = {"study_all_step": [_synthetic_seed(s, good=True) for s in (0, 1)],
+            "study_last_step": [_synthetic_seed(s, good=False) for s in (0, 1)]}
+    made = figures.study_figures(rows)
+    assert set(made) == set(figures.FIGURES) - {"wsram_figure2.png"}
+    glimpses = made["study_glimpse_accuracy.png"]
+    assert _line(glimpses, "All-Step") == pytest.approx([80.0, 90.5])  # mean over seeds 0 and 1
+    assert _line(glimpses, "Last-Step") == pytest.approx([10.0, 20.5])
+    assert _line(made["study_val_accuracy.png"], "All-Step") == pytest.approx([90.5] * 5)  # percent
+    drift = made["study_cell_drift.png"]
+    assert [ax.get_title() for ax in drift.axes] == ["decoder", "encoder"]  # the decoder first
+    assert _line(drift, "Last-Step", panel=1) == pytest.approx([2.0, 3.0])
+    difference = made["study_confusion_difference.png"].axes[0].images[0].get_array()  # Last-Step minus All-Step
+    assert difference[1, 3] == 3 and difference[1, 1] == -3 and np.count_nonzero(difference) == 2
+    figure2 = figures.wsram_figure2({row: [_synthetic_seed(0, good=i % 2 == 0)] for i, row in enumerate(figures.WSRAM_ROWS)})
+    assert len(figure2.axes) == 4 and figure2.axes[1].get_yscale() == "log"
+    assert _line(figure2, "VAR", panel=3) == pytest.approx([10.0] * 5)  # validation error, percent
+    assert figures.wsram_figure2({row: [] for row in figures.WSRAM_ROWS}) is None
+
+
+def test_a_band_is_the_seeds_spread_and_a_nonnegative_quantitys_band_stops_at_zero():
+    figure, (ax,) = plots.panels(1)
+    series = figures.mean_series("drift", [{1: 0.1, 2: 0.4}, {1: 0.9, 2: 0.6}])
+    assert series.ys == pytest.approx([0.5, 0.5]) and series.sd == pytest.approx([0.5657, 0.1414], abs=1e-4)
+    plots.line_chart(ax, [series], "t", "x", "y", nonnegative=True)
+    (band,) = ax.collections
+    edges = sorted({round(y, 4) for y in band.get_paths()[0].vertices[:, 1]})
+    assert edges == [0.0, 0.3586, 0.6414, 1.0657]  # 0.5 - 0.57 clipped at 0, 0.5 - 0.14, 0.5 + 0.14, 0.5 + 0.57
+
+
+def test_figures_are_written_as_png_and_vector_pdf(tmp_path: Path):
+    figure, (ax,) = plots.panels(1)
+    plots.line_chart(ax, [plots.Series("a", [1, 2, 3], [1.0, 2.0, 1.5], [0.1, 0.2, 0.1])], "title", "x", "y")
+    png, pdf = plots.save(figure, tmp_path / "chart.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = pdf.read_bytes()
+    assert data[:5] == b"%PDF-" and b"/Subtype /Image" not in data  # lines and text, no raster image
+
+
+def _write_metrics(folder: Path, rows: list[dict[str, float]]) -> None:
+    """A ``metrics.csv`` as lit_draw's CSV logger writes it, in a W&B run folder."""
+    (folder / "csv").mkdir(parents=True)
+    keys = sorted({key for row in rows for key in row})
+    with (folder / "csv" / "metrics.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_load_seeds_reads_every_resumed_part_in_order_and_the_newest_test(tmp_path: Path):
+    seed = tmp_path / "runs" / "row" / "seed0"
+    _write_metrics(seed / "wandb" / "offline-run-20260101_120000-abc", [{"step": 1, "val/acc": 0.1}, {"step": 2, "val/acc": 0.2}])
+    # the resumed part (same run id, a later start) logs step 2 again, then step 3
+    _write_metrics(seed / "wandb" / "offline-run-20260101_130000-abc", [{"step": 2, "val/acc": 0.25}, {"step": 3, "val/acc": 0.3}])
+    _write_metrics(seed / "test" / "wandb" / "offline-run-20260101_140000-old", [{"step": 0, "test/cell_drift/decoder/2": 9.0}])
+    newest = seed / "test" / "wandb" / "offline-run-20260101_150000-new"
+    _write_metrics(newest, [{"step": 0, "test/cell_drift/decoder/2": 1.0}])
+    (newest / "files").mkdir()
+    (newest / "files" / "test_confusion.csv").write_text("true\\predicted,0,1\n0,3,1\n1,0,4\n")
+    (seed / "test_metrics.json").write_text(json.dumps({"seed": 0, "acc_per_glimpse": [50.0, 87.5]}))
+
+    (loaded,) = figures.load_seeds(tmp_path / "runs", "row")
+    assert figures.curve(loaded.history, "val/acc") == {1: 0.1, 2: 0.25, 3: 0.3}  # a step logged again: its later value
+    assert loaded.test_history == [{"step": 0, "test/cell_drift/decoder/2": 1.0}]
+    assert loaded.confusion == [[3, 1], [0, 4]] and loaded.record["acc_per_glimpse"] == [50.0, 87.5]
+
+    shutil.copytree(tmp_path / "runs" / "row", tmp_path / "runs" / "row2")
+    written = figures.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "figs"), "--study", "row", "row2",
+                            "--wsram", "row"])
+    assert {p.name for p in written} == {f"{name}.{suffix}" for name in ("study_glimpse_accuracy", "study_val_accuracy",
+                                                                          "study_cell_drift", "study_confusion_difference",
+                                                                          "wsram_figure2") for suffix in ("png", "pdf")}
+    assert all(p.stat().st_size > 0 for p in written)
+
+
+def test_training_error_of_an_estimator_with_q_comes_from_q():
+    plain = _synthetic_seed(0, good=True)
+    with_q = figures.SeedRuns(0, [{**{k: v for k, v in h.items() if k != "train/acc"}, "train/acc_q": 0.75}
+                                  for h in plain.history], [], None, None)
+    series, from_q = figures.training_error("wsram_figure2_ws_ram_c", [plain])
+    assert (series.label, from_q) == ("WS-RAM+c", False)
+    assert series.ys == pytest.approx([10.0] * 5)
+    series, from_q = figures.training_error("wsram_figure2_ws_ram_q_c", [with_q])
+    assert (series.label, from_q) == ("WS-RAM+q+c", True)
+    assert series.ys == pytest.approx([25.0] * 5)
