@@ -1,4 +1,4 @@
-"""``python -m lit_draw``: see :mod:`lit_draw.cli`."""
+"""``python -m lit_draw`` and the ``lit-draw`` command: see :mod:`lit_draw.cli`."""
 
 import os
 import sys
@@ -6,7 +6,9 @@ import sys
 from lit_draw.cli import main
 from lit_draw.errors import LitDrawError
 
-if __name__ == "__main__":
+
+def run() -> None:
+    """Run :func:`lit_draw.cli.main` on ``sys.argv``; an ordinary mistake is one line on stderr and exit status 1."""
     try:
         main()
     except LitDrawError as error:
@@ -14,3 +16,7 @@ if __name__ == "__main__":
     except BrokenPipeError:  # the reader left early (`... --list | head`): stop quietly, as `ls | head` does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()
