@@ -17,6 +17,7 @@ from lit_draw.metrics import PerGlimpseAccuracy
 from lit_draw.models.trace import Trace
 from lit_draw.objectives import Objective
 from lit_draw.seeding import stream_seed
+from lit_draw.validation import require_logged_period
 
 Batch = tuple[Tensor, Tensor, Tensor]  # canvas [B, 1, H, W], label [B], digit box [B, 4]
 
@@ -90,12 +91,8 @@ class AttentionClassifier(LightningModule):
         """Refuse a data module whose canvases are not the size the net was built for (the CLI
         links the two; this catches a mismatch made from Python), and a gradient-variance period
         whose values Lightning would never write."""
-        every, log_every = getattr(self.objective, "grad_variance_every", 0), self.trainer.log_every_n_steps
-        if every and log_every and every % log_every:
-            raise ValueError(
-                f"model.objective.init_args.grad_variance_every ({every}) must be a multiple of "
-                f"trainer.log_every_n_steps ({log_every}), or its values are never logged"
-            )
+        every = getattr(self.objective, "grad_variance_every", 0)
+        require_logged_period("model.objective.init_args.grad_variance_every", every, self.trainer.log_every_n_steps)
         net_size = self.net.canvas_size
         data_size = getattr(getattr(self.trainer, "datamodule", None), "canvas_size", net_size)
         if net_size != data_size:

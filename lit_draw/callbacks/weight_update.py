@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import Tensor, nn
 
-from lit_draw.validation import require_positive_ints
+from lit_draw.validation import require_logged_period, require_positive_ints
 
 
 class WeightUpdateNorm(Callback):
@@ -40,11 +40,7 @@ class WeightUpdateNorm(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        if trainer.log_every_n_steps and self.every_n_steps % trainer.log_every_n_steps:
-            raise ValueError(
-                f"WeightUpdateNorm.every_n_steps ({self.every_n_steps}) must be a multiple of "
-                f"trainer.log_every_n_steps ({trainer.log_every_n_steps}), or its values are never logged"
-            )
+        require_logged_period("WeightUpdateNorm.every_n_steps", self.every_n_steps, trainer.log_every_n_steps)
         self._tracked = tracked_parameters(pl_module.net, self.modules)
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
