@@ -11,7 +11,7 @@ from lit_draw.models import RAM
 from lit_draw.models.attention import loc_to_pixels
 from lit_draw.module import AttentionClassifier
 from lit_draw.objectives import Reinforce
-from tests.wandb_reader import read_run
+from lit_draw.metrics_csv import read_metrics, run_folders
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 RAM_KEYS = {"train/reward", "train/baseline_mse", "train/reinforce_loss", "train/advantage_std", "train/loss"}
@@ -291,15 +291,15 @@ def test_ram_configs_fit_and_test_through_the_cli(config, tmp_path, monkeypatch,
         "--model.net.init_args.hidden=8", "--model.net.init_args.mc_samples=2",
         f"--trainer.default_root_dir={tmp_path / 'run'}", "--trainer.enable_progress_bar=false",
     ]
-    main(["fit", *common, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
+    cli = main(["fit", *common, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
           "--trainer.limit_val_batches=1", "--trainer.log_every_n_steps=1"])
     checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
     assert checkpoint.is_file()
     main(["test", *common, "--trainer.limit_test_batches=1", f"--ckpt_path={checkpoint}"])
-    runs = [read_run(d) for d in (tmp_path / "wandb").glob("offline-run-*")]  # names tie within a second
+    runs = [set().union(*read_metrics(d)) for d in run_folders(tmp_path / "wandb")]  # the keys each run logged
     assert len(runs) == 2
-    fit, test = sorted(runs, key=lambda run: "test/acc" in run.keys())
-    assert RAM_KEYS <= fit.keys()
-    assert {"val/acc", "val/acc_mc", "val/acc_mean_policy", "val/acc_glimpse_1"} <= fit.keys()
-    assert {"test/acc", "test/acc_mc", "test/acc_mean_policy"} <= test.keys()
-    assert fit.config["model"]["net"]["class_path"] == "lit_draw.models.RAM"
+    fit, test = sorted(runs, key=lambda keys: "test/acc" in keys)
+    assert RAM_KEYS <= fit
+    assert {"val/acc", "val/acc_mc", "val/acc_mean_policy", "val/acc_glimpse_1"} <= fit
+    assert {"test/acc", "test/acc_mc", "test/acc_mean_policy"} <= test
+    assert cli.trainer.logger.experiment.config["model"]["net"]["class_path"] == "lit_draw.models.RAM"  # W&B's run config

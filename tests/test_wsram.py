@@ -14,7 +14,7 @@ from lit_draw.models import WSRAM
 from lit_draw.models.attention import loc_to_pixels
 from lit_draw.module import AttentionClassifier
 from lit_draw.objectives import Variational, WakeSleep
-from tests.wandb_reader import read_run
+from lit_draw.metrics_csv import read_metrics, run_folders, values
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 
@@ -261,7 +261,7 @@ def test_bad_options_name_the_field(options, message):
 def test_fit_logs_ess_and_gradient_variance_to_the_offline_run(config, mnist_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")
-    main([
+    cli = main([
         "fit", "--config", str(CONFIGS / f"{config}.yaml"), f"--data.root={mnist_root}",
         "--data.canvas_size=48", "--data.batch_size=8",
         "--data.val_size=16", "--data.train_size=16", "--data.test_size=16",  # 2 steps: one epoch
@@ -272,12 +272,13 @@ def test_fit_logs_ess_and_gradient_variance_to_the_offline_run(config, mnist_roo
         "--model.objective.init_args.grad_variance_every=1",
         "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={tmp_path / 'run'}",
     ])
-    run = read_run(tmp_path / "wandb")
-    assert {"train/ess", "train/grad_variance", "train/bound", "train/loss", "val/acc_glimpse_2"} <= run.keys()
+    logged = read_metrics(run_folders(tmp_path / "wandb")[-1])
+    keys = set().union(*logged)
+    assert {"train/ess", "train/grad_variance", "train/bound", "train/loss", "val/acc_glimpse_2"} <= keys
     # WS-RAM+q's training rollouts come from q, which sees the label: logged under their own name
-    assert ("train/acc_q" in run.keys()) == config.startswith("wsram") != ("train/acc" in run.keys())
-    ess = run.values("train/ess")
-    samples = run.config["model"]["net"]["init_args"]["samples"]
+    assert ("train/acc_q" in keys) == config.startswith("wsram") != ("train/acc" in keys)
+    ess = values(logged, "train/ess")
+    samples = cli.trainer.logger.experiment.config["model"]["net"]["init_args"]["samples"]  # W&B's run config
     assert all(1 <= e <= samples + 1e-4 for e in ess)
     if config.startswith("var"):
         assert ess == [pytest.approx(samples)] * len(ess)
