@@ -1,13 +1,13 @@
-"""What the analysis callbacks share: W&B media logging and sums over an evaluation epoch."""
+"""What the analysis callbacks share: W&B media logging and a torchmetrics metric over an evaluation epoch."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
+from torchmetrics import Metric
 
 from lit_draw.models.trace import Trace
 
@@ -27,52 +27,51 @@ def log_media(trainer: Trainer, media: dict[str, Any]) -> None:
 
 
 class EvalStatistic(Callback):
-    """Sums per-sample statistics of the traces over a validation or test epoch, then reports them.
+    """Accumulates a torchmetrics ``Metric`` over each validation or test epoch, then reports it.
 
-    Subclasses give :meth:`statistics` (sums over the batch of one eval step's outputs) and
-    :meth:`report` (log the totals). Sums stay on the model's device until the epoch ends, where they
-    are summed across processes once. Sanity-check batches are ignored.
+    Subclasses give :meth:`make_metric` (a ``Metric`` whose ``update(trace, labels, boxes)`` adds one
+    eval step's outputs and whose ``compute()`` gives the epoch's values; its states are sums with
+    ``dist_reduce_fx="sum"``, so under DDP ``compute()`` sums them across processes and the values
+    equal the single-process ones) and :meth:`report` (log them). The metric is built at the first
+    batch of each epoch, for what that batch's trace holds, on its device. Sanity-check batches are
+    ignored.
     """
 
     stages: tuple[str, ...] = ("val", "test")
 
     def __init__(self) -> None:
         super().__init__()
-        self._sums: dict[str, Tensor] = {}
-        self._count = 0
+        self.metric: Metric | None = None
 
-    def statistics(self, trace: Trace, labels: Tensor, boxes: Tensor) -> dict[str, Tensor]:
-        """Per-batch sums, ``{name: tensor}``; skip what the trace does not have."""
+    def make_metric(self, trace: Trace) -> Metric:
+        """A fresh metric for the traces of this model (``trace``: the epoch's first)."""
         raise NotImplementedError
 
-    def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, sums: dict[str, Tensor], count: int) -> None:
-        """Log the epoch's totals (``count`` samples seen, over all processes)."""
+    def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, values: dict[str, Tensor]) -> None:
+        """Log the epoch's values (``metric.compute()``, over all processes; never empty; torchmetrics
+        squeezes a one-element tensor to a scalar)."""
         raise NotImplementedError
-
-    def _start(self) -> None:
-        self._sums, self._count = {}, 0
 
     def _update(self, trainer: Trainer, stage: str, outputs: Any) -> None:
         if trainer.sanity_checking or stage not in self.stages:
             return
-        for name, value in self.statistics(outputs["trace"], outputs["labels"], outputs["boxes"]).items():
-            self._sums[name] = self._sums[name] + value if name in self._sums else value
-        self._count += len(outputs["labels"])
+        if self.metric is None:
+            self.metric = self.make_metric(outputs["trace"]).to(outputs["labels"].device)
+        self.metric.update(outputs["trace"], outputs["labels"], outputs["boxes"])
 
     def _finish(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        if trainer.sanity_checking or stage not in self.stages:
+        if trainer.sanity_checking or stage not in self.stages or self.metric is None:
             return
-        sums = {name: trainer.strategy.reduce(value, reduce_op="sum") for name, value in sorted(self._sums.items())}
-        count = int(trainer.strategy.reduce(torch.tensor(float(self._count), device=pl_module.device), reduce_op="sum"))
-        if count and sums:
-            self.report(trainer, pl_module, stage, sums, count)
-        self._start()
+        values = self.metric.compute()
+        self.metric = None
+        if values:
+            self.report(trainer, pl_module, stage, values)
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._start()
+        self.metric = None
 
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._start()
+        self.metric = None
 
     def on_validation_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0

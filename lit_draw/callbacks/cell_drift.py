@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+import torch
 import wandb
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
+from torchmetrics import Metric
 
 from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
 from lit_draw.models.trace import Trace
+
+
+class MeanDrift(Metric):
+    """Mean ``||c_t - c_{t-1}||`` over samples, ``t = 2..T``, for each named cell.
+
+    ``update(trace, labels, boxes)`` reads ``trace.cells`` (``{name: [T, B, H]}``);
+    ``compute() -> {name: [T - 1]}``. Sums across processes.
+
+    Args:
+        cells: the cells' names.
+        num_glimpses: ``T``.
+    """
+
+    full_state_update = False
+
+    def __init__(self, cells: list[str], num_glimpses: int) -> None:
+        super().__init__()
+        self.cells = cells
+        self.add_state("drift", default=torch.zeros(len(cells), num_glimpses - 1), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, trace: Trace, labels: Tensor, boxes: Tensor) -> None:
+        for i, name in enumerate(self.cells):
+            c = trace.cells[name]  # [T, B, H]
+            self.drift[i] += (c[1:] - c[:-1]).norm(dim=-1).sum(1)  # [T - 1]
+        self.total += labels.numel()
+
+    def compute(self) -> dict[str, Tensor]:
+        return {name: self.drift[i] / self.total for i, name in enumerate(self.cells)}
 
 
 class CellStateDrift(EvalStatistic):
@@ -19,15 +50,12 @@ class CellStateDrift(EvalStatistic):
     ``T >= 2``.
     """
 
-    def statistics(self, trace: Trace, labels: Tensor, boxes: Tensor) -> dict[str, Tensor]:
-        return {
-            name: (c[1:] - c[:-1]).norm(dim=-1).sum(1)  # [T - 1]
-            for name, c in (trace.cells or {}).items()
-            if len(c) > 1
-        }
+    def make_metric(self, trace: Trace) -> MeanDrift:
+        glimpses = len(trace.logits)
+        return MeanDrift(sorted(trace.cells or {}) if glimpses > 1 else [], glimpses)
 
-    def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, sums: dict[str, Tensor], count: int) -> None:
-        drift = {name: (total / count).tolist() for name, total in sums.items()}
+    def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, values: dict[str, Tensor]) -> None:
+        drift = {name: value.flatten().tolist() for name, value in values.items()}  # one glimpse pair: squeezed
         for name, values in drift.items():
             for t, value in enumerate(values, start=2):
                 pl_module.log(f"{stage}/cell_drift/{name}/{t}", value)

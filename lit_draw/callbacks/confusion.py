@@ -8,6 +8,7 @@ import torch
 import wandb
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
+from torchmetrics import Metric
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
@@ -27,6 +28,27 @@ def save_confusion_csv(matrix: Tensor, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+class LastGlimpseConfusion(Metric):
+    """Confusion counts of the last glimpse's predictions.
+
+    ``update(trace, labels [B], boxes)`` reads ``trace.logits`` (``[T, B, C]``);
+    ``compute() -> {"counts": [C, C]}`` (rows true, columns predicted). Sums across processes.
+    """
+
+    full_state_update = False
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.add_state("counts", default=torch.zeros(num_classes, num_classes, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, trace: Trace, labels: Tensor, boxes: Tensor) -> None:
+        self.counts += confusion_counts(trace.logits[-1].argmax(-1), labels, self.num_classes)
+
+    def compute(self) -> dict[str, Tensor]:
+        return {"counts": self.counts}
+
+
 class ConfusionMatrix(EvalStatistic):
     """At the end of testing, the confusion matrix of the last glimpse's predictions.
 
@@ -37,13 +59,13 @@ class ConfusionMatrix(EvalStatistic):
 
     stages = ("test",)
 
-    def statistics(self, trace: Trace, labels: Tensor, boxes: Tensor) -> dict[str, Tensor]:
-        return {"counts": confusion_counts(trace.logits[-1].argmax(-1), labels, trace.logits.shape[-1])}
+    def make_metric(self, trace: Trace) -> LastGlimpseConfusion:
+        return LastGlimpseConfusion(trace.logits.shape[-1])
 
-    def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, sums: dict[str, Tensor], count: int) -> None:
+    def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, values: dict[str, Tensor]) -> None:
         if not trainer.is_global_zero:
             return
-        matrix = sums["counts"].cpu()  # [C, C]
+        matrix = values["counts"].cpu()  # [C, C]
         logger = wandb_logger(trainer)
         directory = Path(logger.experiment.dir) if logger is not None else Path(trainer.default_root_dir)
         directory.mkdir(parents=True, exist_ok=True)

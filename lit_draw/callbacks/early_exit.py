@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 import wandb
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
+from torchmetrics import Metric
 
 from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
 from lit_draw.models.trace import Trace
@@ -31,6 +33,35 @@ def early_exit(logits: Tensor, taus: Tensor) -> tuple[Tensor, Tensor]:
     return stop + 1, predicted.gather(0, stop)  # [K, B], [K, B]
 
 
+class EarlyExitAccuracy(Metric):
+    """For each threshold, the accuracy and the mean glimpses used when every sample stops early.
+
+    ``update(trace, labels [B], boxes)`` reads ``trace.logits`` (``[T, B, C]``);
+    ``compute() -> {"accuracy": [K], "glimpses": [K]}``. Sums across processes.
+
+    Args:
+        taus: ``K`` confidence thresholds.
+    """
+
+    full_state_update = False
+
+    def __init__(self, taus: Sequence[float]) -> None:
+        super().__init__()
+        self.taus = list(taus)
+        self.add_state("correct", default=torch.zeros(len(self.taus)), dist_reduce_fx="sum")
+        self.add_state("glimpses", default=torch.zeros(len(self.taus)), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, trace: Trace, labels: Tensor, boxes: Tensor) -> None:
+        glimpses, predictions = early_exit(trace.logits, trace.logits.new_tensor(self.taus))  # [K, B] each
+        self.correct += (predictions == labels).sum(1).to(self.correct.dtype)  # [K]
+        self.glimpses += glimpses.sum(1).to(self.glimpses.dtype)  # [K]
+        self.total += labels.numel()
+
+    def compute(self) -> dict[str, Tensor]:
+        return {"accuracy": self.correct / self.total, "glimpses": self.glimpses / self.total}
+
+
 class EarlyExit(EvalStatistic):
     """For each threshold ``tau``: accuracy and mean glimpses used when every sample stops early.
 
@@ -48,16 +79,12 @@ class EarlyExit(EvalStatistic):
         require("EarlyExit", "taus", ok, "a non-empty list of numbers in (0, 1]", taus)
         self.taus = sorted(float(t) for t in taus)
 
-    def statistics(self, trace: Trace, labels: Tensor, boxes: Tensor) -> dict[str, Tensor]:
-        glimpses, predictions = early_exit(trace.logits, trace.logits.new_tensor(self.taus))
-        return {
-            "correct": (predictions == labels).sum(1).float(),  # [K]
-            "glimpses": glimpses.sum(1).float(),  # [K]
-        }
+    def make_metric(self, trace: Trace) -> EarlyExitAccuracy:
+        return EarlyExitAccuracy(self.taus)
 
-    def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, sums: dict[str, Tensor], count: int) -> None:
-        accuracy = (sums["correct"] / count).tolist()
-        glimpses = (sums["glimpses"] / count).tolist()
+    def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, values: dict[str, Tensor]) -> None:
+        accuracy = values["accuracy"].flatten().tolist()  # torchmetrics squeezes a one-element result
+        glimpses = values["glimpses"].flatten().tolist()
         for tau, acc, used in zip(self.taus, accuracy, glimpses):
             pl_module.log(f"{stage}/early_exit/tau_{tau:g}/acc", acc)
             pl_module.log(f"{stage}/early_exit/tau_{tau:g}/glimpses", used)

@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+import torch
 import wandb
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
+from torchmetrics import Metric
 
 from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
 from lit_draw.models.trace import Trace
+
+
+class MeanGates(Metric):
+    """Mean activation of each gate at each glimpse, over units and samples.
+
+    ``update(trace, labels, boxes)`` reads ``trace.gates`` (``{"{cell}/{gate}": [T, B, H]}``);
+    ``compute() -> {"{cell}/{gate}": [T]}`` in ``[0, 1]``. Sums across processes.
+
+    Args:
+        keys: the gates' keys, ``"{cell}/{gate}"``.
+        num_glimpses: ``T``.
+    """
+
+    full_state_update = False
+
+    def __init__(self, keys: list[str], num_glimpses: int) -> None:
+        super().__init__()
+        self.keys = keys
+        self.add_state("gates", default=torch.zeros(len(keys), num_glimpses), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, trace: Trace, labels: Tensor, boxes: Tensor) -> None:
+        for i, key in enumerate(self.keys):
+            self.gates[i] += trace.gates[key].mean(-1).sum(1)  # [T]
+        self.total += labels.numel()
+
+    def compute(self) -> dict[str, Tensor]:
+        return {key: self.gates[i] / self.total for i, key in enumerate(self.keys)}
 
 
 class GateActivity(EvalStatistic):
@@ -26,13 +56,11 @@ class GateActivity(EvalStatistic):
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         pl_module.eval_options.pop("return_gates", None)
 
-    def statistics(self, trace: Trace, labels: Tensor, boxes: Tensor) -> dict[str, Tensor]:
-        if trace.gates is None:
-            return {}
-        return {key: gate.mean(-1).sum(1) for key, gate in trace.gates.items()}  # each [T]
+    def make_metric(self, trace: Trace) -> MeanGates:
+        return MeanGates(list(trace.gates or {}), len(trace.logits))
 
-    def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, sums: dict[str, Tensor], count: int) -> None:
-        means = {key: (total / count).tolist() for key, total in sums.items()}  # "{cell}/{gate}" -> [T]
+    def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, values: dict[str, Tensor]) -> None:
+        means = {key: value.flatten().tolist() for key, value in values.items()}  # "{cell}/{gate}" -> [T]
         for key, values in means.items():
             for t, value in enumerate(values, start=1):
                 pl_module.log(f"{stage}/gates/{key}/{t}", value)
