@@ -47,6 +47,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import WandbLogger
 
 from lit_draw.data import CanvasMNIST
+from lit_draw.errors import ConfigError
 from lit_draw.module import AttentionClassifier
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -82,17 +83,17 @@ def parse_args(args: list[str]) -> tuple[argparse.Namespace, list[str]]:
     if options.device is None:
         options.device = "cpu" if options.cpu_time or not torch.cuda.is_available() else "cuda"
     if options.cpu_time and options.device != "cpu":
-        raise ValueError(f"--cpu-time times the CPU only, got --device {options.device}")
+        raise ConfigError(f"--cpu-time times the CPU only, got --device {options.device}")
     if options.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda needs a CUDA GPU, and torch.cuda.is_available() is False; use --device cpu")
+        raise ConfigError("--device cuda needs a CUDA GPU, and torch.cuda.is_available() is False; use --device cpu")
     if options.batch_size is None:
         options.batch_size = 1024 if options.device == "cuda" else 128
     for name in ("batch_size", "steps", "warmup", "repeats"):
         if getattr(options, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive int, got {getattr(options, name)}")
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive int, got {getattr(options, name)}")
     bad = [o for o in overrides if not o.startswith(("--model.", "--data.", "--seed_everything"))]
     if bad:
-        raise ValueError(f"unknown bench options {bad}: overrides must start with --model. or --data.")
+        raise ConfigError(f"unknown bench options {bad}: overrides must start with --model. or --data.")
     return options, overrides
 
 
@@ -119,7 +120,7 @@ def build(options: argparse.Namespace, overrides: list[str]) -> tuple[AttentionC
     if hasattr(cli.model.objective, "grad_variance_every"):
         cli.model.objective.grad_variance_every = 0
     if type(cli.model.net).__name__ != class_name:
-        raise ValueError(
+        raise ConfigError(
             f"--model {options.model} times {class_name}, but {config} builds {type(cli.model.net).__name__}; "
             "pass the matching --model"
         )
@@ -250,15 +251,16 @@ def trainer_rates(
     return train_watch.timed * batch / train_watch.seconds, eval_watch.timed * batch / eval_watch.seconds
 
 
-def device_name(device: str) -> str:
-    if device == "cuda":
-        return f"cuda: {torch.cuda.get_device_name()}"
-    cpu = platform.processor() or platform.machine()
+def device_name(device: torch.device | str, processes: int = 1) -> str:
+    """The accelerator: the GPU's name (``N x name`` for N processes), else the CPU's model with its core count."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        return f"{processes} x {name}" if processes > 1 else name
     cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return f"cpu: {cpu}, {torch.get_num_threads()} threads"
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+    return f"{model or platform.processor() or 'CPU'} ({os.cpu_count()} cores)"
 
 
 def versions() -> str:
@@ -310,7 +312,8 @@ def run(options: argparse.Namespace, overrides: list[str]) -> dict[str, str]:
         "model": f"{options.model}: {type(net).__module__}.{type(net).__name__}, "
         f"{sum(p.numel() for p in net.parameters()):,} parameters, T = {net.glimpses}, {net.canvas_size}x{net.canvas_size}",
         "config": f"{options.config or 'configs/' + DEFAULT_CONFIGS[options.model][1]} {' '.join(overrides)}".strip(),
-        "device": device_name(options.device) + (", timed by its CPU clock" if options.cpu_time else ""),
+        "device": f"{options.device}: {device_name(options.device)}, {torch.get_num_threads()} threads"
+        + (", timed by its CPU clock" if options.cpu_time else ""),
         "versions": versions(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "batch size / precision / compile": f"{options.batch_size} / {options.precision} / {'on' if options.compile else 'off'}",
@@ -330,10 +333,13 @@ def run(options: argparse.Namespace, overrides: list[str]) -> dict[str, str]:
 
 
 def _finish_wandb() -> None:
+    """Close the W&B run and tear W&B down: a W&B left set up keeps the settings it read then
+    (a later ``WANDB_RUN_ID`` is ignored) and hands its service to child processes."""
     import wandb
 
     if wandb.run is not None:
         wandb.finish()
+    wandb.teardown()
 
 
 def format_table(rows: dict[str, str]) -> str:

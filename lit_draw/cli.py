@@ -11,7 +11,19 @@ Defaults a researcher gets without writing them in YAML:
 * the resolved config logged as the W&B run config;
 * ``validate`` / ``test`` / ``predict`` need ``--ckpt_path`` (or ``--untrained`` to score the
   untrained model on purpose), and refuse a checkpoint whose model settings differ from the config's;
-* ``predict`` writes the per-glimpse probabilities to a file (see :mod:`lit_draw.predictions`).
+* ``predict`` writes the per-glimpse probabilities to a file (see :mod:`lit_draw.predictions`);
+* ``fit --init_from <checkpoint>`` trains on from a checkpoint's weights with a fresh optimiser
+  (a shipped, weights-only checkpoint cannot be resumed).
+
+Added by the CLI outside the config (they are not in ``--print_config``, so they are listed here and
+in ``--help``): the callbacks :class:`~lit_draw.resume.RunFolder`,
+:class:`~lit_draw.resume.KeepWandbRunId` and :class:`~lit_draw.resume.CheckpointOnSignal` (every
+command), a ``LearningRateMonitor`` with an ``lr_scheduler``, ``PredictionFile`` for ``predict``,
+the plugin :class:`~lit_draw.resume.AtomicCheckpointIO` (unless ``trainer.plugins`` names a
+checkpoint IO), and beside a W&B logger the CSV logger :class:`~lit_draw.metrics_csv.WandbRunCSV`
+(every scalar again in ``<W&B run folder>/csv/metrics.csv``). The W&B logger gets
+``mode="offline"`` when it is offline, and a resumed fit's
+W&B run id as ``id``: both through its public arguments, not written into the saved config.
 
 Ordinary mistakes (a missing or unreadable config or checkpoint, a bad value) raise
 :class:`~lit_draw.errors.ConfigError`, which ``python -m lit_draw`` prints in one line.
@@ -27,22 +39,23 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-from jsonargparse import lazy_instance
+from jsonargparse import ArgumentError, lazy_instance
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import Logger, WandbLogger
-from lightning.pytorch.plugins.io import TorchCheckpointIO
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.fabric.plugins.io import CheckpointIO
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_draw import resume
 from lit_draw.checks import check_config_files, glimpse_larger_than_canvas, model_mismatch, unclippable
 from lit_draw.data import CanvasMNIST
 from lit_draw.errors import ConfigError
+from lit_draw.metrics_csv import WandbRunCSV
 from lit_draw.module import AttentionClassifier
 from lit_draw.predictions import PredictionFile
 from lit_draw.sweep import SUMMARY_ENV
@@ -51,6 +64,10 @@ __all__ = ["ConfigError", "LitDrawCLI", "check_args", "main"]
 
 #: Subcommands that evaluate a model and so need a checkpoint (or ``--untrained``).
 EVALUATING = ("validate", "test", "predict")
+#: LightningCLI's subcommands.
+LIGHTNING_COMMANDS = ("fit", *EVALUATING)
+#: The largest seed numpy accepts (``seed_everything``).
+MAX_SEED = 2**32 - 1
 
 
 class LogConfigToRun(SaveConfigCallback):
@@ -68,24 +85,6 @@ class LogConfigToRun(SaveConfigCallback):
             self.parser.save(  # one self-contained file: no sub-config files written beside it
                 self.config, directory / self.config_filename, skip_none=False, overwrite=True, multifile=False
             )
-
-
-def force_offline_mode(logger: WandbLogger) -> None:
-    """Make an offline ``WandbLogger`` pass ``mode="offline"`` to ``wandb.init``.
-
-    Lightning's offline logger only sets ``WANDB_MODE``, which W&B ignores once this process has
-    set W&B up (an earlier ``wandb.init`` in a notebook or test). No public API reads the logger's
-    ``offline`` flag or extends its init arguments, so this reads ``WandbLogger._offline`` and
-    ``WandbLogger._wandb_init``, here only; it fails loudly when they change (tests/test_cli.py).
-    """
-    offline, init = getattr(logger, "_offline", None), getattr(logger, "_wandb_init", None)
-    if not isinstance(offline, bool) or not isinstance(init, dict):
-        raise RuntimeError(
-            "lightning's WandbLogger no longer has the private _offline (bool) / _wandb_init (dict) "
-            "that lit_draw.cli.force_offline_mode relies on: update it for this Lightning version"
-        )
-    if offline and init.get("mode") is None:
-        init["mode"] = "offline"
 
 
 class LitDrawCLI(LightningCLI):
@@ -117,78 +116,145 @@ class LitDrawCLI(LightningCLI):
             "--untrained", type=bool, default=False,
             help="validate / test / predict: score the untrained model on purpose (else --ckpt_path is required)",
         )
+        parser.add_argument(
+            "--init_from", type=Optional[str], default=None,
+            help="fit: start from this checkpoint's weights with a fresh optimiser at epoch 0 "
+            "(e.g. a shipped checkpoints/<row>.ckpt, which holds weights only and cannot be resumed)",
+        )
+
+    _checkpoint: dict[str, Any] | None = None  # the --ckpt_path checkpoint, read once
+    _initial: dict[str, Any] | None = None  # the --init_from checkpoint
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Parse, then check the checkpoint request before Lightning reads the checkpoint's hyperparameters."""
+        """Parse, then check the request before Lightning reads the checkpoint's hyperparameters."""
         super().parse_arguments(parser, args)
-        if self.config.get("subcommand"):
-            self._check_checkpoint_request(self.config["subcommand"])
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            self._check_request(subcommand)
+
+    def _check_request(self, subcommand: str) -> None:
+        """Check what the parser lets through but would fail later: the seed, the root folder and
+        the checkpoint (see :meth:`_check_checkpoint_request`)."""
+        config = self.config[subcommand]
+        seed = config.get("seed_everything")
+        if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"seed_everything must be an int in 0 .. {MAX_SEED} (or true: a random one), got {seed}")
+        root = Path(config["trainer"]["default_root_dir"] or ".")
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"trainer.default_root_dir must be a folder, got {root} (a file)")
+        self._check_checkpoint_request(subcommand)
 
     def _check_checkpoint_request(self, subcommand: str) -> None:
-        """Resolve ``--ckpt_path last``; require a checkpoint for evaluation; refuse one that is
-        missing, unreadable or holds another model than the config asks for (see :func:`model_mismatch`)."""
+        """Resolve ``--ckpt_path last / best / hpc`` to a file; require a checkpoint for evaluation;
+        refuse one that is missing, unreadable, holds another model than the config asks for (see
+        :func:`model_mismatch`) or, for ``fit``, holds weights only. Reads it once, here."""
         config = self.config[subcommand]
         ckpt_path, untrained = config.get("ckpt_path"), config.get("untrained")
         root = config["trainer"]["default_root_dir"] or "."
         if untrained and subcommand == "fit":
             raise ConfigError("--untrained is for validate, test and predict (fit starts from untrained weights anyway)")
-        if ckpt_path == "last":
-            last = resume.resolve_last(root)
-            if last is None and subcommand == "fit":
-                rank_zero_warn(f"--ckpt_path last: no {Path(root) / 'checkpoints' / 'last.ckpt'} yet, starting a new run")
-            elif last is None:
-                raise ConfigError(f"{subcommand} --ckpt_path last: there is no {Path(root) / 'checkpoints' / 'last.ckpt'}")
-            ckpt_path = config["ckpt_path"] = None if last is None else str(last)
+        if config.get("init_from") is not None:
+            if subcommand != "fit":
+                raise ConfigError(f"--init_from is for fit; {subcommand} evaluates a checkpoint given as --ckpt_path")
+            if ckpt_path is not None:
+                raise ConfigError(f"--init_from and --ckpt_path exclude each other (--ckpt_path resumes a run, --init_from starts a new one)")
+            self._initial = self._read_model_checkpoint(config["init_from"], config, "--init_from")
+        if ckpt_path in ("last", "best", "hpc"):
+            found = {"last": resume.resolve_last, "best": resume.resolve_best, "hpc": resume.hpc_checkpoint}[ckpt_path](root)
+            if found is None:
+                wanted = {"last": "last.ckpt", "best": "best checkpoint", "hpc": "hpc_ckpt_<n>.ckpt"}[ckpt_path]
+                where = Path(root) / "*" / "checkpoints" if ckpt_path != "hpc" else Path(root)
+                new_run = "; leave out --ckpt_path to start a new run" if subcommand == "fit" else ""
+                raise ConfigError(f"{subcommand} --ckpt_path {ckpt_path}: no {wanted} saved under {where}{new_run}")
+            ckpt_path = config["ckpt_path"] = str(found)
+        if ckpt_path is None and subcommand == "fit" and SLURMEnvironment.detect():
+            requeued = resume.hpc_checkpoint(root)  # Lightning resumes it without --ckpt_path
+            if requeued is not None:
+                self._checkpoint = resume.read_checkpoint(requeued)
+            return
         if ckpt_path is None:
             if subcommand in EVALUATING and not untrained:
                 raise ConfigError(
-                    f"{subcommand} needs --ckpt_path (a checkpoint, or last: {Path(root) / 'checkpoints' / 'last.ckpt'}); "
+                    f"{subcommand} needs --ckpt_path (a checkpoint, or last: the newest under {root}); "
                     "--untrained scores the untrained model on purpose"
                 )
             return
         if untrained:
             raise ConfigError(f"--untrained and --ckpt_path {ckpt_path} exclude each other")
-        if ckpt_path in ("best", "hpc", "registry") or ckpt_path.startswith("registry:"):
+        if ckpt_path == "registry" or ckpt_path.startswith("registry:"):
             return  # resolved by Lightning
-        stored = resume.read_checkpoint(ckpt_path).get("hyper_parameters") or {}
-        problem = model_mismatch(stored, config["model"])
+        self._checkpoint = self._read_model_checkpoint(ckpt_path, config, "--ckpt_path")
+        if subcommand == "fit" and resume.is_stripped(self._checkpoint):
+            raise ConfigError(
+                f"--ckpt_path {ckpt_path} holds weights only (no optimiser or loop state), so fit cannot resume it; "
+                f"--init_from {ckpt_path} trains on from its weights with a fresh optimiser"
+            )
+
+    @staticmethod
+    def _read_model_checkpoint(path: str, config: Any, flag: str) -> dict[str, Any]:
+        """The checkpoint at ``path``, refused (naming ``flag``) when its model is not the config's."""
+        checkpoint = resume.read_checkpoint(path)
+        problem = model_mismatch(checkpoint.get("hyper_parameters") or {}, config["model"])
         if problem:
-            raise ConfigError(f"--ckpt_path {ckpt_path}: {problem}")
+            raise ConfigError(f"{flag} {path}: {problem}")
+        return checkpoint
 
     def instantiate_classes(self) -> None:
-        """Build model, data and trainer; a bad value in the config becomes a :class:`ConfigError`."""
+        """Build model, data and trainer; a bad value in the config becomes a :class:`ConfigError`.
+
+        The W&B logger is built with ``mode="offline"`` when offline (W&B ignores the ``WANDB_MODE``
+        Lightning sets once it was set up in this process) and, for a resumed fit, the checkpoint's
+        run id as ``id``; the saved config keeps the values as given.
+        """
+        logger = self._wandb_logger_args()
+        given = {key: logger.get(key) for key in ("mode", "id")} if logger is not None else {}
         try:
+            if logger is not None:
+                if logger.get("offline") and logger.get("mode") is None:
+                    logger["mode"] = "offline"
+                run_id = (self._checkpoint or {}).get(resume.WANDB_RUN_ID_KEY)
+                if self.subcommand == "fit" and run_id is not None and logger.get("id") is None and logger.get("version") is None:
+                    logger["id"] = run_id
             with warnings.catch_warnings():
                 # the module's own Adam is the default for Python use; the config's optimizer replaces it
                 warnings.filterwarnings("ignore", ".*configure_optimizers` will be overridden")
                 super().instantiate_classes()
         except (ValueError, MisconfigurationException) as error:
             raise ConfigError(" ".join(str(error).split())) from error
+        finally:
+            for key, value in given.items():
+                logger[key] = value
         problem = glimpse_larger_than_canvas(self.model.net)
         if problem:
             raise ConfigError(problem)
 
-    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        trainer = super().instantiate_trainer(**kwargs)
-        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
-            trainer.strategy.checkpoint_io = resume.AtomicCheckpointIO()
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                force_offline_mode(logger)
-        # first: it picks the run's folder before config.yaml and checkpoints are written into it
-        trainer.callbacks.insert(0, resume.RunFolder())
-        trainer.callbacks += [resume.KeepWandbRunId(), resume.CheckpointOnSignal(), resume.RefuseChangedOptimizer()]
+    def _wandb_logger_args(self) -> Any:
+        """The ``init_args`` of the config's W&B logger (a jsonargparse Namespace), ``None`` without one."""
         config = self.config[self.subcommand] if self.subcommand else self.config
+        logger = config["trainer"].get("logger")
+        loggers = logger if isinstance(logger, list) else [logger]
+        for entry in loggers:
+            if getattr(entry, "class_path", None) == "lightning.pytorch.loggers.WandbLogger":
+                return entry.init_args
+        return None
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        plugins = self._get(self.config_init, "trainer", default={}).get("plugins")
+        plugins = [] if plugins is None else list(plugins) if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            plugins.append(resume.AtomicCheckpointIO())
+        trainer = super().instantiate_trainer(**kwargs, plugins=plugins)
+        # first: it picks the run's folder before config.yaml and checkpoints are written into it
+        resumed = config.get("ckpt_path") if self.subcommand == "fit" else None
+        trainer.callbacks.insert(0, resume.RunFolder(resume_from=resumed))
+        trainer.callbacks += [resume.KeepWandbRunId(), resume.CheckpointOnSignal()]
+        # every scalar a second time, as CSV in the W&B run's folder (lit_draw.metrics_csv)
+        trainer.loggers += [WandbRunCSV(logger) for logger in trainer.loggers if isinstance(logger, WandbLogger)]
         if config.get("lr_scheduler") and trainer.loggers:
             trainer.callbacks.append(LearningRateMonitor(logging_interval="epoch"))
         if self.subcommand == "predict":
             trainer.callbacks.append(PredictionFile(Path(trainer.default_root_dir) / "predictions"))
-        if self.subcommand == "fit":
-            ckpt_path = self.config["fit"].get("ckpt_path")
-            if ckpt_path == "hpc" or (ckpt_path is None and SLURMEnvironment.detect()):
-                resume.continue_wandb_run(resume.hpc_checkpoint(trainer.default_root_dir))
-            elif ckpt_path not in (None, "best"):
-                resume.continue_wandb_run(Path(ckpt_path))
         return trainer
 
     def before_fit(self) -> None:
@@ -199,11 +265,19 @@ class LitDrawCLI(LightningCLI):
         problem = unclippable(self.trainer.precision_plugin, self.trainer.gradient_clip_val, optimizers)
         if problem:
             raise ConfigError(problem)
-        ckpt_path = self.config["fit"].get("ckpt_path")
-        if ckpt_path and Path(ckpt_path).is_file():
-            problem = resume.changed_optimizer(optimizers, ckpt_path)
+        if self._checkpoint is not None:
+            ckpt_path = self.config["fit"]["ckpt_path"] or resume.hpc_checkpoint(self.trainer.default_root_dir)
+            problem = resume.changed_optimizer(optimizers, self._checkpoint, ckpt_path)
+            self._checkpoint = None  # read: Lightning loads it again to resume
             if problem:
                 raise ConfigError(problem)
+        if self._initial is not None:
+            self.model.load_state_dict(self._initial["state_dict"])
+            self._initial = None
+            rank_zero_info(
+                f"lit_draw: starting from the weights of {self.config['fit']['init_from']} with a fresh "
+                "optimiser at epoch 0 (a new run, not a resume)"
+            )
 
     def after_fit(self) -> None:
         """Under ``python -m lit_draw sweep``: write the last logged metrics where the sweep reads them."""
@@ -255,8 +329,10 @@ def main(args: list[str] | None = None) -> Any:
     argv = sys.argv[1:] if args is None else list(args)
     if argv and argv[0] in EXTRA_COMMANDS:
         return importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
+    if argv and not argv[0].startswith("-") and argv[0] not in LIGHTNING_COMMANDS:
+        commands = ", ".join([*LIGHTNING_COMMANDS, *EXTRA_COMMANDS])
+        raise ConfigError(f"command must be one of {commands}, got {argv[0]!r} (python -m lit_draw --help)")
     check_config_files(argv)
-    run_id = os.environ.get("WANDB_RUN_ID")  # a resumed fit sets it (lit_draw.resume.continue_wandb_run)
     try:
         return LitDrawCLI(
             AttentionClassifier,
@@ -264,15 +340,15 @@ def main(args: list[str] | None = None) -> Any:
             trainer_defaults=trainer_defaults(),
             save_config_callback=LogConfigToRun,
             save_config_kwargs={"save_to_log_dir": False},
-            parser_kwargs={"prog": "python -m lit_draw", "description": _DESCRIPTION},
+            parser_kwargs={"prog": "python -m lit_draw", "description": _DESCRIPTION, "exit_on_error": False},
             args=args,
         )
+    except ArgumentError as error:  # the one line that matters, not the usage of every option before it
+        command = next((arg for arg in argv if arg in LIGHTNING_COMMANDS), "")
+        message = " ".join(str(error).split())
+        raise ConfigError(f"{message} (python -m lit_draw {command} --help lists every option)".replace("  ", " ")) from None
     finally:
         _finish_wandb_run()
-        if run_id is None:
-            os.environ.pop("WANDB_RUN_ID", None)
-        else:
-            os.environ["WANDB_RUN_ID"] = run_id
 
 
 class _Parsed(Exception):

@@ -10,7 +10,7 @@ budget in epochs or updates, a number of seeds and the published test error. For
 the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in this process, with
 ``--seed_everything=k`` and ``--trainer.default_root_dir=runs/reproduce/<row>/seed<k>``:
 
-* **resumable**: a seed with a last checkpoint (:func:`last_checkpoint`) continues from it; a
+* **resumable**: a seed with a last checkpoint (:func:`lit_draw.resume.resolve_last`) continues from it; a
   seed whose recorded test was at the end of the same budget is skipped;
 * **time-boxed**: ``--max-time`` is the training time of this invocation, shared equally by the
   rows named and then by each row's seeds still to train (testing comes on top). A seed stopped short of its budget is recorded
@@ -18,6 +18,12 @@ the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in
 * **tested on validation's choice**: each seed is tested from its best checkpoint on
   ``val/acc`` (its last one when it never validated) and writes ``test_metrics.json`` beside
   its checkpoints;
+* **one protocol per row**: overrides after ``--`` that change what a row measures (its budget,
+  data, test set, model, optimiser, seed: anything but :data:`HARMLESS_OVERRIDES`) make the
+  invocation a *scratch* run: its seeds train under ``runs/reproduce-scratch/<row>-<overrides id>/``
+  and its results go to ``results-scratch.json`` / ``RESULTS-scratch.md``; ``results.json``,
+  ``RESULTS.md`` and ``checkpoints/`` are not touched, and the console says so. A row's seeds in
+  ``results.json`` all come from the row's own protocol (a record with such overrides is left out);
 * **results**: ``results.json`` and ``RESULTS.md`` in the working directory are regenerated from
   every seed run so far (see :mod:`lit_draw.results`), and the checkpoint of the seed whose test
   error is closest to the row's mean is exported to ``checkpoints/<row>.ckpt`` (weights and
@@ -33,9 +39,9 @@ testing), where :mod:`lit_draw.figures` reads them.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import os
-import platform
 import subprocess
 import time
 from collections.abc import Iterator
@@ -50,8 +56,10 @@ import yaml
 from lightning.pytorch import Trainer
 
 from lit_draw import results
+from lit_draw.bench import device_name
 from lit_draw.figures import FIGURES
 from lit_draw.cli import ConfigError, main as cli_main
+from lit_draw.resume import resolve_last
 
 #: The rows shipped with lit_draw.
 ROWS_FILE = Path(__file__).resolve().parents[1] / "configs" / "reproduce.yaml"
@@ -74,6 +82,48 @@ EXPORTED_KEYS = (
     "global_step",
 )
 BUDGET_UNITS = ("epochs", "updates")
+#: Overrides that change how a seed runs or shows progress, not what it measures: a run with only
+#: these is one of the row's own. Any other override makes a scratch run (see the module docstring).
+HARMLESS_OVERRIDES = (
+    "--trainer.enable_progress_bar",
+    "--trainer.enable_model_summary",
+    "--trainer.log_every_n_steps",
+    "--trainer.accelerator",
+    "--data.root",
+    "--data.num_workers",
+)
+#: Where scratch runs train, relative to the working directory.
+SCRATCH_RUNS = Path("runs/reproduce-scratch")
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where an invocation's seeds train and its results go: the rows' own, or a scratch run's."""
+
+    runs: Path = RUNS
+    results_json: Path = results.RESULTS_JSON
+    results_md: Path = results.RESULTS_MD
+    export: bool = True  # write checkpoints/<row>.ckpt and .yaml
+
+
+OFFICIAL = Outputs()
+
+
+def protocol_overrides(overrides: list[str] | tuple[str, ...]) -> list[str]:
+    """The overrides (with their values) that change what a row measures: all but :data:`HARMLESS_OVERRIDES`."""
+    kept, key = [], None
+    for token in overrides:
+        if token.startswith("--"):
+            key = token.split("=", 1)[0]
+        if key not in HARMLESS_OVERRIDES:
+            kept.append(token)
+    return kept
+
+
+def scratch_outputs(protocol: list[str]) -> Outputs:
+    """The scratch :class:`Outputs` of a run with these protocol overrides (one folder per set of overrides)."""
+    digest = hashlib.sha256("\0".join(protocol).encode()).hexdigest()[:8]
+    return Outputs(SCRATCH_RUNS / digest, Path("results-scratch.json"), Path("RESULTS-scratch.md"), export=False)
 
 
 @dataclass(frozen=True)
@@ -155,15 +205,9 @@ def load_rows(path: str | Path = ROWS_FILE) -> dict[str, Row]:
     return rows
 
 
-def seed_dir(row: Row, seed: int) -> Path:
+def seed_dir(row: Row, seed: int, runs: Path = RUNS) -> Path:
     """Where seed ``seed`` of ``row`` trains (its ``trainer.default_root_dir``)."""
-    return RUNS / row.name / f"seed{seed}"
-
-
-def last_checkpoint(directory: Path) -> Path | None:
-    """The checkpoint a seed trained in ``directory`` resumes from, ``None`` before its first one."""
-    path = directory / "checkpoints" / "last.ckpt"
-    return path if path.is_file() else None
+    return runs / row.name / f"seed{seed}"
 
 
 def run_config(directory: Path) -> Path:
@@ -178,10 +222,11 @@ class SeedRun:
     row: Row
     seed: int
     overrides: list[str] = field(default_factory=list)
+    runs: Path = RUNS
 
     @property
     def directory(self) -> Path:
-        return seed_dir(self.row, self.seed)
+        return seed_dir(self.row, self.seed, self.runs)
 
     def common_args(self) -> list[str]:
         configs = [arg for path in self.row.configs for arg in ("--config", str(path))]
@@ -190,7 +235,7 @@ class SeedRun:
     def fit_args(self, max_time_s: float | None) -> list[str]:
         args = ["fit", *self.common_args(), *self.row.budget_args(), *self.overrides]
         args += [f"--seed_everything={self.seed}", f"--trainer.default_root_dir={self.directory}"]
-        resume = last_checkpoint(self.directory)
+        resume = resolve_last(self.directory)
         if resume is not None:
             args.append(f"--ckpt_path={resume}")
         if max_time_s is not None:
@@ -221,7 +266,7 @@ class SeedRun:
         steps_per_epoch = max(trainer.num_training_batches // trainer.accumulate_grad_batches, 1)
         done = trainer.global_step >= self.row.budget_steps(steps_per_epoch)
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        checkpoint = Path(best) if best and Path(best).is_file() else last_checkpoint(self.directory)
+        checkpoint = Path(best) if best and Path(best).is_file() else resolve_last(self.directory)
         if checkpoint is None:
             raise RuntimeError(f"fit of {self.directory} saved no checkpoint to test")
         with _wandb_dir(self.directory / "test"):
@@ -239,7 +284,7 @@ class SeedRun:
             "checkpoint": str(checkpoint),
             "config": str(run_config(self.directory)),
             "overrides": self.overrides,
-            "device": device_name(trainer),
+            "device": device_name(trainer.strategy.root_device, trainer.world_size),
             "wall_time_s": round(previous.get("wall_time_s", 0.0) + time.monotonic() - started, 1),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "commit": commit,
@@ -248,17 +293,24 @@ class SeedRun:
         return record
 
 
-def seed_records(row: Row) -> list[dict[str, Any]]:
-    """Every seed record of ``row`` under :data:`RUNS`, by seed."""
-    paths = sorted((RUNS / row.name).glob(f"seed*/{METRICS_FILE}"))
-    records = [results.read_json(path) for path in paths]
-    return sorted((r for r in records if r is not None), key=lambda r: r["seed"])
+def seed_records(row: Row, outputs: Outputs = OFFICIAL) -> list[dict[str, Any]]:
+    """Every seed record of ``row`` under ``outputs.runs``, by seed. For the rows' own results, a
+    record made with protocol overrides (:func:`protocol_overrides`; before scratch runs existed) is
+    left out, so that a row's seeds all come from one protocol."""
+    paths = sorted((outputs.runs / row.name).glob(f"seed*/{METRICS_FILE}"))
+    records = [r for r in map(results.read_json, paths) if r is not None]
+    if outputs.export:
+        records = [r for r in records if not protocol_overrides(r.get("overrides") or [])]
+    return sorted(records, key=lambda r: r["seed"])
 
 
-def reproduce_row(row: Row, seeds: int, overrides: list[str], max_time_s: float | None, written: list[dict[str, Any]]) -> None:
+def reproduce_row(
+    row: Row, seeds: int, overrides: list[str], max_time_s: float | None, written: list[dict[str, Any]],
+    outputs: Outputs = OFFICIAL,
+) -> None:
     """Train and test the seeds of ``row`` that are not finished, appending each record to ``written``
     as soon as it is on disk (so that an interrupted invocation still reports the seeds it finished)."""
-    pending = [run for seed in range(seeds) if not (run := SeedRun(row, seed, overrides)).is_finished()]
+    pending = [run for seed in range(seeds) if not (run := SeedRun(row, seed, overrides, outputs.runs)).is_finished()]
     deadline = None if max_time_s is None else time.monotonic() + max_time_s
     for index, run in enumerate(pending):
         share = None if deadline is None else (deadline - time.monotonic()) / (len(pending) - index)
@@ -320,18 +372,18 @@ def strip_checkpoint(source: Path, target: Path) -> None:
     torch.save({key: checkpoint[key] for key in EXPORTED_KEYS if key in checkpoint}, target)
 
 
-def current_entries(rows: dict[str, Row], exported: dict[str, int]) -> list[dict[str, Any]]:
-    """The ``results.json`` entries of ``rows`` from every seed under :data:`RUNS`.
+def current_entries(rows: dict[str, Row], exported: dict[str, int], outputs: Outputs = OFFICIAL) -> list[dict[str, Any]]:
+    """The ``results.json`` entries of ``rows`` from every seed under ``outputs.runs``.
 
     ``exported`` maps the rows whose checkpoint this invocation exported to the seed exported. A
     row with no seed here keeps its entry in the existing ``results.json`` when that entry has
     results (it may have run on another machine); otherwise it is ``not run``, described as the
     registry describes it now.
     """
-    existing = {entry["row"]: entry for entry in results.read_json(results.RESULTS_JSON) or []}
+    existing = {entry["row"]: entry for entry in results.read_json(outputs.results_json) or []}
     entries = []
     for row in rows.values():
-        records = seed_records(row)
+        records = seed_records(row, outputs)
         entry = results.summarise(row, records)
         if not records and existing.get(row.name, {}).get("status", "not run") != "not run":
             entry = existing[row.name]  # run elsewhere: keep its numbers
@@ -343,12 +395,14 @@ def current_entries(rows: dict[str, Row], exported: dict[str, int]) -> list[dict
     return entries
 
 
-def write_results(rows: dict[str, Row], exported: dict[str, int]) -> None:
-    """Regenerate ``results.json`` and ``RESULTS.md`` (see :func:`current_entries`)."""
-    entries = current_entries(rows, exported)
-    results.write_json(results.RESULTS_JSON, entries)
-    shown = [f"docs/{name}" for name in FIGURES if (Path("docs") / name).is_file()]
-    results.RESULTS_MD.write_text(results.render_markdown(entries, shown))
+def write_results(rows: dict[str, Row], exported: dict[str, int], outputs: Outputs = OFFICIAL) -> None:
+    """Regenerate ``results.json`` and ``RESULTS.md`` (or a scratch run's files; see :func:`current_entries`)."""
+    entries = current_entries(rows, exported, outputs)
+    if not outputs.export:  # a scratch run: its rows only, and no checkpoint is shipped for them
+        entries = [{**e, "checkpoint": None} for e in entries if e["status"] != "not run"]
+    results.write_json(outputs.results_json, entries)
+    shown = [f"docs/{name}" for name in FIGURES if (Path("docs") / name).is_file()] if outputs.export else []
+    outputs.results_md.write_text(results.render_markdown(entries, shown))
 
 
 def print_rows(rows: dict[str, Row]) -> None:
@@ -360,18 +414,6 @@ def print_rows(rows: dict[str, Row]) -> None:
         if row.reimplementation:
             print(f"    best public re-implementation: {row.reimplementation['error']}%  ({row.reimplementation['source']})")
         print(f"    budget: {row.budget_amount} {row.budget_unit} x {row.seeds} seeds")
-
-
-def device_name(trainer: Trainer) -> str:
-    """The accelerator a trainer ran on: the GPU's name, else the CPU's model (with core count)."""
-    device = trainer.strategy.root_device
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        return f"{trainer.world_size} x {name}" if trainer.world_size > 1 else name
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
-    return f"{model or platform.processor() or 'CPU'} ({os.cpu_count()} cores)"
 
 
 def git_commit() -> str | None:
@@ -459,6 +501,15 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
     if unknown:
         parser.error(f"ROW must be one of {', '.join([*rows, *sorted(groups)])}, got {', '.join(unknown)}")
     chosen = [row for row in rows.values() if row.name in options.rows or row.group in options.rows]
+    protocol = protocol_overrides(overrides)
+    outputs = scratch_outputs(protocol) if protocol else OFFICIAL
+    if protocol:
+        print(
+            f"reproduce: {' '.join(protocol)} change what the rows measure, so this is a scratch run: seeds "
+            f"under {outputs.runs}, results in {outputs.results_json} and {outputs.results_md}; "
+            f"{results.RESULTS_JSON}, {results.RESULTS_MD} and {CHECKPOINTS}/ are left as they are",
+            flush=True,
+        )
     written: dict[str, list[dict[str, Any]]] = {}
     exported: dict[str, int] = {}
     deadline = None if options.max_time is None else time.monotonic() + options.max_time
@@ -466,11 +517,12 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
         max_time_s = None if deadline is None else (deadline - time.monotonic()) / (len(chosen) - index)
         written[row.name] = []
         try:
-            reproduce_row(row, options.seeds or row.seeds, overrides, max_time_s, written[row.name])
+            reproduce_row(row, options.seeds or row.seeds, overrides, max_time_s, written[row.name], outputs)
         finally:  # also when a seed is interrupted (SIGTERM): report the seeds finished so far
             shipped = (CHECKPOINTS / f"{row.name}.ckpt").is_file() and (CHECKPOINTS / f"{row.name}.yaml").is_file()
-            seed = export_checkpoint(row, seed_records(row)) if written[row.name] or not shipped else None
-            if seed is not None:
-                exported[row.name] = seed
-            write_results(rows, exported)
+            if outputs.export and (written[row.name] or not shipped):
+                seed = export_checkpoint(row, seed_records(row))
+                if seed is not None:
+                    exported[row.name] = seed
+            write_results(rows, exported, outputs)
     return written

@@ -2,7 +2,8 @@
 
 A seed record (``runs/reproduce/<row>/seed<k>/test_metrics.json``) holds one seed's test metrics;
 :func:`summarise` turns a row's records into its ``results.json`` entry (means and standard
-deviations over seeds) and :func:`render_markdown` renders the entries beside the published
+deviations over seeds, and each seed's own numbers under ``per_seed``: entries written before
+``per_seed`` existed still load and render) and :func:`render_markdown` renders the entries beside the published
 figures. Errors are in percent: ``test_error = 100 * (1 - test/acc)`` (the prediction after the
 last glimpse; one sampled glimpse sequence for RAM and WS-RAM), ``test_error_mc`` the same for the
 prediction averaged over policy samples (``test/acc_mc``, RAM), per-glimpse accuracies
@@ -93,7 +94,23 @@ def summarise(row: Row, records: list[dict[str, Any]]) -> dict[str, Any]:
         "commit": _joined(r["commit"] for r in records),
         "checkpoint": f"checkpoints/{row.name}.ckpt" if records else None,
         "checkpoint_seed": None,
+        "per_seed": [per_seed(r) for r in records],
         "notes": row.notes,
+    }
+
+
+def per_seed(record: dict[str, Any]) -> dict[str, Any]:
+    """One seed's own numbers for ``results.json``: its test errors, where it stands, the checkpoint
+    it was tested from and the commit it ran."""
+    return {
+        "seed": record["seed"],
+        "status": record["status"],
+        "test_error": round(record["test_error"], 3),
+        "test_error_mc": None if record.get("test_error_mc") is None else round(record["test_error_mc"], 3),
+        "updates_done": record.get("updates_done"),
+        "epochs_done": record.get("epochs_done"),
+        "checkpoint": record.get("checkpoint"),
+        "commit": record.get("commit"),
     }
 
 
@@ -158,6 +175,26 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = ()) -> s
         for e in glimpsed:
             cells = [f"{a:.1f}" for a in e["acc_per_glimpse"]] + [""] * (width - len(e["acc_per_glimpse"]))
             lines.append(f"| `{e['row']}` | " + " | ".join(cells) + " |")
+    seeded = [e for e in entries if e.get("per_seed")]  # entries written before per_seed existed have none
+    if seeded:
+        lines += [
+            "",
+            "## Every seed",
+            "",
+            "Each seed's own test error (percent), the checkpoint it was tested from and the commit it ran.",
+            "",
+            "| row | seed | ours | MC | status | checkpoint | commit |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for e in seeded:
+            for s in e["per_seed"]:
+                mc = "" if s.get("test_error_mc") is None else f"{s['test_error_mc']:.2f}%"
+                commit = s.get("commit") or ""
+                commit = f"`{commit[:12]}{'+changes' if commit.endswith('+changes') else ''}`" if commit else ""
+                checkpoint = f"`{s['checkpoint']}`" if s.get("checkpoint") else ""
+                lines.append(
+                    f"| `{e['row']}` | {s['seed']} | {s['test_error']:.2f}% | {mc} | {s['status']} | {checkpoint} | {commit} |"
+                )
     if figures:
         lines += ["", "## Figures", "", "Drawn from the rows' W&B runs by `python -m lit_draw.figures`.", ""]
         lines += [f"![{Path(path).stem}]({path})" for path in figures]

@@ -3,10 +3,11 @@
 * **One folder per run.** Every ``fit`` writes into ``<default_root_dir>/<run>/checkpoints/``
   (``<run>``: the W&B run id, else a timestamp), with the run's ``config.yaml`` beside its
   checkpoints; :class:`RunFolder` picks it. ``<default_root_dir>/checkpoints`` is a link to the
-  newest fit's folder, so ``runs/<config>/checkpoints/last.ckpt`` is always the newest run's
-  newest checkpoint, and ``--ckpt_path last`` (:func:`resolve_last`) resumes or evaluates it. A
-  resumed fit writes on into the folder of the checkpoint it resumes from, and ``last.ckpt`` is
-  overwritten, never versioned to ``last-v1.ckpt``.
+  newest fit that has saved a checkpoint (it moves at a fit's first save, so a fit that dies during
+  start-up leaves it where it was), and ``--ckpt_path last`` (:func:`resolve_last`) names the newest
+  ``last.ckpt`` saved under ``<default_root_dir>``, whatever the link says. A resumed fit writes
+  on into the folder of the checkpoint it resumes from (the CLI tells :class:`RunFolder` which),
+  and ``last.ckpt`` is overwritten, never versioned to ``last-v1.ckpt``.
 * :class:`NewestLast` is the CLI's checkpoint callback: ``ModelCheckpoint`` whose ``last.ckpt`` is
   rewritten at every validation and at the end of every training epoch and of the fit, whatever
   the monitored metric did (Lightning's own rewrites it only when a top-k checkpoint was saved at
@@ -23,11 +24,11 @@
   SIGUSR1 is left to Lightning's own handler, which saves ``hpc_ckpt_<n>.ckpt`` and requeues the
   job; SLURM then stops the job with SIGTERM (exit 143), and the requeued job resumes from the
   ``hpc`` checkpoint without ``--ckpt_path``.
-* :class:`KeepWandbRunId` stores the W&B run id in every checkpoint; :func:`continue_wandb_run`
-  reads it back when ``fit`` resumes so that the resumed run logs to the same W&B run.
-* :class:`RefuseChangedOptimizer`: a resumed fit restores the optimiser's state, settings
-  included, so a learning rate (or any other optimiser setting) the config changed would be
-  recorded but not used; the fit stops with the reason instead.
+* :class:`KeepWandbRunId` stores the W&B run id in every checkpoint; the CLI passes it back to
+  the W&B logger (its ``id`` argument) when ``fit`` resumes, so the resumed run logs to the same W&B run.
+* :func:`changed_optimizer`: a resumed fit restores the optimiser's state, settings included, so a
+  learning rate (or any other optimiser setting) the config changed would be recorded but not
+  used; the CLI stops such a fit with the reason before it starts.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import math
 import os
 import signal
 import time
+import warnings
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -78,16 +80,44 @@ class NewestLast(ModelCheckpoint):
     Lightning saves ``last.ckpt`` only at a step where it also saved a top-k checkpoint. Here it is
     saved after every validation and every training epoch, and once more when the fit ends (at
     ``max_steps`` / ``max_time`` between two validations), unless it already holds that step.
+
+    Also: the ``<default_root_dir>/checkpoints`` link (``latest_link``, set by :class:`RunFolder`)
+    moves to this fit's folder at its first save; the monitored key is checked against what the
+    model logs at the sanity check, before training; Lightning's warnings about a non-empty folder
+    (a new fit's holds only its ``config.yaml``) and a changed ``dirpath`` (an evaluation has no
+    folder) are left out where they are not true.
     """
 
     _newest_last_step = -1  # the global step last.ckpt holds (-1: none written by this fit)
+    latest_link: Path | None = None  # the root whose ``checkpoints`` link moves here at the first save
+    _stage: str | None = None
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._stage = stage
+        with warnings.catch_warnings():
+            folder = Path(self.dirpath) if self.dirpath else None
+            if folder is None or not any(folder.glob("*.ckpt")) or _resumes_from(trainer, folder):
+                warnings.filterwarnings("ignore", "Checkpoint directory .* exists and is not empty")
+            super().setup(trainer, pl_module, stage)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if self._stage not in (None, "fit"):  # validate / test / predict keep no checkpoints
+            self.best_model_path = state_dict.get("best_model_path", self.best_model_path)
+            return
+        super().load_state_dict(state_dict)
+
+    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
+        super()._save_checkpoint(trainer, filepath)
+        if self.latest_link is not None and trainer.is_global_zero:
+            point_latest(self.latest_link, Path(filepath).parent)
+            self.latest_link = None
 
     def _save_last_checkpoint(self, trainer: Trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
         super()._save_last_checkpoint(trainer, monitor_candidates)
         if self.save_last:
             self._newest_last_step = trainer.global_step
 
-    def _save_newest_last(self, trainer: Trainer) -> None:
+    def save_newest_last(self, trainer: Trainer) -> None:
         """Save ``last.ckpt`` unless it holds this step already (or nothing may be saved now)."""
         if (
             not self.save_last
@@ -101,17 +131,33 @@ class NewestLast(ModelCheckpoint):
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking:
+            self._check_monitor(trainer)
         super().on_validation_end(trainer, pl_module)
         if not self._should_save_on_train_epoch_end(trainer):
-            self._save_newest_last(trainer)
+            self.save_newest_last(trainer)
+
+    def _check_monitor(self, trainer: Trainer) -> None:
+        """Refuse a monitored key the model does not log (Lightning raises only after the first
+        epoch has trained). Keys logged in training are not known yet and are let through."""
+        logged = sorted(k for k in trainer.callback_metrics if not k.startswith("train/"))
+        if self.monitor is not None and not self.monitor.startswith("train/") and self.monitor not in logged:
+            raise ConfigError(f"checkpoint.monitor must be a key the model logs ({', '.join(logged)}), got {self.monitor!r}")
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
-        self._save_newest_last(trainer)
+        self.save_newest_last(trainer)
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_train_end(trainer, pl_module)
-        self._save_newest_last(trainer)
+        self.save_newest_last(trainer)
+
+
+def _resumes_from(trainer: Trainer, folder: Path) -> bool:
+    """Whether this fit resumes from a checkpoint in ``folder`` (:class:`RunFolder` knows)."""
+    run_folder = next((c for c in trainer.callbacks if isinstance(c, RunFolder)), None)
+    resumed = run_folder.resume_from if run_folder is not None else None
+    return resumed is not None and resumed.parent == folder.resolve()
 
 
 class KeepWandbRunId(Callback):
@@ -124,9 +170,31 @@ class KeepWandbRunId(Callback):
 
 
 def resolve_last(root: str | Path) -> Path | None:
-    """``--ckpt_path last``: the newest fit's ``last.ckpt`` under ``root`` (``default_root_dir``), or ``None``."""
-    path = Path(root) / CHECKPOINTS / LAST
-    return path if path.is_file() else None
+    """``--ckpt_path last``: the newest ``last.ckpt`` saved under ``root`` (``default_root_dir``), or ``None``.
+
+    Every fit's folder is looked at (``root/<run>/checkpoints/last.ckpt``, and ``root/checkpoints``
+    as an earlier lit_draw's folder), not only the one the ``checkpoints`` link names: a fit that
+    died before its first save must not hide the run before it. Returned as the file itself (the
+    link resolved), so that it still names the same file when a fit moves the link.
+    """
+    root = Path(root)
+    found = {p.resolve(): p for p in [*root.glob(f"*/{CHECKPOINTS}/{LAST}"), root / CHECKPOINTS / LAST] if p.is_file()}
+    if not found:
+        return None
+    newest = max(found, key=lambda p: p.stat().st_mtime_ns)
+    return Path(os.path.relpath(newest)) if not root.is_absolute() else newest
+
+
+def resolve_best(root: str | Path) -> Path | None:
+    """``--ckpt_path best`` outside the fit that saved it: the best checkpoint (on the monitored
+    key) of the run whose ``last.ckpt`` is newest under ``root``, or ``None``."""
+    last = resolve_last(root)
+    if last is None:
+        return None
+    states = read_checkpoint(last).get("callbacks") or {}
+    paths = [Path(s["best_model_path"]) for k, s in states.items() if "ModelCheckpoint" in k and s.get("best_model_path")]
+    paths += sorted(last.parent.glob("best-*.ckpt"))
+    return next((p for p in paths if p.is_file()), None)
 
 
 def _run_name(trainer: Trainer) -> str:
@@ -139,8 +207,8 @@ def _run_name(trainer: Trainer) -> str:
     return time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
 
 
-def _point_latest(root: Path, folder: Path) -> None:
-    """Make ``root/checkpoints`` a link to ``folder`` (replaced atomically)."""
+def _check_latest_link(root: Path) -> None:
+    """Refuse a ``root/checkpoints`` that is a folder of checkpoints rather than the link (an empty one is removed)."""
     link = root / CHECKPOINTS
     if link.is_dir() and not link.is_symlink() and not any(link.iterdir()):
         link.rmdir()  # an empty folder holds nothing to keep
@@ -149,6 +217,14 @@ def _point_latest(root: Path, folder: Path) -> None:
             f"{link} is a folder of an earlier lit_draw (one folder for every run); move it away "
             f"(e.g. to {root / 'earlier' / CHECKPOINTS}) or resume from it with --ckpt_path {link / LAST}"
         )
+
+
+def point_latest(root: Path, folder: Path) -> None:
+    """Make ``root/checkpoints`` a link to ``folder`` (replaced atomically)."""
+    link = root / CHECKPOINTS
+    if link.resolve() == folder.resolve():
+        return
+    _check_latest_link(root)
     temporary = root / f".{CHECKPOINTS}.{os.getpid()}.link"
     temporary.unlink(missing_ok=True)
     temporary.symlink_to(os.path.relpath(folder, root))
@@ -157,7 +233,15 @@ def _point_latest(root: Path, folder: Path) -> None:
 
 class RunFolder(Callback):
     """Gives each ``fit`` its own checkpoint folder (see the module docstring); must run before the
-    config callback (which writes ``config.yaml`` into it) and the checkpoint callbacks."""
+    config callback (which writes ``config.yaml`` into it) and the checkpoint callbacks.
+
+    Args:
+        resume_from: the checkpoint this fit resumes from (``None``: a new run). Lightning sets
+            ``trainer.ckpt_path`` only after the ``setup`` hooks, so the caller says it here.
+    """
+
+    def __init__(self, resume_from: str | Path | None = None) -> None:
+        self.resume_from = None if resume_from is None else Path(resume_from).resolve()
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage != "fit":
@@ -168,18 +252,21 @@ class RunFolder(Callback):
         folder = None
         if trainer.is_global_zero:
             root = Path(trainer.default_root_dir)
-            resumed = Path(trainer.ckpt_path).resolve() if trainer.ckpt_path else None
+            if root.exists() and not root.is_dir():
+                raise ConfigError(f"trainer.default_root_dir must be a folder, got {root} (a file)")
+            _check_latest_link(root)
+            resumed = self.resume_from
             if resumed is not None and resumed.parent.name == CHECKPOINTS:
                 folder = resumed.parent  # resume writes on into the run it resumes
             else:
                 folder = (root / _run_name(trainer) / CHECKPOINTS).resolve()
             folder.mkdir(parents=True, exist_ok=True)
-            if folder != (root / CHECKPOINTS).resolve():
-                _point_latest(root, folder)
             folder = str(folder)
         folder = trainer.strategy.broadcast(folder)
         for callback in callbacks:
             callback.dirpath = folder
+            if isinstance(callback, NewestLast):  # the link moves at the first save, not before
+                callback.latest_link = Path(trainer.default_root_dir)
         rank_zero_info(f"lit_draw: this fit's checkpoints and config.yaml go to {folder}")
 
 
@@ -206,7 +293,9 @@ class CheckpointOnSignal(Callback):
             return
         exception.code = 128 + int(self.signum)
         callback = trainer.checkpoint_callback
-        if trainer.state.fn == "fit" and callback is not None and callback.dirpath is not None:
+        if isinstance(callback, NewestLast) and callback.dirpath is not None:
+            callback.save_newest_last(trainer)
+        elif trainer.state.fn == "fit" and callback is not None and callback.dirpath is not None:
             path = Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
             callback.last_model_path = str(path)  # the saved state names it: a resume overwrites it
             trainer.save_checkpoint(path)
@@ -224,21 +313,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"--ckpt_path {path}: cannot be loaded ({type(error).__name__}: {reason})") from error
 
 
-def continue_wandb_run(path: Path | None) -> str | None:
-    """Make the W&B logger continue the run that wrote the checkpoint ``fit`` resumes from.
-
-    Sets ``WANDB_RUN_ID`` (read by ``wandb.init`` when the logger names no id; the logger already
-    passes ``resume="allow"``) before the run starts. The caller restores the environment.
-
-    Returns:
-        The run id, or ``None`` when there is nothing to resume or the checkpoint holds no id.
-    """
-    if path is None or not path.is_file():
-        return None
-    run_id = read_checkpoint(path).get(WANDB_RUN_ID_KEY)
-    if run_id is not None:
-        os.environ["WANDB_RUN_ID"] = run_id
-    return run_id
+def is_stripped(checkpoint: dict[str, Any]) -> bool:
+    """Whether a checkpoint holds weights only (``reproduce``'s shipped ones): nothing a fit can resume."""
+    return "state_dict" in checkpoint and "optimizer_states" not in checkpoint
 
 
 def hpc_checkpoint(root: str | Path) -> Path | None:
@@ -282,25 +359,10 @@ def optimizer_change(asked: list[dict[str, Any]], stored: list[dict[str, Any]]) 
     return None
 
 
-class RefuseChangedOptimizer(Callback):
-    """Stops a resumed fit whose config asks for other optimiser settings than its checkpoint holds.
-
-    Lightning restores the optimiser state, settings included, after the optimisers are built
-    from the config: a new ``lr`` would be logged as the run's config but not used. Compared
-    here, between the two (``on_fit_start``): the settings of every param group, the learning
-    rate as set before any scheduler step (``initial_lr``).
-    """
-
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.ckpt_path:
-            problem = changed_optimizer(trainer.optimizers, trainer.ckpt_path)
-            if problem:
-                raise ConfigError(problem)
-
-
-def changed_optimizer(optimizers: list[torch.optim.Optimizer], ckpt_path: str | Path) -> str | None:
-    """The one-line reason a fit resumed from ``ckpt_path`` must not run with ``optimizers``, or ``None``."""
-    checkpoint = read_checkpoint(ckpt_path)
+def changed_optimizer(optimizers: list[torch.optim.Optimizer], checkpoint: dict[str, Any], ckpt_path: str | Path) -> str | None:
+    """The one-line reason a fit resumed from ``checkpoint`` (loaded from ``ckpt_path``) must not run
+    with ``optimizers``, or ``None``: the settings of every param group, the learning rate as set
+    before any scheduler step (``initial_lr``)."""
     scheduled = bool(checkpoint.get("lr_schedulers"))
     for index, (optimizer, state) in enumerate(zip(optimizers, checkpoint.get("optimizer_states") or [])):
         problem = optimizer_change(_settings(optimizer.state_dict(), scheduled), _settings(state, scheduled))

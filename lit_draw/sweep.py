@@ -177,8 +177,8 @@ def run_sweep(path: str | Path, count: int | None = None) -> list[Any]:
     from wandb.sdk.lib import config_util
     from wandb.sdk.lib.runid import generate_id
 
+    sweep = load_sweep(path)  # the file first: a missing or bad file is named before the engine is asked for
     sweeps = _sweeps()
-    sweep = load_sweep(path)
     if count is None and sweep["method"] != "grid":
         raise ConfigError(f"--count is required for method {sweep['method']!r} (only a grid ends by itself)")
     if count is not None and count < 1:

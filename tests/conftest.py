@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,22 @@ def tiny_draw_args(
 
 @pytest.fixture
 def offline_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run the test inside ``tmp_path`` with W&B offline; returns ``tmp_path``."""
+    """Run the test inside ``tmp_path`` with W&B offline, its runs under ``tmp_path/wandb``; returns ``tmp_path``."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture
+def tiny_fit(mnist_root: Path, offline_in_tmp: Path) -> Callable[..., list[str]]:
+    """Factory of CLI arguments for a DRAW classifier that fits in seconds on real MNIST, run inside
+    ``tmp_path`` (W&B offline there, checkpoints under ``run/``), without analysis callbacks or model
+    summary. Keywords: the net's ``canvas``, ``glimpses``, ``read_n``, ``width``; the rest set
+    ``--data.*`` (split sizes, batch size)."""
+
+    def make(*, canvas: int = 28, glimpses: int = 2, read_n: int = 3, width: int = 8, **data: int) -> list[str]:
+        args = tiny_draw_args(mnist_root, canvas=canvas, glimpses=glimpses, read_n=read_n, width=width, **data)
+        return [*args, "--trainer.callbacks=[]", "--trainer.enable_model_summary=false"]
+
+    return make

@@ -13,11 +13,11 @@ import pytest
 import torch
 import yaml
 
-from lit_draw.cli import force_offline_mode, main
+from lit_draw.cli import main
 from lit_draw.data import mnist
 from lit_draw.errors import LitDrawError
-from tests.conftest import CONFIGS, tiny_draw_args
-from tests.wandb_reader import read_run
+from tests.conftest import CONFIGS
+from lit_draw.metrics_csv import read_metrics, run_folders, values
 
 pytestmark = pytest.mark.slow  # every test here builds the CLI, most train a few steps
 
@@ -25,26 +25,25 @@ T = 2
 
 
 @pytest.fixture
-def tiny(mnist_root: Path, offline_in_tmp: Path) -> list[str]:
+def tiny(tiny_fit: Callable[..., list[str]]) -> list[str]:
     """Arguments for a DRAW classifier small enough to fit in seconds, run inside ``tmp_path``."""
     sizes = dict(batch_size=16, val_size=64, train_size=256, test_size=64)
-    return [
-        *tiny_draw_args(mnist_root, canvas=32, glimpses=T, read_n=4, width=16, **sizes),
-        "--trainer.log_every_n_steps=1", "--trainer.limit_val_batches=2",
-    ]
+    args = tiny_fit(canvas=32, glimpses=T, read_n=4, width=16, **sizes)
+    return [*args, "--trainer.log_every_n_steps=1", "--trainer.limit_val_batches=2"]
 
 
 def test_fit_logs_per_glimpse_accuracy_to_the_offline_run_and_resumes(tiny: list[str], tmp_path: Path):
     cli = main(["fit", *tiny, "--trainer.max_steps=4", "--trainer.val_check_interval=2"])
     assert cli.trainer.global_step == 4
-    run = read_run(tmp_path / "wandb")
+    logged = read_metrics(run_folders(tmp_path / "wandb")[-1])  # the scalars, again as CSV beside the W&B run
     for key in ("train/loss", "train/acc", "val/loss", "val/acc", *(f"val/acc_glimpse_{t}" for t in range(1, T + 1))):
-        assert key in run.keys(), key
+        assert values(logged, key), key
     for t in range(1, T + 1):
-        assert all(0.0 <= v <= 1.0 for v in run.values(f"val/acc_glimpse_{t}"))
-    # the resolved config is the W&B run config and is saved beside the checkpoints
-    assert run.config["model"]["net"]["class_path"] == "lit_draw.models.DRAWClassifier"
-    assert run.config["data"]["canvas_size"] == 32
+        assert all(0.0 <= v <= 1.0 for v in values(logged, f"val/acc_glimpse_{t}"))
+    # the resolved config is the W&B run config (as W&B's own Run object holds it) and is saved beside the checkpoints
+    config = cli.trainer.logger.experiment.config
+    assert config["model"]["net"]["class_path"] == "lit_draw.models.DRAWClassifier"
+    assert config["data"]["canvas_size"] == 32
     checkpoints = tmp_path / "run" / "checkpoints"
     assert (checkpoints / "last.ckpt").is_file() and (checkpoints / "config.yaml").is_file()
     assert any(checkpoints.glob("best-*.ckpt"))
@@ -61,7 +60,7 @@ def test_test_command_evaluates_a_checkpoint_and_logs_test_keys(tiny: list[str],
     metrics = cli.trainer.callback_metrics
     for key in ("test/acc", "test/loss", *(f"test/acc_glimpse_{t}" for t in range(1, T + 1))):
         assert key in metrics, key
-    assert "test/acc_glimpse_2" in read_run(tmp_path / "wandb").keys()
+    assert values(read_metrics(run_folders(tmp_path / "wandb")[-1]), "test/acc_glimpse_2")
 
 
 def test_checkpoint_rebuilds_its_own_model(tiny: list[str]):
@@ -106,7 +105,7 @@ def test_a_scheduler_brings_a_learning_rate_monitor(tiny: list[str]):
     cli = main(["fit", *tiny, "--lr_scheduler=StepLR", "--lr_scheduler.step_size=1", "--trainer.max_steps=2",
                 "--trainer.limit_val_batches=0"])
     assert any(isinstance(c, LearningRateMonitor) for c in cli.trainer.callbacks)
-    assert "lr-Adam" in read_run(Path("wandb")).keys()
+    assert values(read_metrics(run_folders("wandb")[-1]), "lr-Adam")
 
 
 def test_an_objective_that_does_not_fit_the_net_is_one_line(tiny: list[str]):
@@ -130,7 +129,7 @@ def test_runs_stay_offline_after_wandb_was_set_up_in_the_same_process(
     monkeypatch.setenv("WANDB_MODE", "offline")
     cli = main(["fit", *tiny, "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])
     assert cli.trainer.global_step == 1
-    assert "train/loss" in read_run(tmp_path / "wandb").keys()  # the newest run: ours, offline
+    assert values(read_metrics(run_folders(tmp_path / "wandb")[-1]), "train/loss")  # the newest run: ours, offline
 
 
 # ------------------------------------------------------------------ ordinary mistakes: one line each
@@ -185,9 +184,28 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         lambda tmp_path, monkeypatch: _truncated_checkpoint(tmp_path / "bad.ckpt"),
     ),
     "fit_last_truncated": (
-        [TINY, "fit", "--ckpt_path=last"], r"^--ckpt_path run/checkpoints/last.ckpt: cannot be loaded", _truncated_last,
+        [TINY, "fit", "--ckpt_path=last"], r"^--ckpt_path run/abc/checkpoints/last.ckpt: cannot be loaded", _truncated_last,
     ),
-    "test_last_without_a_run": ([TINY, "test", "--ckpt_path=last"], r"^test --ckpt_path last: there is no run/checkpoints/last.ckpt$", None),
+    "fit_last_without_a_run": (
+        [TINY, "fit", "--ckpt_path=last"],
+        r"^fit --ckpt_path last: no last.ckpt saved under run/\*/checkpoints; leave out --ckpt_path to start a new run$", None,
+    ),
+    "test_best_without_a_run": ([TINY, "test", "--ckpt_path=best"], r"^test --ckpt_path best: no best checkpoint saved under run/\*/checkpoints$", None),
+    "test_hpc_without_one": ([TINY, "test", "--ckpt_path=hpc"], r"^test --ckpt_path hpc: no hpc_ckpt_<n>.ckpt saved under run$", None),
+    "seed_negative": ([TINY, "fit", "--seed_everything=-1"], r"^seed_everything must be an int in 0 .. 4294967295 \(or true: a random one\), got -1$", None),
+    "root_dir_is_a_file": (
+        [TINY, "fit", "--trainer.default_root_dir=afile"], r"^trainer.default_root_dir must be a folder, got afile \(a file\)$",
+        _write("afile", "not a folder"),
+    ),
+    "monitor_not_logged": (
+        [TINY, "fit", "--checkpoint.monitor=val/acc_typo", "--trainer.max_steps=2"],
+        r"^checkpoint.monitor must be a key the model logs \(.*val/acc, .*\), got 'val/acc_typo'$", None,
+    ),
+    "unknown_command": (["frobnicate"], r"^command must be one of fit, validate, test, predict, bench, sweep, reproduce, view, got 'frobnicate'", None),
+    "bench_zero_steps": (["bench", "--model", "draw", "--steps", "0"], r"^--steps must be a positive int, got 0$", None),
+    "bench_negative_steps": (["bench", "--model", "draw", "--steps=-1"], r"^--steps must be a positive int, got -1$", None),
+    "bench_zero_batch": (["bench", "--model", "draw", "--batch-size", "0"], r"^--batch-size must be a positive int, got 0$", None),
+    "test_last_without_a_run": ([TINY, "test", "--ckpt_path=last"], r"^test --ckpt_path last: no last.ckpt saved under run/\*/checkpoints$", None),
     "config_missing": ([TINY, "fit", "--config", "none.yaml"], r"^--config none.yaml: no such file$", None),
     "config_not_yaml": (
         [TINY, "fit", "--config", "bad.yaml"], r"^--config bad.yaml: not valid YAML at line 2, column 1",
@@ -220,6 +238,7 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         ["sweep", "s.yaml"], r"^s.yaml: its runs would fail: .*--model.weightin=last",
         _sweep_file("s.yaml", parameters={"model.weightin": {"values": ["last"]}}),
     ),
+    "sweep_missing_file_without_engine": (["sweep", "none.yaml"], r"^sweep file none.yaml: no such file$", _no_sweep_engine),
     "sweep_engine_missing": (["sweep", "s.yaml"], r"^python -m lit_draw sweep needs W&B's sweep engine: pip install", _no_sweep_engine),
 }
 
@@ -260,16 +279,6 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path):
         os.close(write_end)
     assert result.returncode == 1
     assert result.stderr == "", result.stderr
-
-
-def test_offline_mode_is_forced_through_the_one_private_wandb_logger_use(tmp_path: Path):
-    from lightning.pytorch.loggers import WandbLogger
-
-    logger = WandbLogger(project="p", save_dir=str(tmp_path), offline=True)
-    force_offline_mode(logger)
-    assert logger._wandb_init["mode"] == "offline"  # fails when Lightning renames what force_offline_mode reads
-    with pytest.raises(RuntimeError, match="no longer has the private _offline"):
-        force_offline_mode(types.SimpleNamespace())
 
 
 # ------------------------------------------------------------- checkpoints that are what they claim

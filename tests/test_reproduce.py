@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from PIL import Image
 
-from lit_draw import figures, plots, reproduce, results
+from lit_draw import figures, reproduce, results
 from lit_draw.cli import ConfigError, main
-from lit_draw.wandb_reader import read_run
+from lit_draw.metrics_csv import read_metrics
 from tests.conftest import tiny_draw_args
 
 #: Callbacks of the tiny row: what the figure script reads, every step.
@@ -23,15 +22,15 @@ TINY_CALLBACKS = (
 )
 
 
-def _tiny_rows(directory: Path, root: Path, budget: dict[str, int], seeds: int) -> Path:
-    """A rows file with one tiny DRAW row (8 training steps an epoch, validation every 2 steps)."""
+def _tiny_rows(directory: Path, root: Path, budget: dict[str, int], seeds: int, *extra: str) -> Path:
+    """A rows file with one tiny DRAW row (8 training steps an epoch, validation every 2 steps), ``extra`` its further args."""
     sizes = dict(batch_size=8, val_size=16, train_size=64, test_size=48)
     args = tiny_draw_args(root, canvas=28, glimpses=2, read_n=3, width=8, **sizes)
     at = args.index("--config")
     config = args[at + 1]
     del args[at : at + 2]  # the row names the config
     args = [a for a in args if not a.startswith("--trainer.default_root_dir")]  # reproduce sets it per seed
-    args += [TINY_CALLBACKS, "--trainer.log_every_n_steps=1", "--trainer.val_check_interval=2"]
+    args += [TINY_CALLBACKS, "--trainer.log_every_n_steps=1", "--trainer.val_check_interval=2", *extra]
     row = {
         "name": "tiny", "configs": [config], "args": [*args, "--trainer.enable_model_summary=false"],
         "published": [80.0, 90.0],
@@ -42,8 +41,8 @@ def _tiny_rows(directory: Path, root: Path, budget: dict[str, int], seeds: int) 
     return path
 
 
-def _records(row: str = "tiny") -> dict[int, dict]:
-    return {r["seed"]: r for r in (json.loads(p.read_text()) for p in Path(f"runs/reproduce/{row}").glob("seed*/test_metrics.json"))}
+def _records(row: str = "tiny", runs: str = "runs/reproduce") -> dict[int, dict]:
+    return {r["seed"]: r for r in (json.loads(p.read_text()) for p in Path(f"{runs}/{row}").glob("seed*/test_metrics.json"))}
 
 
 def test_list_prints_every_row_with_its_published_figure_budget_and_status(capsys: pytest.CaptureFixture[str]):
@@ -72,28 +71,29 @@ def test_unknown_row_and_bad_budget_are_one_line_errors(capsys: pytest.CaptureFi
 def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_retests_the_same(
     mnist_root: Path, offline_in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ):
-    rows = _tiny_rows(offline_in_tmp, mnist_root, {"updates": 4}, seeds=2)
+    rows = _tiny_rows(offline_in_tmp, mnist_root, {"updates": 4}, 2)
 
-    # stopped short: 2 of the 4 updates
+    # a debugging run: an override that changes the budget is a scratch run, beside the row's own
     reproduce.main(["tiny", "--rows", str(rows), "--", "--trainer.max_steps=2"])
-    first = _records()
-    assert sorted(first) == [0, 1]
+    assert not Path("results.json").exists() and not Path("RESULTS.md").exists() and not Path("checkpoints").exists()
+    assert _records() == {}
+    (scratch,) = Path("runs/reproduce-scratch").iterdir()
+    first = _records(runs=str(scratch))
     assert [(r["status"], r["updates_done"], r["epochs_done"]) for r in first.values()] == [("partial", 2, 0.25)] * 2
-    (entry,) = json.loads(Path("results.json").read_text())
-    assert entry["status"] == "partial" and entry["updates_done"] == [2, 2]
-    assert "partial: 2 of 2 seeds (0, 1); updates done 2, 2 of 4" in Path("RESULTS.md").read_text()
+    (entry,) = json.loads(Path("results-scratch.json").read_text())
+    assert entry["status"] == "partial" and entry["updates_done"] == [2, 2] and entry["checkpoint"] is None
+    assert "partial: 2 of 2 seeds (0, 1); updates done 2, 2 of 4" in Path("RESULTS-scratch.md").read_text()
+    assert "scratch run" in capsys.readouterr().out  # and it says so
 
-    # again: each seed continues from its last checkpoint, into the same W&B run
-    reproduce.main(["tiny", "--rows", str(rows)])
+    # the row's own run: its own seeds, from step 0 (not from the scratch run's checkpoints)
+    reproduce.main(["tiny", "--rows", str(rows), "--", "--trainer.enable_progress_bar=false"])  # a harmless override
     second = _records()
     assert [(r["status"], r["updates_done"]) for r in second.values()] == [("done", 4)] * 2
     for seed in (0, 1):
-        runs = sorted(Path(f"runs/reproduce/tiny/seed{seed}/wandb").glob("offline-run-*"))
-        assert len(runs) == 2 and runs[0].name[-8:] == runs[1].name[-8:]  # one W&B run id, resumed
-        steps = [row["trainer/global_step"] for row in read_run(runs[1]).history if "train/loss" in row]
-        assert steps == [2, 3], steps  # resumed at step 2, not restarted
+        (run,) = Path(f"runs/reproduce/tiny/seed{seed}/wandb").glob("offline-run-*")
+        steps = [row["trainer/global_step"] for row in read_run(run).history if "train/loss" in row]
+        assert steps == [0, 1, 2, 3], steps
         assert second[seed]["checkpoint"].endswith(".ckpt") and "best-" in second[seed]["checkpoint"]
-        assert second[seed]["wall_time_s"] > first[seed]["wall_time_s"]  # accumulated over both runs
         assert second[seed]["metrics"]["test/acc"] == pytest.approx(1 - second[seed]["test_error"] / 100)
     assert second[0]["metrics"] != second[1]["metrics"]  # the seeds differ
     errors = [second[s]["test_error"] for s in (0, 1)]
@@ -104,8 +104,13 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
     assert entry["vs_published"] == pytest.approx(entry["test_error"] - 80.0, abs=0.01)
     assert len(entry["acc_per_glimpse"]) == 2 and entry["test_error_mc"] is None  # DRAW samples nothing
     assert entry["checkpoint"] == "checkpoints/tiny.ckpt" and entry["checkpoint_seed"] in (0, 1)
+    # every seed's own numbers, with the checkpoint and commit it came from
+    assert [(s["seed"], s["test_error"], s["checkpoint"]) for s in entry["per_seed"]] == [
+        (seed, round(second[seed]["test_error"], 3), second[seed]["checkpoint"]) for seed in (0, 1)
+    ]
     markdown = Path("RESULTS.md").read_text()
     assert "| `tiny` | 80-90% |" in markdown and "done, 2 seeds" in markdown and "| t=1 | t=2 |" in markdown
+    assert f"| `tiny` | 1 | {second[1]['test_error']:.2f}% |  | done | `{second[1]['checkpoint']}` |" in markdown
 
     # a finished row does nothing more
     assert reproduce.main(["small", "--rows", str(rows)]) == {"tiny": []}
@@ -133,18 +138,17 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
         assert "test/cell_drift/decoder/2" in s.test_history[-1] and s.record["seed"] == s.seed
     shutil.copytree("runs/reproduce/tiny", "runs/reproduce/tiny_copy")
     written = figures.main(["--out", "figs", "--study", "tiny", "tiny_copy", "--wsram", "tiny"])
-    assert sorted(p.name for p in written) == sorted(figures.FIGURES)
+    assert sorted(p.name for p in written) == sorted([*figures.FIGURES, *(n.replace(".png", ".pdf") for n in figures.FIGURES)])
 
 
 @pytest.mark.slow
 def test_max_time_stops_a_seed_short_and_the_next_run_continues_it(mnist_root: Path, offline_in_tmp: Path):
-    rows = _tiny_rows(offline_in_tmp, mnist_root, {"epochs": 1000}, seeds=1)
-    # validation once an epoch, as in the shipped configs: Lightning then saves last.ckpt where the time ran out
-    once_an_epoch = ["--", "--trainer.val_check_interval=1.0"]
-    reproduce.main(["tiny", "--rows", str(rows), "--max-time", "00:00:02", *once_an_epoch])
+    # validation once an epoch, as in the shipped configs
+    rows = _tiny_rows(offline_in_tmp, mnist_root, {"epochs": 1000}, 1, "--trainer.val_check_interval=1.0")
+    reproduce.main(["tiny", "--rows", str(rows), "--max-time", "00:00:02"])
     first = _records()[0]
     assert first["status"] == "partial" and 0 < first["updates_done"] < 8000
-    reproduce.main(["tiny", "--rows", str(rows), "--max-time", "00:00:02", *once_an_epoch])
+    reproduce.main(["tiny", "--rows", str(rows), "--max-time", "00:00:02"])
     second = _records()[0]
     # it got its own 2 s on top of the first run's: without them Lightning's Timer would stop it at once
     assert second["status"] == "partial" and second["updates_done"] > first["updates_done"]
@@ -208,69 +212,46 @@ def test_summary_means_and_sds_over_seeds_and_marks_short_rows_partial():
     assert "| `r` | 51.0 | 95.0 |" in markdown
 
 
+def test_overrides_that_change_what_a_row_measures_make_a_scratch_run_and_leave_the_rows_records_out():
+    assert reproduce.protocol_overrides(
+        ["--trainer.enable_progress_bar=false", "--data.test_size=500", "--trainer.limit_train_batches", "20", "--data.root=/d"]
+    ) == ["--data.test_size=500", "--trainer.limit_train_batches", "20"]
+    assert reproduce.protocol_overrides(["--data.root", "/d", "--trainer.log_every_n_steps=5"]) == []
+    scratch = reproduce.scratch_outputs(["--data.test_size=500"])
+    assert not scratch.export and scratch.runs.parent == reproduce.SCRATCH_RUNS and scratch.results_json.name == "results-scratch.json"
+    assert scratch != reproduce.scratch_outputs(["--data.test_size=400"])  # one protocol per folder
+
+
+def test_a_record_made_with_protocol_overrides_is_not_one_of_the_rows_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    row = reproduce.Row(name="r", configs=("c.yaml",), budget={"epochs": 10})
+    for seed, overrides in ((0, ["--trainer.enable_progress_bar=false"]), (1, ["--data.test_size=500"])):
+        path = reproduce.seed_dir(row, seed) / reproduce.METRICS_FILE
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({**_record(seed, 2.0), "overrides": overrides}))
+    assert [r["seed"] for r in reproduce.seed_records(row)] == [0]
+
+
+def test_every_seed_is_in_results_and_an_entry_written_before_per_seed_still_renders():
+    row = reproduce.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, seeds=2)
+    records = [{**_record(0, 2.0, mc=1.0), "checkpoint": "runs/a.ckpt"}, _record(1, 4.0)]
+    entry = results.summarise(row, records)
+    assert entry["per_seed"] == [
+        {"seed": 0, "status": "done", "test_error": 2.0, "test_error_mc": 1.0, "updates_done": 100, "epochs_done": 10.0,
+         "checkpoint": "runs/a.ckpt", "commit": "abc"},
+        {"seed": 1, "status": "done", "test_error": 4.0, "test_error_mc": None, "updates_done": 100, "epochs_done": 10.0,
+         "checkpoint": None, "commit": "abc"},
+    ]
+    markdown = results.render_markdown([entry])
+    assert "| `r` | 0 | 2.00% | 1.00% | done | `runs/a.ckpt` | `abc` |" in markdown
+    assert "| `r` | 1 | 4.00% |  | done |  | `abc` |" in markdown
+    old = {k: v for k, v in entry.items() if k != "per_seed"}  # as results.json holds it today
+    assert "## Every seed" not in results.render_markdown([old]) and "| `r` |" in results.render_markdown([old])
+
+
 def test_errors_from_test_metrics_are_percent():
     metrics = {"test/acc": 0.9, "test/acc_mc": 0.95, "test/acc_glimpse_1": 0.5, "test/acc_glimpse_2": 0.9, "test/loss": 0.3}
     errors = results.errors_from_metrics(metrics)
     assert errors["test_error"] == pytest.approx(10.0) and errors["test_error_mc"] == pytest.approx(5.0)
     assert errors["acc_per_glimpse"] == pytest.approx([50.0, 90.0])
     assert results.errors_from_metrics({"test/acc": 1.0})["test_error_mc"] is None
-
-
-def _mean_row_of(image: Image.Image, colour: tuple[int, int, int]) -> float:
-    """Mean pixel row of the pixels of exactly ``colour`` (a line's height in the chart)."""
-    pixels = image.load()
-    rows = [y for y in range(image.height) for x in range(image.width) if pixels[x, y] == colour]
-    assert rows, f"no pixel of {colour}"
-    return sum(rows) / len(rows)
-
-
-def _synthetic_seed(seed: int, good: bool) -> figures.SeedRuns:
-    """A seed whose accuracy is high (``good``) or low, with every key the figures read."""
-    acc = 0.9 if good else 0.2
-    history = [{"trainer/global_step": s, "val/acc": acc + 0.01 * seed, "train/acc": acc, "train/ess": 2.0 + seed,
-                "train/grad_variance": 10.0 ** (1 - s), "weight_update/decoder.weight_hh": 0.1 / (s + 1)} for s in range(1, 6)]
-    drift = {f"test/cell_drift/{cell}/{t}": (0.1 if good else 1.0) * t for cell in ("decoder", "encoder") for t in (2, 3)}
-    confusion = [[5 if i == j else 0 for j in range(10)] for i in range(10)]
-    if not good:
-        confusion[1][3], confusion[1][1] = 3, 2  # true 1 predicted as 3
-    record = {"acc_per_glimpse": [100 * acc - 10, 100 * acc + seed]}
-    return figures.SeedRuns(seed, history, [drift], record, confusion)
-
-
-def test_figures_from_synthetic_runs_put_each_row_where_its_numbers_are(tmp_path: Path):
-    rows = {"study_all_step": [_synthetic_seed(s, good=True) for s in (0, 1)],
-            "study_last_step": [_synthetic_seed(s, good=False) for s in (0, 1)]}
-    made = figures.study_figures(rows)
-    assert set(made) == set(figures.FIGURES) - {"wsram_figure2.png"}
-    blue, red = plots.PALETTE[:2]  # All-Step first, Last-Step second
-    for name in ("study_glimpse_accuracy.png", "study_val_accuracy.png"):
-        assert _mean_row_of(made[name], blue) < _mean_row_of(made[name], red), name  # higher accuracy is higher up
-    assert _mean_row_of(made["study_cell_drift.png"], blue) > _mean_row_of(made["study_cell_drift.png"], red)
-    assert made["study_cell_drift.png"].width == 2 * 640  # decoder and encoder panels
-    difference = made["study_confusion_difference.png"]  # Last-Step minus All-Step: +3 at (1, 3), -3 at (1, 1)
-    cell, left, top = 40, 56, 52
-    r, g, b = difference.getpixel((left + 3 * cell + 3, top + 1 * cell + 3))
-    assert r > 200 and g < 100, (r, g, b)  # red: positive
-    r, g, b = difference.getpixel((left + 1 * cell + 3, top + 1 * cell + 3))
-    assert b > 150 and r < 100, (r, g, b)  # blue: negative
-    figure2 = figures.wsram_figure2({row: [_synthetic_seed(0, good=i % 2 == 0)] for i, row in enumerate(figures.WSRAM_ROWS)})
-    assert figure2.size == (4 * 640, 420)
-    assert figures.wsram_figure2({row: [] for row in figures.WSRAM_ROWS}) is None
-
-
-def test_training_error_of_an_estimator_with_q_comes_from_q():
-    plain = _synthetic_seed(0, good=True)
-    with_q = figures.SeedRuns(0, [{**{k: v for k, v in h.items() if k != "train/acc"}, "train/acc_q": 0.75}
-                                  for h in plain.history], [], None, None)
-    series, from_q = figures.training_error("wsram_figure2_ws_ram_c", [plain])
-    assert (series.label, from_q) == ("WS-RAM+c", False)
-    assert series.ys == pytest.approx([10.0] * 5)
-    series, from_q = figures.training_error("wsram_figure2_ws_ram_q_c", [with_q])
-    assert (series.label, from_q) == ("WS-RAM+q+c", True)
-    assert series.ys == pytest.approx([25.0] * 5)
-
-
-def test_nice_ticks_cover_the_range_in_round_steps():
-    assert plots.nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    assert plots.nice_ticks(3.0, 97.0) == [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
-    assert plots.nice_ticks(5.0, 5.0) == [4.4, 4.6, 4.8, 5.0, 5.2, 5.4, 5.6]  # a flat line gets a range

@@ -1,5 +1,6 @@
 """Preemption: resume after SIGKILL into the same W&B run, a checkpoint and exit status on SIGTERM / SIGUSR1,
-atomic saves, a resume that would change the optimiser is refused, determinism."""
+atomic saves, last.ckpt always the newest state, ``--ckpt_path last`` finds the newest saved checkpoint,
+a resume that would change the optimiser is refused, determinism."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,8 +21,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lit_draw import resume
 from lit_draw.cli import main
 from lit_draw.errors import ConfigError
-from tests.conftest import tiny_draw_args
-from tests.wandb_reader import read_run
+from lit_draw.metrics_csv import read_metrics
 
 pytestmark = pytest.mark.slow  # every test here trains
 
@@ -36,15 +37,31 @@ class SignalAtStep(Callback):
             os.kill(os.getpid(), self.signum)
 
 
+class StopAtStep(Callback):
+    """Stops this process (SIGSTOP) at ``step``'s batch end, before that step's checkpoint is saved
+    (Lightning runs checkpoint callbacks last): ``last.ckpt`` then holds ``step - 1``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: object) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+
 @pytest.fixture
-def tiny(mnist_root: Path, offline_in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def tiny(tiny_fit: Callable[..., list[str]]) -> list[str]:
     """A DRAW classifier that trains in seconds, run inside ``tmp_path``, logging every step."""
-    monkeypatch.setenv("WANDB_DIR", str(offline_in_tmp))
-    sizes = dict(batch_size=8, val_size=16, train_size=8000)
-    return [
-        *tiny_draw_args(mnist_root, canvas=28, glimpses=2, read_n=3, width=8, **sizes),
-        "--trainer.callbacks=[]", "--trainer.log_every_n_steps=1", "--trainer.enable_model_summary=false",
-    ]
+    return [*tiny_fit(batch_size=8, val_size=16, train_size=8000), "--trainer.log_every_n_steps=1"]
+
+
+def _subprocess_env() -> dict[str, str]:
+    """This process's environment for a ``python -m lit_draw`` child that imports ``tests.*`` and
+    starts its own W&B service (``WANDB_SERVICE`` would attach it to this process's)."""
+    repo = str(Path(__file__).parents[1])
+    env = {k: v for k, v in os.environ.items() if k not in ("WANDB_SERVICE", "WANDB_RUN_ID")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))
+    return env
 
 
 def _checkpoint_step(path: Path) -> int | None:
@@ -56,12 +73,12 @@ def _checkpoint_step(path: Path) -> int | None:
 
 
 def _train_steps(run_dir: Path) -> list[int]:
-    """``trainer/global_step`` of every row that logged ``train/loss``."""
-    return [row["trainer/global_step"] for row in read_run(run_dir).history if "train/loss" in row]
+    """The step of every row of the run's ``metrics.csv`` that logged ``train/loss``."""
+    return [row["step"] for row in read_metrics(run_dir) if "train/loss" in row]
 
 
 def _logged_train_steps(run_dir: Path) -> list[int]:
-    """:func:`_train_steps` of a run W&B may be writing right now (nothing yet while its log is unreadable)."""
+    """:func:`_train_steps` of a run being written right now (nothing yet while its last line is half-written)."""
     try:
         return _train_steps(run_dir)
     except Exception:  # a log still being written: read it again later
@@ -69,25 +86,27 @@ def _logged_train_steps(run_dir: Path) -> list[int]:
 
 
 def test_run_killed_mid_epoch_resumes_from_last_into_the_same_wandb_run(tiny: list[str], tmp_path: Path):
+    """Deterministic: the child stops itself at a known step (no polling on checkpoints, no
+    deadline on training), and a failure shows what the child printed."""
     # without validation there is no val/acc to rank checkpoints by: monitor nothing, keep the latest
     args = [*tiny, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1", "--checkpoint.monitor=null"]
-    # W&B writes an offline run's log every 15 s by default; every 0.2 s here, so that what the
-    # killed process logged before the kill is on disk to compare with
-    env = {**os.environ, "WANDB__TRANSACTION_LOG_FLUSH_INTERVAL": "0.2"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lit_draw", "fit", *args, "--trainer.max_steps=100000"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    stop = "--trainer.callbacks=[{class_path: tests.test_resume.StopAtStep, init_args: {step: 5}}]"
+    env = _subprocess_env()
+    log = tmp_path / "child.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lit_draw", "fit", *args, stop, "--trainer.max_steps=100000"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    _, status = os.waitpid(process.pid, os.WUNTRACED)  # returns once the child has stopped itself (or ended)
+    assert os.WIFSTOPPED(status), log.read_text()[-3000:]
+    killed_at = 4  # step 5's batch end stopped it before step 5's checkpoint
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"  # the link to this fit's folder
-    # waits on events (a checkpoint at step >= 3; W&B's log holding the steps before it), never on
-    # elapsed time: the deadline only ends a test that would otherwise hang
-    deadline = time.monotonic() + 300
-    while (_checkpoint_step(last) or 0) < 3 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGSTOP)  # frozen mid-epoch; W&B's writer (another process) flushes
-    killed_at = _checkpoint_step(last)  # frozen: this is the checkpoint that survives the kill
-    assert killed_at is not None and 3 <= killed_at < 1000, killed_at  # mid-epoch: 8000 / 8 = 1000 steps an epoch
+    assert _checkpoint_step(last) == killed_at, log.read_text()[-3000:]
     (first,) = (tmp_path / "wandb").glob("offline-run-*")
+    # wait for the event (the steps before the checkpoint in metrics.csv);
+    # the deadline only ends a test that would otherwise hang
+    deadline = time.monotonic() + 300
     while not set(range(killed_at)) <= set(_logged_train_steps(first)) and time.monotonic() < deadline:
         time.sleep(0.05)
     process.kill()  # SIGKILL: no handler runs
@@ -101,11 +120,31 @@ def test_run_killed_mid_epoch_resumes_from_last_into_the_same_wandb_run(tiny: li
     run_id = first.name.rsplit("-", 1)[1]
     assert second.name.endswith(f"-{run_id}")  # the W&B run id came back from the checkpoint
     assert resumed.trainer.logger.version == run_id
+    assert Path(resumed.trainer.checkpoint_callback.dirpath) == last.parent.resolve()  # on in the same folder
     before, after = _train_steps(first), _train_steps(second)
     # the resumed run logs each step after the checkpoint once, in order, starting right at it
     assert after == list(range(killed_at, killed_at + 4)), (killed_at, after)
-    assert set(range(killed_at)) <= set(before)  # and nothing before the checkpoint was lost
+    assert set(range(killed_at)) <= set(before), log.read_text()[-3000:]  # and nothing before the checkpoint was lost
     assert os.environ.get("WANDB_RUN_ID") is None  # the run id does not leak into the next command
+
+
+def test_a_resume_finds_its_run_after_wandb_was_left_set_up_and_writes_on_into_its_folder(
+    tiny: list[str], tmp_path: Path
+):
+    """The flaky test's cause: the resumed fit found its folder only through the W&B run id (Lightning
+    sets ``trainer.ckpt_path`` after the setup hooks); with W&B left set up by an earlier command in
+    the process (``bench`` did not tear it down) the id was ignored, a new folder was made, the
+    ``checkpoints`` link moved to it and the relative ``last`` path pointed at nothing."""
+    import wandb
+
+    args = [*tiny, "--trainer.limit_val_batches=0"]
+    main(["fit", *args, "--trainer.max_steps=2"])
+    folder = (tmp_path / "run" / "checkpoints").resolve()
+    wandb.init(project="earlier", mode="offline", dir=tmp_path).finish()  # set up, not torn down
+    resumed = main(["fit", *args, "--trainer.max_steps=4", "--ckpt_path=last"])
+    assert Path(resumed.trainer.checkpoint_callback.dirpath) == folder
+    assert resumed.trainer.logger.version == folder.parent.name  # the same W&B run
+    assert _checkpoint_step(folder / "last.ckpt") == 4
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1], ids=["SIGTERM", "SIGUSR1"])
@@ -131,9 +170,7 @@ def test_signal_saves_last_checkpoint_exits_128_plus_signum_and_the_resume_overw
 def test_a_python_m_lit_draw_fit_stopped_by_sigterm_exits_143(tiny: list[str], tmp_path: Path):
     callback = "--trainer.callbacks=[{class_path: tests.test_resume.SignalAtStep, init_args: {signum: 15, step: 2}}]"
     args = [*tiny, callback, "--trainer.limit_val_batches=0", "--trainer.max_steps=50"]
-    repo = str(Path(__file__).parents[1])  # the subprocess imports tests.test_resume from the checkout
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run([sys.executable, "-m", "lit_draw", "fit", *args], capture_output=True, env=env)
+    result = subprocess.run([sys.executable, "-m", "lit_draw", "fit", *args], capture_output=True, env=_subprocess_env())
     assert result.returncode == 143, result.stderr[-2000:]
     assert _checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 2
 
@@ -180,16 +217,21 @@ class _Model(BoringModel):
 
 @pytest.mark.parametrize("step_lr", [False, True], ids=["constant_lr", "scheduled_lr"])
 def test_a_resume_whose_config_changes_the_optimiser_is_refused_with_the_reason(tmp_path: Path, step_lr: bool):
-    def trainer(steps: int) -> Trainer:
-        return Trainer(max_steps=steps, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                       enable_checkpointing=False, default_root_dir=tmp_path, callbacks=[resume.RefuseChangedOptimizer()])
-
-    first = trainer(2)
+    first = Trainer(max_steps=2, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                    enable_checkpointing=False, default_root_dir=tmp_path)
     first.fit(_Model(lr=0.1, step_lr=step_lr))
     first.save_checkpoint(tmp_path / "a.ckpt")
-    trainer(3).fit(_Model(lr=0.1, step_lr=step_lr), ckpt_path=tmp_path / "a.ckpt")  # the same settings resume
-    with pytest.raises(ConfigError, match=r"optimiser 0: param group 0: lr is 0.5 in the config, 0.1 in the checkpoint"):
-        trainer(3).fit(_Model(lr=0.5, step_lr=step_lr), ckpt_path=tmp_path / "a.ckpt")
+    checkpoint = resume.read_checkpoint(tmp_path / "a.ckpt")
+
+    def optimizers(lr: float) -> list[torch.optim.Optimizer]:
+        configured = _Model(lr=lr, step_lr=step_lr).configure_optimizers()
+        if step_lr:  # a scheduler has stepped: the current lr is the scheduler's, initial_lr the config's
+            configured["lr_scheduler"]["scheduler"].step()
+        return [configured["optimizer"]]
+
+    assert resume.changed_optimizer(optimizers(0.1), checkpoint, "a.ckpt") is None  # the same settings resume
+    problem = resume.changed_optimizer(optimizers(0.5), checkpoint, "a.ckpt")
+    assert problem is not None and "optimiser 0: param group 0: lr is 0.5 in the config, 0.1 in the checkpoint" in problem
 
 
 def test_same_seed_and_config_give_the_same_validation_metrics(tiny: list[str]):
@@ -200,3 +242,79 @@ def test_same_seed_and_config_give_the_same_validation_metrics(tiny: list[str]):
     assert first == second
     different = main([*args, "--seed_everything=1"]).trainer.callback_metrics["val/loss"].item()
     assert different != first["val/loss"]  # the comparison can fail: the seed does change the model
+
+
+# ------------------------------------------------- last.ckpt is the newest state, and `last` finds it
+
+def test_last_checkpoint_holds_the_final_step_when_val_acc_never_improves(tiny: list[str], tmp_path: Path):
+    # the issue's case at tiny size: lr 0, so val/acc never improves after the first validation
+    args = ["fit", *tiny, "--optimizer.lr=0.0", "--trainer.max_epochs=3", "--trainer.limit_train_batches=4",
+            "--trainer.limit_val_batches=2"]
+    cli = main(args)
+    folder = tmp_path / "run" / "checkpoints"
+    assert cli.trainer.global_step == 12
+    assert [p.name for p in folder.glob("best-*.ckpt")] == ["best-0-4.ckpt"]  # the monitored metric stood still
+    assert _checkpoint_step(folder / "last.ckpt") == 12  # Lightning's own kept step 4
+
+
+def test_a_max_steps_stop_between_two_validations_saves_last(tiny: list[str], tmp_path: Path):
+    cli = main(["fit", *tiny, "--optimizer.lr=0.0", "--trainer.max_steps=6", "--trainer.val_check_interval=4",
+                "--trainer.limit_train_batches=10", "--trainer.limit_val_batches=2"])
+    assert cli.trainer.global_step == 6
+    assert _checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 6
+
+
+def test_a_resume_after_sigterm_keeps_the_newest_step_in_last(tiny: list[str], tmp_path: Path):
+    args = [*tiny, "--optimizer.lr=0.0", "--trainer.limit_train_batches=4", "--trainer.limit_val_batches=2"]
+    sigterm = "--trainer.callbacks=[{class_path: tests.test_resume.SignalAtStep, init_args: {signum: 15, step: 3}}]"
+    with pytest.raises(SystemExit):
+        main(["fit", *args, sigterm, "--trainer.max_epochs=3"])
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert _checkpoint_step(last) == 3
+    resumed = main(["fit", *args, "--trainer.max_epochs=3", "--ckpt_path=last"])  # validates at 4, 8, 12; never better
+    assert resumed.trainer.global_step == 12
+    assert _checkpoint_step(last) == 12  # Lightning's own kept step 4
+
+
+def test_a_fit_that_dies_before_its_first_save_does_not_hide_the_run_before_it(tiny: list[str], tmp_path: Path):
+    args = [*tiny, "--trainer.limit_val_batches=2"]
+    main(["fit", *args, "--trainer.max_steps=2"])
+    link = tmp_path / "run" / "checkpoints"
+    earlier = link.resolve()
+    # dies at start-up, after its folder was made: a monitored key the model does not log
+    with pytest.raises(ConfigError, match=r"^checkpoint.monitor must be a key the model logs \(.*val/acc.*\), got 'val/acc_typo'$"):
+        main(["fit", *args, "--trainer.max_steps=2", "--checkpoint.monitor=val/acc_typo"])
+    assert not [p for p in (tmp_path / "run").glob("*/checkpoints/*.ckpt") if p.parent != earlier]  # it trained nothing
+    assert link.resolve() == earlier  # the link moves at a fit's first save, not before
+    resumed = main(["fit", *args, "--trainer.max_steps=4", "--ckpt_path=last"])
+    assert resumed.trainer.global_step == 4 and Path(resumed.trainer.checkpoint_callback.dirpath) == earlier
+    assert "test/acc" in main(["test", *args, "--ckpt_path=last"]).trainer.callback_metrics
+    # `last` is the newest *saved* last.ckpt under the root, whatever the link names
+    link.unlink()
+    link.symlink_to(tmp_path)  # a link left pointing anywhere else
+    assert resume.resolve_last(tmp_path / "run") == earlier / "last.ckpt"
+
+
+def test_a_weights_only_checkpoint_is_refused_for_resume_and_trains_on_with_init_from(
+    tiny: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    from lit_draw.reproduce import strip_checkpoint
+
+    args = [*tiny, "--trainer.limit_val_batches=0"]
+    main(["fit", *args, "--trainer.max_steps=3"])
+    strip_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt", tmp_path / "shipped.ckpt")
+    with pytest.raises(ConfigError, match=r"^--ckpt_path shipped.ckpt holds weights only .*--init_from shipped.ckpt trains on"):
+        main(["fit", *args, "--ckpt_path=shipped.ckpt", "--trainer.max_steps=5"])
+    weights = torch.load(tmp_path / "shipped.ckpt", weights_only=False)["state_dict"]
+
+    class Check(Callback):
+        def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+            self.start = {k: v.clone() for k, v in pl_module.state_dict().items()}
+
+    check = Check()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(resume, "CheckpointOnSignal", lambda: check)  # one more callback, to read the start
+        cli = main(["fit", *args, "--init_from=shipped.ckpt", "--trainer.max_steps=2"])
+    assert cli.trainer.global_step == 2  # a new run, from step 0
+    assert all(torch.equal(check.start[k], v) for k, v in weights.items())
+    assert "starting from the weights of shipped.ckpt with a fresh optimiser" in caplog.text  # said on the console
