@@ -316,7 +316,10 @@ _DESCRIPTION = (
     "Train and evaluate lit_draw's attention classifiers (fit / validate / test / predict, with "
     "--config configs/<experiment>.yaml). Further commands, each with its own --help: "
     "bench (speed table), reproduce (the published results over seeds), sweep (run a W&B sweep file "
-    "locally), view (the attention viewer page)."
+    "locally), view (the attention viewer page). Added outside the config (not in --print_config): the "
+    "callbacks lit_draw.resume.RunFolder, KeepWandbRunId and CheckpointOnSignal, a LearningRateMonitor with an "
+    "lr_scheduler, PredictionFile for predict, and the plugin lit_draw.resume.AtomicCheckpointIO unless "
+    "trainer.plugins names a checkpoint IO."
 )
 
 
