@@ -49,7 +49,8 @@ def test_the_action_network_is_the_papers_linear_softmax_by_default():
     assert isinstance(model.classifier, torch.nn.Linear)  # Mnih et al. 2014: softmax(W h_t)
     assert (model.classifier.in_features, model.classifier.out_features) == (16, 10)
     deeper = tiny_ram(hidden=8)
-    assert [type(m).__name__ for m in deeper.classifier] == ["Linear", "ReLU", "Linear"]
+    assert [isinstance(m, t) for m, t in zip(deeper.classifier, (torch.nn.Linear, torch.nn.ReLU, torch.nn.Linear))] == [True] * 3
+    assert len(deeper.classifier) == 3
 
 
 def test_centers_are_the_clamped_locations_in_pixels_and_stay_on_the_canvas():

@@ -11,6 +11,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from lit_draw.models.sequence_grad import SequenceLinear
+
 _EPS = 1e-8
 _LOG_TAIL = -80.0  # filter taps below exp(-80) are exactly zero (see _gaussian)
 
@@ -87,7 +89,7 @@ class FilterbankWindow(nn.Module):
         if n < 2:
             raise ValueError(f"read_n must be >= 2 (the stride formula divides by n - 1), got {n}")
         self.n, self.height, self.width = n, height, width
-        self.linear = nn.Linear(in_features, 5)
+        self.linear = SequenceLinear(in_features, 5)
 
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """``h [B, in_features]`` -> ``gx, gy, sigma2, delta, gamma``, each ``[B]`` in pixels, float32.

@@ -8,14 +8,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lit_draw.models.sequence_grad import SequenceLinear
+
 
 def classifier_head(in_features: int, hidden: int, num_classes: int) -> nn.Module:
     """The per-glimpse classifier: ``Linear(in, hidden) -> ReLU -> Linear(hidden, C)``, or with
     ``hidden = 0`` one ``Linear(in, C)`` (RAM's action network: a linear softmax from ``h_t``,
     Mnih et al. 2014, sec. 4)."""
     if hidden == 0:
-        return nn.Linear(in_features, num_classes)
-    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+        return SequenceLinear(in_features, num_classes)
+    return nn.Sequential(SequenceLinear(in_features, hidden), nn.ReLU(), SequenceLinear(hidden, num_classes))
 
 
 Step = dict[str, "Tensor | Step"]

@@ -26,6 +26,7 @@ from lit_draw.models.attention import FilterbankWindow, filterbank_read, gaussia
 from lit_draw.models.common import classifier_head, flatten_gates, stack_steps
 from lit_draw.models.halting import HaltingHead
 from lit_draw.models.lstm import GatedLSTMCell
+from lit_draw.models.sequence_grad import SequenceLinear, sequence_gradients
 from lit_draw.models.trace import Trace
 from lit_draw.validation import require, require_positive_ints
 
@@ -48,6 +49,9 @@ class DRAWClassifier(nn.Module):
 
     #: what :mod:`lit_draw.objectives` trains it with: ``CrossEntropy`` (``PonderNet`` with the halting head)
     trace_kind: ClassVar[str] = "differentiable"
+    #: form each weight's gradient once per forward, not once per glimpse (the same gradient, much
+    #: faster at small batches; see :mod:`lit_draw.models.sequence_grad`); ``False``: plain autograd
+    sequence_grads: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -72,7 +76,7 @@ class DRAWClassifier(nn.Module):
         self.num_classes = num_classes
         self.window = FilterbankWindow(dec_size, read_n, canvas_size, canvas_size)
         self.encoder = GatedLSTMCell(read_n * read_n + dec_size, enc_size)
-        self.bottleneck = nn.Linear(enc_size, z_size)
+        self.bottleneck = SequenceLinear(enc_size, z_size)
         self.decoder = GatedLSTMCell(z_size, dec_size)
         self.classifier = classifier_head(dec_size, hidden, num_classes)
         self.halting = HaltingHead(dec_size, glimpses) if halting else None
@@ -104,20 +108,21 @@ class DRAWClassifier(nn.Module):
         h_dec = x.new_zeros(batch, self.decoder.hidden_size)
         c_dec = torch.zeros_like(h_dec)
         steps = []
-        for _ in range(self.glimpses):
-            gx, gy, sigma2, delta, gamma = self.window(h_dec)  # each [B]
-            fx, fy = gaussian_filterbank(gx, gy, sigma2, delta, n, height, width)
-            r = filterbank_read(x, fx, fy, gamma)  # [B, N, N]
-            h_enc, c_enc, enc_gates = self.encoder(
-                torch.cat([r.flatten(1), h_dec], -1), (h_enc, c_enc), return_gates
-            )
-            h_dec, c_dec, dec_gates = self.decoder(self.bottleneck(h_enc), (h_dec, c_dec), return_gates)
-            steps.append({
-                "logits": self.classifier(h_dec), "center": torch.stack([gx, gy], -1), "sigma2": sigma2,
-                "delta": delta, "gamma": gamma, "read": r, "cells": {"encoder": c_enc, "decoder": c_dec},
-                "gates": flatten_gates({"encoder": enc_gates, "decoder": dec_gates}),
-                **({"lambda": self.halting(h_dec)} if self.halting is not None else {}),
-            })
+        with sequence_gradients(self, self.sequence_grads):
+            for _ in range(self.glimpses):
+                gx, gy, sigma2, delta, gamma = self.window(h_dec)  # each [B]
+                fx, fy = gaussian_filterbank(gx, gy, sigma2, delta, n, height, width)
+                r = filterbank_read(x, fx, fy, gamma)  # [B, N, N]
+                h_enc, c_enc, enc_gates = self.encoder(
+                    torch.cat([r.flatten(1), h_dec], -1), (h_enc, c_enc), return_gates
+                )
+                h_dec, c_dec, dec_gates = self.decoder(self.bottleneck(h_enc), (h_dec, c_dec), return_gates)
+                steps.append({
+                    "logits": self.classifier(h_dec), "center": torch.stack([gx, gy], -1), "sigma2": sigma2,
+                    "delta": delta, "gamma": gamma, "read": r, "cells": {"encoder": c_enc, "decoder": c_dec},
+                    "gates": flatten_gates({"encoder": enc_gates, "decoder": dec_gates}),
+                    **({"lambda": self.halting(h_dec)} if self.halting is not None else {}),
+                })
         s = stack_steps(steps)  # each [T, B, ...]
         halting = HaltingHead.trace_fields(s["lambda"], sample=False) if self.halting is not None else {}
         return Trace(
