@@ -111,6 +111,26 @@ def test_window_centre_from_zero_state_is_the_canvas_centre():
     assert delta.item() == pytest.approx(29 / 2) and sigma2.item() == 1 and gamma.item() == 1
 
 
+def test_the_dram_filter_is_the_study_codes_gaussian_of_variance_two_sigma2_squared():
+    # jlindsey15/DRAM: Fx = exp(-((a - mu) / (2 sigma2))^2), normalised over a; sigma2 = exp(log sigma2)
+    window = FilterbankWindow(in_features=1, n=4, height=30, width=30, filter="dram")
+    torch.nn.init.zeros_(window.linear.weight)
+    with torch.no_grad():
+        window.linear.bias.copy_(torch.tensor([0.1, -0.2, 0.7, -0.5, 0.0]))
+    gx, gy, sigma2, delta, _ = window(torch.zeros(1, 1))
+    fx, _ = gaussian_filterbank(gx, gy, sigma2, delta, 4, 30, 30)
+    dram_sigma2 = torch.exp(torch.tensor(0.7))
+    mu = gx + (torch.arange(1, 5) - 4 / 2 - 0.5) * delta  # the paper's centred grid, kept
+    expected = torch.exp(-(((torch.arange(30.0) - mu[:, None]) / (2 * dram_sigma2)) ** 2))
+    torch.testing.assert_close(fx[0], expected / expected.sum(-1, keepdim=True))
+    assert sigma2.item() == pytest.approx(2 * dram_sigma2.item() ** 2)
+
+
+def test_window_rejects_an_unknown_filter():
+    with pytest.raises(ValueError, match="filter must be one of paper, dram"):
+        FilterbankWindow(4, 3, 10, 10, filter="gauss")
+
+
 def test_window_rejects_a_single_filter():
     with pytest.raises(ValueError, match="read_n must be >= 2"):
         FilterbankWindow(4, 1, 10, 10)

@@ -82,13 +82,23 @@ class FilterbankWindow(nn.Module):
     ``gx = (W + 1)/2 * (g~x + 1)`` and ``gy = (H + 1)/2 * (g~y + 1)`` as in the paper, which counts
     pixels from 1, shifted by one pixel to the 0-based convention (so ``g~ = 0`` is the exact canvas
     centre), and ``delta = (max(H, W) - 1) / (n - 1) * delta~``.
+
+    ``filter="dram"`` reproduces the filter of jlindsey15/DRAM, the code the All-Step / Last-Step
+    study ran: ``exp(-((a - mu) / (2 sigma2))^2)``, a Gaussian of variance ``2 sigma2^2`` where the
+    paper's (eqs. 25-26) has variance ``sigma2 = exp(log sigma2)``. The returned ``sigma2`` is then
+    that variance, ``2 exp(2 log sigma2)``, so the filterbank and every picture stay the paper's
+    formula of it.
     """
 
-    def __init__(self, in_features: int, n: int, height: int, width: int) -> None:
+    FILTERS = ("paper", "dram")
+
+    def __init__(self, in_features: int, n: int, height: int, width: int, filter: str = "paper") -> None:
         super().__init__()
         if n < 2:
             raise ValueError(f"read_n must be >= 2 (the stride formula divides by n - 1), got {n}")
-        self.n, self.height, self.width = n, height, width
+        if filter not in self.FILTERS:
+            raise ValueError(f"filter must be one of {', '.join(self.FILTERS)}, got {filter!r}")
+        self.n, self.height, self.width, self.filter = n, height, width, filter
         self.linear = SequenceLinear(in_features, 5)
 
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -101,7 +111,8 @@ class FilterbankWindow(nn.Module):
         gx = (self.width + 1) / 2 * (gx_ + 1) - 1
         gy = (self.height + 1) / 2 * (gy_ + 1) - 1
         delta = (max(self.height, self.width) - 1) / (self.n - 1) * torch.exp(log_delta_)
-        return gx, gy, torch.exp(log_sigma2), delta, torch.exp(log_gamma)
+        sigma2 = torch.exp(log_sigma2) if self.filter == "paper" else 2 * torch.exp(2 * log_sigma2)
+        return gx, gy, sigma2, delta, torch.exp(log_gamma)
 
 
 def loc_to_pixels(loc: Tensor, height: int, width: int) -> Tensor:

@@ -43,6 +43,9 @@ class DRAWClassifier(nn.Module):
         dec_size: decoder LSTM units.
         hidden: hidden units of the classifier head.
         num_classes: ``C``.
+        filter: the read filterbank: ``"paper"`` (Gregor et al. 2015, eqs. 25-26) or ``"dram"``,
+            the variance that the study's code (jlindsey15/DRAM) used, ``2 sigma2^2`` (see
+            :class:`~lit_draw.models.attention.FilterbankWindow`).
         halting: add a halting head on the decoder state (``trace.lambdas``, ``trace.halt``: the
             first glimpse with ``lambda_t >= 0.5``), trained by ``PonderNet``.
     """
@@ -64,6 +67,7 @@ class DRAWClassifier(nn.Module):
         hidden: int = 256,
         num_classes: int = 10,
         halting: bool = False,
+        filter: str = "paper",
     ) -> None:
         super().__init__()
         require_positive_ints(
@@ -71,10 +75,11 @@ class DRAWClassifier(nn.Module):
             z_size=z_size, dec_size=dec_size, hidden=hidden, num_classes=num_classes,
         )
         require("DRAWClassifier", "halting", isinstance(halting, bool), "true or false", halting)
+        require("DRAWClassifier", "filter", filter in FilterbankWindow.FILTERS, "one of paper, dram", filter)
         self.canvas_size = canvas_size
         self.glimpses = glimpses
         self.num_classes = num_classes
-        self.window = FilterbankWindow(dec_size, read_n, canvas_size, canvas_size)
+        self.window = FilterbankWindow(dec_size, read_n, canvas_size, canvas_size, filter)
         self.encoder = GatedLSTMCell(read_n * read_n + dec_size, enc_size)
         self.bottleneck = SequenceLinear(enc_size, z_size)
         self.decoder = GatedLSTMCell(z_size, dec_size)
