@@ -1,7 +1,9 @@
 """The halting frontier: test accuracy against mean glimpses used, learned halting against the
 confidence-threshold exit of the same architecture trained All-Step without halting.
 
-Reads offline W&B runs (:mod:`lit_draw.wandb_reader`) that ran ``test`` after ``fit``:
+Reads the ``metrics.csv`` of runs that ran ``test`` after ``fit`` (:mod:`lit_draw.metrics_csv`; a run
+dir is a ``trainer.default_root_dir``, its ``wandb`` folder or one W&B run folder, of which the newest
+is read: the ``test``):
 
 * each learned-halting run gives one point, ``(test/halt_glimpses, test/halt_acc)``;
 * the All-Step run gives the threshold curve, ``(test/early_exit/tau_{tau}/glimpses,
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lit_draw.wandb_reader import OfflineRun, read_run
+from lit_draw.metrics_csv import CSV_FOLDER, METRICS_FILE, read_metrics, run_folders, values
 
 _TAU = re.compile(r"^test/early_exit/tau_(?P<tau>[0-9.e-]+)/acc$")
 
@@ -39,21 +41,38 @@ class Frontier:
     fixed_acc: float
 
 
-def _last(run: OfflineRun, key: str) -> float:
-    values = run.values(key)
-    if not values:
+@dataclass
+class LoggedRun:
+    """The scalars one W&B run folder logged: ``rows`` as :func:`~lit_draw.metrics_csv.read_metrics` reads them."""
+
+    directory: Path
+    rows: list[dict[str, float]]
+
+
+def read_run(path: str | Path) -> LoggedRun:
+    """The newest W&B run under ``path`` (a run dir, its ``wandb`` folder, or one W&B run folder)."""
+    path = Path(path)
+    folders = [path] if (path / CSV_FOLDER / METRICS_FILE).is_file() else run_folders(path)
+    if not folders:
+        raise FileNotFoundError(f"no W&B run folder under {path}")
+    return LoggedRun(folders[-1], read_metrics(folders[-1]))
+
+
+def _last(run: LoggedRun, key: str) -> float:
+    logged = values(run.rows, key)
+    if not logged:
         raise KeyError(f"{run.directory} logged no {key} (run `python -m lit_draw test` after fit)")
-    return float(values[-1])
+    return float(logged[-1])
 
 
-def halting_point(run: OfflineRun) -> tuple[float, float]:
+def halting_point(run: LoggedRun) -> tuple[float, float]:
     """``(test/halt_glimpses, test/halt_acc)`` of a learned-halting run."""
     return _last(run, "test/halt_glimpses"), _last(run, "test/halt_acc")
 
 
-def threshold_curve(run: OfflineRun) -> list[tuple[float, float]]:
+def threshold_curve(run: LoggedRun) -> list[tuple[float, float]]:
     """The confidence-threshold exit of an All-Step run: ``(glimpses, acc)`` per tau, by glimpses."""
-    taus = [m["tau"] for key in run.keys() if (m := _TAU.match(key))]
+    taus = sorted({m["tau"] for row in run.rows for key in row if (m := _TAU.match(key))})
     if not taus:
         raise KeyError(f"{run.directory} logged no test/early_exit/tau_*/acc (the EarlyExit callback)")
     return sorted((_last(run, f"test/early_exit/tau_{tau}/glimpses"), _last(run, f"test/early_exit/tau_{tau}/acc")) for tau in taus)

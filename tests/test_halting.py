@@ -11,6 +11,7 @@ their probabilities, so ``E[grad]`` of the estimator and ``grad E[R]`` are exact
 
 from __future__ import annotations
 
+import csv
 import importlib
 import itertools
 import math
@@ -369,17 +370,35 @@ def test_glimpses_to_reach_interpolates_between_points_by_hand():
     assert glimpses_to_reach(curve, 0.99) is None
 
 
-def test_the_frontier_reads_halting_points_and_the_threshold_curve_and_draws_them(tmp_path: Path):
-    from lit_draw.halting_frontier import Frontier, draw, halting_point, threshold_curve
-    from lit_draw.wandb_reader import OfflineRun
+def _logged_run(folder: Path, rows: list[dict[str, float]]) -> None:
+    """A W&B run folder whose ``csv/metrics.csv`` holds ``rows``, as :class:`~lit_draw.metrics_csv.WandbRunCSV` writes it."""
+    path = folder / "csv" / "metrics.csv"
+    path.parent.mkdir(parents=True)
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=sorted({key for row in rows for key in row}))
+        writer.writeheader()
+        writer.writerows(rows)
 
-    halting = OfflineRun(tmp_path, history=[{"test/halt_glimpses": 3.0, "test/halt_acc": 0.9}, {"test/halt_glimpses": 2.5, "test/halt_acc": 0.95}])
-    assert halting_point(halting) == (2.5, 0.95)  # the last value logged
-    all_step = OfflineRun(tmp_path, history=[{
+
+def test_the_frontier_reads_halting_points_and_the_threshold_curve_and_draws_them(tmp_path: Path):
+    from lit_draw.halting_frontier import Frontier, draw, halting_point, read_frontier, read_run, threshold_curve
+
+    halting, all_step = tmp_path / "halting", tmp_path / "all_step"
+    _logged_run(halting / "wandb" / "offline-run-20250101_000000-fit", [{"step": 1, "train/loss": 2.0}])
+    _logged_run(  # the test run: newer, so it is the one read
+        halting / "wandb" / "offline-run-20250101_000500-test",
+        [{"step": 0, "test/halt_glimpses": 3.0, "test/halt_acc": 0.9}, {"step": 0, "test/halt_glimpses": 2.5, "test/halt_acc": 0.95}],
+    )
+    assert halting_point(read_run(halting)) == (2.5, 0.95)  # the last value logged
+    assert halting_point(read_run(halting / "wandb" / "offline-run-20250101_000500-test")) == (2.5, 0.95)  # one run folder
+    _logged_run(all_step / "wandb" / "offline-run-20250101_000000-test", [{
         "test/early_exit/tau_0.9/acc": 0.97, "test/early_exit/tau_0.9/glimpses": 2.0,
         "test/early_exit/tau_0.5/acc": 0.93, "test/early_exit/tau_0.5/glimpses": 1.2, "test/acc": 0.98,
     }])
-    assert threshold_curve(all_step) == [(1.2, 0.93), (2.0, 0.97)]
+    assert threshold_curve(read_run(all_step)) == [(1.2, 0.93), (2.0, 0.97)]
+    assert read_frontier("toy", all_step, [halting]) == Frontier("toy", [(2.5, 0.95)], [(1.2, 0.93), (2.0, 0.97)], 0.98)
+    with pytest.raises(KeyError, match="logged no test/halt_glimpses"):
+        halting_point(read_run(all_step))
     out = tmp_path / "frontier.png"
-    draw([Frontier("toy", [(2.5, 0.95)], threshold_curve(all_step), 0.98)], out)
+    draw([Frontier("toy", [(2.5, 0.95)], threshold_curve(read_run(all_step)), 0.98)], out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
