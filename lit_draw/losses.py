@@ -52,7 +52,7 @@ def glimpse_weights(
         else:
             raise ValueError(
                 f"weighting must be one of {', '.join(WEIGHTINGS)} or a list of {num_glimpses} "
-                f"non-negative weights, got {weighting!r}"
+                f"non-negative weights (one per glimpse), got {weighting!r}"
             )
     else:
         w = torch.tensor([float(v) for v in weighting], dtype=torch.float64)

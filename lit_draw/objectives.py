@@ -51,6 +51,10 @@ class Objective(nn.Module):
 
     def __init__(self, weighting: str | list[float] = "all", gamma: float = 0.9) -> None:
         super().__init__()
+        if isinstance(weighting, str):  # the net's glimpses T are known only at bind()
+            require(type(self).__name__, "weighting", weighting in losses.WEIGHTINGS,
+                    f"one of {', '.join(losses.WEIGHTINGS)} or a list of T non-negative weights (T: the net's glimpses)",
+                    weighting)
         losses.glimpse_weights(weighting, 1 if isinstance(weighting, str) else len(weighting), gamma)  # checks
         self.weighting = weighting
         self.gamma = gamma

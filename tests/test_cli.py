@@ -114,7 +114,9 @@ def test_an_objective_that_does_not_fit_the_net_is_one_line(tiny: list[str]):
 
 
 def test_bad_weighting_is_reported_by_name(tiny: list[str]):
-    with pytest.raises(ValueError, match="weighting must be one of last, all, linear, exponential"):
+    # the objective is built before the net's glimpses are known: no "a list of 1 ... weights"
+    with pytest.raises(ValueError, match=r"weighting must be one of last, all, linear, exponential or a list of T "
+                                         r"non-negative weights \(T: the net's glimpses\), got 'first'"):
         main(["fit", *tiny, "--model.objective.init_args.weighting=first", "--trainer.max_steps=1"])
 
 

@@ -51,7 +51,8 @@ def test_validation_logs_accuracy_after_every_glimpse(glimpses: int, tmp_path):
 @pytest.mark.parametrize(
     ("objective", "options", "message"),
     [
-        (CrossEntropy, dict(weighting="first"), r"weighting must be one of last, all, linear, exponential"),
+        (CrossEntropy, dict(weighting="first"), r"^CrossEntropy.weighting must be one of last, all, linear, exponential or a "
+                                                r"list of T non-negative weights \(T: the net's glimpses\), got 'first'$"),
         (Reinforce, dict(entropy_bonus=-0.1), r"Reinforce.entropy_bonus must be a finite number >= 0 \(0: off\), got -0.1"),
         (Reinforce, dict(reward="sometimes"), r"Reinforce.reward must be one of final, weighted, got 'sometimes'"),
         (WakeSleep, dict(grad_variance_every=-1), r"WakeSleep.grad_variance_every must be an int >= 0 \(0: never\), got -1"),
