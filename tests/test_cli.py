@@ -17,7 +17,7 @@ from lit_draw.cli import main
 from lit_draw.data import mnist
 from lit_draw.errors import LitDrawError
 from tests.conftest import CONFIGS
-from lit_draw.metrics_csv import read_metrics, run_folders, values
+from lit_draw.cli.metrics_csv import read_metrics, run_folders, values
 
 pytestmark = pytest.mark.slow  # every test here builds the CLI, most train a few steps
 
@@ -222,6 +222,16 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
     "ram_patch_larger_than_canvas": (
         ["fit", "--config", str(CONFIGS / "ram_mnist.yaml"), "--model.net.init_args.patch=32"],
         r"^RAM.patch must be <= canvas_size \(28\), got 32$", None,
+    ),
+    "ram_coarsest_view_larger_than_canvas": (
+        ["fit", "--config", str(CONFIGS / "ram_mnist.yaml"), "--model.net.init_args.scales=6"],
+        r"^RAM.scales must be <= 2 for patch 8 on a 28x28 canvas \(the coarsest view, patch \* 2\^\(scales-1\) = 256 px, "
+        r"must fit the canvas\), got 6$", None,
+    ),
+    "draw_read_grid_larger_than_canvas": (
+        ["fit", "--config", str(CONFIGS / "quickstart.yaml"), "--model.net.init_args.read_n=100"],
+        r"^DRAWClassifier.read_n must be <= canvas_size \(40\) \(an N x N read grid of at most one filter per canvas "
+        r"pixel\), got 100$", None,
     ),
     "data_root_is_a_file": (
         [TINY, "fit", "--data.root=afile", "--trainer.max_steps=1"], r"^data root afile: cannot create afile/MNIST/raw",

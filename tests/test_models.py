@@ -71,6 +71,42 @@ def test_samplers_follow_their_distributions():
     torch.testing.assert_close(counts, probs, atol=0.015, rtol=0)
 
 
+@pytest.mark.parametrize(
+    ("model", "sizes", "message"),
+    [
+        ("DRAWClassifier", dict(canvas_size=40, read_n=100), r"DRAWClassifier.read_n must be <= canvas_size \(40\)"),
+        ("DRAWClassifier", dict(canvas_size=40, read_n=41), r"DRAWClassifier.read_n must be <= canvas_size \(40\)"),
+        ("RAM", dict(canvas_size=28, patch=8, scales=6), r"RAM.scales must be <= 2 .* = 256 px, must fit the canvas\), got 6"),
+        ("RAM", dict(canvas_size=28, patch=8, scales=3), r"RAM.scales must be <= 2 .* = 32 px, must fit the canvas\), got 3"),
+        ("RAM", dict(canvas_size=28, patch=30, scales=1), r"RAM.patch must be <= canvas_size \(28\), got 30"),
+        ("WSRAM", dict(canvas_size=28, patch=8, zooms=[1, 4]), r"WSRAM.zooms must be at most 2 each .* = 32 px, must fit the canvas\), got \[1, 4\]"),
+        ("WSRAM", dict(canvas_size=28, patch=30, zooms=[1]), r"WSRAM.patch must be <= canvas_size \(28\), got 30"),
+    ],
+)
+def test_models_refuse_a_read_that_does_not_fit_the_canvas(model, sizes, message):
+    """The coarsest retina view (RAM's patch * 2^(scales-1), WS-RAM's patch * largest zoom) and DRAW's
+    N x N read grid must fit the canvas, not only the finest patch."""
+    from lit_draw import models
+
+    with pytest.raises(ValueError, match=f"^{message}"):
+        getattr(models, model)(**sizes)
+
+
+@pytest.mark.parametrize(
+    ("model", "sizes"),
+    [
+        ("DRAWClassifier", dict(canvas_size=40, read_n=40)),
+        ("RAM", dict(canvas_size=28, patch=8, scales=2)),  # 16 px
+        ("RAM", dict(canvas_size=100, patch=12, scales=4)),  # 96 px, as ram_cluttered100
+        ("WSRAM", dict(canvas_size=100, patch=12, zooms=[1, 2, 4, 8])),  # 96 px
+    ],
+)
+def test_models_take_a_read_that_just_fits_the_canvas(model, sizes):
+    from lit_draw import models
+
+    assert getattr(models, model)(**sizes).canvas_size == sizes["canvas_size"]
+
+
 @pytest.mark.parametrize("value", [True, 2.5])
 def test_models_reject_non_int_sizes(value):
     from lit_draw.models import RAM, WSRAM

@@ -76,6 +76,8 @@ class DRAWClassifier(nn.Module):
         )
         require("DRAWClassifier", "halting", isinstance(halting, bool), "true or false", halting)
         require("DRAWClassifier", "filter", filter in FilterbankWindow.FILTERS, "one of paper, dram", filter)
+        require("DRAWClassifier", "read_n", read_n <= canvas_size,
+                f"<= canvas_size ({canvas_size}) (an N x N read grid of at most one filter per canvas pixel)", read_n)
         self.canvas_size = canvas_size
         self.glimpses = glimpses
         self.num_classes = num_classes

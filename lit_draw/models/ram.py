@@ -108,6 +108,11 @@ class RAM(nn.Module):
         require("RAM", "start", start in STARTS, f"one of {', '.join(STARTS)}", start)
         require("RAM", "std", isinstance(std, (int, float)) and std > 0, "> 0", std)
         require("RAM", "halting", isinstance(halting, bool), "true or false", halting)
+        require("RAM", "patch", patch <= canvas_size, f"<= canvas_size ({canvas_size})", patch)
+        fitting = max(s for s in range(1, scales + 1) if patch * 2 ** (s - 1) <= canvas_size)
+        require("RAM", "scales", scales == fitting,
+                f"<= {fitting} for patch {patch} on a {canvas_size}x{canvas_size} canvas (the coarsest view, "
+                f"patch * 2^(scales-1) = {patch * 2 ** (scales - 1)} px, must fit the canvas)", scales)
         self.canvas_size = canvas_size
         self.glimpses = glimpses
         self.num_classes = num_classes

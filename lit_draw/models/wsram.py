@@ -129,6 +129,11 @@ class WSRAM(nn.Module):
             bool(zooms) and all(isinstance(z, int) and z >= 1 and not z & (z - 1) for z in zooms) and len(set(zooms)) == len(zooms),
             "distinct powers of two (1, 2, 4, ...)", zooms,
         )
+        require("WSRAM", "patch", patch <= canvas_size, f"<= canvas_size ({canvas_size})", patch)
+        top = max(z for z in (2 ** k for k in range(canvas_size.bit_length())) if patch * z <= canvas_size)
+        require("WSRAM", "zooms", patch * max(zooms) <= canvas_size,
+                f"at most {top} each for patch {patch} on a {canvas_size}x{canvas_size} canvas (the coarsest view, "
+                f"patch * zoom = {patch * max(zooms)} px, must fit the canvas)", zooms)
         require("WSRAM", "temperature", isinstance(temperature, (int, float)) and temperature >= 1, ">= 1 (1: off)", temperature)
         require("WSRAM", "hidden", isinstance(hidden, int) and hidden >= 0, "an int >= 0 (0: linear)", hidden)
         self.canvas_size = canvas_size
