@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lit_draw import bench
-from lit_draw.bench import DEFAULT_CONFIGS, main
+from lit_draw.experiments import bench
+from lit_draw.experiments.bench import DEFAULT_CONFIGS, main
 from lit_draw.models import RAM, WSRAM, DRAWClassifier
 from lit_draw.module import AttentionClassifier
 from lit_draw.objectives import CrossEntropy

@@ -37,7 +37,7 @@ from lit_draw.data import CanvasMNIST
 from lit_draw.models.trace import Trace
 from lit_draw.module import AttentionClassifier
 from lit_draw.objectives import CrossEntropy
-from lit_draw.metrics_csv import read_metrics, values
+from lit_draw.cli.metrics_csv import read_metrics, values
 
 T, CANVAS, TEST_SIZE, TAUS = 3, 32, 32, [0.3, 0.6, 0.99]
 CELLS, GATES = ("encoder", "decoder"), ("input", "forget", "output")

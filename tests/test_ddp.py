@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lit_draw.cli import main
-from lit_draw.metrics_csv import read_metrics, values
+from lit_draw.cli.metrics_csv import read_metrics, values
 from tests.conftest import CONFIGS
 
 T = 2

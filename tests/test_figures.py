@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from lit_draw import figures, plots
+from lit_draw.experiments import figures, plots
 
 
 def _synthetic_seed(seed: int, good: bool) -> figures.SeedRuns:

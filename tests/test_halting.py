@@ -31,7 +31,7 @@ from lit_draw.models import RAM, DRAWClassifier, WSRAM
 from lit_draw.models.halting import HaltingHead
 from lit_draw.module import AttentionClassifier
 from lit_draw.objectives import CrossEntropy, PonderNet, Reinforce, ReinforceHalting
-from lit_draw.predictions import PredictionFile
+from lit_draw.cli.predictions import PredictionFile
 
 ROOT = Path(__file__).parents[1]
 
@@ -362,7 +362,7 @@ def test_the_viewer_shows_where_each_canvas_stopped():
 
 
 def test_glimpses_to_reach_interpolates_between_points_by_hand():
-    from lit_draw.halting_frontier import glimpses_to_reach
+    from lit_draw.experiments.halting_frontier import glimpses_to_reach
 
     curve = [(4.0, 0.98), (1.0, 0.90), (2.0, 0.96)]
     assert glimpses_to_reach(curve, 0.97) == pytest.approx(3.0)  # halfway from (2, 0.96) to (4, 0.98)
@@ -371,7 +371,7 @@ def test_glimpses_to_reach_interpolates_between_points_by_hand():
 
 
 def _logged_run(folder: Path, rows: list[dict[str, float]]) -> None:
-    """A W&B run folder whose ``csv/metrics.csv`` holds ``rows``, as :class:`~lit_draw.metrics_csv.WandbRunCSV` writes it."""
+    """A W&B run folder whose ``csv/metrics.csv`` holds ``rows``, as :class:`~lit_draw.cli.metrics_csv.WandbRunCSV` writes it."""
     path = folder / "csv" / "metrics.csv"
     path.parent.mkdir(parents=True)
     with path.open("w", newline="") as file:
@@ -381,7 +381,7 @@ def _logged_run(folder: Path, rows: list[dict[str, float]]) -> None:
 
 
 def test_the_frontier_reads_halting_points_and_the_threshold_curve_and_draws_them(tmp_path: Path):
-    from lit_draw.halting_frontier import Frontier, draw, halting_point, read_frontier, read_run, threshold_curve
+    from lit_draw.experiments.halting_frontier import Frontier, draw, halting_point, read_frontier, read_run, threshold_curve
 
     halting, all_step = tmp_path / "halting", tmp_path / "all_step"
     _logged_run(halting / "wandb" / "offline-run-20250101_000000-fit", [{"step": 1, "train/loss": 2.0}])

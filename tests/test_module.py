@@ -10,7 +10,7 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.plugins.precision import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
 
-from lit_draw.checks import unclippable
+from lit_draw.cli.checks import unclippable
 from lit_draw.metrics import PerGlimpseAccuracy
 from lit_draw.models import DRAWClassifier
 from lit_draw.module import AttentionClassifier

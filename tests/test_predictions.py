@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import torch
 
-from lit_draw.predictions import PredictionFile
+from lit_draw.cli.predictions import PredictionFile
 
 
 def test_batches_are_stacked_along_the_canvas_dimension_with_windows_and_labels(tmp_path: Path):

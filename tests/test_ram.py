@@ -11,7 +11,7 @@ from lit_draw.models import RAM
 from lit_draw.models.attention import loc_to_pixels
 from lit_draw.module import AttentionClassifier
 from lit_draw.objectives import Reinforce
-from lit_draw.metrics_csv import read_metrics, run_folders
+from lit_draw.cli.metrics_csv import read_metrics, run_folders
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 RAM_KEYS = {"train/reward", "train/baseline_mse", "train/reinforce_loss", "train/advantage_std", "train/loss"}

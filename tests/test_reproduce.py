@@ -10,9 +10,9 @@ import pytest
 import torch
 import yaml
 
-from lit_draw import figures, reproduce, results
+from lit_draw.experiments import figures, reproduce, results
 from lit_draw.cli import ConfigError, main
-from lit_draw.metrics_csv import read_metrics
+from lit_draw.cli.metrics_csv import read_metrics
 from tests.conftest import tiny_draw_args
 
 #: Callbacks of the tiny row: what the figure script reads, every step.

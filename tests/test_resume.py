@@ -18,10 +18,9 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from lit_draw import resume
-from lit_draw.cli import main
+from lit_draw.cli import main, resume
 from lit_draw.errors import ConfigError
-from lit_draw.metrics_csv import read_metrics
+from lit_draw.cli.metrics_csv import read_metrics
 
 pytestmark = pytest.mark.slow  # every test here trains
 
@@ -298,7 +297,7 @@ def test_a_fit_that_dies_before_its_first_save_does_not_hide_the_run_before_it(t
 def test_a_weights_only_checkpoint_is_refused_for_resume_and_trains_on_with_init_from(
     tiny: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
-    from lit_draw.reproduce import strip_checkpoint
+    from lit_draw.experiments.reproduce import strip_checkpoint
 
     args = [*tiny, "--trainer.limit_val_batches=0"]
     main(["fit", *args, "--trainer.max_steps=3"])

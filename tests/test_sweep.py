@@ -8,19 +8,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lit_draw.sweep import engine_available
+from lit_draw.experiments.sweep import engine_available
 
 # not pytest.importorskip("sweeps"): without the engine that imports the repository's sweeps/ folder
 if not engine_available():
     pytest.skip("W&B's sweep engine is the optional extra lit_draw[sweep]", allow_module_level=True)
 
-from lit_draw.checks import flatten  # noqa: E402
+from lit_draw.cli.checks import flatten  # noqa: E402
 from lit_draw.cli import LitDrawCLI, main, trainer_defaults  # noqa: E402
 from lit_draw.data import CanvasMNIST  # noqa: E402
 from lit_draw.module import AttentionClassifier  # noqa: E402
-from lit_draw.sweep import agent_argv, grid_points, load_sweep  # noqa: E402
+from lit_draw.experiments.sweep import agent_argv, grid_points, load_sweep  # noqa: E402
 from tests.conftest import tiny_draw_args  # noqa: E402
-from lit_draw.metrics_csv import read_metrics, values  # noqa: E402
+from lit_draw.cli.metrics_csv import read_metrics, values  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))

@@ -14,7 +14,7 @@ from lit_draw.models import WSRAM
 from lit_draw.models.attention import loc_to_pixels
 from lit_draw.module import AttentionClassifier
 from lit_draw.objectives import Variational, WakeSleep
-from lit_draw.metrics_csv import read_metrics, run_folders, values
+from lit_draw.cli.metrics_csv import read_metrics, run_folders, values
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 

@@ -10,7 +10,7 @@ budget in epochs or updates, a number of seeds and the published test error. For
 the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in this process, with
 ``--seed_everything=k`` and ``--trainer.default_root_dir=runs/reproduce/<row>/seed<k>``:
 
-* **resumable**: a seed with a last checkpoint (:func:`lit_draw.resume.resolve_last`) continues from it; a
+* **resumable**: a seed with a last checkpoint (:func:`lit_draw.cli.resume.resolve_last`) continues from it; a
   seed whose recorded test was at the end of the same budget is skipped;
 * **time-boxed**: ``--max-time`` is the training time of this invocation, shared equally by the
   rows named and then by each row's seeds still to train (testing comes on top). A seed stopped short of its budget is recorded
@@ -25,7 +25,7 @@ the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in
   ``RESULTS.md`` and ``checkpoints/`` are not touched, and the console says so. A row's seeds in
   ``results.json`` all come from the row's own protocol (a record with such overrides is left out);
 * **results**: ``results.json`` and ``RESULTS.md`` in the working directory are regenerated from
-  every seed run so far (see :mod:`lit_draw.results`), and the checkpoint of the seed whose test
+  every seed run so far (see :mod:`lit_draw.experiments.results`), and the checkpoint of the seed whose test
   error is closest to the row's mean is exported to ``checkpoints/<row>.ckpt`` (weights and
   hyperparameters only) with its resolved config ``checkpoints/<row>.yaml``, so that
   ``python -m lit_draw test --config checkpoints/<row>.yaml --ckpt_path checkpoints/<row>.ckpt``
@@ -33,7 +33,7 @@ the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in
 
 Seeds run one after another on one device (``--trainer.devices=1``; several processes under DDP
 are not supported here). W&B runs go under each seed's folder (``<seed>/wandb`` for training, ``<seed>/test/wandb`` for
-testing), where :mod:`lit_draw.figures` reads them.
+testing), where :mod:`lit_draw.experiments.figures` reads them.
 """
 
 from __future__ import annotations
@@ -55,14 +55,14 @@ import torch
 import yaml
 from lightning.pytorch import Trainer
 
-from lit_draw import results
-from lit_draw.bench import device_name
-from lit_draw.figures import FIGURES
+from lit_draw.experiments import results
+from lit_draw.experiments.bench import device_name
+from lit_draw.experiments.figures import FIGURES
 from lit_draw.cli import ConfigError, main as cli_main
-from lit_draw.resume import resolve_last
+from lit_draw.cli.resume import resolve_last
 
 #: The rows shipped with lit_draw.
-ROWS_FILE = Path(__file__).resolve().parents[1] / "configs" / "reproduce.yaml"
+ROWS_FILE = Path(__file__).resolve().parents[2] / "configs" / "reproduce.yaml"
 #: Where seeds train, relative to the working directory.
 RUNS = Path("runs/reproduce")
 #: Where the exported checkpoints and configs go, relative to the working directory.

@@ -1,7 +1,7 @@
 """The halting frontier: test accuracy against mean glimpses used, learned halting against the
 confidence-threshold exit of the same architecture trained All-Step without halting.
 
-Reads the ``metrics.csv`` of runs that ran ``test`` after ``fit`` (:mod:`lit_draw.metrics_csv`; a run
+Reads the ``metrics.csv`` of runs that ran ``test`` after ``fit`` (:mod:`lit_draw.cli.metrics_csv`; a run
 dir is a ``trainer.default_root_dir``, its ``wandb`` folder or one W&B run folder, of which the newest
 is read: the ``test``):
 
@@ -13,7 +13,7 @@ is read: the ``test``):
 The number the README reports per setting is :func:`glimpses_to_reach` of both at the fixed-T
 accuracy minus half a point. Plain functions, matplotlib only::
 
-    python -m lit_draw.halting_frontier --title "DRAW, 40x40" --all-step <run dir> \
+    python -m lit_draw halting-frontier --title "DRAW, 40x40" --all-step <run dir> \
         --halting <run dir> <run dir> ... --out docs/halting_frontier.png
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lit_draw.metrics_csv import CSV_FOLDER, METRICS_FILE, read_metrics, run_folders, values
+from lit_draw.cli.metrics_csv import CSV_FOLDER, METRICS_FILE, read_metrics, run_folders, values
 
 _TAU = re.compile(r"^test/early_exit/tau_(?P<tau>[0-9.e-]+)/acc$")
 
@@ -43,7 +43,7 @@ class Frontier:
 
 @dataclass
 class LoggedRun:
-    """The scalars one W&B run folder logged: ``rows`` as :func:`~lit_draw.metrics_csv.read_metrics` reads them."""
+    """The scalars one W&B run folder logged: ``rows`` as :func:`~lit_draw.cli.metrics_csv.read_metrics` reads them."""
 
     directory: Path
     rows: list[dict[str, float]]
@@ -136,7 +136,7 @@ def draw(frontiers: Sequence[Frontier], path: str | Path, margin: float = 0.005)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lit_draw.halting_frontier", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lit_draw halting-frontier", description=__doc__.split("\n\n")[0])
     parser.add_argument("--title", action="append", required=True, help="one per setting, in order")
     parser.add_argument("--all-step", action="append", required=True, help="the All-Step run of each setting")
     parser.add_argument("--halting", action="append", nargs="+", required=True, help="the halting runs of each setting")

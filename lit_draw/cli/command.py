@@ -7,20 +7,20 @@ Defaults a researcher gets without writing them in YAML:
 * one folder per fit, ``<trainer.default_root_dir>/<W&B run id>/checkpoints``, holding the best
   checkpoint on ``val/acc``, ``last.ckpt`` and the run's resolved ``config.yaml``;
   ``<trainer.default_root_dir>/checkpoints`` links to the newest fit's folder and
-  ``--ckpt_path last`` names its ``last.ckpt`` (see :mod:`lit_draw.resume`);
+  ``--ckpt_path last`` names its ``last.ckpt`` (see :mod:`lit_draw.cli.resume`);
 * the resolved config logged as the W&B run config;
 * ``validate`` / ``test`` / ``predict`` need ``--ckpt_path`` (or ``--untrained`` to score the
   untrained model on purpose), and refuse a checkpoint whose model settings differ from the config's;
-* ``predict`` writes the per-glimpse probabilities to a file (see :mod:`lit_draw.predictions`);
+* ``predict`` writes the per-glimpse probabilities to a file (see :mod:`lit_draw.cli.predictions`);
 * ``fit --init_from <checkpoint>`` trains on from a checkpoint's weights with a fresh optimiser
   (a shipped, weights-only checkpoint cannot be resumed).
 
 Added by the CLI outside the config (they are not in ``--print_config``, so they are listed here and
-in ``--help``): the callbacks :class:`~lit_draw.resume.RunFolder`,
-:class:`~lit_draw.resume.KeepWandbRunId` and :class:`~lit_draw.resume.CheckpointOnSignal` (every
+in ``--help``): the callbacks :class:`~lit_draw.cli.resume.RunFolder`,
+:class:`~lit_draw.cli.resume.KeepWandbRunId` and :class:`~lit_draw.cli.resume.CheckpointOnSignal` (every
 command), a ``LearningRateMonitor`` with an ``lr_scheduler``, ``PredictionFile`` for ``predict``,
-the plugin :class:`~lit_draw.resume.AtomicCheckpointIO` (unless ``trainer.plugins`` names a
-checkpoint IO), and beside a W&B logger the CSV logger :class:`~lit_draw.metrics_csv.WandbRunCSV`
+the plugin :class:`~lit_draw.cli.resume.AtomicCheckpointIO` (unless ``trainer.plugins`` names a
+checkpoint IO), and beside a W&B logger the CSV logger :class:`~lit_draw.cli.metrics_csv.WandbRunCSV`
 (every scalar again in ``<W&B run folder>/csv/metrics.csv``). The W&B logger gets
 ``mode="offline"`` when it is offline, and a resumed fit's
 W&B run id as ``id``: both through its public arguments, not written into the saved config.
@@ -51,14 +51,14 @@ from lightning.fabric.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from lit_draw import resume
-from lit_draw.checks import check_config_files, glimpse_larger_than_canvas, model_mismatch, unclippable
+from lit_draw.cli import resume
+from lit_draw.cli.checks import check_config_files, glimpse_larger_than_canvas, model_mismatch, unclippable
 from lit_draw.data import CanvasMNIST
 from lit_draw.errors import ConfigError
-from lit_draw.metrics_csv import WandbRunCSV
+from lit_draw.cli.metrics_csv import WandbRunCSV
 from lit_draw.module import AttentionClassifier
-from lit_draw.predictions import PredictionFile
-from lit_draw.sweep import SUMMARY_ENV
+from lit_draw.cli.predictions import PredictionFile
+from lit_draw.experiments.sweep import SUMMARY_ENV
 
 __all__ = ["ConfigError", "LitDrawCLI", "check_args", "main"]
 
@@ -93,7 +93,7 @@ class LitDrawCLI(LightningCLI):
     Checkpointing is its own config group (``checkpoint:``), always on, so that listing analysis
     callbacks under ``trainer.callbacks`` never drops it. Each fit writes into its own folder;
     checkpoints are written atomically, carry the W&B run id, and are saved on SIGTERM / SIGUSR1
-    (see :mod:`lit_draw.resume`); ``fit`` from a checkpoint continues its W&B run and its folder.
+    (see :mod:`lit_draw.cli.resume`); ``fit`` from a checkpoint continues its W&B run and its folder.
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -108,7 +108,7 @@ class LitDrawCLI(LightningCLI):
                 "checkpoint.save_last": True,
                 "checkpoint.filename": "best-{epoch}-{step}",
                 "checkpoint.auto_insert_metric_name": False,
-                # each fit has its own folder (lit_draw.resume.RunFolder): last.ckpt is overwritten, never last-v1.ckpt
+                # each fit has its own folder (lit_draw.cli.resume.RunFolder): last.ckpt is overwritten, never last-v1.ckpt
                 "checkpoint.enable_version_counter": False,
             }
         )
@@ -249,7 +249,7 @@ class LitDrawCLI(LightningCLI):
         resumed = config.get("ckpt_path") if self.subcommand == "fit" else None
         trainer.callbacks.insert(0, resume.RunFolder(resume_from=resumed))
         trainer.callbacks += [resume.KeepWandbRunId(), resume.CheckpointOnSignal()]
-        # every scalar a second time, as CSV in the W&B run's folder (lit_draw.metrics_csv)
+        # every scalar a second time, as CSV in the W&B run's folder (lit_draw.cli.metrics_csv)
         trainer.loggers += [WandbRunCSV(logger) for logger in trainer.loggers if isinstance(logger, WandbLogger)]
         if config.get("lr_scheduler") and trainer.loggers:
             trainer.callbacks.append(LearningRateMonitor(logging_interval="epoch"))
@@ -305,9 +305,11 @@ def trainer_defaults() -> dict[str, Any]:
 
 #: Commands beside LightningCLI's ``fit / validate / test / predict``: name -> module with ``main(args)``.
 EXTRA_COMMANDS = {
-    "bench": "lit_draw.bench",
-    "sweep": "lit_draw.sweep",
-    "reproduce": "lit_draw.reproduce",
+    "bench": "lit_draw.experiments.bench",
+    "sweep": "lit_draw.experiments.sweep",
+    "reproduce": "lit_draw.experiments.reproduce",
+    "figures": "lit_draw.experiments.figures",
+    "halting-frontier": "lit_draw.experiments.halting_frontier",
     "view": "lit_draw.viewer",
 }
 
@@ -315,10 +317,11 @@ EXTRA_COMMANDS = {
 _DESCRIPTION = (
     "Train and evaluate lit_draw's attention classifiers (fit / validate / test / predict, with "
     "--config configs/<experiment>.yaml). Further commands, each with its own --help: "
-    "bench (speed table), reproduce (the published results over seeds), sweep (run a W&B sweep file "
+    "bench (speed table), reproduce (the published results over seeds), figures (the study's figures "
+    "from reproduce's runs), halting-frontier (the learned-halting figure), sweep (run a W&B sweep file "
     "locally), view (the attention viewer page). Added outside the config (not in --print_config): the "
-    "callbacks lit_draw.resume.RunFolder, KeepWandbRunId and CheckpointOnSignal, a LearningRateMonitor with an "
-    "lr_scheduler, PredictionFile for predict, and the plugin lit_draw.resume.AtomicCheckpointIO unless "
+    "callbacks lit_draw.cli.resume.RunFolder, KeepWandbRunId and CheckpointOnSignal, a LearningRateMonitor with an "
+    "lr_scheduler, PredictionFile for predict, and the plugin lit_draw.cli.resume.AtomicCheckpointIO unless "
     "trainer.plugins names a checkpoint IO."
 )
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lit_draw.reproduce import Row
+    from lit_draw.experiments.reproduce import Row
 
 RESULTS_JSON = Path("results.json")
 RESULTS_MD = Path("RESULTS.md")
@@ -137,7 +137,7 @@ def format_published(published: float | list[float] | None) -> str:
 
 def render_markdown(entries: list[dict[str, Any]], figures: list[str] = ()) -> str:
     """``RESULTS.md``: the table beside the published figures, per-glimpse accuracy, the figures
-    (paths relative to ``RESULTS.md``, drawn by ``python -m lit_draw.figures``), run details."""
+    (paths relative to ``RESULTS.md``, drawn by ``python -m lit_draw figures``), run details."""
     lines = [
         "# Results",
         "",
@@ -196,7 +196,7 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = ()) -> s
                     f"| `{e['row']}` | {s['seed']} | {s['test_error']:.2f}% | {mc} | {s['status']} | {checkpoint} | {commit} |"
                 )
     if figures:
-        lines += ["", "## Figures", "", "Drawn from the rows' W&B runs by `python -m lit_draw.figures`.", ""]
+        lines += ["", "## Figures", "", "Drawn from the rows' W&B runs by `python -m lit_draw figures`.", ""]
         lines += [f"![{Path(path).stem}]({path})" for path in figures]
     lines += ["", "## Rows", ""]
     for e in entries:

@@ -1,11 +1,11 @@
-"""``python -m lit_draw.figures``: the study's figures and WS-RAM's Figure 2 from the runs of
+"""``python -m lit_draw figures``: the study's figures and WS-RAM's Figure 2 from the runs of
 ``python -m lit_draw reproduce``, as PNG and vector PDF (matplotlib).
 
-    python -m lit_draw.figures [--runs runs/reproduce] [--out docs]
+    python -m lit_draw figures [--runs runs/reproduce] [--out docs]
         [--study ROW ROW] [--wsram ROW ...] [--module decoder]
 
 Reads each seed's logged scalars from the ``metrics.csv`` beside its W&B runs (see
-:mod:`lit_draw.metrics_csv`; ``<seed>/wandb``: training, every resumed part in order;
+:mod:`lit_draw.cli.metrics_csv`; ``<seed>/wandb``: training, every resumed part in order;
 ``<seed>/test/wandb``: the newest test), the test's ``test_confusion.csv`` and its
 ``test_metrics.json``, and writes each figure as ``<name>.png`` and ``<name>.pdf``:
 
@@ -39,8 +39,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from lit_draw.metrics_csv import read_metrics, run_folders
-from lit_draw.plots import Series, heatmap, line_chart, panels, save
+from lit_draw.cli.metrics_csv import read_metrics, run_folders
+from lit_draw.experiments.plots import Series, heatmap, line_chart, panels, save
 
 #: Row name -> label in the figures.
 LABELS = {
@@ -262,7 +262,7 @@ def study_figures(rows: dict[str, list[SeedRuns]], module: str = "decoder") -> d
 
 def main(args: list[str] | None = None) -> list[Path]:
     """Write the figures, each as PNG and PDF; returns the paths written."""
-    parser = argparse.ArgumentParser(prog="python -m lit_draw.figures", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lit_draw figures", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("runs/reproduce"), help="runs of reproduce (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("docs"), help="folder for the figures (default: %(default)s)")
     parser.add_argument("--study", nargs=2, default=list(STUDY_ROWS), metavar="ROW", help="the two rows compared")

@@ -50,7 +50,7 @@ from lit_draw.data import CanvasMNIST
 from lit_draw.errors import ConfigError
 from lit_draw.module import AttentionClassifier
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 #: ``--model`` -> (the net's class name, its reference config under ``configs/``).
 DEFAULT_CONFIGS = {
     "draw": ("DRAWClassifier", "draw_all_step.yaml"),

@@ -17,7 +17,7 @@ from lightning.pytorch.plugins.precision import MixedPrecision, Precision
 from torch import nn
 
 from lit_draw.errors import ConfigError
-from lit_draw.resume import differs
+from lit_draw.cli.resume import differs
 
 #: Model settings that change how a run is executed, not what the checkpoint computes.
 RUNTIME_ONLY = ("compile", "grad_variance_every")

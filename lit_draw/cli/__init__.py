@@ -1,0 +1,18 @@
+"""The command line: ``python -m lit_draw`` (also ``lit-draw``) and what it adds around the research core.
+
+* :mod:`~lit_draw.cli.command`: LightningCLI with lit_draw's defaults (``fit / validate / test /
+  predict``) and the dispatch to the further commands (``bench``, ``reproduce``, ``sweep``, ...);
+* :mod:`~lit_draw.cli.checks`: the start-up checks that refuse a request in one line before anything runs;
+* :mod:`~lit_draw.cli.resume`: run folders, the W&B run id in checkpoints, atomic checkpoint writes,
+  a checkpoint on SIGTERM / SIGUSR1;
+* :mod:`~lit_draw.cli.predictions`: the file ``predict`` writes;
+* :mod:`~lit_draw.cli.metrics_csv`: every logged scalar again as CSV beside the W&B run, and its reader.
+
+The research core (:mod:`lit_draw.module`, :mod:`lit_draw.models`, :mod:`lit_draw.objectives`, ...)
+imports nothing from here.
+"""
+
+from lit_draw.cli.command import LitDrawCLI, check_args, main, trainer_defaults
+from lit_draw.errors import ConfigError
+
+__all__ = ["ConfigError", "LitDrawCLI", "check_args", "main", "trainer_defaults"]
