@@ -146,11 +146,11 @@ def test_a_resume_finds_its_run_after_wandb_was_left_set_up_and_writes_on_into_i
     assert _checkpoint_step(folder / "last.ckpt") == 4
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1], ids=["SIGTERM", "SIGUSR1"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1, signal.SIGINT], ids=["SIGTERM", "SIGUSR1", "SIGINT"])
 def test_signal_saves_last_checkpoint_exits_128_plus_signum_and_the_resume_overwrites_it(
     tiny: list[str], tmp_path: Path, signum: int
 ):
-    handler_before = signal.getsignal(signal.SIGUSR1)
+    handlers_before = signal.getsignal(signal.SIGUSR1), signal.getsignal(signal.SIGINT)
     callback = f"--trainer.callbacks=[{{class_path: tests.test_resume.SignalAtStep, init_args: {{signum: {int(signum)}, step: 3}}}}]"
     # no periodic checkpoint: the only one is the one the signal causes
     with pytest.raises(SystemExit) as stopped:
@@ -158,7 +158,7 @@ def test_signal_saves_last_checkpoint_exits_128_plus_signum_and_the_resume_overw
     assert stopped.value.code == 128 + signum  # not 0: `fit && test` and job wrappers see the stop
     folder = (tmp_path / "run" / "checkpoints").resolve()
     assert _checkpoint_step(folder / "last.ckpt") == 3
-    assert signal.getsignal(signal.SIGUSR1) == handler_before
+    assert (signal.getsignal(signal.SIGUSR1), signal.getsignal(signal.SIGINT)) == handlers_before
 
     resumed = main(["fit", *tiny, "--trainer.limit_val_batches=0", "--trainer.max_steps=5", "--ckpt_path=last"])
     assert Path(resumed.trainer.checkpoint_callback.dirpath) == folder  # on in the same run's folder
@@ -171,6 +171,17 @@ def test_a_python_m_lit_draw_fit_stopped_by_sigterm_exits_143(tiny: list[str], t
     args = [*tiny, callback, "--trainer.limit_val_batches=0", "--trainer.max_steps=50"]
     result = subprocess.run([sys.executable, "-m", "lit_draw", "fit", *args], capture_output=True, env=_subprocess_env())
     assert result.returncode == 143, result.stderr[-2000:]
+    assert _checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 2
+
+
+def test_a_python_m_lit_draw_fit_stopped_by_ctrl_c_saves_last_and_exits_130(tiny: list[str], tmp_path: Path):
+    """Ctrl-C mid-epoch: the batch ends, last.ckpt holds it, the console says so, exit status 130."""
+    callback = "--trainer.callbacks=[{class_path: tests.test_resume.SignalAtStep, init_args: {signum: 2, step: 2}}]"
+    args = [*tiny, callback, "--trainer.limit_val_batches=0", "--trainer.max_steps=50"]
+    result = subprocess.run([sys.executable, "-m", "lit_draw", "fit", *args], capture_output=True, text=True, env=_subprocess_env())
+    assert result.returncode == 130, result.stderr[-2000:]
+    assert "Ctrl-C: stopping after this batch and saving last.ckpt" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
     assert _checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 2
 
 

@@ -18,8 +18,9 @@
   ``shutil.move``, which copies across filesystems); on a cluster ``/tmp`` is rarely where
   checkpoints go, and a kill mid-copy would leave a truncated ``last.ckpt``.
 * :class:`CheckpointOnSignal` saves ``last.ckpt`` when a fit stops on SIGTERM (Lightning finishes
-  the current batch, then raises ``SIGTERMException``) and treats SIGUSR1 as SIGTERM; the process
-  then exits with ``128 + signal number`` (143 for SIGTERM, 138 for SIGUSR1), the status a shell
+  the current batch, then raises ``SIGTERMException``) and treats SIGUSR1 and a first SIGINT
+  (Ctrl-C; a second one stops at once, without saving) as SIGTERM; the process then exits with
+  ``128 + signal number`` (143 for SIGTERM, 138 for SIGUSR1, 130 for SIGINT), the status a shell
   reports for a process stopped by that signal, so ``fit && test`` does not go on. Under SLURM,
   SIGUSR1 is left to Lightning's own handler, which saves ``hpc_ckpt_<n>.ckpt`` and requeues the
   job; SLURM then stops the job with SIGTERM (exit 143), and the requeued job resumes from the
@@ -271,8 +272,8 @@ class RunFolder(Callback):
 
 
 class CheckpointOnSignal(Callback):
-    """Saves ``last.ckpt`` before a fit stops on SIGTERM or SIGUSR1, and makes the process exit with
-    ``128 + signal number`` (see the module docstring)."""
+    """Saves ``last.ckpt`` before a fit stops on SIGTERM, SIGUSR1 or a first SIGINT (Ctrl-C), and makes
+    the process exit with ``128 + signal number`` (see the module docstring)."""
 
     def __init__(self) -> None:
         self.signum: int = signal.SIGTERM
@@ -282,9 +283,19 @@ class CheckpointOnSignal(Callback):
         if hasattr(signal, "SIGUSR1") and not SLURMEnvironment.detect():
             if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
                 signal.signal(signal.SIGUSR1, self._as_sigterm)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, self._first_sigint)
+
+    def _first_sigint(self, signum: int, frame: FrameType | None) -> None:
+        """SIGINT handler: Ctrl-C stops as SIGTERM does, at the end of the batch with ``last.ckpt`` saved
+        (a ``KeyboardInterrupt`` raised mid-step would leave no consistent state to save); a second
+        Ctrl-C is Python's own ``KeyboardInterrupt`` again, which stops at once without saving."""
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        rank_zero_info("lit_draw: Ctrl-C: stopping after this batch and saving last.ckpt (Ctrl-C again stops at once, without saving)")
+        self._as_sigterm(signum, frame)
 
     def _as_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        """SIGUSR1 handler: stop as on SIGTERM (Lightning's handler then ends the run cleanly)."""
+        """SIGUSR1 (and first SIGINT) handler: stop as on SIGTERM (Lightning's handler then ends the run cleanly)."""
         self.signum = signum
         os.kill(os.getpid(), signal.SIGTERM)
 
