@@ -158,7 +158,7 @@ def test_a_resumed_seed_gets_its_time_share_on_top_of_the_training_time_in_its_c
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.chdir(tmp_path)
-    row = reproduce.Row(name="r", configs=("c.yaml",), budget={"updates": 10}, args=("--data.batch_size=8",))
+    row = results.Row(name="r", configs=("c.yaml",), budget={"updates": 10}, args=("--data.batch_size=8",))
     run = reproduce.SeedRun(row, seed=2, overrides=["--trainer.precision=bf16-mixed"])
     assert run.fit_args(max_time_s=None) == [
         "fit", "--config", "c.yaml", "--data.batch_size=8", "--trainer.max_steps=10", "--trainer.max_epochs=-1",
@@ -177,7 +177,7 @@ def test_a_row_with_no_seeds_here_keeps_its_results_entry_from_another_machine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.chdir(tmp_path)
-    rows = {name: reproduce.Row(name=name, configs=("c.yaml",), budget={"epochs": 1}) for name in ("here", "elsewhere")}
+    rows = {name: results.Row(name=name, configs=("c.yaml",), budget={"epochs": 1}) for name in ("here", "elsewhere")}
     elsewhere = {**results.summarise(rows["elsewhere"], [_record(0, 2.0)]), "checkpoint_seed": 0}
     Path("results.json").write_text(json.dumps([elsewhere]))
     reproduce.write_results(rows, {})
@@ -196,7 +196,7 @@ def _record(seed: int, error: float, status: str = "done", mc: float | None = No
 
 
 def test_summary_means_and_sds_over_seeds_and_marks_short_rows_partial():
-    row = reproduce.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, published=[1.0, 2.0], seeds=3)
+    row = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, published=[1.0, 2.0], seeds=3)
     assert results.summarise(row, [])["status"] == "not run"
     records = [_record(0, 2.0, mc=1.0), _record(1, 4.0, mc=3.0), _record(2, 9.0, mc=2.0)]
     entry = results.summarise(row, records)
@@ -224,7 +224,7 @@ def test_overrides_that_change_what_a_row_measures_make_a_scratch_run_and_leave_
 
 def test_a_record_made_with_protocol_overrides_is_not_one_of_the_rows_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
-    row = reproduce.Row(name="r", configs=("c.yaml",), budget={"epochs": 10})
+    row = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10})
     for seed, overrides in ((0, ["--trainer.enable_progress_bar=false"]), (1, ["--data.test_size=500"])):
         path = reproduce.seed_dir(row, seed) / reproduce.METRICS_FILE
         path.parent.mkdir(parents=True)
@@ -233,7 +233,7 @@ def test_a_record_made_with_protocol_overrides_is_not_one_of_the_rows_seeds(tmp_
 
 
 def test_every_seed_is_in_results_and_an_entry_written_before_per_seed_still_renders():
-    row = reproduce.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, seeds=2)
+    row = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, seeds=2)
     records = [{**_record(0, 2.0, mc=1.0), "checkpoint": "runs/a.ckpt"}, _record(1, 4.0)]
     entry = results.summarise(row, records)
     assert entry["per_seed"] == [

@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from lit_draw.experiments.sweep import engine_available
+from lit_draw.cli import LitDrawCLI, main, trainer_defaults
+from lit_draw.cli.checks import flatten
+from lit_draw.cli.metrics_csv import read_metrics, run_folders, values
+from lit_draw.data import CanvasMNIST
+from lit_draw.experiments.sweep import agent_argv, engine_available, grid_points, lit_draw_args, load_sweep, summary_argument
+from lit_draw.module import AttentionClassifier
+from tests.conftest import tiny_draw_args
 
 # not pytest.importorskip("sweeps"): without the engine that imports the repository's sweeps/ folder
-if not engine_available():
-    pytest.skip("W&B's sweep engine is the optional extra lit_draw[sweep]", allow_module_level=True)
-
-from lit_draw.cli.checks import flatten  # noqa: E402
-from lit_draw.cli import LitDrawCLI, main, trainer_defaults  # noqa: E402
-from lit_draw.data import CanvasMNIST  # noqa: E402
-from lit_draw.module import AttentionClassifier  # noqa: E402
-from lit_draw.experiments.sweep import agent_argv, grid_points, load_sweep  # noqa: E402
-from tests.conftest import tiny_draw_args  # noqa: E402
-from lit_draw.cli.metrics_csv import read_metrics, values  # noqa: E402
+needs_engine = pytest.mark.skipif(not engine_available(), reason="W&B's sweep engine is the optional extra lit_draw[sweep]")
 
 ROOT = Path(__file__).parents[1]
 SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))
 AGENT_PREFIX = ["/usr/bin/env", sys.executable, "-m", "lit_draw", "fit"]
 
 
+@needs_engine
 def test_the_shipped_sweeps_exist_and_validate_against_wandb_schema():
     assert {p.name for p in SWEEP_FILES} >= {"loss_weighting.yaml", "ram_location_std.yaml", "wsram_ablation.yaml"}
     for path in SWEEP_FILES:
@@ -37,6 +36,7 @@ def test_the_shipped_sweeps_exist_and_validate_against_wandb_schema():
         assert all("parameters" not in spec for spec in sweep["parameters"].values()), f"{path}: keys must be flat"
 
 
+@needs_engine
 def test_an_invalid_sweep_names_its_violation(tmp_path: Path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"method": "grid", "parameters": {"optimizer.init_args.lr": {"valuez": [1]}}}))
@@ -44,6 +44,7 @@ def test_an_invalid_sweep_names_its_violation(tmp_path: Path):
         load_sweep(path)
 
 
+@needs_engine
 def test_grid_sizes_are_the_designed_ones():
     sizes = {path.name: len(grid_points(load_sweep(path))) for path in SWEEP_FILES}
     # 6 weightings x 3 seeds; 5 policy stds x fixed or learned; 6 estimators x 3 seeds; 6 estimators x 3 rates
@@ -52,6 +53,7 @@ def test_grid_sizes_are_the_designed_ones():
     }
 
 
+@needs_engine
 @pytest.mark.slow
 def test_every_grid_point_is_accepted_by_the_cli_and_lands_in_the_resolved_config(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(ROOT)  # sweep files name configs relative to the repository root
@@ -79,6 +81,7 @@ def test_every_grid_point_is_accepted_by_the_cli_and_lands_in_the_resolved_confi
     assert checked >= 18 * 2 + 15 * 2 + 18 * 4
 
 
+@needs_engine
 @pytest.mark.slow
 def test_random_and_bayes_sweeps_need_a_count(tmp_path: Path):
     path = tmp_path / "random.yaml"
@@ -87,6 +90,7 @@ def test_random_and_bayes_sweeps_need_a_count(tmp_path: Path):
         main(["sweep", str(path)])
 
 
+@needs_engine
 @pytest.mark.slow
 def test_local_sweep_runs_each_grid_point_with_the_agents_argv_grouped_in_wandb(
     mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -130,3 +134,37 @@ def test_local_sweep_runs_each_grid_point_with_the_agents_argv_grouped_in_wandb(
     assert len(list((tmp_path / "tiny_runs").glob("*/checkpoints/last.ckpt"))) == 2  # one folder per run
     started = [line for line in capsys.readouterr().out.splitlines() if line.startswith("sweep tiny-")]
     assert len(started) == 2 and len({line.split(":")[0] for line in started}) == 1  # one group, named after the sweep
+
+
+def test_the_sweep_adds_its_summary_callback_only_to_runs_of_lit_draw():
+    sweep = {"command": ["${env}", "${interpreter}", "-m", "lit_draw", "fit", "--config", "c.yaml", "${args}"]}
+    argv = agent_argv(sweep, {"optimizer.init_args.lr": 0.01})
+    assert lit_draw_args(argv) == ["fit", "--config", "c.yaml", "--optimizer.init_args.lr=0.01"]
+    assert lit_draw_args(agent_argv({"command": ["${env}", "${interpreter}", "train.py", "${args}"]}, {"lr": 0.01})) is None
+    assert lit_draw_args(["lit_draw", "fit"]) is None  # a program named lit_draw, not python -m lit_draw
+    flag, value = summary_argument("s.json").split("=", 1)
+    assert flag == "--trainer.callbacks+"
+    assert json.loads(value) == {"class_path": "lit_draw.experiments.sweep.SweepSummary", "init_args": {"path": "s.json"}}
+
+
+@pytest.mark.slow
+def test_the_summary_callback_writes_the_last_logged_metrics_where_the_sweep_reads_them(
+    mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    summary = tmp_path / "summary.json"
+    main([
+        "fit", *tiny_draw_args(mnist_root, canvas=28, glimpses=2, read_n=3, width=8, batch_size=8, val_size=16, train_size=32),
+        "--trainer.callbacks=[]", "--trainer.max_steps=2", "--trainer.val_check_interval=2",
+        "--trainer.enable_model_summary=false", f"--trainer.default_root_dir={tmp_path / 'run'}", summary_argument(summary),
+    ])
+    metrics = json.loads(summary.read_text())
+    (logged_acc,) = values(read_metrics(run_folders(tmp_path / "wandb")[-1]), "val/acc")
+    assert metrics["val/acc"] == pytest.approx(logged_acc) and 0.0 <= logged_acc <= 1.0
+    assert {"val/loss", "val/acc_glimpse_1", "val/acc_glimpse_2"} <= set(metrics)
+    resolved = yaml.safe_load((tmp_path / "run" / "checkpoints" / "config.yaml").read_text())
+    assert resolved["trainer"]["callbacks"] == [
+        {"class_path": "lit_draw.experiments.sweep.SweepSummary", "init_args": {"path": str(summary)}}
+    ]

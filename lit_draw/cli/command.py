@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
-import json
 import os
 import sys
 import warnings
@@ -58,7 +57,6 @@ from lit_draw.errors import ConfigError
 from lit_draw.cli.metrics_csv import WandbRunCSV
 from lit_draw.module import AttentionClassifier
 from lit_draw.cli.predictions import PredictionFile
-from lit_draw.experiments.sweep import SUMMARY_ENV
 
 __all__ = ["ConfigError", "LitDrawCLI", "check_args", "main"]
 
@@ -278,13 +276,6 @@ class LitDrawCLI(LightningCLI):
                 f"lit_draw: starting from the weights of {self.config['fit']['init_from']} with a fresh "
                 "optimiser at epoch 0 (a new run, not a resume)"
             )
-
-    def after_fit(self) -> None:
-        """Under ``python -m lit_draw sweep``: write the last logged metrics where the sweep reads them."""
-        path = os.environ.get(SUMMARY_ENV)
-        if path and self.trainer.is_global_zero:
-            metrics = {k: v.item() for k, v in self.trainer.callback_metrics.items() if v.numel() == 1}
-            Path(path).write_text(json.dumps(metrics))
 
 
 def trainer_defaults() -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """The results table of ``python -m lit_draw reproduce``: seed records -> ``results.json`` -> ``RESULTS.md``.
 
+A :class:`Row` is one line of the table (``configs/reproduce.yaml`` lists them).
+
 A seed record (``runs/reproduce/<row>/seed<k>/test_metrics.json``) holds one seed's test metrics;
 :func:`summarise` turns a row's records into its ``results.json`` entry (means and standard
 deviations over seeds, and each seed's own numbers under ``per_seed``: entries written before
@@ -14,14 +16,76 @@ from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from lit_draw.experiments.reproduce import Row
+from lit_draw.errors import ConfigError
 
 RESULTS_JSON = Path("results.json")
 RESULTS_MD = Path("RESULTS.md")
+BUDGET_UNITS = ("epochs", "updates")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the results table: a setup, its budget and the published figure it is held against.
+
+    Attributes:
+        name: the row's name (runs, checkpoint and results are keyed by it).
+        configs: config files passed as ``--config``, in order.
+        budget: ``{"epochs": N}`` or ``{"updates": N}``.
+        published: published test error in percent: a number, ``[low, high]`` or ``None``.
+        source: where the published figure comes from.
+        seeds: seeds ``0 .. seeds - 1``.
+        args: further CLI overrides for ``fit`` and ``test``.
+        reimplementation: ``{"error": percent, "source": text}`` of the best public re-implementation.
+        group: rows the figure script reads together (``study``, ``wsram_figure2``).
+        notes: what was tried (shown in ``RESULTS.md``).
+    """
+
+    name: str
+    configs: tuple[str, ...]
+    budget: dict[str, int]
+    published: float | list[float] | None = None
+    source: str = ""
+    seeds: int = 3
+    args: tuple[str, ...] = ()
+    reimplementation: dict[str, Any] | None = None
+    group: str | None = None
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or "/" in self.name:
+            raise ConfigError(f"Row.name must be a non-empty string without '/', got {self.name!r}")
+        if not self.configs:
+            raise ConfigError(f"Row.configs must name at least one config file, got {self.configs!r} (row {self.name})")
+        (unit, amount), *more = list(self.budget.items()) if isinstance(self.budget, dict) and self.budget else [(None, 0)]
+        if more or unit not in BUDGET_UNITS or not isinstance(amount, int) or amount < 1:
+            raise ConfigError(
+                f"Row.budget must be {{epochs: N}} or {{updates: N}} with N a positive int, "
+                f"got {self.budget!r} (row {self.name})"
+            )
+        if not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ConfigError(f"Row.seeds must be a positive int, got {self.seeds!r} (row {self.name})")
+
+    @property
+    def budget_unit(self) -> str:
+        return next(iter(self.budget))
+
+    @property
+    def budget_amount(self) -> int:
+        return next(iter(self.budget.values()))
+
+    def budget_args(self) -> list[str]:
+        """Trainer arguments that train exactly the budget (the other limit switched off)."""
+        if self.budget_unit == "epochs":
+            return [f"--trainer.max_epochs={self.budget_amount}", "--trainer.max_steps=-1"]
+        return [f"--trainer.max_steps={self.budget_amount}", "--trainer.max_epochs=-1"]
+
+    def budget_steps(self, steps_per_epoch: int) -> int:
+        """The budget in optimiser steps."""
+        return self.budget_amount * (steps_per_epoch if self.budget_unit == "epochs" else 1)
 
 
 def read_json(path: Path) -> Any:

@@ -11,7 +11,11 @@ that cannot reach W&B, this command runs the same file locally, and mimics the a
   ``${args_*}`` macros expanded by wandb's own helpers; ``${interpreter}`` is this Python), with the
   agent's ``WANDB_RUN_ID`` and ``WANDB_SWEEP_PARAM_PATH`` (``wandb/sweep-<id>/config-<run>.yaml``),
   so each run's W&B config holds its sweep parameters as under the agent;
-* all runs of one local sweep share the W&B group ``<sweep name>-<sweep id>`` (``WANDB_RUN_GROUP``).
+* all runs of one local sweep share the W&B group ``<sweep name>-<sweep id>`` (``WANDB_RUN_GROUP``);
+* a run of ``python -m lit_draw`` gets one more argument, the callback :class:`SweepSummary`
+  (``--trainer.callbacks+=...``, so it is in the printed command and the run's resolved config),
+  which writes the run's last logged metrics where the sweep reads its ``metric`` (W&B's server
+  keeps that summary under the agent).
 
 ``early_terminate`` is ignored: every run trains to the end. A failed run is recorded and the sweep
 goes on; the command exits non-zero at the end if any run failed. Before the first run starts,
@@ -31,18 +35,46 @@ from typing import Any
 
 import numpy as np
 import yaml
+from lightning.pytorch import Callback, LightningModule, Trainer
 
 from lit_draw.errors import ConfigError
 
-#: Environment variable naming the JSON file where a run writes its last logged metrics (see
-#: :func:`lit_draw.cli.main`); the local sweep reads the sweep ``metric`` back from it.
-SUMMARY_ENV = "LIT_DRAW_SUMMARY_PATH"
 #: The ``method`` values W&B's engine runs here (``custom`` needs W&B's server).
 LOCAL_METHODS = ("grid", "random", "bayes")
 INSTALL_HINT = (
     "python -m lit_draw sweep needs W&B's sweep engine: pip install -e '.[sweep]' "
     "(or pip install --no-deps sweeps, see the README)"
 )
+
+
+class SweepSummary(Callback):
+    """Writes the scalars a fit logged last (``trainer.callback_metrics``) to ``path`` as JSON, on
+    rank zero at the end of the fit: the local sweep reads the sweep's ``metric`` from it.
+
+    Args:
+        path: the JSON file (``wandb/sweep-<id>/summary-<run id>.json``).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.is_global_zero:
+            metrics = {key: value.item() for key, value in trainer.callback_metrics.items() if value.numel() == 1}
+            Path(self.path).write_text(json.dumps(metrics))
+
+
+def summary_argument(path: str | Path) -> str:
+    """The ``python -m lit_draw fit`` argument that adds :class:`SweepSummary` writing to ``path``."""
+    callback = {"class_path": f"{SweepSummary.__module__}.{SweepSummary.__qualname__}", "init_args": {"path": str(path)}}
+    return f"--trainer.callbacks+={json.dumps(callback)}"
+
+
+def lit_draw_args(argv: list[str]) -> list[str] | None:
+    """The arguments after ``-m lit_draw`` in ``argv``; ``None`` when ``argv`` does not run ``python -m lit_draw``."""
+    if "lit_draw" not in argv or argv.index("lit_draw") == 0 or argv[argv.index("lit_draw") - 1] != "-m":
+        return None
+    return argv[argv.index("lit_draw") + 1 :]
 
 
 def engine_available() -> bool:
@@ -101,11 +133,11 @@ def check_parameters(sweep: dict[str, Any], path: str | Path) -> None:
     run = _sweeps().next_run(sweep, [])
     if run is None:
         return
-    argv = agent_argv(sweep, _values(run.config))
-    if "lit_draw" not in argv or argv.index("lit_draw") == 0 or argv[argv.index("lit_draw") - 1] != "-m":
+    args = lit_draw_args(agent_argv(sweep, _values(run.config)))
+    if args is None:
         return
     try:
-        check_args(argv[argv.index("lit_draw") + 1 :])
+        check_args([*args, summary_argument("summary.json")])
     except ConfigError as error:
         raise ConfigError(f"{path}: its runs would fail: {error}") from error
 
@@ -201,12 +233,13 @@ def run_sweep(path: str | Path, count: int | None = None) -> list[Any]:
         config_util.save_config_file_from_dict(str(param_path), {k: {"value": v} for k, v in params.items()})
         args_json.write_text(json.dumps(params))
         argv = agent_argv(sweep, params, str(args_json))
+        if lit_draw_args(argv) is not None:
+            argv.append(summary_argument(summary_path))
         env = {
             **os.environ,
             "WANDB_RUN_ID": run.name,
             "WANDB_RUN_GROUP": group,
             "WANDB_SWEEP_PARAM_PATH": str(param_path),
-            SUMMARY_ENV: str(summary_path),
         }
         print(f"sweep {group}: run {len(runs) + 1} ({run.name}): {' '.join(argv)}", flush=True)
         returncode = subprocess.run(argv, env=env).returncode
