@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
-from lit_draw.cli import main
+from lit_draw.cli import LitDrawCLI, check_args, main, trainer_defaults
+from lit_draw.data import CanvasMNIST
+from lit_draw.module import AttentionClassifier
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 EXPERIMENTS = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "reproduce.yaml")
+SHIPPED = sorted((Path(__file__).parents[1] / "checkpoints").glob("*.yaml"))
 
 
 def test_every_experiment_config_is_listed():
@@ -38,3 +42,37 @@ def test_the_config_fits_and_tests_as_shipped(config: Path, mnist_root: Path, tm
     assert sorted(p.name for p in folder.glob("*.yaml")) == ["config.yaml"]
     tested = main(["test", *common, "--trainer.limit_test_batches=1", "--ckpt_path=last"])
     assert 0.0 <= float(tested.trainer.callback_metrics["test/acc"]) <= 1.0
+
+
+class _Built(Exception):
+    """Raised by :class:`_BuildOnly` once ``test`` has built its model, data and trainer."""
+
+
+class _BuildOnly(LitDrawCLI):
+    """``test`` up to the point where it would run: parsed, checked, built."""
+
+    def before_test(self) -> None:
+        raise _Built(self)
+
+
+def test_the_shipped_checkpoints_are_all_there():
+    assert {p.stem for p in SHIPPED} >= {"ram_mnist", "study_all_step", "study_last_step"}
+    assert all(p.with_suffix(".ckpt").is_file() for p in SHIPPED)
+
+
+@pytest.mark.parametrize("config", SHIPPED, ids=lambda p: p.stem)
+def test_every_shipped_checkpoint_loads_into_its_configs_model_through_the_test_command(config: Path, tmp_path: Path):
+    """What ``python -m lit_draw test --config checkpoints/X.yaml --ckpt_path checkpoints/X.ckpt`` does
+    before it tests: every class_path the config and the checkpoint store still imports, the CLI's
+    checkpoint checks pass, and the weights load strictly into the model the config builds."""
+    args = ["test", "--config", str(config), "--ckpt_path", str(config.with_suffix(".ckpt"))]
+    check_args(args)  # the parser and the start-up checks, which read the checkpoint's hyperparameters
+    with pytest.raises(_Built) as built:
+        _BuildOnly(
+            AttentionClassifier, CanvasMNIST, trainer_defaults=trainer_defaults(), save_config_callback=None,
+            args=[*args, "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"],
+        )
+    model = built.value.args[0].model
+    checkpoint = torch.load(config.with_suffix(".ckpt"), map_location="cpu", weights_only=True)
+    assert f"{type(model.net).__module__.rsplit('.', 1)[0]}.{type(model.net).__name__}" == checkpoint["hyper_parameters"]["net"]["class_path"]
+    model.load_state_dict(checkpoint["state_dict"], strict=True)
