@@ -203,7 +203,7 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         [TINY, "fit", "--checkpoint.monitor=val/acc_typo", "--trainer.max_steps=2"],
         r"^checkpoint.monitor must be a key the model logs \(.*val/acc, .*\), got 'val/acc_typo'$", None,
     ),
-    "unknown_command": (["frobnicate"], r"^command must be one of fit, validate, test, predict, bench, sweep, reproduce, view, got 'frobnicate'", None),
+    "unknown_command": (["frobnicate"], r"^command must be one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, view, got 'frobnicate'", None),
     "bench_zero_steps": (["bench", "--model", "draw", "--steps", "0"], r"^--steps must be a positive int, got 0$", None),
     "bench_negative_steps": (["bench", "--model", "draw", "--steps=-1"], r"^--steps must be a positive int, got -1$", None),
     "bench_zero_batch": (["bench", "--model", "draw", "--batch-size", "0"], r"^--batch-size must be a positive int, got 0$", None),

@@ -91,7 +91,7 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
     assert [(r["status"], r["updates_done"]) for r in second.values()] == [("done", 4)] * 2
     for seed in (0, 1):
         (run,) = Path(f"runs/reproduce/tiny/seed{seed}/wandb").glob("offline-run-*")
-        steps = [row["trainer/global_step"] for row in read_run(run).history if "train/loss" in row]
+        steps = [row["step"] for row in read_metrics(run) if "train/loss" in row]
         assert steps == [0, 1, 2, 3], steps
         assert second[seed]["checkpoint"].endswith(".ckpt") and "best-" in second[seed]["checkpoint"]
         assert second[seed]["metrics"]["test/acc"] == pytest.approx(1 - second[seed]["test_error"] / 100)
