@@ -10,7 +10,10 @@ The model and data come from ``--config`` (default: the model's reference config
 
 * canvas generation: training batches drawn by the data module on the device;
 * training with a bare PyTorch loop (no Trainer, no logger, no callbacks): the same data, forward,
-  :meth:`~lit_draw.module.AttentionClassifier.objective`, backward, gradient clipping, Adam;
+  :meth:`~lit_draw.module.AttentionClassifier.objective`, backward, gradient clipping, Adam, in
+  plain eager PyTorch (the net's per-sequence weight gradients off, where it has them:
+  :mod:`lit_draw.models.sequence_grad`), so ``Trainer / bare loop`` compares lit_draw's training
+  step with a plain eager one of the same model;
 * training with the Trainer and the W&B logger (offline, in a temporary folder), with the analysis
   callbacks of ``configs/callbacks/analysis.yaml`` off and on;
 * evaluation (``Trainer.validate`` on the fixed validation canvases), callbacks off and on.
@@ -207,6 +210,8 @@ def bare_loop_rate(model: AttentionClassifier, data: CanvasMNIST, options: argpa
     device = torch.device(options.device)
     configured = model.built_optimizers()[0]  # the config's optimizer, over model's parameters
     model = copy.deepcopy(model).to(device).train()
+    if hasattr(model.net, "sequence_grads"):
+        model.net.sequence_grads = False  # plain autograd: a plain eager PyTorch step
     optimizer = type(configured)(model.parameters(), **configured.defaults)
     batches = _index_batches(data)
     bf16 = options.precision == "bf16-mixed"
