@@ -14,7 +14,6 @@ import torch
 import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.plugins.precision import MixedPrecision, Precision
-from torch import nn
 
 from lit_draw.errors import ConfigError
 from lit_draw.cli.resume import differs
@@ -91,15 +90,6 @@ def model_mismatch(stored: dict[str, Any], asked: dict[str, Any]) -> str | None:
                 f"the checkpoint's model.{key} is {old[key]!r} but the config asks for {new[key]!r}; a checkpoint "
                 "runs with its own settings, so drop the override or use the config it was trained with"
             )
-    return None
-
-
-def glimpse_larger_than_canvas(net: nn.Module) -> str | None:
-    """The error when a hard-attention net's retina patch (``net.glimpse.patch``) exceeds its canvas."""
-    patch = getattr(getattr(net, "glimpse", None), "patch", None)
-    canvas = getattr(net, "canvas_size", None)
-    if isinstance(patch, int) and isinstance(canvas, int) and patch > canvas:
-        return f"{type(net).__name__}.patch must be <= canvas_size ({canvas}), got {patch}"
     return None
 
 

@@ -51,7 +51,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_draw.cli import resume
-from lit_draw.cli.checks import check_config_files, glimpse_larger_than_canvas, model_mismatch, unclippable
+from lit_draw.cli.checks import check_config_files, model_mismatch, unclippable
 from lit_draw.data import CanvasMNIST
 from lit_draw.errors import ConfigError
 from lit_draw.cli.metrics_csv import WandbRunCSV
@@ -155,7 +155,7 @@ class LitDrawCLI(LightningCLI):
             if subcommand != "fit":
                 raise ConfigError(f"--init_from is for fit; {subcommand} evaluates a checkpoint given as --ckpt_path")
             if ckpt_path is not None:
-                raise ConfigError(f"--init_from and --ckpt_path exclude each other (--ckpt_path resumes a run, --init_from starts a new one)")
+                raise ConfigError("--init_from and --ckpt_path exclude each other (--ckpt_path resumes a run, --init_from starts a new one)")
             self._initial = self._read_model_checkpoint(config["init_from"], config, "--init_from")
         if ckpt_path in ("last", "best", "hpc"):
             found = {"last": resume.resolve_last, "best": resume.resolve_best, "hpc": resume.hpc_checkpoint}[ckpt_path](root)
@@ -222,9 +222,6 @@ class LitDrawCLI(LightningCLI):
         finally:
             for key, value in given.items():
                 logger[key] = value
-        problem = glimpse_larger_than_canvas(self.model.net)
-        if problem:
-            raise ConfigError(problem)
 
     def _wandb_logger_args(self) -> Any:
         """The ``init_args`` of the config's W&B logger (a jsonargparse Namespace), ``None`` without one."""

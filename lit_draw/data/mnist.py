@@ -33,7 +33,6 @@ import logging
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
