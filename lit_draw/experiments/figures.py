@@ -40,7 +40,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from lit_draw.cli.metrics_csv import read_metrics, run_folders
-from lit_draw.experiments.plots import Series, heatmap, line_chart, panels, save
+from lit_draw.experiments.plots import Series, heatmap, line_chart, panels, save, twin_line
 
 #: Row name -> label in the figures.
 LABELS = {
@@ -154,15 +154,21 @@ def val_accuracy(rows: dict[str, list[SeedRuns]]) -> Figure | None:
 
 
 def weight_updates(rows: dict[str, list[SeedRuns]], module: str) -> Figure | None:
-    """``weight_update/<module>.*`` against steps, one panel per weight matrix, one line per row."""
+    """``weight_update/<module>.*`` against steps, one panel per weight matrix, one line per row; beside
+    them, on a second axis, the last row's ``val/acc`` (the study's fig. 7: Last-Step's decoder
+    weight-update spikes before its accuracy dips)."""
     prefix = f"weight_update/{module}."
     keys = sorted({k for seeds in rows.values() for s in seeds for h in s.history for k in h if k.startswith(prefix)})
     if not keys:
         return None
     figure, axes = panels(len(keys), "Weight updates: ||W - W_prev|| / numel(W)")
+    row, seeds = list(rows.items())[-1]
+    accuracy = mean_series(f"{_label(row)} val accuracy", [curve(s.history, "val/acc") for s in seeds], scale=100)
     for ax, key in zip(axes, keys):
         series = [mean_series(_label(row), [curve(s.history, key) for s in seeds]) for row, seeds in rows.items()]
         line_chart(ax, series, key.removeprefix("weight_update/"), "training step", "update per element", nonnegative=True)
+        if len(accuracy.xs):
+            twin_line(ax, accuracy, "val accuracy (%)")
     return figure
 
 

@@ -100,6 +100,18 @@ def line_chart(
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
 
 
+def twin_line(ax: Axes, series: Series, ylabel: str) -> None:
+    """``series`` as a dashed grey line on a second y axis of ``ax`` (its legend entry joins ``ax``'s)."""
+    with _style():
+        twin = ax.twinx()
+        twin.plot(np.asarray(series.xs, dtype=float), np.asarray(series.ys, dtype=float), color="0.45",
+                  linestyle="--", linewidth=1.2, label=series.label)
+        twin.set_ylabel(ylabel)
+        lines, labels = ax.get_legend_handles_labels()
+        more, more_labels = twin.get_legend_handles_labels()
+        ax.legend(lines + more, labels + more_labels, frameon=False)
+
+
 def heatmap(ax: Axes, matrix: Sequence[Sequence[float]], title: str, xlabel: str, ylabel: str) -> None:
     """A signed matrix on ``ax``: red above zero, blue below, white at zero, each cell with its value.
 
