@@ -290,7 +290,7 @@ def export_checkpoint(row: Row, records: list[dict[str, Any]]) -> int | None:
 
 
 def inline_config_files(path: Path) -> dict[str, Any]:
-    """A saved config with the sub-config files it names (``data: study100.yaml``, as a multi-file
+    """A saved config with the sub-config files it names (``data: dram_cluttered100.yaml``, as a multi-file
     save leaves them beside it) read in, so that the exported config stands alone."""
 
     def inline(value: Any) -> Any:

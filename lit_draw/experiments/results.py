@@ -260,7 +260,7 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = ()) -> s
                     f"| `{e['row']}` | {s['seed']} | {s['test_error']:.2f}% | {mc} | {s['status']} | {checkpoint} | {commit} |"
                 )
     if figures:
-        lines += ["", "## Figures", "", "Drawn from the rows' W&B runs by `python -m lit_draw figures`.", ""]
+        lines += ["", "## Figures", "", "Drawn from the rows' logged metrics (`csv/metrics.csv` in each W&B run folder) by `python -m lit_draw figures`.", ""]
         lines += [f"![{Path(path).stem}]({path})" for path in figures]
     lines += ["", "## Rows", ""]
     for e in entries:
