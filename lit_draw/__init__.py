@@ -1,3 +1,3 @@
 """lit_draw: recurrent visual-attention classifiers (DRAW, RAM, WS-RAM) with PyTorch Lightning."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
