@@ -173,9 +173,20 @@ def per_seed(record: dict[str, Any]) -> dict[str, Any]:
         "test_error_mc": None if record.get("test_error_mc") is None else round(record["test_error_mc"], 3),
         "updates_done": record.get("updates_done"),
         "epochs_done": record.get("epochs_done"),
-        "checkpoint": record.get("checkpoint"),
+        "checkpoint": _relative(record.get("checkpoint")),
         "commit": record.get("commit"),
     }
+
+
+def _relative(path: str | None) -> str | None:
+    """``path`` relative to the working directory (the repository root) when it lies below it: a
+    record names where its seed ran, not the machine's absolute layout."""
+    if path is None or not Path(path).is_absolute():
+        return path
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def describe_status(entry: dict[str, Any]) -> str:
