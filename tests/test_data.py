@@ -387,6 +387,8 @@ def test_trainer_steps_receive_canvas_label_box(mnist_root):
         ("noise_std", -0.1),
         ("distortion", -1.0),
         ("batch_size", 0),
+        ("eval_batch_size", 0),
+        ("eval_batch_size", 2.5),
         ("num_workers", -1),
         ("seed", -1),
         ("val_size", 0),
@@ -587,6 +589,16 @@ def test_a_read_only_root_holding_complete_files_loads_without_writing_its_stamp
     images, labels = load_mnist(tmp_path, train=False)
     assert images.shape == (10_000, 28, 28) and labels.shape == (10_000,)
     assert not (raw / ".verified.json").exists()
+
+
+def test_evaluation_batches_have_their_own_size_and_default_to_the_training_batch(mnist_root):
+    dm = _small(mnist_root, batch_size=1, eval_batch_size=40)  # the study: batch 1, evaluation in blocks
+    dm.setup("fit")
+    assert len(next(iter(dm.train_dataloader()))) == 1
+    assert [len(batch[1]) for batch in dm.val_dataloader()] == [40, 40, 20]
+    default = _small(mnist_root, batch_size=16)
+    default.setup("validate")
+    assert len(next(iter(default.val_dataloader()))[1]) == 16
 
 
 def test_an_evaluation_set_smaller_than_the_process_count_is_refused(mnist_root):
