@@ -47,6 +47,10 @@ def test_figures_from_synthetic_runs_put_each_row_where_its_numbers_are():
     assert _line(glimpses, "All-Step") == pytest.approx([80.0, 90.5])  # mean over seeds 0 and 1
     assert _line(glimpses, "Last-Step") == pytest.approx([10.0, 20.5])
     assert _line(made["study_val_accuracy.png"], "All-Step") == pytest.approx([90.5] * 5)  # percent
+    updates = made["study_weight_updates.png"]  # fig. 7: beside the updates, Last-Step's accuracy on a twin axis
+    (twin,) = [ax for ax in updates.axes if ax.get_ylabel() == "val accuracy (%)"]
+    (accuracy,) = twin.get_lines()
+    assert accuracy.get_label() == "Last-Step val accuracy" and list(accuracy.get_ydata()) == pytest.approx([20.5] * 5)
     drift = made["study_cell_drift.png"]
     assert [ax.get_title() for ax in drift.axes] == ["decoder", "encoder"]  # the decoder first
     assert _line(drift, "Last-Step", panel=1) == pytest.approx([2.0, 3.0])
