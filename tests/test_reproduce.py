@@ -104,13 +104,16 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
     assert entry["vs_published"] == pytest.approx(entry["test_error"] - 80.0, abs=0.01)
     assert len(entry["acc_per_glimpse"]) == 2 and entry["test_error_mc"] is None  # DRAW samples nothing
     assert entry["checkpoint"] == "checkpoints/tiny.ckpt" and entry["checkpoint_seed"] in (0, 1)
-    # every seed's own numbers, with the checkpoint and commit it came from
+    # every seed's own numbers, with the checkpoint (relative to the repository root, not this
+    # machine's absolute layout) and commit it came from
+    relative = {seed: str(Path(second[seed]["checkpoint"]).relative_to(Path.cwd())) for seed in (0, 1)}
+    assert relative[0] == f"runs/reproduce/tiny/seed0/{Path(relative[0]).parts[4]}/checkpoints/best-0-2.ckpt"
     assert [(s["seed"], s["test_error"], s["checkpoint"]) for s in entry["per_seed"]] == [
-        (seed, round(second[seed]["test_error"], 3), second[seed]["checkpoint"]) for seed in (0, 1)
+        (seed, round(second[seed]["test_error"], 3), relative[seed]) for seed in (0, 1)
     ]
     markdown = Path("RESULTS.md").read_text()
     assert "| `tiny` | 80-90% |" in markdown and "done, 2 seeds" in markdown and "| t=1 | t=2 |" in markdown
-    assert f"| `tiny` | 1 | {second[1]['test_error']:.2f}% |  | done | `{second[1]['checkpoint']}` |" in markdown
+    assert f"| `tiny` | 1 | {second[1]['test_error']:.2f}% |  | done | `{relative[1]}` |" in markdown
 
     # a finished row does nothing more
     assert reproduce.main(["small", "--rows", str(rows)]) == {"tiny": []}
