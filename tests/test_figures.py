@@ -113,8 +113,11 @@ def test_load_seeds_reads_every_resumed_part_in_order_and_the_newest_test(tmp_pa
                             "--wsram", "row"])
     assert {p.name for p in written} == {f"{name}.{suffix}" for name in ("study_glimpse_accuracy", "study_val_accuracy",
                                                                           "study_cell_drift", "study_confusion_difference",
-                                                                          "wsram_figure2") for suffix in ("png", "pdf")}
+                                                                          "wsram_figure2") for suffix in ("png", "pdf")} | {
+        "study_claims.md"}
     assert all(p.stat().st_size > 0 for p in written)
+    claims = (tmp_path / "figs" / "study_claims.md").read_text()  # both rows' seed 0, and the confusion difference
+    assert "| row | 0 |" in claims and "| row2 | 0 |" in claims and "| row2 - row | mean |" in claims
 
 
 def test_training_error_of_an_estimator_with_q_comes_from_q():

@@ -18,6 +18,8 @@ Reads each seed's logged scalars from the ``metrics.csv`` beside its W&B runs (s
   (figs. 9-10);
 * ``study_confusion_difference.png``: the second row's mean test confusion matrix minus the
   first's (fig. 8: Last-Step minus All-Step);
+* ``study_claims.md``: the study's claims beside our measures, per seed
+  (:mod:`lit_draw.experiments.study_claims`);
 * ``wsram_figure2.png``: training error, gradient variance and effective sample size against
   updates for the six estimators (Ba et al. 2015, Figure 2), and their validation error.
 
@@ -29,33 +31,18 @@ negative has its band clipped at 0).
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from matplotlib.figure import Figure
 
-from lit_draw.cli.metrics_csv import read_metrics, run_folders
 from lit_draw.experiments.plots import Series, heatmap, line_chart, panels, save, twin_line
+from lit_draw.experiments.seed_runs import LABELS, SeedRuns, curve, last_values, load_seeds, row_label
+from lit_draw.experiments.study_claims import claims_table
 
-#: Row name -> label in the figures.
-LABELS = {
-    "study_all_step": "All-Step",
-    "study_last_step": "Last-Step",
-    "wsram_figure2_var": "VAR",
-    "wsram_figure2_var_c": "VAR+c",
-    "wsram_figure2_ws_ram": "WS-RAM",
-    "wsram_figure2_ws_ram_c": "WS-RAM+c",
-    "wsram_figure2_ws_ram_q": "WS-RAM+q",
-    "wsram_figure2_ws_ram_q_c": "WS-RAM+q+c",
-}
 STUDY_ROWS = ("study_all_step", "study_last_step")
 WSRAM_ROWS = tuple(name for name in LABELS if name.startswith("wsram_figure2"))
-STEP = "step"
 #: Every PNG the script can write (each with a PDF beside it).
 FIGURES = (
     "study_glimpse_accuracy.png",
@@ -65,48 +52,13 @@ FIGURES = (
     "study_confusion_difference.png",
     "wsram_figure2.png",
 )
-
-
-@dataclass
-class SeedRuns:
-    """What one seed of a row logged.
-
-    Attributes:
-        seed: the seed.
-        history: the training run's logged rows (``metrics.csv``), every resumed part in order.
-        test_history: the test run's logged rows.
-        record: the seed's ``test_metrics.json`` (``acc_per_glimpse`` in percent), or ``None``.
-        confusion: the test confusion matrix ``[C, C]`` (rows true, columns predicted), or ``None``.
-    """
-
-    seed: int
-    history: list[dict[str, Any]] = field(default_factory=list)
-    test_history: list[dict[str, Any]] = field(default_factory=list)
-    record: dict[str, Any] | None = None
-    confusion: list[list[int]] | None = None
-
-
-def load_seeds(runs: Path, row: str) -> list[SeedRuns]:
-    """Every seed of ``row`` under ``runs`` (``runs/<row>/seed<k>``), by seed."""
-    seeds = []
-    for directory in sorted((runs / row).glob("seed*"), key=lambda p: int(p.name.removeprefix("seed"))):
-        seed = SeedRuns(int(directory.name.removeprefix("seed")))
-        seed.history = read_metrics(run_folders(directory / "wandb")) if (directory / "wandb").is_dir() else []
-        tests = run_folders(directory / "test" / "wandb") if (directory / "test" / "wandb").is_dir() else []
-        if tests:
-            seed.test_history = read_metrics(tests[-1])
-            confusion = tests[-1] / "files" / "test_confusion.csv"
-            if confusion.is_file():
-                seed.confusion = [[int(v) for v in line[1:]] for line in list(csv.reader(confusion.open()))[1:]]
-        metrics = directory / "test_metrics.json"
-        seed.record = json.loads(metrics.read_text()) if metrics.is_file() else None
-        seeds.append(seed)
-    return seeds
-
-
-def curve(history: list[dict[str, Any]], key: str) -> dict[int, float]:
-    """``step -> value`` of ``key`` (a step logged again by a resumed run keeps its later value)."""
-    return {row[STEP]: row[key] for row in history if key in row and STEP in row}
+#: The study's claims beside our measures (:mod:`lit_draw.experiments.study_claims`), in ``--out``.
+CLAIMS = "study_claims.md"
+CLAIMS_HEADER = (
+    "# The study's claims, measured on our runs\n\n"
+    "Written by `python -m lit_draw figures` from `runs/reproduce`; the measures are defined in "
+    "`lit_draw/experiments/study_claims.py`.\n\n"
+)
 
 
 def mean_series(label: str, curves: Sequence[dict[float, float]], scale: float = 1.0, offset: float = 0.0) -> Series:
@@ -121,14 +73,10 @@ def mean_series(label: str, curves: Sequence[dict[float, float]], scale: float =
     )
 
 
-def _label(row: str) -> str:
-    return LABELS.get(row, row)
-
-
 def glimpse_accuracy(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     """Test accuracy after every glimpse, mean ± sd over seeds, one line per row."""
     series = [
-        mean_series(_label(row), [dict(enumerate(s.record["acc_per_glimpse"], start=1)) for s in seeds if s.record])
+        mean_series(row_label(row), [dict(enumerate(s.record["acc_per_glimpse"], start=1)) for s in seeds if s.record])
         for row, seeds in rows.items()
         if any(s.record for s in seeds)
     ]
@@ -142,7 +90,7 @@ def glimpse_accuracy(rows: dict[str, list[SeedRuns]]) -> Figure | None:
 def val_accuracy(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     """``val/acc`` in percent against training steps."""
     series = [
-        mean_series(_label(row), [curve(s.history, "val/acc") for s in seeds], scale=100)
+        mean_series(row_label(row), [curve(s.history, "val/acc") for s in seeds], scale=100)
         for row, seeds in rows.items()
         if any(curve(s.history, "val/acc") for s in seeds)
     ]
@@ -163,9 +111,9 @@ def weight_updates(rows: dict[str, list[SeedRuns]], module: str) -> Figure | Non
         return None
     figure, axes = panels(len(keys), "Weight updates: ||W - W_prev|| / numel(W)")
     row, seeds = list(rows.items())[-1]
-    accuracy = mean_series(f"{_label(row)} val accuracy", [curve(s.history, "val/acc") for s in seeds], scale=100)
+    accuracy = mean_series(f"{row_label(row)} val accuracy", [curve(s.history, "val/acc") for s in seeds], scale=100)
     for ax, key in zip(axes, keys):
-        series = [mean_series(_label(row), [curve(s.history, key) for s in seeds]) for row, seeds in rows.items()]
+        series = [mean_series(row_label(row), [curve(s.history, key) for s in seeds]) for row, seeds in rows.items()]
         line_chart(ax, series, key.removeprefix("weight_update/"), "training step", "update per element", nonnegative=True)
         if len(accuracy.xs):
             twin_line(ax, accuracy, "val accuracy (%)")
@@ -183,19 +131,10 @@ def cell_drift(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     for ax, cell in zip(axes, cells):
         series = []
         for row, seeds in rows.items():
-            drifts = [_last_values(s.test_history, f"{prefix}{cell}/") for s in seeds]
-            series.append(mean_series(_label(row), [d for d in drifts if d]))
+            drifts = [last_values(s.test_history, f"{prefix}{cell}/") for s in seeds]
+            series.append(mean_series(row_label(row), [d for d in drifts if d]))
         line_chart(ax, series, cell, "glimpse t", "||c_t - c_(t-1)||", nonnegative=True)
     return figure
-
-
-def _last_values(history: list[dict[str, Any]], prefix: str) -> dict[int, float]:
-    """``t -> value`` of the keys ``<prefix><t>`` in the last history row holding them."""
-    values: dict[int, float] = {}
-    for row in history:
-        found = {int(k.removeprefix(prefix)): v for k, v in row.items() if k.startswith(prefix)}
-        values = found or values
-    return values
 
 
 def confusion_difference(rows: dict[str, list[SeedRuns]]) -> Figure | None:
@@ -211,7 +150,7 @@ def confusion_difference(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     first, second = list(rows)
     difference = [[round(b - a, 1) for a, b in zip(ra, rb)] for ra, rb in zip(*means)]
     figure = Figure(figsize=(5.2, 4.4), layout="constrained")
-    heatmap(figure.subplots(), difference, f"Test confusion: {_label(second)} minus {_label(first)} (mean counts)",
+    heatmap(figure.subplots(), difference, f"Test confusion: {row_label(second)} minus {row_label(first)} (mean counts)",
             "predicted class", "true class")
     return figure
 
@@ -221,7 +160,7 @@ def training_error(row: str, seeds: list[SeedRuns]) -> tuple[Series, bool]:
     ``train/acc``, or ``train/acc_q`` for an estimator whose training rollouts are q's."""
     from_q = not any("train/acc" in h for s in seeds for h in s.history)
     key = "train/acc_q" if from_q else "train/acc"
-    return mean_series(_label(row), [curve(s.history, key) for s in seeds], scale=-100.0, offset=100.0), from_q
+    return mean_series(row_label(row), [curve(s.history, key) for s in seeds], scale=-100.0, offset=100.0), from_q
 
 
 def wsram_figure2(rows: dict[str, list[SeedRuns]]) -> Figure | None:
@@ -240,7 +179,7 @@ def wsram_figure2(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     train_title = "Training error" + (" (+q: q's rollouts)" if any(from_q for _, from_q in train) else "")
 
     def series(key: str, **scaling: float) -> list[Series]:
-        return [mean_series(_label(row), [curve(s.history, key) for s in seeds], **scaling) for row, seeds in present.items()]
+        return [mean_series(row_label(row), [curve(s.history, key) for s in seeds], **scaling) for row, seeds in present.items()]
 
     figure, axes = panels(4)
     shared = dict(legend=False)  # one legend for the four panels
@@ -275,7 +214,8 @@ def main(args: list[str] | None = None) -> list[Path]:
     parser.add_argument("--wsram", nargs="+", default=list(WSRAM_ROWS), metavar="ROW", help="the estimators' rows")
     parser.add_argument("--module", default="decoder", help="module whose weight updates are plotted")
     options = parser.parse_args(args)
-    figures = study_figures({row: load_seeds(options.runs, row) for row in options.study}, options.module)
+    study = {row: load_seeds(options.runs, row) for row in options.study}
+    figures = study_figures(study, options.module)
     figure2 = wsram_figure2({row: load_seeds(options.runs, row) for row in options.wsram})
     if figure2 is not None:
         figures["wsram_figure2.png"] = figure2
@@ -287,6 +227,11 @@ def main(args: list[str] | None = None) -> list[Path]:
     for name in FIGURES:
         if name not in figures:
             print(f"skipped {name}: no runs with its data under {options.runs}")
+    if any(s.history for seeds in study.values() for s in seeds):
+        table = options.out / CLAIMS
+        table.write_text(CLAIMS_HEADER + claims_table(study, options.module))
+        print(f"wrote {table}:\n{table.read_text()}")
+        written.append(table)
     return written
 
 
