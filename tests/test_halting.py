@@ -396,9 +396,26 @@ def test_the_frontier_reads_halting_points_and_the_threshold_curve_and_draws_the
         "test/early_exit/tau_0.5/acc": 0.93, "test/early_exit/tau_0.5/glimpses": 1.2, "test/acc": 0.98,
     }])
     assert threshold_curve(read_run(all_step)) == [(1.2, 0.93), (2.0, 0.97)]
-    assert read_frontier("toy", all_step, [halting]) == Frontier("toy", [(2.5, 0.95)], [(1.2, 0.93), (2.0, 0.97)], 0.98)
+    assert read_frontier("toy", all_step, [halting]) == Frontier(
+        "toy", [(2.5, 0.95)], [(1.2, 0.93), (2.0, 0.97)], 0.98, names=["halting"])
     with pytest.raises(KeyError, match="logged no test/halt_glimpses"):
         halting_point(read_run(all_step))
     out = tmp_path / "frontier.png"
-    draw([Frontier("toy", [(2.5, 0.95)], threshold_curve(read_run(all_step)), 0.98)], out)
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png, pdf = draw([read_frontier("toy", all_step, [halting])], out)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_the_run_shipped_is_chosen_on_validation_the_fewest_glimpses_within_half_a_point(tmp_path: Path):
+    from lit_draw.experiments.halting_frontier import choose_on_validation
+
+    all_step = tmp_path / "all_step"
+    _logged_run(all_step / "wandb" / "offline-run-20250101_000000-fit", [{"step": 9, "val/acc": 0.90}, {"step": 19, "val/acc": 0.96}])
+    runs = {}
+    for name, acc, glimpses in (("late", 0.97, 6.0), ("early", 0.956, 3.0), ("earliest", 0.95, 2.0)):
+        runs[name] = tmp_path / name
+        _logged_run(runs[name] / "wandb" / "offline-run-20250101_000000-fit",
+                    [{"step": 19, "val/halt_acc": acc, "val/halt_glimpses": glimpses}])
+        _logged_run(runs[name] / "wandb" / "offline-run-20250101_000500-test",  # test values never choose
+                    [{"step": 0, "test/halt_acc": 1.0, "test/halt_glimpses": 1.0}])
+    assert choose_on_validation(all_step, list(runs.values())) == runs["early"]  # 0.956 >= 0.96 - 0.005; 0.95 is not
+    assert choose_on_validation(all_step, [runs["earliest"]], margin=0.0) == runs["earliest"]  # none close: the best

@@ -11,10 +11,11 @@ is read: the ``test``):
   the fixed-T accuracy ``test/acc``, drawn as a horizontal line.
 
 The number the README reports per setting is :func:`glimpses_to_reach` of both at the fixed-T
-accuracy minus half a point. Plain functions, matplotlib only::
+accuracy minus half a point. With ``--ship NAME`` per setting, the learned-halting run chosen on
+validation (:func:`choose_on_validation`) is exported as ``checkpoints/NAME.ckpt`` and ``.yaml``::
 
     python -m lit_draw halting-frontier --title "DRAW, 40x40" --all-step <run dir> \
-        --halting <run dir> <run dir> ... --out docs/halting_frontier.png
+        --halting <run dir> <run dir> ... [--ship NAME] --out docs/halting_frontier.png
 """
 
 from __future__ import annotations
@@ -22,23 +23,28 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lit_draw.cli.metrics_csv import CSV_FOLDER, METRICS_FILE, read_metrics, run_folders, values
+from lit_draw.experiments.plots import panels, save
+from lit_draw.experiments.reproduce import ship_checkpoint
 
+#: Learned halting and the threshold exit are compared where they reach the fixed-T accuracy minus this.
+MARGIN = 0.005
 _TAU = re.compile(r"^test/early_exit/tau_(?P<tau>[0-9.e-]+)/acc$")
 
 
 @dataclass
 class Frontier:
     """One setting: ``halting`` and ``threshold`` are ``[(mean glimpses, accuracy), ...]``; ``fixed_acc``
-    the All-Step model's test accuracy after all ``T`` glimpses."""
+    the All-Step model's test accuracy after all ``T`` glimpses; ``names`` one per halting point."""
 
     title: str
     halting: list[tuple[float, float]]
     threshold: list[tuple[float, float]]
     fixed_acc: float
+    names: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -100,57 +106,91 @@ def glimpses_to_reach(points: Sequence[tuple[float, float]], target: float) -> f
 
 
 def read_frontier(title: str, all_step: str | Path, halting: Sequence[str | Path]) -> Frontier:
-    """A :class:`Frontier` from the All-Step run and the learned-halting runs (run or ``wandb`` folders)."""
+    """A :class:`Frontier` from the All-Step run and the learned-halting runs (run or ``wandb`` folders);
+    each halting point is named after its run's folder."""
     baseline = read_run(all_step)
+    points = sorted((*halting_point(read_run(path)), Path(path).name) for path in halting)
     return Frontier(
         title=title,
-        halting=sorted(halting_point(read_run(path)) for path in halting),
+        halting=[(g, a) for g, a, _ in points],
         threshold=threshold_curve(baseline),
         fixed_acc=_last(baseline, "test/acc"),
+        names=[name for _, _, name in points],
     )
 
 
-def draw(frontiers: Sequence[Frontier], path: str | Path, margin: float = 0.005) -> None:
-    """One panel per setting: learned-halting points, the threshold curve, the fixed-T accuracy as a
-    line and the fixed-T accuracy minus ``margin`` dotted; written to ``path`` (PNG)."""
-    import matplotlib
+def _last_val(run_dir: str | Path, key: str) -> float:
+    """The last ``key`` logged by any W&B run under ``run_dir`` (a ``fit``'s validation values)."""
+    logged = values(read_metrics(run_folders(run_dir)), key)
+    if not logged:
+        raise KeyError(f"{run_dir} logged no {key}")
+    return float(logged[-1])
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(frontiers), figsize=(5 * len(frontiers), 4), squeeze=False)
-    for ax, f in zip(axes[0], frontiers):
+def choose_on_validation(all_step: str | Path, halting: Sequence[str | Path], margin: float = MARGIN) -> Path:
+    """The learned-halting run to ship, chosen on validation only: the fewest ``val/halt_glimpses``
+    among the runs whose ``val/halt_acc`` is within ``margin`` of the All-Step run's ``val/acc``, or,
+    if none is, the highest ``val/halt_acc``."""
+    target = _last_val(all_step, "val/acc") - margin
+    scored = [(_last_val(p, "val/halt_acc"), _last_val(p, "val/halt_glimpses"), Path(p)) for p in halting]
+    close = [s for s in scored if s[0] >= target]
+    return min(close, key=lambda s: s[1])[2] if close else max(scored, key=lambda s: s[0])[2]
+
+
+def draw(frontiers: Sequence[Frontier], path: str | Path, margin: float = MARGIN) -> list[Path]:
+    """One panel per setting: learned-halting points (named), the threshold curve, the fixed-T
+    accuracy as a line and the fixed-T accuracy minus ``margin`` dotted; written to ``path`` (PNG)
+    and a vector PDF beside it. Returns both paths."""
+    figure, axes = panels(len(frontiers))
+    for ax, f in zip(axes, frontiers):
         g, a = zip(*f.threshold)
         ax.plot(g, a, "o-", color="tab:grey", label="confidence threshold (All-Step)")
         g, a = zip(*f.halting)
         ax.plot(g, a, "s", color="tab:blue", label="learned halting")
+        for name, x, y in zip(f.names, g, a):
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=6, color="tab:blue")
         ax.axhline(f.fixed_acc, color="black", lw=1, label="all glimpses (All-Step)")
         ax.axhline(f.fixed_acc - margin, color="black", lw=1, ls=":", label=f"all glimpses - {100 * margin:g} points")
         ax.set(title=f.title, xlabel="mean glimpses used", ylabel="test accuracy")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+        ax.legend(loc="lower right", fontsize=7)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return save(figure, Path(path))
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> list[Path]:
+    """Draw the frontier, print each setting's numbers and, with ``--ship``, export each setting's
+    learned-halting run chosen on validation. Returns the figure's paths."""
     parser = argparse.ArgumentParser(prog="python -m lit_draw halting-frontier", description=__doc__.split("\n\n")[0])
     parser.add_argument("--title", action="append", required=True, help="one per setting, in order")
     parser.add_argument("--all-step", action="append", required=True, help="the All-Step run of each setting")
     parser.add_argument("--halting", action="append", nargs="+", required=True, help="the halting runs of each setting")
+    parser.add_argument("--ship", action="append", metavar="NAME",
+                        help="per setting: export its run chosen on validation as checkpoints/NAME.ckpt and .yaml")
     parser.add_argument("--out", default="docs/halting_frontier.png")
     args = parser.parse_args(argv)
     if not len(args.title) == len(args.all_step) == len(args.halting):
         parser.error("give --title, --all-step and --halting once per setting")
+    if args.ship is not None and len(args.ship) != len(args.title):
+        parser.error("give --ship once per setting, or not at all")
     frontiers = [read_frontier(*setting) for setting in zip(args.title, args.all_step, args.halting)]
-    draw(frontiers, args.out)
+    written = draw(frontiers, args.out)
+    print("| Setting | fixed-T test acc | glimpses to reach it - 0.5 points: learned halting | threshold exit |")
+    print("|---|---|---|---|")
     for f in frontiers:
-        target = f.fixed_acc - 0.005
-        print(f"{f.title}: fixed-T {f.fixed_acc:.4f}; mean glimpses to reach {target:.4f}: "
-              f"learned halting {glimpses_to_reach(f.halting, target)}, threshold {glimpses_to_reach(f.threshold, target)}")
-    print(f"wrote {args.out}")
+        target = f.fixed_acc - MARGIN
+        reach = [glimpses_to_reach(points, target) for points in (f.halting, f.threshold)]
+        print(f"| {f.title} | {100 * f.fixed_acc:.2f}% | " + " | ".join("not reached" if r is None else f"{r:.2f}" for r in reach) + " |")
+    for f in frontiers:
+        for name, (g, a) in zip(f.names, f.halting):
+            print(f"{f.title}: {name}: {g:.2f} glimpses, {100 * a:.2f}% test accuracy")
+    for name, all_step, halting in zip(args.ship or [], args.all_step, args.halting):
+        chosen = choose_on_validation(all_step, halting)
+        ship_checkpoint(chosen / "checkpoints" / "last.ckpt", chosen / "checkpoints" / "config.yaml", name,
+                        f"{chosen} (the learned-halting run chosen on validation: the fewest val/halt_glimpses\n"
+                        f"# within {100 * MARGIN:g} points of the All-Step run's val/acc)")
+        print(f"shipped {chosen} as checkpoints/{name}.ckpt and checkpoints/{name}.yaml")
+    print(f"wrote {', '.join(map(str, written))}")
+    return written
 
 
 if __name__ == "__main__":

@@ -261,32 +261,40 @@ def reproduce_row(
 
 
 def export_checkpoint(row: Row, records: list[dict[str, Any]]) -> int | None:
-    """Export the checkpoint and config of the seed closest to the mean test error.
-
-    Writes ``checkpoints/<row>.ckpt`` (the entries of :data:`EXPORTED_KEYS` only) and
-    ``checkpoints/<row>.yaml`` (the seed's resolved ``fit`` config, made portable: W&B offline and
-    saving under the working directory, the default MNIST root, no training time limit, runs under
-    ``runs/checkpoints/<row>``). Returns the seed exported, ``None`` when no seed was tested.
+    """Export the checkpoint and config of the seed closest to the mean test error as
+    ``checkpoints/<row>.ckpt`` and ``checkpoints/<row>.yaml`` (:func:`ship_checkpoint`). Returns the
+    seed exported, ``None`` when no seed was tested.
     """
     record = results.closest_to_mean(records)
     if record is None:
         return None
+    ship_checkpoint(
+        Path(record["checkpoint"]), Path(record["config"]), row.name,
+        f"{Path(record['config']).parent.parent} (seed {record['seed']}: the seed whose test\n"
+        f"# error is closest to the mean of row {row.name})",
+    )
+    return record["seed"]
+
+
+def ship_checkpoint(checkpoint: Path, config: Path, name: str, origin: str) -> None:
+    """Write ``checkpoints/<name>.ckpt`` (the entries of :data:`EXPORTED_KEYS` of ``checkpoint``) and
+    ``checkpoints/<name>.yaml`` (the resolved ``fit`` config ``config``, made portable: W&B offline and
+    saving under the working directory, the default MNIST root, no training time limit, runs under
+    ``runs/checkpoints/<name>``), headed by where it came from (``origin``) and its re-test command."""
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
-    strip_checkpoint(Path(record["checkpoint"]), CHECKPOINTS / f"{row.name}.ckpt")
-    config = inline_config_files(Path(record["config"]))
-    config["trainer"].update(default_root_dir=f"runs/checkpoints/{row.name}", max_time=None)
-    logger = config["trainer"].get("logger")
+    strip_checkpoint(checkpoint, CHECKPOINTS / f"{name}.ckpt")
+    resolved = inline_config_files(config)
+    resolved["trainer"].update(default_root_dir=f"runs/checkpoints/{name}", max_time=None)
+    logger = resolved["trainer"].get("logger")
     if isinstance(logger, dict) and "init_args" in logger:
         logger["init_args"].update(offline=True, save_dir=".")
-    config["data"]["root"] = None
-    config["ckpt_path"] = None
+    resolved["data"]["root"] = None
+    resolved["ckpt_path"] = None
     header = (
-        f"# Resolved config of {Path(record['config']).parent.parent} (seed {record['seed']}: the seed whose test\n"
-        f"# error is closest to the mean of row {row.name}). Re-test the shipped checkpoint with\n"
-        f"#   python -m lit_draw test --config checkpoints/{row.name}.yaml --ckpt_path checkpoints/{row.name}.ckpt\n"
+        f"# Resolved config of {origin}. Re-test the shipped checkpoint with\n"
+        f"#   python -m lit_draw test --config checkpoints/{name}.yaml --ckpt_path checkpoints/{name}.ckpt\n"
     )
-    (CHECKPOINTS / f"{row.name}.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False))
-    return record["seed"]
+    (CHECKPOINTS / f"{name}.yaml").write_text(header + yaml.safe_dump(resolved, sort_keys=False))
 
 
 def inline_config_files(path: Path) -> dict[str, Any]:
