@@ -11,12 +11,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-WEIGHTINGS = ("last", "all", "linear", "exponential")
+from lit_draw.validation import one_of
+
+#: the named per-glimpse weightings (see :func:`glimpse_weights`)
+Weighting = Literal["last", "all", "linear", "exponential"]
+WEIGHTINGS: tuple[str, ...] = get_args(Weighting)
 
 
 def glimpse_weights(
@@ -51,7 +56,7 @@ def glimpse_weights(
             w = gamma ** (num_glimpses - t)
         else:
             raise ValueError(
-                f"weighting must be one of {', '.join(WEIGHTINGS)} or a list of {num_glimpses} "
+                f"weighting must be {one_of(WEIGHTINGS)} or a list of {num_glimpses} "
                 f"non-negative weights (one per glimpse), got {weighting!r}"
             )
     else:
@@ -89,7 +94,9 @@ def weighted_cross_entropy(logits: Tensor, labels: Tensor, weights: Tensor) -> T
     return (weights.to(logits.device) * per_glimpse_cross_entropy(logits, labels)).sum()
 
 
-REWARDS = ("final", "weighted")
+#: RAM's rewards (see :func:`classification_reward`)
+Reward = Literal["final", "weighted"]
+REWARDS: tuple[str, ...] = get_args(Reward)
 
 
 def classification_reward(logits: Tensor, labels: Tensor, weights: Tensor | None = None) -> Tensor:

@@ -21,15 +21,17 @@ An objective that learns halting (``learns_halting``) needs a net built with the
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from lit_draw import losses
+from lit_draw.losses import Reward, Weighting
 from lit_draw.models.trace import Trace
-from lit_draw.validation import require
+from lit_draw.validation import (
+    IntAtLeast2, NonNegativeFloat, NonNegativeInt, OpenUnitInterval, conforms, one_of, require,
+)
 
 
 class Objective(nn.Module):
@@ -49,11 +51,11 @@ class Objective(nn.Module):
     train_accuracy_key: str = "acc"
     weights: Tensor
 
-    def __init__(self, weighting: str | list[float] = "all", gamma: float = 0.9) -> None:
+    def __init__(self, weighting: Weighting | list[NonNegativeFloat] = "all", gamma: float = 0.9) -> None:
         super().__init__()
         if isinstance(weighting, str):  # the net's glimpses T are known only at bind()
             require(type(self).__name__, "weighting", weighting in losses.WEIGHTINGS,
-                    f"one of {', '.join(losses.WEIGHTINGS)} or a list of T non-negative weights (T: the net's glimpses)",
+                    f"{one_of(losses.WEIGHTINGS)} or a list of T non-negative weights (T: the net's glimpses)",
                     weighting)
         losses.glimpse_weights(weighting, 1 if isinstance(weighting, str) else len(weighting), gamma)  # checks
         self.weighting = weighting
@@ -117,10 +119,14 @@ class Reinforce(Objective):
     fits = "policy"
 
     def __init__(
-        self, weighting: str | list[float] = "last", gamma: float = 0.9, reward: str = "final", entropy_bonus: float = 0.0
+        self,
+        weighting: Weighting | list[NonNegativeFloat] = "last",
+        gamma: float = 0.9,
+        reward: Reward = "final",
+        entropy_bonus: NonNegativeFloat = 0.0,
     ) -> None:
         super().__init__(weighting, gamma)
-        require("Reinforce", "reward", reward in losses.REWARDS, f"one of {', '.join(losses.REWARDS)}", reward)
+        require("Reinforce", "reward", reward in losses.REWARDS, one_of(losses.REWARDS), reward)
         require_bonus("Reinforce", entropy_bonus)
         self.reward = reward
         self.entropy_bonus = entropy_bonus
@@ -157,25 +163,26 @@ class _Rollouts(Objective):
 
     def __init__(
         self,
-        weighting: str | list[float] = "last",
+        weighting: Weighting | list[NonNegativeFloat] = "last",
         gamma: float = 0.9,
         control_variates: bool = True,
-        entropy_bonus: float = 0.0,
-        grad_variance_every: int = 50,
-        coverage_bonus: float = 0.0,
-        coverage_cells: int = 4,
+        entropy_bonus: NonNegativeFloat = 0.0,
+        grad_variance_every: NonNegativeInt = 50,
+        coverage_bonus: NonNegativeFloat = 0.0,
+        coverage_cells: IntAtLeast2 = 4,
     ) -> None:
         super().__init__(weighting, gamma)
         name = type(self).__name__
         require(name, "control_variates", isinstance(control_variates, bool), "true or false", control_variates)
         require_bonus(name, entropy_bonus)
-        ok = isinstance(coverage_bonus, (int, float)) and not isinstance(coverage_bonus, bool) and math.isfinite(coverage_bonus)
-        require(name, "coverage_bonus", ok and coverage_bonus >= 0, "a finite number >= 0 (0: off)", coverage_bonus)
-        ok = isinstance(coverage_cells, int) and not isinstance(coverage_cells, bool)
-        require(name, "coverage_cells", ok and coverage_cells >= 2, "an int >= 2", coverage_cells)
         require(
-            name, "grad_variance_every", isinstance(grad_variance_every, int) and grad_variance_every >= 0,
-            "an int >= 0 (0: never)", grad_variance_every,
+            name, "coverage_bonus", conforms(NonNegativeFloat, coverage_bonus, finite=True), "a finite number >= 0 (0: off)",
+            coverage_bonus,
+        )
+        require(name, "coverage_cells", conforms(IntAtLeast2, coverage_cells), "an int >= 2", coverage_cells)
+        require(
+            name, "grad_variance_every", conforms(NonNegativeInt, grad_variance_every), "an int >= 0 (0: never)",
+            grad_variance_every,
         )
         self.control_variates = control_variates
         self.entropy_bonus = entropy_bonus
@@ -270,12 +277,10 @@ class PonderNet(Objective):
     fits = "differentiable"
     learns_halting = True
 
-    def __init__(self, beta: float = 0.01, prior_halt: float = 0.2) -> None:
+    def __init__(self, beta: NonNegativeFloat = 0.01, prior_halt: OpenUnitInterval = 0.2) -> None:
         super().__init__("all")
-        ok = isinstance(beta, (int, float)) and not isinstance(beta, bool) and math.isfinite(beta)
-        require("PonderNet", "beta", ok and beta >= 0, "a finite number >= 0", beta)
-        ok = isinstance(prior_halt, (int, float)) and not isinstance(prior_halt, bool)
-        require("PonderNet", "prior_halt", ok and 0 < prior_halt < 1, "in (0, 1)", prior_halt)
+        require("PonderNet", "beta", conforms(NonNegativeFloat, beta, finite=True), "a finite number >= 0", beta)
+        require("PonderNet", "prior_halt", conforms(OpenUnitInterval, prior_halt), "in (0, 1)", prior_halt)
         self.beta = beta
         self.prior_halt = prior_halt
 
@@ -300,11 +305,16 @@ class ReinforceHalting(Objective):
     learns_halting = True
 
     def __init__(
-        self, weighting: str | list[float] = "all", gamma: float = 0.9, step_cost: float = 0.01, entropy_bonus: float = 0.0
+        self,
+        weighting: Weighting | list[NonNegativeFloat] = "all",
+        gamma: float = 0.9,
+        step_cost: NonNegativeFloat = 0.01,
+        entropy_bonus: NonNegativeFloat = 0.0,
     ) -> None:
         super().__init__(weighting, gamma)
-        ok = isinstance(step_cost, (int, float)) and not isinstance(step_cost, bool) and math.isfinite(step_cost)
-        require("ReinforceHalting", "step_cost", ok and step_cost >= 0, "a finite number >= 0", step_cost)
+        require(
+            "ReinforceHalting", "step_cost", conforms(NonNegativeFloat, step_cost, finite=True), "a finite number >= 0", step_cost
+        )
         require_bonus("ReinforceHalting", entropy_bonus)
         self.step_cost = step_cost
         self.entropy_bonus = entropy_bonus
@@ -323,8 +333,8 @@ OBJECTIVES: tuple[type[Objective], ...] = (CrossEntropy, Reinforce, WakeSleep, V
 
 def require_bonus(owner: str, entropy_bonus: float) -> None:
     require(
-        owner, "entropy_bonus", isinstance(entropy_bonus, (int, float)) and math.isfinite(entropy_bonus) and entropy_bonus >= 0,
-        "a finite number >= 0 (0: off)", entropy_bonus,
+        owner, "entropy_bonus", conforms(NonNegativeFloat, entropy_bonus, finite=True), "a finite number >= 0 (0: off)",
+        entropy_bonus,
     )
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from lit_draw.cli import main
 from lit_draw.data import mnist
-from lit_draw.errors import LitDrawError
+from lit_draw.errors import ConfigError, LitDrawError
 from tests.conftest import CONFIGS
 from lit_draw.cli.metrics_csv import read_metrics, run_folders, values
 
@@ -114,9 +114,10 @@ def test_an_objective_that_does_not_fit_the_net_is_one_line(tiny: list[str]):
 
 
 def test_bad_weighting_is_reported_by_name(tiny: list[str]):
-    # the objective is built before the net's glimpses are known: no "a list of 1 ... weights"
-    with pytest.raises(ValueError, match=r"weighting must be one of last, all, linear, exponential or a list of T "
-                                         r"non-negative weights \(T: the net's glimpses\), got 'first'"):
+    # the parser refuses it against the field's annotation, naming the weightings it allows (a Python
+    # caller gets the constructor's own message: tests/test_module.py)
+    with pytest.raises(ConfigError, match=r'Parser key "weighting": .*Expected a typing.Literal\[\'last\', \'all\', '
+                                          r"'linear', 'exponential'\].* Given value: first "):
         main(["fit", *tiny, "--model.objective.init_args.weighting=first", "--trainer.max_steps=1"])
 
 
@@ -233,6 +234,37 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         r"^DRAWClassifier.read_n must be <= canvas_size \(40\) \(an N x N read grid of at most one filter per canvas "
         r"pixel\), got 100$", None,
     ),
+    # a value outside a field's annotated type or choices: the parser's line, naming the field
+    "ram_cell_not_a_choice": (
+        ["fit", "--config", str(CONFIGS / "ram_mnist.yaml"), "--model.net.init_args.cell=gru"],
+        r"^Parser key \"model.net\": Problem with given class_path 'lit_draw.models.RAM': Parser key \"cell\": Expected a "
+        r"typing.Literal\['relu', 'lstm'\]. Got value: gru \(python -m lit_draw fit --help lists every option\)$", None,
+    ),
+    "ram_patch_not_positive": (
+        ["fit", "--config", str(CONFIGS / "ram_mnist.yaml"), "--model.net.init_args.patch=0"],
+        r"^Parser key \"model.net\": Problem with given class_path 'lit_draw.models.RAM': Parser key \"patch\": Not of type "
+        r"PositiveInt: 0 does not conform to restriction v>0 \(python -m lit_draw fit --help lists every option\)$", None,
+    ),
+    "ram_std_not_positive": (
+        ["fit", "--config", str(CONFIGS / "ram_mnist.yaml"), "--model.net.init_args.std=-0.1"],
+        r'^Parser key "model.net": .*Parser key "std": Not of type PositiveFloat: -0.1 does not conform to restriction v>0 ', None,
+    ),
+    "data_batch_size_zero": (
+        [TINY, "fit", "--data.batch_size=0"],
+        r'^Parser key "data.batch_size": Not of type PositiveInt: 0 does not conform to restriction v>0 '
+        r"\(python -m lit_draw fit --help lists every option\)$", None,
+    ),
+    "data_canvas_smaller_than_a_digit": (
+        [TINY, "fit", "--data.canvas_size=20"], r'^Parser key "data.canvas_size": Not of type IntAtLeast28: 20 does not conform', None,
+    ),
+    "halting_prior_out_of_range": (
+        ["fit", "--config", str(CONFIGS / "quickstart_halting.yaml"), "--model.objective.init_args.prior_halt=1"],
+        r'^Parser key "model.objective": .*Parser key "prior_halt": Not of type OpenUnitInterval: 1 does not conform', None,
+    ),
+    "early_exit_tau_zero": (
+        [TINY, "fit", "--trainer.callbacks+=lit_draw.callbacks.EarlyExit", "--trainer.callbacks.taus=[0, 0.5]"],
+        r'^Parser key "trainer.callbacks": .*Parser key "taus": Not of type LeftOpenUnitInterval: 0 does not conform', None,
+    ),
     "data_root_is_a_file": (
         [TINY, "fit", "--data.root=afile", "--trainer.max_steps=1"], r"^data root afile: cannot create afile/MNIST/raw",
         _write("afile", "not a folder"),
@@ -291,6 +323,38 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path):
         os.close(write_end)
     assert result.returncode == 1
     assert result.stderr == "", result.stderr
+
+
+# ------------------------------------------------- --help: each option's type and allowed values
+
+def _help(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """``python -m lit_draw fit <args>``'s help, whitespace collapsed (argparse wraps its lines)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *args])
+    assert exit_info.value.code == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_help_lists_the_allowed_values_of_a_choice_and_the_type_of_a_range(capsys: pytest.CaptureFixture[str]):
+    from lit_draw.losses import REWARDS, WEIGHTINGS
+    from lit_draw.models.cells import CELLS
+    from lit_draw.models.ram import STARTS
+
+    data = _help(capsys, "--help")
+    assert "--data.batch_size BATCH_SIZE canvases per training batch, an int >= 1. (type: PositiveInt, default: 128)" in data
+    assert "(type: IntAtLeast28, default: 60)" in data  # data.canvas_size
+    assert "(type: PositiveInt | null, default: null)" in data  # data.eval_batch_size
+    ram = _help(capsys, "--model.net.help", "lit_draw.models.RAM")
+    # the choices are the tuples the constructors check against
+    assert f"--model.net.cell {{{','.join(CELLS)}}}" in ram and f"--model.net.start {{{','.join(STARTS)}}}" in ram
+    assert "retina patch side in pixels. (type: PositiveInt, default: 8)" in ram
+    assert "(type: PositiveFloat, default: 0.17)" in ram and "(type: NonNegativeInt, default: 0)" in ram
+    objective = _help(capsys, "--model.objective.help", "lit_draw.objectives.Reinforce")
+    assert f"--model.objective.reward {{{','.join(REWARDS)}}}" in objective
+    assert f"(type: Union[Literal[{', '.join(map(repr, WEIGHTINGS))}], list[NonNegativeFloat]], default: last)" in objective
+    wsram = _help(capsys, "--model.net.help", "lit_draw.models.WSRAM")
+    assert "(type: FloatAtLeast1, default: 1.0)" in wsram and "(type: PolicyStd, default: 0.2)" in wsram
+    assert "(type: Sequence[LeftOpenUnitInterval]" in _help(capsys, "--trainer.callbacks.help", "lit_draw.callbacks.EarlyExit")
 
 
 # ------------------------------------------------------------- checkpoints that are what they claim

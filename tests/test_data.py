@@ -404,6 +404,26 @@ def test_bad_constructor_values_name_the_field(field, value):
         CanvasMNIST(**{field: value})
 
 
+def test_the_cli_parser_reads_yaml_ints_nulls_and_booleans_and_refuses_a_value_out_of_range():
+    """The annotations as the CLI's parser (jsonargparse) reads them: an int for a float field, ``null``
+    for an optional one, a boolean; the values reach the constructor as plain numbers."""
+    from jsonargparse import ArgumentError, ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(CanvasMNIST, "data")
+    data = parser.parse_string(
+        "data:\n  canvas_size: 28\n  translate: false\n  scale: [1, 1]\n  noise_std: 0\n  eval_batch_size: null\n"
+        "  test_size: 64\n"
+    ).data.as_dict()
+    assert data["scale"] == (1.0, 1.0) and data["noise_std"] == 0.0 and data["eval_batch_size"] is None
+    assert data["translate"] is False and data["test_size"] == 64
+    assert [type(data[k]) for k in ("noise_std", "test_size", "canvas_size")] == [float, int, int]
+    assert [type(s) for s in data["scale"]] == [float, float]
+    assert CanvasMNIST(**data).eval_batch_size == 128  # None: the training batch
+    with pytest.raises(ArgumentError, match=r'Parser key "data.clutter_size":\s+Not of type IntFrom1To28: 29 does not conform'):
+        parser.parse_args(["--data.clutter_size=29"])
+
+
 # ----------------------------------------------------------------------------- acquisition
 
 

@@ -114,3 +114,27 @@ def test_models_reject_non_int_sizes(value):
     for model, field in ((DRAWClassifier, "read_n"), (RAM, "glimpses"), (WSRAM, "glimpses")):
         with pytest.raises(ValueError, match=f"{model.__name__}.{field} must be a positive int"):
             model(**{field: value})
+
+
+def test_the_cli_parser_takes_a_yaml_int_for_a_float_field_and_hands_the_model_plain_numbers(tmp_path):
+    """What jsonargparse (the CLI's parser) makes of the annotations: ``std: 1`` passes as 1.0 and every
+    value reaches the model as a plain ``int`` / ``float``, not an instance of the restricted type
+    (which ``torch.load(weights_only=True)`` would refuse to unpickle from a checkpoint's hparams)."""
+    from jsonargparse import ArgumentParser
+
+    from lit_draw.models import WSRAM
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(WSRAM, "net")
+    config = parser.parse_string(
+        "net:\n  canvas_size: 28\n  patch: 4\n  zooms: [1, 2]\n  std: 1\n  temperature: 2\n  inference_network: false\n"
+        "  hidden: 0\n"
+    ).net.as_dict()
+    assert config["std"] == 1.0 and config["temperature"] == 2.0 and config["inference_network"] is False
+    assert type(config["std"]) is float and type(config["temperature"]) is float and type(config["patch"]) is int
+    assert {type(v) for v in config.values()} == {int, float, bool, str, list}  # not one a subclass of them
+    assert [type(z) for z in config["zooms"]] == [int, int]
+    torch.save(config, tmp_path / "hparams.pt")
+    assert torch.load(tmp_path / "hparams.pt", weights_only=True) == config
+    net = WSRAM(**config)
+    assert type(net.temperature) is float and net.temperature == 2.0 and type(net.patch) is int

@@ -169,6 +169,7 @@ def test_monte_carlo_logits_are_the_log_mean_softmax_of_the_runs():
         ({"hidden": -1}, "RAM.hidden must be an int >= 0"),
         ({"start": "centre"}, "RAM.start must be one of random, learned, got 'centre'"),
         ({"std": 0.0}, "RAM.std must be > 0"),
+        ({"std": True}, "RAM.std must be > 0, got True"),  # a bool is not a number here
         ({"glimpses": 0}, "RAM.glimpses must be a positive int"),
         ({"mc_samples": 0}, "RAM.mc_samples must be a positive int"),
     ],

@@ -245,6 +245,8 @@ def test_module_objective_logs_the_wake_sleep_terms():
         (dict(zooms=[1, 3]), "WSRAM.zooms must be distinct powers of two"),
         (dict(cell="gru"), "WSRAM.cell must be one of relu, lstm, got 'gru'"),
         (dict(temperature=0.5), "WSRAM.temperature must be >= 1"),
+        (dict(hidden=True), "WSRAM.hidden must be an int >= 0 \\(0: linear\\), got True"),  # a bool is not an int here
+        (dict(std=0.01), "GlimpsePolicy.std must be in \\[0.02, 1\\]"),
         (dict(samples=0), "WSRAM.samples must be a positive int, got 0"),
     ],
 )

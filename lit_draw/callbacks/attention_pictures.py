@@ -10,7 +10,7 @@ from torch import Tensor
 
 from lit_draw.callbacks.base import log_media, wandb_logger
 from lit_draw.callbacks.render import attention_picture
-from lit_draw.validation import is_int, require, require_positive_ints
+from lit_draw.validation import PositiveInt, conforms, require, require_positive_ints
 
 
 class AttentionPictures(Callback):
@@ -28,10 +28,12 @@ class AttentionPictures(Callback):
             which dominates a short GPU validation epoch (see benchmarks/RESULTS.md).
     """
 
-    def __init__(self, num_canvases: int = 8, zoom: int | None = None, every_n_epochs: int = 1) -> None:
+    def __init__(
+        self, num_canvases: PositiveInt = 8, zoom: PositiveInt | None = None, every_n_epochs: PositiveInt = 1
+    ) -> None:
         super().__init__()
         require_positive_ints("AttentionPictures", num_canvases=num_canvases, every_n_epochs=every_n_epochs)
-        require("AttentionPictures", "zoom", zoom is None or (is_int(zoom) and zoom >= 1), "a positive int or None", zoom)
+        require("AttentionPictures", "zoom", zoom is None or conforms(PositiveInt, zoom), "a positive int or None", zoom)
         self.num_canvases = num_canvases
         self.every_n_epochs = every_n_epochs
         self.zoom = zoom

@@ -12,7 +12,7 @@ from torchmetrics import Metric
 
 from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
 from lit_draw.models.trace import Trace
-from lit_draw.validation import require
+from lit_draw.validation import LeftOpenUnitInterval, conforms, require
 
 
 def early_exit(logits: Tensor, taus: Tensor) -> tuple[Tensor, Tensor]:
@@ -73,9 +73,9 @@ class EarlyExit(EvalStatistic):
         taus: confidence thresholds, each in ``(0, 1]``.
     """
 
-    def __init__(self, taus: Sequence[float] = (0.5, 0.7, 0.9, 0.95, 0.99, 0.999)) -> None:
+    def __init__(self, taus: Sequence[LeftOpenUnitInterval] = (0.5, 0.7, 0.9, 0.95, 0.99, 0.999)) -> None:
         super().__init__()
-        ok = bool(taus) and all(isinstance(t, (int, float)) and 0 < t <= 1 for t in taus)
+        ok = bool(taus) and all(conforms(LeftOpenUnitInterval, t) for t in taus)
         require("EarlyExit", "taus", ok, "a non-empty list of numbers in (0, 1]", taus)
         self.taus = sorted(float(t) for t in taus)
 

@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import Tensor, nn
 
-from lit_draw.validation import require_logged_period, require_positive_ints
+from lit_draw.validation import PositiveInt, require_logged_period, require_positive_ints
 
 
 class WeightUpdateNorm(Callback):
@@ -28,7 +28,7 @@ class WeightUpdateNorm(Callback):
             ``None``: every recurrent cell of the net (DRAW: encoder and decoder; RAM: its core).
     """
 
-    def __init__(self, every_n_steps: int = 100, modules: Sequence[str] | None = None) -> None:
+    def __init__(self, every_n_steps: PositiveInt = 100, modules: Sequence[str] | None = None) -> None:
         super().__init__()
         require_positive_ints("WeightUpdateNorm", every_n_steps=every_n_steps)
         self.every_n_steps = every_n_steps

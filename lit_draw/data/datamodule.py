@@ -15,7 +15,6 @@ in ``[0, 1]``, ``label`` int64 ``[B]``, ``box`` float32 ``[B, 4]`` (the digit's 
 
 from __future__ import annotations
 
-from numbers import Real
 from pathlib import Path
 
 import torch
@@ -28,15 +27,17 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 from lit_draw.data.canvas import DIGIT_SIZE, ink_boxes, make_canvases
 from lit_draw.data.mnist import ensure_mnist, load_mnist
 from lit_draw.seeding import stream_seed
-from lit_draw.validation import is_int, require
+from lit_draw.validation import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, conforms, require, restricted
 
 MNIST_TRAIN = 60_000
 MNIST_TEST = 10_000
 _CHUNK = 1000
 
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
+# the ranges of CanvasMNIST's fields, named in --help by their bounds (IntAtLeast28, IntFrom1To28, ...)
+CanvasSize = restricted(f"IntAtLeast{DIGIT_SIZE}", int, (">=", DIGIT_SIZE))
+ClutterSize = restricted(f"IntFrom1To{DIGIT_SIZE}", int, (">=", 1), ("<=", DIGIT_SIZE))
+ValSize = restricted(f"IntFrom1To{MNIST_TRAIN - 1}", int, (">=", 1), ("<=", MNIST_TRAIN - 1))
+TestSize = restricted(f"IntFrom1To{MNIST_TEST}", int, (">=", 1), ("<=", MNIST_TEST))
 
 
 def _require(ok: bool, message: str, value: object) -> None:
@@ -99,20 +100,20 @@ class CanvasMNIST(LightningDataModule):
     def __init__(
         self,
         root: str | None = None,
-        canvas_size: int = 60,
+        canvas_size: CanvasSize = 60,
         translate: bool = True,
-        scale: tuple[float, float] = (1.0, 1.0),
-        clutter: int = 0,
-        clutter_size: int = 8,
-        noise_std: float = 0.0,
-        distortion: float = 0.0,
-        batch_size: int = 128,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        val_size: int = 5000,
-        train_size: int | None = None,
-        test_size: int | None = None,
+        scale: tuple[PositiveFloat, PositiveFloat] = (1.0, 1.0),
+        clutter: NonNegativeInt = 0,
+        clutter_size: ClutterSize = 8,
+        noise_std: NonNegativeFloat = 0.0,
+        distortion: NonNegativeFloat = 0.0,
+        batch_size: PositiveInt = 128,
+        eval_batch_size: PositiveInt | None = None,
+        num_workers: NonNegativeInt = 0,
+        seed: NonNegativeInt = 0,
+        val_size: ValSize = 5000,
+        train_size: PositiveInt | None = None,
+        test_size: TestSize | None = None,
     ) -> None:
         super().__init__()
         _require(
@@ -121,7 +122,7 @@ class CanvasMNIST(LightningDataModule):
             root,
         )
         _require(
-            is_int(canvas_size) and canvas_size >= DIGIT_SIZE,
+            conforms(CanvasSize, canvas_size),
             "canvas_size must be an int >= 28",
             canvas_size,
         )
@@ -129,53 +130,53 @@ class CanvasMNIST(LightningDataModule):
         _require(
             isinstance(scale, (tuple, list))
             and len(scale) == 2
-            and all(_is_real(s) for s in scale)
-            and 0 < scale[0] <= scale[1]
+            and all(conforms(PositiveFloat, s) for s in scale)
+            and scale[0] <= scale[1]
             and scale[1] * DIGIT_SIZE <= canvas_size,
             f"scale must be a pair (lo, hi) with 0 < lo <= hi and hi * 28 <= {canvas_size} "
             "(canvas_size)",
             scale,
         )
-        _require(is_int(clutter) and clutter >= 0, "clutter must be an int >= 0", clutter)
+        _require(conforms(NonNegativeInt, clutter), "clutter must be an int >= 0", clutter)
         _require(
-            is_int(clutter_size) and 1 <= clutter_size <= DIGIT_SIZE,
+            conforms(ClutterSize, clutter_size),
             "clutter_size must be an int in [1, 28]",
             clutter_size,
         )
         _require(
-            _is_real(noise_std) and noise_std >= 0, "noise_std must be a number >= 0", noise_std
+            conforms(NonNegativeFloat, noise_std), "noise_std must be a number >= 0", noise_std
         )
         _require(
-            _is_real(distortion) and distortion >= 0, "distortion must be a number >= 0", distortion
+            conforms(NonNegativeFloat, distortion), "distortion must be a number >= 0", distortion
         )
         _require(
-            is_int(batch_size) and batch_size >= 1, "batch_size must be an int >= 1", batch_size
+            conforms(PositiveInt, batch_size), "batch_size must be an int >= 1", batch_size
         )
         _require(
-            eval_batch_size is None or (is_int(eval_batch_size) and eval_batch_size >= 1),
+            eval_batch_size is None or conforms(PositiveInt, eval_batch_size),
             "eval_batch_size must be None or an int >= 1",
             eval_batch_size,
         )
         _require(
-            is_int(num_workers) and num_workers >= 0,
+            conforms(NonNegativeInt, num_workers),
             "num_workers must be an int >= 0",
             num_workers,
         )
-        _require(is_int(seed) and seed >= 0, "seed must be an int >= 0", seed)
+        _require(conforms(NonNegativeInt, seed), "seed must be an int >= 0", seed)
         _require(
-            is_int(val_size) and 1 <= val_size < MNIST_TRAIN,
+            conforms(ValSize, val_size),
             f"val_size must be an int in [1, {MNIST_TRAIN - 1}]",
             val_size,
         )
         _require(
             train_size is None
-            or (is_int(train_size) and 1 <= train_size <= MNIST_TRAIN - val_size),
+            or (conforms(PositiveInt, train_size) and train_size <= MNIST_TRAIN - val_size),
             f"train_size must be None or an int in [1, {MNIST_TRAIN - val_size}] "
             "(60000 - val_size)",
             train_size,
         )
         _require(
-            test_size is None or (is_int(test_size) and 1 <= test_size <= MNIST_TEST),
+            test_size is None or conforms(TestSize, test_size),
             f"test_size must be None or an int in [1, {MNIST_TEST}]",
             test_size,
         )

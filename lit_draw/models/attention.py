@@ -6,12 +6,16 @@ centre of a ``W``-pixel-wide canvas is at ``(W - 1) / 2``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import torch
 from torch import Tensor, nn
 
 from lit_draw.models.sequence_grad import SequenceLinear
+from lit_draw.validation import one_of
+
+#: DRAW's read filterbanks (see :class:`FilterbankWindow`)
+Filter = Literal["paper", "dram"]
 
 _EPS = 1e-8
 _LOG_TAIL = -80.0  # filter taps below exp(-80) are exactly zero (see _gaussian)
@@ -90,14 +94,14 @@ class FilterbankWindow(nn.Module):
     formula of it.
     """
 
-    FILTERS = ("paper", "dram")
+    FILTERS: tuple[str, ...] = get_args(Filter)
 
-    def __init__(self, in_features: int, n: int, height: int, width: int, filter: str = "paper") -> None:
+    def __init__(self, in_features: int, n: int, height: int, width: int, filter: Filter = "paper") -> None:
         super().__init__()
         if n < 2:
             raise ValueError(f"read_n must be >= 2 (the stride formula divides by n - 1), got {n}")
         if filter not in self.FILTERS:
-            raise ValueError(f"filter must be one of {', '.join(self.FILTERS)}, got {filter!r}")
+            raise ValueError(f"filter must be {one_of(self.FILTERS)}, got {filter!r}")
         self.n, self.height, self.width, self.filter = n, height, width, filter
         self.linear = SequenceLinear(in_features, 5)
 

@@ -10,12 +10,16 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from torch import Tensor, nn
 
 from lit_draw.models.lstm import GatedLSTMCell
-from lit_draw.validation import require
+from lit_draw.validation import one_of, require
 
-CELLS = ("relu", "lstm")
+#: the recurrent cells, for a model's ``cell`` field
+Cell = Literal["relu", "lstm"]
+CELLS: tuple[str, ...] = get_args(Cell)
 
 
 class ReLURNNCell(nn.RNNCell):
@@ -32,7 +36,7 @@ class ReLURNNCell(nn.RNNCell):
         return h, h, None
 
 
-def recurrent_cell(owner: str, kind: str, input_size: int, hidden_size: int) -> ReLURNNCell | GatedLSTMCell:
+def recurrent_cell(owner: str, kind: Cell, input_size: int, hidden_size: int) -> ReLURNNCell | GatedLSTMCell:
     """A ``relu`` or ``lstm`` cell; ``owner`` names the model in the error for another ``kind``."""
-    require(owner, "cell", kind in CELLS, f"one of {', '.join(CELLS)}", kind)
+    require(owner, "cell", kind in CELLS, one_of(CELLS), kind)
     return ReLURNNCell(input_size, hidden_size) if kind == "relu" else GatedLSTMCell(input_size, hidden_size)

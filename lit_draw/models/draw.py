@@ -22,13 +22,13 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from lit_draw.models.attention import FilterbankWindow, filterbank_read, gaussian_filterbank
+from lit_draw.models.attention import Filter, FilterbankWindow, filterbank_read, gaussian_filterbank
 from lit_draw.models.common import classifier_head, flatten_gates, stack_steps
 from lit_draw.models.halting import HaltingHead
 from lit_draw.models.lstm import GatedLSTMCell
 from lit_draw.models.sequence_grad import SequenceLinear, sequence_gradients
 from lit_draw.models.trace import Trace
-from lit_draw.validation import require, require_positive_ints
+from lit_draw.validation import IntAtLeast2, PositiveInt, one_of, require, require_positive_ints
 
 
 class DRAWClassifier(nn.Module):
@@ -58,16 +58,16 @@ class DRAWClassifier(nn.Module):
 
     def __init__(
         self,
-        canvas_size: int = 100,
-        read_n: int = 12,
-        glimpses: int = 10,
-        enc_size: int = 256,
-        z_size: int = 10,
-        dec_size: int = 256,
-        hidden: int = 256,
-        num_classes: int = 10,
+        canvas_size: PositiveInt = 100,
+        read_n: IntAtLeast2 = 12,
+        glimpses: PositiveInt = 10,
+        enc_size: PositiveInt = 256,
+        z_size: PositiveInt = 10,
+        dec_size: PositiveInt = 256,
+        hidden: PositiveInt = 256,
+        num_classes: PositiveInt = 10,
         halting: bool = False,
-        filter: str = "paper",
+        filter: Filter = "paper",
     ) -> None:
         super().__init__()
         require_positive_ints(
@@ -75,7 +75,7 @@ class DRAWClassifier(nn.Module):
             z_size=z_size, dec_size=dec_size, hidden=hidden, num_classes=num_classes,
         )
         require("DRAWClassifier", "halting", isinstance(halting, bool), "true or false", halting)
-        require("DRAWClassifier", "filter", filter in FilterbankWindow.FILTERS, "one of paper, dram", filter)
+        require("DRAWClassifier", "filter", filter in FilterbankWindow.FILTERS, one_of(FilterbankWindow.FILTERS), filter)
         require("DRAWClassifier", "read_n", read_n <= canvas_size,
                 f"<= canvas_size ({canvas_size}) (an N x N read grid of at most one filter per canvas pixel)", read_n)
         self.canvas_size = canvas_size

@@ -17,9 +17,11 @@ from torch import Tensor, nn
 from torch.distributions import Categorical, Normal
 
 from lit_draw.models.common import sample_categorical, sample_gaussian
-from lit_draw.validation import require
+from lit_draw.validation import conforms, require, restricted
 
 _LOG_STD_RANGE = (math.log(0.02), math.log(1.0))
+#: an initial location standard deviation, in ``[0.02, 1]`` (the range the policy clamps its std to)
+PolicyStd = restricted("PolicyStd", float, (">=", 0.02), ("<=", 1.0))
 
 
 @dataclass
@@ -84,9 +86,9 @@ class GlimpsePolicy(nn.Module):
         std: initial location standard deviation in ``[-1, 1]`` units.
     """
 
-    def __init__(self, in_features: int, zooms: int, std: float = 0.2) -> None:
+    def __init__(self, in_features: int, zooms: int, std: PolicyStd = 0.2) -> None:
         super().__init__()
-        require("GlimpsePolicy", "std", 0.02 <= std <= 1, "in [0.02, 1] (in [-1, 1] canvas units)", std)
+        require("GlimpsePolicy", "std", conforms(PolicyStd, std), "in [0.02, 1] (in [-1, 1] canvas units)", std)
         self.mean = nn.Linear(in_features, 2)
         self.log_std = nn.Linear(in_features, 2)
         nn.init.zeros_(self.log_std.weight)

@@ -23,21 +23,25 @@ with the halting head, ``lambdas`` and the sampled stop ``halt``).
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
 from lit_draw.models.attention import integral_image, loc_to_pixels
-from lit_draw.models.cells import recurrent_cell
+from lit_draw.models.cells import Cell, recurrent_cell
 from lit_draw.models.common import classifier_head, flatten_gates, log_mean_softmax, stack_steps
 from lit_draw.models.glimpse import GlimpseNetwork
 from lit_draw.models.halting import HaltingHead
 from lit_draw.models.policy import ActionDistribution
 from lit_draw.models.trace import Trace
-from lit_draw.validation import is_int, require, require_positive_ints
+from lit_draw.validation import (
+    NonNegativeInt, PositiveFloat, PositiveInt, conforms, one_of, require, require_positive_ints,
+)
 
-STARTS = ("random", "learned")
+#: where the first glimpse goes (see :class:`RAM`'s ``start``)
+Start = Literal["random", "learned"]
+STARTS: tuple[str, ...] = get_args(Start)
 
 _LOG_AREA = math.log(4.0)  # log of the area of [-1, 1]^2: the uniform start's entropy
 _UNIFORM_STD = 1 / math.sqrt(3)  # the standard deviation of U[-1, 1]
@@ -80,22 +84,22 @@ class RAM(nn.Module):
 
     def __init__(
         self,
-        canvas_size: int = 28,
-        patch: int = 8,
-        scales: int = 1,
-        glimpses: int = 6,
-        cell: str = "relu",
-        core_size: int = 256,
-        what_hidden: int = 128,
-        where_hidden: int = 128,
-        glimpse_size: int = 256,
-        std: float = 0.17,
+        canvas_size: PositiveInt = 28,
+        patch: PositiveInt = 8,
+        scales: PositiveInt = 1,
+        glimpses: PositiveInt = 6,
+        cell: Cell = "relu",
+        core_size: PositiveInt = 256,
+        what_hidden: PositiveInt = 128,
+        where_hidden: PositiveInt = 128,
+        glimpse_size: PositiveInt = 256,
+        std: PositiveFloat = 0.17,
         learn_std: bool = False,
-        start: str = "random",
-        mc_samples: int = 1,
+        start: Start = "random",
+        mc_samples: PositiveInt = 1,
         deterministic_eval: bool = False,
-        hidden: int = 0,
-        num_classes: int = 10,
+        hidden: NonNegativeInt = 0,
+        num_classes: PositiveInt = 10,
         halting: bool = False,
     ) -> None:
         super().__init__()
@@ -104,9 +108,9 @@ class RAM(nn.Module):
             what_hidden=what_hidden, where_hidden=where_hidden, glimpse_size=glimpse_size,
             mc_samples=mc_samples, num_classes=num_classes,
         )
-        require("RAM", "hidden", is_int(hidden) and hidden >= 0, "an int >= 0 (0: a linear action network)", hidden)
-        require("RAM", "start", start in STARTS, f"one of {', '.join(STARTS)}", start)
-        require("RAM", "std", isinstance(std, (int, float)) and std > 0, "> 0", std)
+        require("RAM", "hidden", conforms(NonNegativeInt, hidden), "an int >= 0 (0: a linear action network)", hidden)
+        require("RAM", "start", start in STARTS, one_of(STARTS), start)
+        require("RAM", "std", conforms(PositiveFloat, std), "> 0", std)
         require("RAM", "halting", isinstance(halting, bool), "true or false", halting)
         require("RAM", "patch", patch <= canvas_size, f"<= canvas_size ({canvas_size})", patch)
         fitting = max(s for s in range(1, scales + 1) if patch * 2 ** (s - 1) <= canvas_size)

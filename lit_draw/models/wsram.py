@@ -33,12 +33,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_draw.models.attention import IntegralImage, integral_image, loc_to_pixels, retina_level
-from lit_draw.models.cells import recurrent_cell
+from lit_draw.models.cells import Cell, recurrent_cell
 from lit_draw.models.common import classifier_head, flatten_gates, log_mean_softmax, stack_steps
 from lit_draw.models.glimpse import GlimpseNetwork
-from lit_draw.models.policy import ActionDistribution, GlimpsePolicy
+from lit_draw.models.policy import ActionDistribution, GlimpsePolicy, PolicyStd
 from lit_draw.models.trace import Trace
-from lit_draw.validation import require, require_positive_ints
+from lit_draw.validation import FloatAtLeast1, NonNegativeInt, PositiveInt, conforms, require, require_positive_ints
 
 
 class InferenceNetwork(nn.Module):
@@ -85,7 +85,7 @@ class WSRAM(nn.Module):
         inference_network: draw training actions from ``q(a | y, I)`` instead of ``p(a | I)``.
         temperature: proposal temperature ``tau >= 1`` in training (1: off).
         cell: the two recurrent layers: ``"relu"`` (the paper's ReLU RNNs, sec. 5.1) or ``"lstm"``.
-        std: initial location standard deviation in ``[-1, 1]`` units (learned per state).
+        std: initial location standard deviation in ``[-1, 1]`` units (learned per state), in ``[0.02, 1]``.
         coarse_size: side of the low-resolution view of the whole canvas fed to the context net.
         what_hidden, where_hidden, glimpse_size: glimpse network sizes ``h_g``, ``h_l``, ``g``.
         state_size: units of each recurrent layer (and of the inference network's hidden layer).
@@ -100,22 +100,22 @@ class WSRAM(nn.Module):
 
     def __init__(
         self,
-        canvas_size: int = 100,
-        patch: int = 12,
-        zooms: list[int] = [1, 2, 4],  # noqa: B006 (jsonargparse needs a literal default)
-        glimpses: int = 4,
-        samples: int = 5,
+        canvas_size: PositiveInt = 100,
+        patch: PositiveInt = 12,
+        zooms: list[PositiveInt] = [1, 2, 4],  # noqa: B006 (jsonargparse needs a literal default)
+        glimpses: PositiveInt = 4,
+        samples: PositiveInt = 5,
         inference_network: bool = True,
-        temperature: float = 1.0,
-        cell: str = "relu",
-        std: float = 0.2,
-        coarse_size: int = 12,
-        what_hidden: int = 128,
-        where_hidden: int = 128,
-        glimpse_size: int = 256,
-        state_size: int = 256,
-        hidden: int = 256,
-        num_classes: int = 10,
+        temperature: FloatAtLeast1 = 1.0,
+        cell: Cell = "relu",
+        std: PolicyStd = 0.2,
+        coarse_size: PositiveInt = 12,
+        what_hidden: PositiveInt = 128,
+        where_hidden: PositiveInt = 128,
+        glimpse_size: PositiveInt = 256,
+        state_size: PositiveInt = 256,
+        hidden: NonNegativeInt = 256,
+        num_classes: PositiveInt = 10,
     ) -> None:
         super().__init__()
         require_positive_ints(
@@ -134,8 +134,8 @@ class WSRAM(nn.Module):
         require("WSRAM", "zooms", patch * max(zooms) <= canvas_size,
                 f"at most {top} each for patch {patch} on a {canvas_size}x{canvas_size} canvas (the coarsest view, "
                 f"patch * zoom = {patch * max(zooms)} px, must fit the canvas)", zooms)
-        require("WSRAM", "temperature", isinstance(temperature, (int, float)) and temperature >= 1, ">= 1 (1: off)", temperature)
-        require("WSRAM", "hidden", isinstance(hidden, int) and hidden >= 0, "an int >= 0 (0: linear)", hidden)
+        require("WSRAM", "temperature", conforms(FloatAtLeast1, temperature), ">= 1 (1: off)", temperature)
+        require("WSRAM", "hidden", conforms(NonNegativeInt, hidden), "an int >= 0 (0: linear)", hidden)
         self.canvas_size = canvas_size
         self.glimpses = glimpses
         self.num_classes = num_classes

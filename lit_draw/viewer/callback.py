@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from lit_draw.callbacks.base import log_media, wandb_logger
+from lit_draw.validation import PositiveInt, require_positive_ints
 from lit_draw.viewer.build import assemble, trace_view
 from lit_draw.viewer.page import render_page
 
@@ -28,10 +29,9 @@ class ViewerPanel(Callback):
         samples: test canvases in the page's picker.
     """
 
-    def __init__(self, samples: int = 16) -> None:
+    def __init__(self, samples: PositiveInt = 16) -> None:
         super().__init__()
-        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
-            raise ValueError(f"ViewerPanel.samples must be a positive int, got {samples!r}")
+        require_positive_ints("ViewerPanel", samples=samples)
         self.samples = samples
         self._logits: list[Tensor] = []
         self._labels: list[Tensor] = []
