@@ -17,6 +17,23 @@ EXPERIMENTS = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "reproduce.y
 SHIPPED = sorted((Path(__file__).parents[1] / "checkpoints").glob("*.yaml"))
 
 
+OVERLAYS = {"threshold_exit_draw": "quickstart_halting", "threshold_exit_ram": "ram_mnist_halting"}
+
+
+def test_each_overlay_lays_the_threshold_exit_baseline_over_its_halting_config(capsys):
+    assert {p.stem for p in (CONFIGS / "overlays").glob("*.yaml")} == set(OVERLAYS)
+    for overlay, base in OVERLAYS.items():
+        with pytest.raises(SystemExit):
+            main(["fit", "--config", str(CONFIGS / f"{base}.yaml"), "--config", str(CONFIGS / "overlays" / f"{overlay}.yaml"),
+                  "--print_config"])
+        config = yaml.safe_load(capsys.readouterr().out)
+        assert config["model"]["net"]["init_args"]["halting"] is False  # no head: the threshold exit's net
+        assert config["model"]["objective"]["init_args"]["weighting"] == "all"  # every glimpse's answer usable
+        (early_exit,) = [c for c in config["trainer"]["callbacks"] if c["class_path"].endswith("EarlyExit")]
+        assert len(early_exit["init_args"]["taus"]) >= 10  # a dense threshold curve
+        assert config["trainer"]["default_root_dir"] != f"runs/{base}"  # never mixed with the halting runs
+
+
 def test_every_experiment_config_is_listed():
     names = {p.stem for p in EXPERIMENTS}
     assert {"quickstart", "draw_all_step", "draw_last_step", "draw_cluttered100", "ram_mnist", "ram_translated60",

@@ -141,7 +141,8 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
         assert "test/cell_drift/decoder/2" in s.test_history[-1] and s.record["seed"] == s.seed
     shutil.copytree("runs/reproduce/tiny", "runs/reproduce/tiny_copy")
     written = figures.main(["--out", "figs", "--study", "tiny", "tiny_copy", "--wsram", "tiny"])
-    assert sorted(p.name for p in written) == sorted([*figures.FIGURES, *(n.replace(".png", ".pdf") for n in figures.FIGURES)])
+    assert sorted(p.name for p in written) == sorted([*figures.FIGURES, *(n.replace(".png", ".pdf") for n in figures.FIGURES),
+                                                      figures.CLAIMS])
 
 
 @pytest.mark.slow
