@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lit_draw.experiments.seed_runs import SeedRuns
-from lit_draw.experiments.study_claims import claims_table, climb_start, overpredicted, spikes_before_dips, swings
+from lit_draw.experiments.study_claims import claims_table, climb_start, jitter, overpredicted, spikes_before_dips, swings
 
 
 def _s_curve(start: int, level: float = 0.8) -> dict[int, float]:
@@ -29,6 +29,15 @@ def test_swings_are_drops_of_five_points_between_consecutive_validations_after_t
     accuracy[33000] = 0.7  # 10 points down: a swing (and back up)
     assert swings(accuracy, climb_start(accuracy)) == [33000]
     assert swings(accuracy, None) == []
+
+
+def test_jitter_is_the_mean_change_between_consecutive_validations_late_in_training():
+    accuracy = {s: 0.5 for s in range(1000, 101000, 1000)}
+    accuracy[20000] = 0.9  # early: outside the last 50k updates
+    assert jitter(accuracy) == 0.0
+    accuracy[80000] = 0.6  # up 10 points and back: 20 points over the 49 changes from 52k to 100k
+    assert jitter(accuracy) == pytest.approx(0.2 / 49)
+    assert jitter({1000: 0.5}) is None
 
 
 def _history(accuracy: dict[int, float], spikes: set[int]) -> list[dict[str, float]]:
@@ -68,7 +77,8 @@ def test_the_claims_table_has_each_claim_per_seed_and_the_confusion_difference()
     table = claims_table(seeds)
     assert "| All-Step | 0 | 30,000 of 40,000 updates |" in table
     assert "| Last-Step | 0 | 20,000 of 40,000 updates |" in table
-    assert "| Last-Step | 0 | 1 drops of >= 5 points (0.5 per 10k updates) |" in table
+    assert "| Last-Step | 0 | 1 drops of >= 5 points (0.5 per 10k updates); mean change between validations over the last " \
+           "50k updates 2.82 points |" in table  # the climb's 70 points and the 20 down and back up, over 39 changes
     assert "| Last-Step | 0 | 1 of 1 dips" in table
     assert "| decoder cell drift, glimpses 2..T (fig. 9) | All-Step | 0 | 1.00, 1.50 |" in table
     assert "most over-predicted: 1 (+2); diagonal -2 |" in table

@@ -7,8 +7,9 @@ so that a reader can check its definition here:
 
 * :func:`climb_start`: the update at which validation accuracy leaves its starting plateau (fig. 5's
   S-curve: Last-Step about 6,500, All-Step about 110,000);
-* :func:`swings`: drops between consecutive validations after the climb (fig. 5: Last-Step "all over
-  the place", All-Step "relatively stable");
+* :func:`swings` and :func:`jitter`: drops between consecutive validations after the climb, and the
+  mean change between them late in training (fig. 5: Last-Step "all over the place", All-Step
+  "relatively stable");
 * :func:`spikes_before_dips`: how many of those drops follow a spike in the decoder's weight update
   (fig. 7: "large decoder updates occurred right before large dips in accuracy");
 * :func:`overpredicted`: the classes the second row predicts more often than the first (fig. 8:
@@ -57,6 +58,17 @@ def swings(accuracy: dict[int, float], start: int | None, drop: float = SWING) -
         return []
     steps = [s for s in sorted(accuracy) if s >= start]
     return [b for a, b in zip(steps, steps[1:]) if accuracy[a] - accuracy[b] >= drop]
+
+
+def jitter(accuracy: dict[int, float], span: int = 50_000) -> float | None:
+    """Mean absolute change of accuracy between consecutive validations over the last ``span``
+    updates logged (the same fixed validation canvases each time, so what changes is the model);
+    ``None`` with fewer than two validations there."""
+    last = max(accuracy, default=0)
+    steps = [s for s in sorted(accuracy) if s > last - span]
+    if len(steps) < 2:
+        return None
+    return statistics.fmean(abs(accuracy[b] - accuracy[a]) for a, b in zip(steps, steps[1:]))
 
 
 def update_per_interval(history: list[dict[str, Any]], module: str, steps: Sequence[int]) -> dict[int, float]:
@@ -120,12 +132,14 @@ def claims_table(rows: dict[str, list[SeedRuns]], module: str = "decoder") -> st
             dips = swings(accuracy, start)
             after, total, share = spikes_before_dips(seed.history, module, start)
             per_10k = 1e4 * len(dips) / (last - start) if start is not None and last > start else 0.0
+            late = jitter(accuracy)
             label = row_label(row)
             lines += [
                 f"| Climb start (fig. 5: Last-Step ~6,500, All-Step ~110,000) | {label} | {seed.seed} | "
                 + (f"{start:,} of {last:,} updates |" if start is not None else f"not yet, {last:,} updates |"),
                 f"| Swings after the climb (fig. 5: Last-Step's, not All-Step's) | {label} | {seed.seed} | "
-                f"{len(dips)} drops of >= {100 * SWING:.0f} points ({per_10k:.1f} per 10k updates) |",
+                f"{len(dips)} drops of >= {100 * SWING:.0f} points ({per_10k:.1f} per 10k updates); mean change "
+                f"between validations over the last 50k updates {'-' if late is None else f'{100 * late:.2f}'} points |",
                 f"| {module} update spike before a dip (fig. 7) | {label} | {seed.seed} | "
                 f"{after} of {total} dips ({100 * share:.0f}% of intervals spike) |",
             ]
