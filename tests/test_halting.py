@@ -368,6 +368,9 @@ def test_glimpses_to_reach_interpolates_between_points_by_hand():
     assert glimpses_to_reach(curve, 0.97) == pytest.approx(3.0)  # halfway from (2, 0.96) to (4, 0.98)
     assert glimpses_to_reach(curve, 0.90) == 1.0
     assert glimpses_to_reach(curve, 0.99) is None
+    # a run dominated by one with fewer glimpses is not on the frontier: the line still runs from
+    # (2, 0.96) to (4, 0.98), not down to (3, 0.5) and up again
+    assert glimpses_to_reach([*curve, (3.0, 0.5), (5.0, 0.97)], 0.97) == pytest.approx(3.0)
 
 
 def _logged_run(folder: Path, rows: list[dict[str, float]]) -> None:

@@ -85,13 +85,18 @@ def threshold_curve(run: LoggedRun) -> list[tuple[float, float]]:
 
 
 def glimpses_to_reach(points: Sequence[tuple[float, float]], target: float) -> float | None:
-    """The fewest mean glimpses at which the curve through ``points`` reaches accuracy ``target``.
+    """The fewest mean glimpses at which the frontier of ``points`` reaches accuracy ``target``.
 
-    ``points`` are ``(mean glimpses, accuracy)``; sorted by glimpses, consecutive points are joined by
-    straight lines (a point alone counts only if it reaches ``target`` itself). ``None`` if no point
-    or segment reaches it.
+    ``points`` are ``(mean glimpses, accuracy)``. The frontier keeps the points that no point with as
+    few glimpses beats (a run dominated by another counts for nothing); sorted by glimpses,
+    consecutive frontier points are joined by straight lines, which mixing the two runs' stops
+    canvas by canvas would achieve (a point alone counts only if it reaches ``target`` itself).
+    ``None`` if no point or segment reaches it.
     """
-    ordered = sorted(points)
+    ordered = []
+    for glimpses, accuracy in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not ordered or accuracy > ordered[-1][1]:
+            ordered.append((glimpses, accuracy))
     best = None
     for (g0, a0), (g1, a1) in zip(ordered, ordered[1:]):
         if a0 < target <= a1:  # the segment crosses the target on its way up
