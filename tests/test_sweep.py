@@ -30,7 +30,8 @@ def test_the_shipped_sweeps_exist_and_validate_against_wandb_schema():
     assert {p.name for p in SWEEP_FILES} >= {"loss_weighting.yaml", "ram_location_std.yaml", "wsram_ablation.yaml"}
     for path in SWEEP_FILES:
         sweep = load_sweep(path)
-        assert sweep["metric"]["name"] == "val/acc", path
+        # the halting sweeps rank a run by its accuracy where each canvas stopped
+        assert sweep["metric"]["name"] == ("val/halt_acc" if path.name.startswith("halting_") else "val/acc"), path
         assert sweep["command"][:4] == ["${env}", "${interpreter}", "-m", "lit_draw"], path
         assert sweep["command"][-1] == "${args}" and "fit" in sweep["command"], path
         assert all("parameters" not in spec for spec in sweep["parameters"].values()), f"{path}: keys must be flat"
@@ -47,9 +48,11 @@ def test_an_invalid_sweep_names_its_violation(tmp_path: Path):
 @needs_engine
 def test_grid_sizes_are_the_designed_ones():
     sizes = {path.name: len(grid_points(load_sweep(path))) for path in SWEEP_FILES}
-    # 6 weightings x 3 seeds; 5 policy stds x fixed or learned; 6 estimators x 3 seeds; 6 estimators x 3 rates
+    # 6 weightings x 3 seeds; 5 policy stds x fixed or learned; 6 estimators x 3 seeds; 6 estimators x 3 rates;
+    # 2 KL weights x 4 prior halting probabilities; 3 step costs
     assert sizes == {
         "loss_weighting.yaml": 18, "ram_location_std.yaml": 10, "wsram_ablation.yaml": 18, "wsram_lr_probe.yaml": 18,
+        "halting_draw.yaml": 8, "halting_ram.yaml": 3,
     }
 
 
