@@ -408,6 +408,15 @@ def test_the_frontier_reads_halting_points_and_the_threshold_curve_and_draws_the
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
 
 
+def test_the_frontier_table_gives_each_settings_crossings_and_every_halting_point():
+    from lit_draw.experiments.halting_frontier import Frontier, frontier_table
+
+    table = frontier_table([Frontier("toy", [(2.0, 0.96), (4.0, 0.98)], [(1.0, 0.95), (3.0, 0.99)], 0.98, names=["a", "b"])])
+    # fixed-T 0.98, target 0.975: halting crosses at 2 + 2 * 0.015 / 0.02 = 3.5, the threshold at 1 + 2 * 0.025 / 0.04 = 2.25
+    assert "| toy | 98.00% | 3.50 | 2.25 |" in table
+    assert "| toy | a | 2.00 | 96.00% |" in table and "| toy | b | 4.00 | 98.00% |" in table
+
+
 def test_the_run_shipped_is_chosen_on_validation_the_fewest_glimpses_within_half_a_point(tmp_path: Path):
     from lit_draw.experiments.halting_frontier import choose_on_validation
 

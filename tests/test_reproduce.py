@@ -253,6 +253,16 @@ def test_every_seed_is_in_results_and_an_entry_written_before_per_seed_still_ren
     assert "## Every seed" not in results.render_markdown([old]) and "| `r` |" in results.render_markdown([old])
 
 
+def test_results_md_carries_each_measurement_table_under_its_own_title(tmp_path: Path):
+    entry = results.summarise(results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, seeds=1), [_record(0, 2.0)])
+    table = tmp_path / "frontier.md"
+    table.write_text("# The halting frontier\n\nWritten by a command.\n\n| setting | x |\n| --- | --- |\n| toy | 1 |\n")
+    markdown = results.render_markdown([entry], [], [str(table)])
+    assert "## The halting frontier\n\nWritten by a command.\n\n| setting | x |" in markdown
+    assert "# The halting frontier" not in markdown.replace("## The halting frontier", "")  # the title once, one level down
+    assert markdown.index("## The halting frontier") < markdown.index("## Rows")
+
+
 def test_errors_from_test_metrics_are_percent():
     metrics = {"test/acc": 0.9, "test/acc_mc": 0.95, "test/acc_glimpse_1": 0.5, "test/acc_glimpse_2": 0.9, "test/loss": 0.3}
     errors = results.errors_from_metrics(metrics)

@@ -152,8 +152,8 @@ def draw(frontiers: Sequence[Frontier], path: str | Path, margin: float = MARGIN
         ax.plot(g, a, "o-", color="tab:grey", label="confidence threshold (All-Step)")
         g, a = zip(*f.halting)
         ax.plot(g, a, "s", color="tab:blue", label="learned halting")
-        for name, x, y in zip(f.names, g, a):
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=6, color="tab:blue")
+        for name, x, y in zip(f.names, g, a):  # the run folder's name less its first word (draw_, ram_)
+            ax.annotate(name.split("_", 1)[-1], (x, y), textcoords="offset points", xytext=(4, -10), fontsize=6, color="tab:blue")
         ax.axhline(f.fixed_acc, color="black", lw=1, label="all glimpses (All-Step)")
         ax.axhline(f.fixed_acc - margin, color="black", lw=1, ls=":", label=f"all glimpses - {100 * margin:g} points")
         ax.set(title=f.title, xlabel="mean glimpses used", ylabel="test accuracy")
@@ -162,9 +162,29 @@ def draw(frontiers: Sequence[Frontier], path: str | Path, margin: float = MARGIN
     return save(figure, Path(path))
 
 
+def frontier_table(frontiers: Sequence[Frontier]) -> str:
+    """Markdown: per setting, the glimpses learned halting and the threshold exit need to come within
+    :data:`MARGIN` of the fixed-T accuracy, then every learned-halting point."""
+    lines = [
+        "# The halting frontier", "",
+        "Written by `python -m lit_draw halting-frontier` from the runs' test metrics (`docs/halting_frontier.png`).", "",
+        f"| setting | fixed-T test accuracy | mean glimpses to reach it minus {100 * MARGIN:g} points: learned halting "
+        "| threshold exit |",
+        "| --- | --- | --- | --- |",
+    ]
+    for f in frontiers:
+        reach = [glimpses_to_reach(points, f.fixed_acc - MARGIN) for points in (f.halting, f.threshold)]
+        lines.append(f"| {f.title} | {100 * f.fixed_acc:.2f}% | "
+                     + " | ".join("not reached" if r is None else f"{r:.2f}" for r in reach) + " |")
+    lines += ["", "| setting | learned-halting run | mean glimpses | test accuracy |", "| --- | --- | --- | --- |"]
+    lines += [f"| {f.title} | {name} | {g:.2f} | {100 * a:.2f}% |" for f in frontiers for name, (g, a) in zip(f.names, f.halting)]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> list[Path]:
-    """Draw the frontier, print each setting's numbers and, with ``--ship``, export each setting's
-    learned-halting run chosen on validation. Returns the figure's paths."""
+    """Draw the frontier, write and print its numbers (:func:`frontier_table`, beside the figure as
+    ``.md``) and, with ``--ship``, export each setting's learned-halting run chosen on validation.
+    Returns the paths written."""
     parser = argparse.ArgumentParser(prog="python -m lit_draw halting-frontier", description=__doc__.split("\n\n")[0])
     parser.add_argument("--title", action="append", required=True, help="one per setting, in order")
     parser.add_argument("--all-step", action="append", required=True, help="the All-Step run of each setting")
@@ -179,15 +199,10 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
         parser.error("give --ship once per setting, or not at all")
     frontiers = [read_frontier(*setting) for setting in zip(args.title, args.all_step, args.halting)]
     written = draw(frontiers, args.out)
-    print("| Setting | fixed-T test acc | glimpses to reach it - 0.5 points: learned halting | threshold exit |")
-    print("|---|---|---|---|")
-    for f in frontiers:
-        target = f.fixed_acc - MARGIN
-        reach = [glimpses_to_reach(points, target) for points in (f.halting, f.threshold)]
-        print(f"| {f.title} | {100 * f.fixed_acc:.2f}% | " + " | ".join("not reached" if r is None else f"{r:.2f}" for r in reach) + " |")
-    for f in frontiers:
-        for name, (g, a) in zip(f.names, f.halting):
-            print(f"{f.title}: {name}: {g:.2f} glimpses, {100 * a:.2f}% test accuracy")
+    table = Path(args.out).with_suffix(".md")
+    table.write_text(frontier_table(frontiers))
+    print(table.read_text())
+    written.append(table)
     for name, all_step, halting in zip(args.ship or [], args.all_step, args.halting):
         chosen = choose_on_validation(all_step, halting)
         ship_checkpoint(chosen / "checkpoints" / "last.ckpt", chosen / "checkpoints" / "config.yaml", name,

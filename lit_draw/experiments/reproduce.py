@@ -58,7 +58,7 @@ from lightning.pytorch import Trainer
 from lit_draw.experiments import results
 from lit_draw.experiments.results import Row
 from lit_draw.experiments.bench import device_name
-from lit_draw.experiments.figures import FIGURES
+from lit_draw.experiments.figures import CLAIMS, FIGURES
 from lit_draw.cli import ConfigError, main as cli_main
 from lit_draw.cli.resume import resolve_last
 
@@ -68,6 +68,8 @@ ROWS_FILE = Path(__file__).resolve().parents[2] / "configs" / "reproduce.yaml"
 RUNS = Path("runs/reproduce")
 #: Where the exported checkpoints and configs go, relative to the working directory.
 CHECKPOINTS = Path("checkpoints")
+#: Measurement tables in docs/ that RESULTS.md carries: the study's claims, the halting frontier.
+TABLES = (CLAIMS, "halting_frontier.md")
 #: A seed's record, in its folder.
 METRICS_FILE = "test_metrics.json"
 #: Checkpoint entries an exported checkpoint keeps: what ``load_from_checkpoint`` and
@@ -349,7 +351,8 @@ def write_results(rows: dict[str, Row], exported: dict[str, int], outputs: Outpu
         entries = [{**e, "checkpoint": None} for e in entries if e["status"] != "not run"]
     results.write_json(outputs.results_json, entries)
     shown = [f"docs/{name}" for name in FIGURES if (Path("docs") / name).is_file()] if outputs.export else []
-    outputs.results_md.write_text(results.render_markdown(entries, shown))
+    tables = [f"docs/{name}" for name in TABLES if (Path("docs") / name).is_file()] if outputs.export else []
+    outputs.results_md.write_text(results.render_markdown(entries, shown, tables))
 
 
 def print_rows(rows: dict[str, Row]) -> None:

@@ -210,9 +210,10 @@ def format_published(published: float | list[float] | None) -> str:
     return f"{published:g}%"
 
 
-def render_markdown(entries: list[dict[str, Any]], figures: list[str] = ()) -> str:
+def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tables: list[str] = ()) -> str:
     """``RESULTS.md``: the table beside the published figures, per-glimpse accuracy, the figures
-    (paths relative to ``RESULTS.md``, drawn by ``python -m lit_draw figures``), run details."""
+    (paths relative to ``RESULTS.md``, drawn by ``python -m lit_draw figures``), the measurement
+    tables beyond the rows (markdown files, ``tables``: their text less the title), run details."""
     lines = [
         "# Results",
         "",
@@ -273,6 +274,10 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = ()) -> s
     if figures:
         lines += ["", "## Figures", "", "Drawn from the rows' logged metrics (`csv/metrics.csv` in each W&B run folder) by `python -m lit_draw figures`.", ""]
         lines += [f"![{Path(path).stem}]({path})" for path in figures]
+    for path in tables:
+        text = Path(path).read_text().splitlines()
+        title = text[0].removeprefix("# ") if text and text[0].startswith("# ") else Path(path).stem
+        lines += ["", f"## {title}", *text[1:]]
     lines += ["", "## Rows", ""]
     for e in entries:
         lines.append(f"- `{e['row']}`: `{' '.join(e['config'])}`. Published: {format_published(e['published'])}, {e['source']}.")
