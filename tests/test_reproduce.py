@@ -208,6 +208,10 @@ def test_summary_means_and_sds_over_seeds_and_marks_short_rows_partial():
     assert entry["test_error_mc"] == 2.0 and entry["vs_published"] == 4.0  # against the range's low end
     assert entry["acc_per_glimpse"] == [51.0, 95.0] and entry["wall_time_s"] == 180.0 and entry["date"].startswith("2026-11-22")
     assert results.closest_to_mean(records)["seed"] == 1  # |4 - 5| is the smallest
+    # a seed stopped part-way is never exported over a finished one, however close to the mean
+    finished_and_partial = [_record(0, 22.0), *(_record(s, e, status="partial") for s, e in ((1, 80.0), (2, 55.0), (3, 50.0)))]
+    assert results.closest_to_mean(finished_and_partial)["seed"] == 0
+    assert results.closest_to_mean(finished_and_partial[1:])["seed"] == 2  # none finished: 55 is closest to 61.7
     assert results.summarise(row, records[:2])["status"] == "partial"  # 2 of 3 seeds
     short = results.summarise(row, [*records[:2], _record(2, 9.0, status="partial")])
     assert results.describe_status(short) == "partial: 3 of 3 seeds (0, 1, 2); epochs done 10, 10, 4 of 10"

@@ -111,7 +111,10 @@ def errors_from_metrics(metrics: dict[str, float]) -> dict[str, Any]:
 
 
 def closest_to_mean(records: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The record whose ``test_error`` is closest to the mean over ``records`` (the lowest seed on ties)."""
+    """The record whose ``test_error`` is closest to the mean over ``records`` (the lowest seed on
+    ties), among the seeds that finished their budget when any did: a seed stopped part-way never
+    stands for a row that has a finished one."""
+    records = [r for r in records if r["status"] == "done"] or records
     if not records:
         return None
     mean = statistics.fmean(r["test_error"] for r in records)
