@@ -263,7 +263,8 @@ def reproduce_row(
 
 
 def export_checkpoint(row: Row, records: list[dict[str, Any]]) -> int | None:
-    """Export the checkpoint and config of the seed closest to the mean test error as
+    """Export the checkpoint and config of the seed closest to the mean test error (among the finished
+    seeds, when any is: :func:`~lit_draw.experiments.results.closest_to_mean`) as
     ``checkpoints/<row>.ckpt`` and ``checkpoints/<row>.yaml`` (:func:`ship_checkpoint`). Returns the
     seed exported, ``None`` when no seed was tested.
     """
