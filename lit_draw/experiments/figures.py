@@ -38,7 +38,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from lit_draw.experiments.plots import Series, heatmap, line_chart, panels, save, twin_line
-from lit_draw.experiments.seed_runs import LABELS, SeedRuns, curve, last_values, load_seeds, row_label
+from lit_draw.experiments.seed_runs import LABELS, SeedRuns, curve, last_values, load_seeds, mean_confusion, row_label
 from lit_draw.experiments.study_claims import claims_table
 
 STUDY_ROWS = ("study_all_step", "study_last_step")
@@ -139,13 +139,8 @@ def cell_drift(rows: dict[str, list[SeedRuns]]) -> Figure | None:
 
 def confusion_difference(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     """The second row's mean test confusion matrix minus the first's (mean over seeds of counts)."""
-    means = []
-    for seeds in rows.values():
-        matrices = [s.confusion for s in seeds if s.confusion is not None]
-        if not matrices:
-            return None
-        means.append([[statistics.fmean(cells) for cells in zip(*rows_)] for rows_ in zip(*matrices)])
-    if len(means) != 2:
+    means = [mean_confusion(seeds) for seeds in rows.values()]
+    if len(means) != 2 or None in means:
         return None
     first, second = list(rows)
     difference = [[round(b - a, 1) for a, b in zip(ra, rb)] for ra, rb in zip(*means)]

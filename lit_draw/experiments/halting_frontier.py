@@ -64,10 +64,17 @@ def read_run(path: str | Path) -> LoggedRun:
     return LoggedRun(folders[-1], read_metrics(folders[-1]))
 
 
+def read_every_run(run_dir: str | Path) -> LoggedRun:
+    """Every W&B run under ``run_dir``, oldest first, as one: the ``fit`` (its validation values)
+    and the ``test`` after it."""
+    return LoggedRun(Path(run_dir), read_metrics(run_folders(run_dir)))
+
+
 def _last(run: LoggedRun, key: str) -> float:
     logged = values(run.rows, key)
     if not logged:
-        raise KeyError(f"{run.directory} logged no {key} (run `python -m lit_draw test` after fit)")
+        hint = " (run `python -m lit_draw test` after fit)" if key.startswith("test/") else ""
+        raise KeyError(f"{run.directory} logged no {key}{hint}")
     return float(logged[-1])
 
 
@@ -124,20 +131,13 @@ def read_frontier(title: str, all_step: str | Path, halting: Sequence[str | Path
     )
 
 
-def _last_val(run_dir: str | Path, key: str) -> float:
-    """The last ``key`` logged by any W&B run under ``run_dir`` (a ``fit``'s validation values)."""
-    logged = values(read_metrics(run_folders(run_dir)), key)
-    if not logged:
-        raise KeyError(f"{run_dir} logged no {key}")
-    return float(logged[-1])
-
-
 def choose_on_validation(all_step: str | Path, halting: Sequence[str | Path], margin: float = MARGIN) -> Path:
     """The learned-halting run to ship, chosen on validation only: the fewest ``val/halt_glimpses``
     among the runs whose ``val/halt_acc`` is within ``margin`` of the All-Step run's ``val/acc``, or,
     if none is, the highest ``val/halt_acc``."""
-    target = _last_val(all_step, "val/acc") - margin
-    scored = [(_last_val(p, "val/halt_acc"), _last_val(p, "val/halt_glimpses"), Path(p)) for p in halting]
+    target = _last(read_every_run(all_step), "val/acc") - margin
+    runs = [read_every_run(p) for p in halting]
+    scored = [(_last(r, "val/halt_acc"), _last(r, "val/halt_glimpses"), Path(p)) for r, p in zip(runs, halting)]
     close = [s for s in scored if s[0] >= target]
     return min(close, key=lambda s: s[1])[2] if close else max(scored, key=lambda s: s[0])[2]
 

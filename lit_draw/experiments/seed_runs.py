@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,12 @@ def last_values(history: list[dict[str, Any]], prefix: str) -> dict[int, float]:
         found = {int(k.removeprefix(prefix)): v for k, v in row.items() if k.startswith(prefix)}
         values = found or values
     return values
+
+
+def mean_confusion(seeds: list[SeedRuns]) -> list[list[float]] | None:
+    """The mean over ``seeds`` of their test confusion matrices ``[C, C]`` (the seeds that have one),
+    ``None`` when none has."""
+    matrices = [s.confusion for s in seeds if s.confusion is not None]
+    if not matrices:
+        return None
+    return [[statistics.fmean(cells) for cells in zip(*rows)] for rows in zip(*matrices)]

@@ -23,7 +23,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from lit_draw.experiments.seed_runs import STEP, SeedRuns, curve, last_values, row_label
+from lit_draw.experiments.seed_runs import STEP, SeedRuns, curve, last_values, mean_confusion, row_label
 
 #: A drop of at least this much validation accuracy between consecutive validations is a swing.
 SWING = 0.05
@@ -111,13 +111,6 @@ def overpredicted(first: list[list[float]], second: list[list[float]]) -> list[t
     return sorted(((c, d) for c, d in enumerate(columns) if d > 0), key=lambda item: -item[1])
 
 
-def _mean_confusion(seeds: list[SeedRuns]) -> list[list[float]] | None:
-    matrices = [s.confusion for s in seeds if s.confusion is not None]
-    if not matrices:
-        return None
-    return [[statistics.fmean(cells) for cells in zip(*rows)] for rows in zip(*matrices)]
-
-
 def claims_table(rows: dict[str, list[SeedRuns]], module: str = "decoder") -> str:
     """The study's claims beside our measures, as a markdown table: ``rows`` is All-Step first, then
     Last-Step, each a list of seeds."""
@@ -129,25 +122,24 @@ def claims_table(rows: dict[str, list[SeedRuns]], module: str = "decoder") -> st
                 continue
             last = max(accuracy)
             start = climb_start(accuracy)
-            dips = swings(accuracy, start)
-            after, total, share = spikes_before_dips(seed.history, module, start)
-            per_10k = 1e4 * len(dips) / (last - start) if start is not None and last > start else 0.0
+            after, dips, share = spikes_before_dips(seed.history, module, start)  # dips: the swings after start
+            per_10k = 1e4 * dips / (last - start) if start is not None and last > start else 0.0
             late = jitter(accuracy)
             label = row_label(row)
             lines += [
                 f"| Climb start (fig. 5: Last-Step ~6,500, All-Step ~110,000) | {label} | {seed.seed} | "
                 + (f"{start:,} of {last:,} updates |" if start is not None else f"not yet, {last:,} updates |"),
                 f"| Swings after the climb (fig. 5: Last-Step's, not All-Step's) | {label} | {seed.seed} | "
-                f"{len(dips)} drops of >= {100 * SWING:.0f} points ({per_10k:.1f} per 10k updates); mean change "
+                f"{dips} drops of >= {100 * SWING:.0f} points ({per_10k:.1f} per 10k updates); mean change "
                 f"between validations over the last 50k updates {'-' if late is None else f'{100 * late:.2f}'} points |",
                 f"| {module} update spike before a dip (fig. 7) | {label} | {seed.seed} | "
-                f"{after} of {total} dips ({100 * share:.0f}% of intervals spike) |",
+                f"{after} of {dips} dips ({100 * share:.0f}% of intervals spike) |",
             ]
             drift = last_values(seed.test_history, f"test/cell_drift/{module}/")
             if drift:
                 values = ", ".join(f"{drift[t]:.2f}" for t in sorted(drift))
                 lines.append(f"| {module} cell drift, glimpses 2..T (fig. 9) | {label} | {seed.seed} | {values} |")
-    confusions = [_mean_confusion(seeds) for seeds in rows.values()]
+    confusions = [mean_confusion(seeds) for seeds in rows.values()]
     if len(confusions) == 2 and all(c is not None for c in confusions):
         first, second = confusions
         classes = ", ".join(f"{c} (+{d:.0f})" for c, d in overpredicted(first, second)[:3]) or "none"
