@@ -419,6 +419,30 @@ def test_the_frontier_table_gives_each_settings_crossings_and_every_halting_poin
     assert "| toy | a | 2.00 | 96.00% |" in table and "| toy | b | 4.00 | 98.00% |" in table
 
 
+def test_halting_frontier_mistakes_are_one_line_errors_naming_the_run(tmp_path: Path):
+    from lit_draw.cli import main
+    from lit_draw.errors import LitDrawError
+
+    run = tmp_path / "halting"
+    _logged_run(run / "wandb" / "offline-run-20250101_000000-fit", [{"step": 9, "val/acc": 0.9, "val/halt_acc": 0.9,
+                                                                     "val/halt_glimpses": 2.0}])
+    _logged_run(run / "wandb" / "offline-run-20250101_000500-test", [{
+        "step": 0, "test/halt_glimpses": 2.0, "test/halt_acc": 0.9, "test/acc": 0.9,
+        "test/early_exit/tau_0.9/acc": 0.9, "test/early_exit/tau_0.9/glimpses": 1.5}])
+    frontier = ["halting-frontier", "--title", "toy", "--out", str(tmp_path / "f.png")]
+    cases = {
+        (str(tmp_path / "nowhere"), str(run)): rf"^no W&B run folder under {tmp_path / 'nowhere'}$",
+        (str(run), str(tmp_path / "all_step")): rf"^no W&B run folder under {tmp_path / 'all_step'}$",
+    }
+    for (all_step, halting), pattern in cases.items():
+        with pytest.raises(LitDrawError, match=pattern):
+            main([*frontier, "--all-step", all_step, "--halting", halting])
+    # the run has metrics but no checkpoints folder: nothing to ship, said before any checkpoint is written
+    with pytest.raises(LitDrawError, match=rf"^--ship toy_halting: {run}/checkpoints has no last.ckpt or config.yaml "):
+        main([*frontier, "--all-step", str(run), "--halting", str(run), "--ship", "toy_halting"])
+    assert not Path("checkpoints/toy_halting.ckpt").exists()
+
+
 def test_the_run_shipped_is_chosen_on_validation_the_fewest_glimpses_within_half_a_point(tmp_path: Path):
     from lit_draw.experiments.halting_frontier import choose_on_validation
 

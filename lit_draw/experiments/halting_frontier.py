@@ -27,8 +27,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lit_draw.cli.metrics_csv import CSV_FOLDER, METRICS_FILE, read_metrics, run_folders, values
+from lit_draw.errors import ConfigError
 from lit_draw.experiments.plots import panels, save
 from lit_draw.experiments.reproduce import ship_checkpoint
+
+
+class MissingRun(ConfigError, KeyError):
+    """A run dir given to ``halting-frontier`` without the runs, metrics or checkpoint it needs:
+    one line from ``python -m lit_draw`` (a :class:`~lit_draw.errors.ConfigError`), and a
+    ``KeyError`` for callers that look a metric up."""
+
+    def __str__(self) -> str:  # the message itself, not KeyError's quoted repr of it
+        return str(self.args[0])
+
 
 #: Learned halting and the threshold exit are compared where they reach the fixed-T accuracy minus this.
 MARGIN = 0.005
@@ -60,7 +71,7 @@ def read_run(path: str | Path) -> LoggedRun:
     path = Path(path)
     folders = [path] if (path / CSV_FOLDER / METRICS_FILE).is_file() else run_folders(path)
     if not folders:
-        raise FileNotFoundError(f"no W&B run folder under {path}")
+        raise MissingRun(f"no W&B run folder under {path}")
     return LoggedRun(folders[-1], read_metrics(folders[-1]))
 
 
@@ -74,7 +85,7 @@ def _last(run: LoggedRun, key: str) -> float:
     logged = values(run.rows, key)
     if not logged:
         hint = " (run `python -m lit_draw test` after fit)" if key.startswith("test/") else ""
-        raise KeyError(f"{run.directory} logged no {key}{hint}")
+        raise MissingRun(f"{run.directory} logged no {key}{hint}")
     return float(logged[-1])
 
 
@@ -87,7 +98,7 @@ def threshold_curve(run: LoggedRun) -> list[tuple[float, float]]:
     """The confidence-threshold exit of an All-Step run: ``(glimpses, acc)`` per tau, by glimpses."""
     taus = sorted({m["tau"] for row in run.rows for key in row if (m := _TAU.match(key))})
     if not taus:
-        raise KeyError(f"{run.directory} logged no test/early_exit/tau_*/acc (the EarlyExit callback)")
+        raise MissingRun(f"{run.directory} logged no test/early_exit/tau_*/acc (the EarlyExit callback)")
     return sorted((_last(run, f"test/early_exit/tau_{tau}/glimpses"), _last(run, f"test/early_exit/tau_{tau}/acc")) for tau in taus)
 
 
@@ -203,8 +214,14 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     table.write_text(frontier_table(frontiers))
     print(table.read_text())
     written.append(table)
-    for name, all_step, halting in zip(args.ship or [], args.all_step, args.halting):
-        chosen = choose_on_validation(all_step, halting)
+    shipped = {name: choose_on_validation(all_step, halting)
+               for name, all_step, halting in zip(args.ship or [], args.all_step, args.halting)}
+    for name, chosen in shipped.items():  # every setting's run checked before any is shipped
+        missing = [f for f in ("last.ckpt", "config.yaml") if not (chosen / "checkpoints" / f).is_file()]
+        if missing:
+            raise MissingRun(f"--ship {name}: {chosen}/checkpoints has no {' or '.join(missing)} (give each halting "
+                             "run as its fit's trainer.default_root_dir)")
+    for name, chosen in shipped.items():
         ship_checkpoint(chosen / "checkpoints" / "last.ckpt", chosen / "checkpoints" / "config.yaml", name,
                         f"{chosen} (the learned-halting run chosen on validation: the fewest val/halt_glimpses\n"
                         f"# within {100 * MARGIN:g} points of the All-Step run's val/acc)")
