@@ -120,6 +120,22 @@ def test_load_seeds_reads_every_resumed_part_in_order_and_the_newest_test(tmp_pa
     assert "| row | 0 |" in claims and "| row2 | 0 |" in claims and "| row2 - row | mean |" in claims
 
 
+def test_a_seed_stopped_part_way_is_left_out_of_a_row_that_has_a_finished_one(tmp_path: Path, capsys):
+    done, partial = _synthetic_seed(0, good=True), _synthetic_seed(1, good=False)
+    done.record["status"], partial.record["status"] = "done", "partial"
+    assert figures.finished_seeds([done, partial]) == [done]
+    assert figures.finished_seeds([partial]) == [partial]  # no finished seed: the partial one is all there is
+    for seed, status, acc in ((0, "done", 0.8), (1, "partial", 0.1)):
+        folder = tmp_path / "runs" / "row" / f"seed{seed}"
+        _write_metrics(folder / "wandb" / "offline-run-20260101_120000-abc", [{"step": 1, "val/acc": acc}])
+        (folder / "test_metrics.json").write_text(json.dumps({"seed": seed, "status": status, "acc_per_glimpse": [100 * acc]}))
+    figures.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "figs"), "--study", "row", "row",
+                  "--wsram", "row"])
+    assert "row: left out seed(s) 1: not finished, and the row has a finished seed" in capsys.readouterr().out
+    claims = (tmp_path / "figs" / "study_claims.md").read_text()
+    assert "| row | 0 |" in claims and "| row | 1 |" not in claims
+
+
 def test_training_error_of_an_estimator_with_q_comes_from_q():
     plain = _synthetic_seed(0, good=True)
     with_q = figures.SeedRuns(0, [{**{k: v for k, v in h.items() if k != "train/acc"}, "train/acc_q": 0.75}

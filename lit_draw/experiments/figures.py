@@ -23,7 +23,9 @@ Reads each seed's logged scalars from the ``metrics.csv`` beside its W&B runs (s
 * ``wsram_figure2.png``: training error, gradient variance and effective sample size against
   updates for the six estimators (Ba et al. 2015, Figure 2), and their validation error.
 
-A figure whose runs are missing is skipped with a message. Lines are the mean over the seeds that
+A figure whose runs are missing is skipped with a message. A row's seeds that finished their budget
+stand for it (a seed stopped part-way is left out, with a message, when the row has a finished one;
+:func:`lit_draw.experiments.seed_runs.finished_seeds`). Lines are the mean over those seeds that
 logged a point, bands ± one standard deviation (with two seeds or more; a quantity that cannot be
 negative has its band clipped at 0).
 """
@@ -38,7 +40,16 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from lit_draw.experiments.plots import Series, heatmap, line_chart, panels, save, twin_line
-from lit_draw.experiments.seed_runs import LABELS, SeedRuns, curve, last_values, load_seeds, mean_confusion, row_label
+from lit_draw.experiments.seed_runs import (
+    LABELS,
+    SeedRuns,
+    curve,
+    finished_seeds,
+    last_values,
+    load_seeds,
+    mean_confusion,
+    row_label,
+)
 from lit_draw.experiments.study_claims import claims_table
 
 STUDY_ROWS = ("study_all_step", "study_last_step")
@@ -200,6 +211,16 @@ def study_figures(rows: dict[str, list[SeedRuns]], module: str = "decoder") -> d
     return {name: figure for name, figure in figures.items() if figure is not None}
 
 
+def seeds_shown(runs: Path, row: str) -> list[SeedRuns]:
+    """The seeds of ``row`` that the figures and the claims show (:func:`finished_seeds`); says which
+    were left out."""
+    seeds = load_seeds(runs, row)
+    shown = finished_seeds(seeds)
+    if left := sorted({s.seed for s in seeds} - {s.seed for s in shown}):
+        print(f"{row}: left out seed(s) {', '.join(map(str, left))}: not finished, and the row has a finished seed")
+    return shown
+
+
 def main(args: list[str] | None = None) -> list[Path]:
     """Write the figures, each as PNG and PDF; returns the paths written."""
     parser = argparse.ArgumentParser(prog="python -m lit_draw figures", description=__doc__.split("\n\n")[0])
@@ -209,9 +230,9 @@ def main(args: list[str] | None = None) -> list[Path]:
     parser.add_argument("--wsram", nargs="+", default=list(WSRAM_ROWS), metavar="ROW", help="the estimators' rows")
     parser.add_argument("--module", default="decoder", help="module whose weight updates are plotted")
     options = parser.parse_args(args)
-    study = {row: load_seeds(options.runs, row) for row in options.study}
+    study = {row: seeds_shown(options.runs, row) for row in options.study}
     figures = study_figures(study, options.module)
-    figure2 = wsram_figure2({row: load_seeds(options.runs, row) for row in options.wsram})
+    figure2 = wsram_figure2({row: seeds_shown(options.runs, row) for row in options.wsram})
     if figure2 is not None:
         figures["wsram_figure2.png"] = figure2
     options.out.mkdir(parents=True, exist_ok=True)

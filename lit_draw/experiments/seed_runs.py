@@ -66,6 +66,13 @@ def load_seeds(runs: Path, row: str) -> list[SeedRuns]:
     return seeds
 
 
+def finished_seeds(seeds: list[SeedRuns]) -> list[SeedRuns]:
+    """The seeds of one row that finished their budget (``test_metrics.json`` with ``status: done``),
+    or every seed when none has: a seed stopped part-way never enters a row's means beside a finished
+    one (the rule :func:`lit_draw.experiments.results.closest_to_mean` follows)."""
+    return [s for s in seeds if s.record is not None and s.record.get("status") == "done"] or seeds
+
+
 def curve(history: list[dict[str, Any]], key: str) -> dict[int, float]:
     """``step -> value`` of ``key`` (a step logged again by a resumed run keeps its later value)."""
     return {row[STEP]: row[key] for row in history if key in row and STEP in row}
