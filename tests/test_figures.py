@@ -114,10 +114,11 @@ def test_load_seeds_reads_every_resumed_part_in_order_and_the_newest_test(tmp_pa
     assert {p.name for p in written} == {f"{name}.{suffix}" for name in ("study_glimpse_accuracy", "study_val_accuracy",
                                                                           "study_cell_drift", "study_confusion_difference",
                                                                           "wsram_figure2") for suffix in ("png", "pdf")} | {
-        "study_claims.md"}
+        "study_claims.md", "wsram_claims.md"}
     assert all(p.stat().st_size > 0 for p in written)
     claims = (tmp_path / "figs" / "study_claims.md").read_text()  # both rows' seed 0, and the confusion difference
     assert "| row | 0 |" in claims and "| row2 | 0 |" in claims and "| row2 - row | mean |" in claims
+    assert "| row | 0 | 70 |" in (tmp_path / "figs" / "wsram_claims.md").read_text()  # val error 70% at the last validation
 
 
 def test_a_seed_stopped_part_way_is_left_out_of_a_row_that_has_a_finished_one(tmp_path: Path, capsys):

@@ -142,7 +142,7 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
     shutil.copytree("runs/reproduce/tiny", "runs/reproduce/tiny_copy")
     written = figures.main(["--out", "figs", "--study", "tiny", "tiny_copy", "--wsram", "tiny"])
     assert sorted(p.name for p in written) == sorted([*figures.FIGURES, *(n.replace(".png", ".pdf") for n in figures.FIGURES),
-                                                      figures.CLAIMS])
+                                                      *figures.CLAIMS])
 
 
 @pytest.mark.slow

@@ -21,7 +21,9 @@ Reads each seed's logged scalars from the ``metrics.csv`` beside its W&B runs (s
 * ``study_claims.md``: the study's claims beside our measures, per seed
   (:mod:`lit_draw.experiments.study_claims`);
 * ``wsram_figure2.png``: training error, gradient variance and effective sample size against
-  updates for the six estimators (Ba et al. 2015, Figure 2), and their validation error.
+  updates for the six estimators (Ba et al. 2015, Figure 2), and their validation error;
+* ``wsram_claims.md``: the paper's claims about them beside our measures, per seed
+  (:mod:`lit_draw.experiments.wsram_claims`).
 
 A figure whose runs are missing is skipped with a message. A row's seeds that finished their budget
 stand for it (a seed stopped part-way is left out, with a message, when the row has a finished one;
@@ -50,7 +52,7 @@ from lit_draw.experiments.seed_runs import (
     mean_confusion,
     row_label,
 )
-from lit_draw.experiments.study_claims import claims_table
+from lit_draw.experiments import study_claims, wsram_claims
 
 STUDY_ROWS = ("study_all_step", "study_last_step")
 WSRAM_ROWS = tuple(name for name in LABELS if name.startswith("wsram_figure2"))
@@ -63,13 +65,19 @@ FIGURES = (
     "study_confusion_difference.png",
     "wsram_figure2.png",
 )
-#: The study's claims beside our measures (:mod:`lit_draw.experiments.study_claims`), in ``--out``.
-CLAIMS = "study_claims.md"
-CLAIMS_HEADER = (
-    "# The study's claims, measured on our runs\n\n"
-    "Written by `python -m lit_draw figures` from `runs/reproduce`; the measures are defined in "
-    "`lit_draw/experiments/study_claims.py`.\n\n"
-)
+#: The claims tables, in ``--out``: the study's (:mod:`lit_draw.experiments.study_claims`) and
+#: WS-RAM's (:mod:`lit_draw.experiments.wsram_claims`), by file name -> title.
+CLAIMS = {
+    "study_claims.md": ("The study's claims, measured on our runs", "study_claims"),
+    "wsram_claims.md": ("Ba et al. 2015's Figure 2 claims, measured on our runs", "wsram_claims"),
+}
+
+
+def claims_document(name: str, table: str) -> str:
+    """A claims table with its title and where it comes from."""
+    title, module = CLAIMS[name]
+    return (f"# {title}\n\nWritten by `python -m lit_draw figures` from `runs/reproduce`; the measures are "
+            f"defined in `lit_draw/experiments/{module}.py`.\n\n{table}")
 
 
 def mean_series(label: str, curves: Sequence[dict[float, float]], scale: float = 1.0, offset: float = 0.0) -> Series:
@@ -232,7 +240,8 @@ def main(args: list[str] | None = None) -> list[Path]:
     options = parser.parse_args(args)
     study = {row: seeds_shown(options.runs, row) for row in options.study}
     figures = study_figures(study, options.module)
-    figure2 = wsram_figure2({row: seeds_shown(options.runs, row) for row in options.wsram})
+    wsram = {row: seeds_shown(options.runs, row) for row in options.wsram}
+    figure2 = wsram_figure2(wsram)
     if figure2 is not None:
         figures["wsram_figure2.png"] = figure2
     options.out.mkdir(parents=True, exist_ok=True)
@@ -243,11 +252,16 @@ def main(args: list[str] | None = None) -> list[Path]:
     for name in FIGURES:
         if name not in figures:
             print(f"skipped {name}: no runs with its data under {options.runs}")
-    if any(s.history for seeds in study.values() for s in seeds):
-        table = options.out / CLAIMS
-        table.write_text(CLAIMS_HEADER + claims_table(study, options.module))
-        print(f"wrote {table}:\n{table.read_text()}")
-        written.append(table)
+    tables = {
+        "study_claims.md": (study, lambda: study_claims.claims_table(study, options.module)),
+        "wsram_claims.md": (wsram, lambda: wsram_claims.claims_table(wsram)),
+    }
+    for name, (rows, table) in tables.items():
+        if any(s.history for seeds in rows.values() for s in seeds):
+            path = options.out / name
+            path.write_text(claims_document(name, table()))
+            print(f"wrote {path}:\n{path.read_text()}")
+            written.append(path)
     return written
 
 

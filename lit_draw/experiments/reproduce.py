@@ -68,8 +68,8 @@ ROWS_FILE = Path(__file__).resolve().parents[2] / "configs" / "reproduce.yaml"
 RUNS = Path("runs/reproduce")
 #: Where the exported checkpoints and configs go, relative to the working directory.
 CHECKPOINTS = Path("checkpoints")
-#: Measurement tables in docs/ that RESULTS.md carries: the study's claims, the halting frontier.
-TABLES = (CLAIMS, "halting_frontier.md")
+#: Measurement tables in docs/ that RESULTS.md carries: the claims tables, the halting frontier.
+TABLES = (*CLAIMS, "halting_frontier.md")
 #: A seed's record, in its folder.
 METRICS_FILE = "test_metrics.json"
 #: Checkpoint entries an exported checkpoint keeps: what ``load_from_checkpoint`` and
