@@ -191,10 +191,10 @@ def test_a_row_with_no_seeds_here_keeps_its_results_entry_from_another_machine(
     assert "| `elsewhere` | none given |  | 2.00% |" in Path("RESULTS.md").read_text()
 
 
-def _record(seed: int, error: float, status: str = "done", mc: float | None = None) -> dict:
+def _record(seed: int, error: float, status: str = "done", mc: float | None = None, mean: float | None = None) -> dict:
     return {
         "seed": seed, "status": status, "budget": {"epochs": 10}, "epochs_done": 10.0 if status == "done" else 4.0,
-        "updates_done": 100, "test_error": error, "test_error_mc": mc, "acc_per_glimpse": [50.0 + seed, 100 - error],
+        "updates_done": 100, "test_error": error, "test_error_mc": mc, "test_error_mean_policy": mean, "acc_per_glimpse": [50.0 + seed, 100 - error],
         "device": "cpu", "wall_time_s": 60.0, "date": f"2026-11-2{seed}T00:00:00+00:00", "commit": "abc",
     }
 
@@ -202,10 +202,11 @@ def _record(seed: int, error: float, status: str = "done", mc: float | None = No
 def test_summary_means_and_sds_over_seeds_and_marks_short_rows_partial():
     row = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, published=[1.0, 2.0], seeds=3)
     assert results.summarise(row, [])["status"] == "not run"
-    records = [_record(0, 2.0, mc=1.0), _record(1, 4.0, mc=3.0), _record(2, 9.0, mc=2.0)]
+    records = [_record(0, 2.0, mc=1.0, mean=1.5), _record(1, 4.0, mc=3.0, mean=2.5), _record(2, 9.0, mc=2.0, mean=0.5)]
     entry = results.summarise(row, records)
     assert entry["status"] == "done" and entry["test_error"] == 5.0 and entry["test_error_sd"] == pytest.approx(3.606, abs=1e-3)
     assert entry["test_error_mc"] == 2.0 and entry["vs_published"] == 4.0  # against the range's low end
+    assert entry["test_error_mean_policy"] == 1.5 and entry["test_error_mean_policy_sd"] == 1.0
     assert entry["acc_per_glimpse"] == [51.0, 95.0] and entry["wall_time_s"] == 180.0 and entry["date"].startswith("2026-11-22")
     assert results.closest_to_mean(records)["seed"] == 1  # |4 - 5| is the smallest
     # a seed stopped part-way is never exported over a finished one, however close to the mean
@@ -216,7 +217,8 @@ def test_summary_means_and_sds_over_seeds_and_marks_short_rows_partial():
     short = results.summarise(row, [*records[:2], _record(2, 9.0, status="partial")])
     assert results.describe_status(short) == "partial: 3 of 3 seeds (0, 1, 2); epochs done 10, 10, 4 of 10"
     markdown = results.render_markdown([entry])
-    assert "| `r` | 1-2% |  | 5.00 ± 3.61% | 2.00 ± 1.00% | +4.00 pp | 10 epochs | done, 3 seeds |" in markdown
+    assert "| row | published | best public re-implementation | ours | MC | mean policy | vs published |" in markdown
+    assert "| `r` | 1-2% |  | 5.00 ± 3.61% | 2.00 ± 1.00% | 1.50 ± 1.00% | +4.00 pp | 10 epochs | done, 3 seeds |" in markdown
     assert "| `r` | 51.0 | 95.0 |" in markdown
 
 
@@ -242,17 +244,18 @@ def test_a_record_made_with_protocol_overrides_is_not_one_of_the_rows_seeds(tmp_
 
 def test_every_seed_is_in_results_and_an_entry_written_before_per_seed_still_renders():
     row = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, seeds=2)
-    records = [{**_record(0, 2.0, mc=1.0), "checkpoint": "runs/a.ckpt"}, _record(1, 4.0)]
+    records = [{**_record(0, 2.0, mc=1.0, mean=1.25), "checkpoint": "runs/a.ckpt"}, _record(1, 4.0)]
+    del records[1]["test_error_mean_policy"]  # a record written before the mean-policy evaluation existed
     entry = results.summarise(row, records)
     assert entry["per_seed"] == [
-        {"seed": 0, "status": "done", "test_error": 2.0, "test_error_mc": 1.0, "updates_done": 100, "epochs_done": 10.0,
-         "checkpoint": "runs/a.ckpt", "commit": "abc"},
-        {"seed": 1, "status": "done", "test_error": 4.0, "test_error_mc": None, "updates_done": 100, "epochs_done": 10.0,
-         "checkpoint": None, "commit": "abc"},
+        {"seed": 0, "status": "done", "test_error": 2.0, "test_error_mc": 1.0, "test_error_mean_policy": 1.25,
+         "updates_done": 100, "epochs_done": 10.0, "checkpoint": "runs/a.ckpt", "commit": "abc"},
+        {"seed": 1, "status": "done", "test_error": 4.0, "test_error_mc": None, "test_error_mean_policy": None,
+         "updates_done": 100, "epochs_done": 10.0, "checkpoint": None, "commit": "abc"},
     ]
     markdown = results.render_markdown([entry])
-    assert "| `r` | 0 | 2.00% | 1.00% | done | `runs/a.ckpt` | `abc` |" in markdown
-    assert "| `r` | 1 | 4.00% |  | done |  | `abc` |" in markdown
+    assert "| `r` | 0 | 2.00% | 1.00% | 1.25% | done | `runs/a.ckpt` | `abc` |" in markdown
+    assert "| `r` | 1 | 4.00% |  |  | done |  | `abc` |" in markdown
     old = {k: v for k, v in entry.items() if k != "per_seed"}  # as results.json holds it today
     assert "## Every seed" not in results.render_markdown([old]) and "| `r` |" in results.render_markdown([old])
 
@@ -268,8 +271,12 @@ def test_results_md_carries_each_measurement_table_under_its_own_title(tmp_path:
 
 
 def test_errors_from_test_metrics_are_percent():
-    metrics = {"test/acc": 0.9, "test/acc_mc": 0.95, "test/acc_glimpse_1": 0.5, "test/acc_glimpse_2": 0.9, "test/loss": 0.3}
+    metrics = {"test/acc": 0.9, "test/acc_mc": 0.95, "test/acc_mean_policy": 0.96, "test/acc_glimpse_1": 0.5,
+               "test/acc_glimpse_2": 0.9, "test/loss": 0.3}
     errors = results.errors_from_metrics(metrics)
     assert errors["test_error"] == pytest.approx(10.0) and errors["test_error_mc"] == pytest.approx(5.0)
+    assert errors["test_error_mean_policy"] == pytest.approx(4.0)
     assert errors["acc_per_glimpse"] == pytest.approx([50.0, 90.0])
     assert results.errors_from_metrics({"test/acc": 1.0})["test_error_mc"] is None
+    with pytest.raises(KeyError, match="test/acc"):
+        results.errors_from_metrics({"test/acc_mc": 1.0})

@@ -6,10 +6,12 @@ A seed record (``runs/reproduce/<row>/seed<k>/test_metrics.json``) holds one see
 :func:`summarise` turns a row's records into its ``results.json`` entry (means and standard
 deviations over seeds, and each seed's own numbers under ``per_seed``: entries written before
 ``per_seed`` existed still load and render) and :func:`render_markdown` renders the entries beside the published
-figures. Errors are in percent: ``test_error = 100 * (1 - test/acc)`` (the prediction after the
-last glimpse; one sampled glimpse sequence for RAM and WS-RAM), ``test_error_mc`` the same for the
-prediction averaged over policy samples (``test/acc_mc``, RAM), per-glimpse accuracies
-``100 * test/acc_glimpse_{t}``.
+figures. Errors are in percent, one per evaluation (:data:`EVALUATIONS`): ``test_error = 100 * (1 -
+test/acc)`` (the prediction after the last glimpse; one sampled glimpse sequence for RAM and
+WS-RAM), ``test_error_mc`` the same for the prediction averaged over policy samples
+(``test/acc_mc``, RAM), ``test_error_mean_policy`` for glimpses at the policy's mean, no sampling
+(``test/acc_mean_policy``, RAM); per-glimpse accuracies ``100 * test/acc_glimpse_{t}``. A
+published figure compares with one of them: the row's ``source`` says which.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from lit_draw.errors import ConfigError
 RESULTS_JSON = Path("results.json")
 RESULTS_MD = Path("RESULTS.md")
 BUDGET_UNITS = ("epochs", "updates")
+#: Record key -> (test metric, column title): the evaluations a seed's test error is given for.
+EVALUATIONS = {
+    "test_error": ("test/acc", "ours"),
+    "test_error_mc": ("test/acc_mc", "MC"),
+    "test_error_mean_policy": ("test/acc_mean_policy", "mean policy"),
+}
 
 
 @dataclass(frozen=True)
@@ -98,16 +106,15 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def errors_from_metrics(metrics: dict[str, float]) -> dict[str, Any]:
-    """``test_error``, ``test_error_mc`` (``None`` without ``test/acc_mc``) and ``acc_per_glimpse``
-    (``[T]``), in percent, from the ``test/*`` metrics of one run."""
+    """The errors of :data:`EVALUATIONS` (``None`` for a metric the run did not log; ``test/acc`` it
+    must have) and ``acc_per_glimpse`` (``[T]``), in percent, from the ``test/*`` metrics of one run."""
     glimpses = []
     while f"test/acc_glimpse_{len(glimpses) + 1}" in metrics:
         glimpses.append(100 * metrics[f"test/acc_glimpse_{len(glimpses) + 1}"])
-    return {
-        "test_error": 100 * (1 - metrics["test/acc"]),
-        "test_error_mc": 100 * (1 - metrics["test/acc_mc"]) if "test/acc_mc" in metrics else None,
-        "acc_per_glimpse": glimpses,
-    }
+    errors = {key: 100 * (1 - metrics[metric]) if metric in metrics else None for key, (metric, _) in EVALUATIONS.items()}
+    if errors["test_error"] is None:
+        raise KeyError("test/acc")
+    return {**errors, "acc_per_glimpse": glimpses}
 
 
 def closest_to_mean(records: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -128,11 +135,10 @@ def summarise(row: Row, records: list[dict[str, Any]]) -> dict[str, Any]:
     ``partial``; ``vs_published`` is ``test_error`` minus the published error (its low end for a
     range), in percentage points: negative beats it.
     """
-    errors = [r["test_error"] for r in records]
-    mc = [r["test_error_mc"] for r in records if r.get("test_error_mc") is not None]
+    errors = {key: [r[key] for r in records if r.get(key) is not None] for key in EVALUATIONS}
     glimpses = [r["acc_per_glimpse"] for r in records if r.get("acc_per_glimpse")]
     complete = len(records) >= row.seeds and all(r["status"] == "done" and r["budget"] == row.budget for r in records)
-    test_error = _mean(errors)
+    test_error = _mean(errors["test_error"])
     published = min(row.published) if isinstance(row.published, list) else row.published
     return {
         "row": row.name,
@@ -142,10 +148,7 @@ def summarise(row: Row, records: list[dict[str, Any]]) -> dict[str, Any]:
         "source": row.source,
         "reimplementation": row.reimplementation,
         "status": "not run" if not records else "done" if complete else "partial",
-        "test_error": test_error,
-        "test_error_sd": _sd(errors),
-        "test_error_mc": _mean(mc),
-        "test_error_mc_sd": _sd(mc),
+        **{k: value for key, v in errors.items() for k, value in ((key, _mean(v)), (f"{key}_sd", _sd(v)))},
         "vs_published": None if test_error is None or published is None else round(test_error - published, 2),
         "acc_per_glimpse": [_mean(list(column)) for column in zip(*glimpses)] or None,
         "acc_per_glimpse_sd": [_sd(list(column)) for column in zip(*glimpses)] or None,
@@ -172,8 +175,7 @@ def per_seed(record: dict[str, Any]) -> dict[str, Any]:
     return {
         "seed": record["seed"],
         "status": record["status"],
-        "test_error": round(record["test_error"], 3),
-        "test_error_mc": None if record.get("test_error_mc") is None else round(record["test_error_mc"], 3),
+        **{key: None if record.get(key) is None else round(record[key], 3) for key in EVALUATIONS},
         "updates_done": record.get("updates_done"),
         "epochs_done": record.get("epochs_done"),
         "checkpoint": _relative(record.get("checkpoint")),
@@ -223,20 +225,23 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tabl
         "Generated by `python -m lit_draw reproduce` from `results.json` (do not edit by hand; the rows are",
         "in `configs/reproduce.yaml`). Test error in percent on the fixed 10,000-canvas test set, after",
         "the last glimpse: mean ± standard deviation over seeds. RAM and WS-RAM sample their glimpses:",
-        "their error is from one sampled sequence, and *MC* is RAM's prediction averaged over policy",
-        "samples. *vs published*: our error minus the published one (its low end for a range), in",
-        "percentage points; negative beats it. Each seed is tested from its best checkpoint on the",
-        "validation set; nothing is chosen on the test set.",
+        "their error is from one sampled sequence, *MC* is RAM's prediction averaged over policy",
+        "samples and *mean policy* RAM's glimpses at the policy's mean (no sampling); each row's source",
+        "says which of them its published figure compares with. *vs published*: our error (one sampled",
+        "sequence) minus the published one (its low end for a range), in percentage points; negative",
+        "beats it. Each seed is tested from its best checkpoint on the validation set; nothing is",
+        "chosen on the test set.",
         "",
-        "| row | published | best public re-implementation | ours | MC | vs published | budget | status |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| row | published | best public re-implementation | " + " | ".join(t for _, t in EVALUATIONS.values())
+        + " | vs published | budget | status |",
+        "| --- | --- | --- |" + " --- |" * len(EVALUATIONS) + " --- | --- | --- |",
     ]
     for e in entries:
         reimpl = f"{e['reimplementation']['error']:g}%" if e["reimplementation"] else ""
         versus = "" if e["vs_published"] is None else f"{e['vs_published']:+.2f} pp"
-        ours, mc = _pm(e["test_error"], e["test_error_sd"]), _pm(e["test_error_mc"], e["test_error_mc_sd"])
+        errors = " | ".join(_pm(e.get(key), e.get(f"{key}_sd")) for key in EVALUATIONS)
         lines.append(
-            f"| `{e['row']}` | {format_published(e['published'])} | {reimpl} | {ours} | {mc} | {versus} | "
+            f"| `{e['row']}` | {format_published(e['published'])} | {reimpl} | {errors} | {versus} | "
             f"{_budget(e['budget'])} | {describe_status(e)} |"
         )
     glimpsed = [e for e in entries if e.get("acc_per_glimpse")]
@@ -262,17 +267,17 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tabl
             "",
             "Each seed's own test error (percent), the checkpoint it was tested from and the commit it ran.",
             "",
-            "| row | seed | ours | MC | status | checkpoint | commit |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| row | seed | " + " | ".join(t for _, t in EVALUATIONS.values()) + " | status | checkpoint | commit |",
+            "| --- | --- |" + " --- |" * len(EVALUATIONS) + " --- | --- | --- |",
         ]
         for e in seeded:
             for s in e["per_seed"]:
-                mc = "" if s.get("test_error_mc") is None else f"{s['test_error_mc']:.2f}%"
+                errors = " | ".join("" if s.get(key) is None else f"{s[key]:.2f}%" for key in EVALUATIONS)
                 commit = s.get("commit") or ""
                 commit = f"`{commit[:12]}{'+changes' if commit.endswith('+changes') else ''}`" if commit else ""
                 checkpoint = f"`{s['checkpoint']}`" if s.get("checkpoint") else ""
                 lines.append(
-                    f"| `{e['row']}` | {s['seed']} | {s['test_error']:.2f}% | {mc} | {s['status']} | {checkpoint} | {commit} |"
+                    f"| `{e['row']}` | {s['seed']} | {errors} | {s['status']} | {checkpoint} | {commit} |"
                 )
     if figures:
         lines += ["", "## Figures", "", "Drawn from the rows' logged metrics (`csv/metrics.csv` in each W&B run folder) by `python -m lit_draw figures`.", ""]
