@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from lit_draw.experiments import figures, reproduce, results
+from lit_draw.experiments import figures, reproduce, results, shipping
 from lit_draw.cli import ConfigError, main
 from lit_draw.cli.metrics_csv import read_metrics
 from tests.conftest import tiny_draw_args
@@ -123,7 +123,7 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
 
     # the exported checkpoint: weights and hyperparameters only, and it re-tests to the same error
     exported = torch.load("checkpoints/tiny.ckpt", weights_only=False)
-    assert set(exported) <= set(reproduce.EXPORTED_KEYS) and "optimizer_states" not in exported
+    assert set(exported) <= set(shipping.EXPORTED_KEYS) and "optimizer_states" not in exported
     assert {"state_dict", "hyper_parameters"} <= set(exported)
     config = yaml.safe_load(Path("checkpoints/tiny.yaml").read_text())
     assert config["trainer"]["logger"]["init_args"]["offline"] is True and config["data"]["root"] is None

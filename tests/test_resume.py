@@ -308,7 +308,7 @@ def test_a_fit_that_dies_before_its_first_save_does_not_hide_the_run_before_it(t
 def test_a_weights_only_checkpoint_is_refused_for_resume_and_trains_on_with_init_from(
     tiny: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
-    from lit_draw.experiments.reproduce import strip_checkpoint
+    from lit_draw.experiments.shipping import strip_checkpoint
 
     args = [*tiny, "--trainer.limit_val_batches=0"]
     main(["fit", *args, "--trainer.max_steps=3"])

@@ -29,7 +29,7 @@ from pathlib import Path
 from lit_draw.cli.metrics_csv import CSV_FOLDER, METRICS_FILE, read_metrics, run_folders, values
 from lit_draw.errors import ConfigError
 from lit_draw.experiments.plots import panels, save
-from lit_draw.experiments.reproduce import ship_checkpoint
+from lit_draw.experiments.shipping import ship_checkpoint
 
 
 class MissingRun(ConfigError, KeyError):
@@ -41,6 +41,8 @@ class MissingRun(ConfigError, KeyError):
         return str(self.args[0])
 
 
+#: The frontier's table in docs/, beside its figure (the default ``--out``), that RESULTS.md carries.
+TABLE = "halting_frontier.md"
 #: Learned halting and the threshold exit are compared where they reach the fixed-T accuracy minus this.
 MARGIN = 0.005
 _TAU = re.compile(r"^test/early_exit/tau_(?P<tau>[0-9.e-]+)/acc$")
@@ -202,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     parser.add_argument("--halting", action="append", nargs="+", required=True, help="the halting runs of each setting")
     parser.add_argument("--ship", action="append", metavar="NAME",
                         help="per setting: export its run chosen on validation as checkpoints/NAME.ckpt and .yaml")
-    parser.add_argument("--out", default="docs/halting_frontier.png")
+    parser.add_argument("--out", default=str(Path("docs", TABLE).with_suffix(".png")))
     args = parser.parse_args(argv)
     if not len(args.title) == len(args.all_step) == len(args.halting):
         parser.error("give --title, --all-step and --halting once per setting")
