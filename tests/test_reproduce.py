@@ -113,7 +113,7 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
     ]
     markdown = Path("RESULTS.md").read_text()
     assert "| `tiny` | 80-90% |" in markdown and "done, 2 seeds" in markdown and "| t=1 | t=2 |" in markdown
-    assert f"| `tiny` | 1 | {second[1]['test_error']:.2f}% |  | done | `{relative[1]}` |" in markdown
+    assert f"| `tiny` | 1 | {second[1]['test_error']:.2f}% |  |  | done | `{relative[1]}` |" in markdown
 
     # a finished row does nothing more
     assert reproduce.main(["small", "--rows", str(rows)]) == {"tiny": []}
