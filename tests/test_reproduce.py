@@ -199,6 +199,15 @@ def _record(seed: int, error: float, status: str = "done", mc: float | None = No
     }
 
 
+def test_an_epoch_budget_is_done_at_its_epochs_even_when_a_mid_epoch_resume_left_steps_short():
+    epochs = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 200})
+    # 200 epochs of 430 batches, stopped at step 84,525 (mid-epoch 196) and resumed: the Trainer ends
+    # at epoch 200 with 185 steps fewer than 200 x 430
+    assert epochs.budget_done(200, 85_815) and not epochs.budget_done(196, 84_525)
+    updates = results.Row(name="r", configs=("c.yaml",), budget={"updates": 300_000})
+    assert updates.budget_done(3, 300_000) and not updates.budget_done(1000, 299_999)
+
+
 def test_summary_means_and_sds_over_seeds_and_marks_short_rows_partial():
     row = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, published=[1.0, 2.0], seeds=3)
     assert results.summarise(row, [])["status"] == "not run"

@@ -193,7 +193,7 @@ class SeedRun:
         with _wandb_dir(self.directory):
             trainer: Trainer = cli_main(self.fit_args(max_time_s)).trainer
         steps_per_epoch = max(trainer.num_training_batches // trainer.accumulate_grad_batches, 1)
-        done = trainer.global_step >= self.row.budget_steps(steps_per_epoch)
+        done = self.row.budget_done(trainer.current_epoch, trainer.global_step)
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         checkpoint = Path(best) if best and Path(best).is_file() else resolve_last(self.directory)
         if checkpoint is None:

@@ -91,9 +91,12 @@ class Row:
             return [f"--trainer.max_epochs={self.budget_amount}", "--trainer.max_steps=-1"]
         return [f"--trainer.max_steps={self.budget_amount}", "--trainer.max_epochs=-1"]
 
-    def budget_steps(self, steps_per_epoch: int) -> int:
-        """The budget in optimiser steps."""
-        return self.budget_amount * (steps_per_epoch if self.budget_unit == "epochs" else 1)
+    def budget_done(self, epochs: int, steps: int) -> bool:
+        """Whether a fit that ended at ``epochs`` completed epochs and ``steps`` optimiser steps
+        trained the budget. An epoch budget counts epochs, as the Trainer's ``max_epochs`` does: a
+        seed stopped mid-epoch and resumed finishes that epoch short of its batches (the data loader
+        does not resume), so its steps fall a few short of ``epochs x steps per epoch``."""
+        return (epochs if self.budget_unit == "epochs" else steps) >= self.budget_amount
 
 
 def read_json(path: Path) -> Any:
