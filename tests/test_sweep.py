@@ -30,8 +30,10 @@ def test_the_shipped_sweeps_exist_and_validate_against_wandb_schema():
     assert {p.name for p in SWEEP_FILES} >= {"loss_weighting.yaml", "ram_location_std.yaml", "wsram_ablation.yaml"}
     for path in SWEEP_FILES:
         sweep = load_sweep(path)
-        # the halting sweeps rank a run by its accuracy where each canvas stopped
-        assert sweep["metric"]["name"] == ("val/halt_acc" if path.name.startswith("halting_") else "val/acc"), path
+        # the halting sweeps rank a run by its accuracy where each canvas stopped; the std probes by
+        # val/acc averaged over the last 5 validations (TrailingMean, on in every config's callbacks)
+        metric = "val/halt_acc" if path.name.startswith("halting_") else "val/acc_last5" if path.name.endswith("_std.yaml") else "val/acc"
+        assert sweep["metric"]["name"] == metric, path
         assert sweep["command"][:4] == ["${env}", "${interpreter}", "-m", "lit_draw"], path
         assert sweep["command"][-1] == "${args}" and "fit" in sweep["command"], path
         assert all("parameters" not in spec for spec in sweep["parameters"].values()), f"{path}: keys must be flat"

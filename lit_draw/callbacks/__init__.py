@@ -12,6 +12,7 @@ from lit_draw.callbacks.gates import GateActivity
 from lit_draw.callbacks.glimpse_accuracy import GlimpseAccuracyPlot
 from lit_draw.callbacks.halting import HaltingDistribution
 from lit_draw.callbacks.policy_collapse import PolicyCollapse
+from lit_draw.callbacks.trailing_mean import TrailingMean
 from lit_draw.callbacks.weight_update import WeightUpdateNorm
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "GlimpseAccuracyPlot",
     "HaltingDistribution",
     "PolicyCollapse",
+    "TrailingMean",
     "WeightUpdateNorm",
 ]
