@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from lit_draw.cli import main
+from lit_draw.cli import main, resolved_config
 from lit_draw.data import mnist
 from lit_draw.errors import ConfigError, LitDrawError
 from tests.conftest import CONFIGS
@@ -309,6 +309,19 @@ def test_python_m_lit_draw_prints_a_mistake_in_one_line_with_status_1(tmp_path: 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "python -m lit_draw: error: --ckpt_path gone.ckpt: no such file"
     assert "Traceback" not in result.stderr
+
+
+def test_a_resolved_config_is_what_fit_would_run_and_resolving_it_seeds_and_builds_nothing():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    config = resolved_config(["fit", "--config", str(CONFIGS / "ram_mnist.yaml"), "--model.net.init_args.std=0.05"])
+    assert torch.equal(torch.rand(3), expected)  # the caller's random state is untouched
+    assert config["model"]["net"]["class_path"] == "lit_draw.models.RAM" and config["model"]["net"]["init_args"]["std"] == 0.05
+    assert config["optimizer"]["init_args"]["betas"] == [0.9, 0.999]  # plain YAML values, as fit's config.yaml holds
+    assert config["trainer"]["max_epochs"] == 200 and config["seed_everything"] == 0
+    with pytest.raises(ConfigError, match="std"):
+        resolved_config(["fit", "--config", str(CONFIGS / "ram_mnist.yaml"), "--model.net.init_args.std=big"])
 
 
 def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -50,7 +51,7 @@ def test_list_prints_every_row_with_its_published_figure_budget_and_status(capsy
     out = capsys.readouterr().out
     rows = reproduce.load_rows()
     assert {"study_all_step", "study_last_step", "ram_cluttered100", "wsram_figure2_ws_ram_q_c"} <= rows.keys()
-    assert len([line for line in out.splitlines() if not line.startswith(" ")]) == len(rows)
+    assert [line.split("  [")[0] for line in out.splitlines() if "  [" in line and not line.startswith(" ")] == list(rows)
     assert "ram_cluttered100  [" in out and "10.83%" in out and "5.9%" in out and "200 epochs x 3 seeds" in out
     assert "4.04-5.23%" in out  # a published range
     for row in rows.values():  # every shipped row's config files exist
@@ -158,6 +159,32 @@ def test_max_time_stops_a_seed_short_and_the_next_run_continues_it(mnist_root: P
     assert second["status"] == "partial" and second["updates_done"] > first["updates_done"]
 
 
+@pytest.mark.slow
+def test_a_seed_trained_before_the_rows_protocol_changed_is_left_out_and_not_resumed(
+    mnist_root: Path, offline_in_tmp: Path, capsys: pytest.CaptureFixture[str]
+):
+    reproduce.main(["tiny", "--rows", str(_tiny_rows(offline_in_tmp, mnist_root, {"updates": 2}, 1))])
+    assert [e["status"] for e in json.loads(Path("results.json").read_text())] == ["done"]
+
+    # a change that does not alter what the row measures keeps the seed
+    harmless = _tiny_rows(offline_in_tmp, mnist_root, {"updates": 2}, 1, "--trainer.log_every_n_steps=2")
+    assert reproduce.main(["tiny", "--rows", str(harmless)]) == {"tiny": []}
+    assert [r["seed"] for r in reproduce.seed_records(reproduce.load_rows(harmless)["tiny"])] == [0]
+
+    # the row's learning rate changes after its seed ran: the seed measures something else now
+    changed = _tiny_rows(offline_in_tmp, mnist_root, {"updates": 2}, 1, "--optimizer.lr=0.01")
+    capsys.readouterr()
+    reproduce.main(["--results", "--rows", str(changed)])
+    assert "reproduce tiny: seed 0 left out, it trained under another protocol (optimizer.init_args.lr: 0.002 -> 0.01)" in (
+        capsys.readouterr().out
+    )
+    assert [e["status"] for e in json.loads(Path("results.json").read_text())] == ["not run"]
+    with pytest.raises(ConfigError, match=r"^runs/reproduce/tiny/seed0 holds a run of tiny under another protocol than the "
+                                          r"row's now \(optimizer.init_args.lr: 0.002 -> 0.01\): move the folder away"):
+        reproduce.main(["tiny", "--rows", str(changed)])
+    assert _records()[0]["updates_done"] == 2  # nothing trained into it
+
+
 def test_a_resumed_seed_gets_its_time_share_on_top_of_the_training_time_in_its_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -189,6 +216,23 @@ def test_a_row_with_no_seeds_here_keeps_its_results_entry_from_another_machine(
     assert [e["row"] for e in entries] == ["here", "elsewhere"]
     assert entries[0]["status"] == "not run" and entries[1] == elsewhere
     assert "| `elsewhere` | none given |  | 2.00% |" in Path("RESULTS.md").read_text()
+
+
+def test_an_entry_from_another_machine_under_another_protocol_is_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.chdir(tmp_path)
+    before = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, args=("--optimizer.init_args.lr=0.001",))
+    elsewhere = {**results.summarise(before, [_record(0, 2.0)]), "checkpoint_seed": 0}
+    Path("results.json").write_text(json.dumps([elsewhere]))
+    for now in (dataclasses.replace(before, args=("--optimizer.init_args.lr=0.003",)),
+                dataclasses.replace(before, budget={"epochs": 20})):
+        (entry,) = reproduce.current_entries({"r": now}, {})
+        assert entry["status"] == "not run"
+        assert "reproduce r: the results.json entry (c.yaml --optimizer.init_args.lr=0.001; {'epochs': 10}) is of another protocol than the row's now, so it is not the row's result" in (
+            capsys.readouterr().out
+        )
+    assert reproduce.current_entries({"r": before}, {}) == [elsewhere]  # the same protocol: kept
 
 
 def _record(seed: int, error: float, status: str = "done", mc: float | None = None, mean: float | None = None) -> dict:

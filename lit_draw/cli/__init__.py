@@ -12,7 +12,7 @@ The research core (:mod:`lit_draw.module`, :mod:`lit_draw.models`, :mod:`lit_dra
 imports nothing from here.
 """
 
-from lit_draw.cli.command import LitDrawCLI, check_args, main, trainer_defaults
+from lit_draw.cli.command import LitDrawCLI, check_args, main, resolved_config, trainer_defaults
 from lit_draw.errors import ConfigError
 
-__all__ = ["ConfigError", "LitDrawCLI", "check_args", "main", "trainer_defaults"]
+__all__ = ["ConfigError", "LitDrawCLI", "check_args", "main", "resolved_config", "trainer_defaults"]

@@ -40,6 +40,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional
 
+import yaml
 from jsonargparse import ArgumentError, lazy_instance
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch import LightningModule, Trainer
@@ -58,7 +59,7 @@ from lit_draw.cli.metrics_csv import WandbRunCSV
 from lit_draw.module import AttentionClassifier
 from lit_draw.cli.predictions import PredictionFile
 
-__all__ = ["ConfigError", "LitDrawCLI", "check_args", "main"]
+__all__ = ["ConfigError", "LitDrawCLI", "check_args", "main", "resolved_config"]
 
 #: Subcommands that evaluate a model and so need a checkpoint (or ``--untrained``).
 EVALUATING = ("validate", "test", "predict")
@@ -346,19 +347,27 @@ def main(args: list[str] | None = None) -> Any:
 
 
 class _Parsed(Exception):
-    """Raised by :class:`_ParseOnly` once the arguments are parsed."""
+    """Raised by :class:`_ParseOnly` once the arguments are parsed; ``config`` is the subcommand's
+    resolved config as YAML text (what ``fit`` writes to ``config.yaml``)."""
+
+    def __init__(self, config: str) -> None:
+        super().__init__()
+        self.config = config
 
 
 class _ParseOnly(LitDrawCLI):
     """The CLI's parser and checks, building nothing (see :func:`check_args`)."""
 
+    def _set_seed(self) -> None:
+        """Parsing seeds nothing: the caller's random state is left as it was."""
+
     def before_instantiate_classes(self) -> None:
-        raise _Parsed
+        raise _Parsed(self._parser(self.subcommand).dump(self.config[self.subcommand], skip_none=False))
 
 
-def check_args(args: list[str]) -> None:
-    """Check a command line (``["fit", "--config", ..., "--model.weighting=last"]``) as ``main`` would,
-    without building or running anything.
+def resolved_config(args: list[str]) -> dict[str, Any]:
+    """The resolved config of a command line (``["fit", "--config", ..., "--model.weighting=last"]``)
+    as ``main`` would run it, in the form ``fit`` saves as ``config.yaml``; nothing is built or run.
 
     Raises:
         ConfigError: the parser's complaint (an unknown key, a bad value), in one line.
@@ -371,12 +380,23 @@ def check_args(args: list[str]) -> None:
                 AttentionClassifier, CanvasMNIST, trainer_defaults=trainer_defaults(),
                 save_config_callback=None, parser_kwargs={"prog": "python -m lit_draw"}, args=args,
             )
-    except _Parsed:
-        return
+    except _Parsed as parsed:
+        return yaml.safe_load(parsed.config)
     except SystemExit as error:
         message = stderr.getvalue()
         message = message[message.find("error:") + 6 :] if "error:" in message else f"exit status {error.code}"
         raise ConfigError(" ".join(message.split())) from error
+    raise AssertionError("the parser returned without reaching before_instantiate_classes")
+
+
+def check_args(args: list[str]) -> None:
+    """Check a command line as ``main`` would, without building or running anything (see
+    :func:`resolved_config`).
+
+    Raises:
+        ConfigError: the parser's complaint (an unknown key, a bad value), in one line.
+    """
+    resolved_config(args)
 
 
 def _finish_wandb_run() -> None:

@@ -60,8 +60,9 @@ from lit_draw.experiments.results import Row
 from lit_draw.experiments.bench import device_name
 from lit_draw.experiments.figures import CLAIMS, FIGURES
 from lit_draw.experiments.halting_frontier import TABLE as FRONTIER_TABLE
+from lit_draw.experiments.protocol import differences, protocol
 from lit_draw.experiments.shipping import CHECKPOINTS, ship_checkpoint
-from lit_draw.cli import ConfigError, main as cli_main
+from lit_draw.cli import ConfigError, main as cli_main, resolved_config
 from lit_draw.cli.resume import resolve_last
 
 #: The rows shipped with lit_draw.
@@ -223,14 +224,39 @@ class SeedRun:
 
 
 def seed_records(row: Row, outputs: Outputs = OFFICIAL) -> list[dict[str, Any]]:
-    """Every seed record of ``row`` under ``outputs.runs``, by seed. For the rows' own results, a
-    record made with protocol overrides (:func:`protocol_overrides`; before scratch runs existed) is
-    left out, so that a row's seeds all come from one protocol."""
+    """Every seed record of ``row`` under ``outputs.runs``, by seed, from the row's protocol as it is
+    now. Left out, each with a line saying why: for the rows' own results, a record made with
+    protocol overrides (:func:`protocol_overrides`; before scratch runs existed); and a record whose
+    run trained under another protocol than the row's config files and args give now
+    (:func:`changed_protocol`), so that a row's seeds all measure one thing."""
     paths = sorted((outputs.runs / row.name).glob(f"seed*/{METRICS_FILE}"))
     records = [r for r in map(results.read_json, paths) if r is not None]
     if outputs.export:
         records = [r for r in records if not protocol_overrides(r.get("overrides") or [])]
-    return sorted(records, key=lambda r: r["seed"])
+    kept, now = [], {}
+    for record in records:
+        config, overrides = Path(record.get("config") or ""), tuple(record.get("overrides") or ())
+        if config.is_file() and overrides not in now:
+            now[overrides] = row_protocol(row, overrides)
+        changed = changed_protocol(config, now[overrides]) if config.is_file() else []
+        if changed:
+            print(f"reproduce {row.name}: seed {record['seed']} left out, it trained under another protocol "
+                  f"({'; '.join(changed)})", flush=True)
+        else:
+            kept.append(record)
+    return sorted(kept, key=lambda r: r["seed"])
+
+
+def row_protocol(row: Row, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """The protocol (:func:`~lit_draw.experiments.protocol.protocol`) a seed of ``row`` trains under
+    now, with ``overrides``: its config files and args as they are now, resolved by the CLI's parser."""
+    return protocol(resolved_config(["fit", *SeedRun(row, 0).common_args(), *row.budget_args(), *overrides]))
+
+
+def changed_protocol(config: Path, now: dict[str, Any]) -> list[str]:
+    """Where the protocol of a run (``config``: the resolved config its ``fit`` wrote) differs from
+    ``now`` (:func:`row_protocol`), one ``"key: then -> now"`` each; empty when they agree."""
+    return differences(protocol(yaml.safe_load(config.read_text())), now)
 
 
 def reproduce_row(
@@ -239,6 +265,17 @@ def reproduce_row(
 ) -> None:
     """Train and test the seeds of ``row`` that are not finished, appending each record to ``written``
     as soon as it is on disk (so that an interrupted invocation still reports the seeds it finished)."""
+    configs = {seed: run_config(seed_dir(row, seed, outputs.runs)) for seed in range(seeds)}
+    configs = {seed: config for seed, config in configs.items() if config.is_file()}
+    now = row_protocol(row, overrides) if configs else {}
+    for seed, config in configs.items():  # before anything trains: a folder of another protocol is not resumed
+        changed = changed_protocol(config, now)
+        if changed:
+            directory = seed_dir(row, seed, outputs.runs)
+            raise ConfigError(
+                f"{directory} holds a run of {row.name} under another protocol than the row's now "
+                f"({'; '.join(changed)}): move the folder away to train seed {seed} afresh"
+            )
     pending = [run for seed in range(seeds) if not (run := SeedRun(row, seed, overrides, outputs.runs)).is_finished()]
     deadline = None if max_time_s is None else time.monotonic() + max_time_s
     for index, run in enumerate(pending):
@@ -280,8 +317,14 @@ def current_entries(rows: dict[str, Row], exported: dict[str, int], outputs: Out
     for row in rows.values():
         records = seed_records(row, outputs)
         entry = results.summarise(row, records)
-        if not records and existing.get(row.name, {}).get("status", "not run") != "not run":
-            entry = existing[row.name]  # run elsewhere: keep its numbers
+        kept = existing.get(row.name, {})
+        if not records and kept.get("status", "not run") != "not run":
+            if kept.get("config") == entry["config"] and kept.get("budget") == entry["budget"]:
+                entry = kept  # run elsewhere: keep its numbers
+            else:
+                print(f"reproduce {row.name}: the results.json entry ({' '.join(kept.get('config') or [])}; "
+                      f"{kept.get('budget')}) is of another protocol than the row's now, so it is not the row's result",
+                      flush=True)
         elif records:
             entry["checkpoint_seed"] = exported.get(row.name, existing.get(row.name, {}).get("checkpoint_seed"))
             if entry["checkpoint_seed"] is None:
@@ -397,11 +440,11 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
     if unknown:
         parser.error(f"ROW must be one of {', '.join([*rows, *sorted(groups)])}, got {', '.join(unknown)}")
     chosen = [row for row in rows.values() if row.name in options.rows or row.group in options.rows]
-    protocol = protocol_overrides(overrides)
-    outputs = scratch_outputs(protocol) if protocol else OFFICIAL
-    if protocol:
+    changes = protocol_overrides(overrides)
+    outputs = scratch_outputs(changes) if changes else OFFICIAL
+    if changes:
         print(
-            f"reproduce: {' '.join(protocol)} change what the rows measure, so this is a scratch run: seeds "
+            f"reproduce: {' '.join(changes)} change what the rows measure, so this is a scratch run: seeds "
             f"under {outputs.runs}, results in {outputs.results_json} and {outputs.results_md}; "
             f"{results.RESULTS_JSON}, {results.RESULTS_MD} and {CHECKPOINTS}/ are left as they are",
             flush=True,
