@@ -12,9 +12,9 @@ import torch
 import yaml
 
 from lit_draw.experiments import figures, reproduce, results, shipping
-from lit_draw.cli import ConfigError, main
+from lit_draw.cli import ConfigError, main, resolved_config
 from lit_draw.cli.metrics_csv import read_metrics
-from tests.conftest import tiny_draw_args
+from tests.conftest import CONFIGS, tiny_draw_args
 
 #: Callbacks of the tiny row: what the figure script reads, every step.
 TINY_CALLBACKS = (
@@ -275,24 +275,36 @@ def test_summary_means_and_sds_over_seeds_and_marks_short_rows_partial():
     assert "| `r` | 51.0 | 95.0 |" in markdown
 
 
-def test_overrides_that_change_what_a_row_measures_make_a_scratch_run_and_leave_the_rows_records_out():
-    assert reproduce.protocol_overrides(
-        ["--trainer.enable_progress_bar=false", "--data.test_size=500", "--trainer.limit_train_batches", "20", "--data.root=/d"]
-    ) == ["--data.test_size=500", "--trainer.limit_train_batches", "20"]
-    assert reproduce.protocol_overrides(["--data.root", "/d", "--trainer.log_every_n_steps=5"]) == []
-    scratch = reproduce.scratch_outputs(["--data.test_size=500"])
+RAM_ROW = results.Row(name="r", configs=(str(CONFIGS / "ram_mnist.yaml"),), budget={"epochs": 10})
+
+
+def test_overrides_that_change_what_a_row_measures_make_a_scratch_run_and_harmless_ones_do_not():
+    changes = reproduce.protocol_changes([RAM_ROW], [
+        "--trainer.enable_progress_bar=false", "--data.test_size=500", "--trainer.limit_train_batches", "0.5", "--data.root=/d",
+    ])
+    assert changes == ["data.test_size: None -> 500", "trainer.limit_train_batches: None -> 0.5"]
+    harmless = ["--data.root", "/d", "--trainer.log_every_n_steps=5", "--trainer.max_time=00:01:00:00",
+                "--trainer.accelerator=cpu", "--data.num_workers=2", "--optimizer.init_args.fused=false"]
+    assert reproduce.protocol_changes([RAM_ROW], harmless) == []
+    scratch = reproduce.scratch_outputs(changes)
     assert not scratch.export and scratch.runs.parent == reproduce.SCRATCH_RUNS and scratch.results_json.name == "results-scratch.json"
-    assert scratch != reproduce.scratch_outputs(["--data.test_size=400"])  # one protocol per folder
+    assert scratch != reproduce.scratch_outputs(["data.test_size: None -> 400"])  # one protocol per folder
 
 
 def test_a_record_made_with_protocol_overrides_is_not_one_of_the_rows_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
-    row = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10})
+    scratch = reproduce.scratch_outputs(["data.test_size: None -> 500"])
     for seed, overrides in ((0, ["--trainer.enable_progress_bar=false"]), (1, ["--data.test_size=500"])):
-        path = reproduce.seed_dir(row, seed) / reproduce.METRICS_FILE
-        path.parent.mkdir(parents=True)
-        path.write_text(json.dumps({**_record(seed, 2.0), "overrides": overrides}))
-    assert [r["seed"] for r in reproduce.seed_records(row)] == [0]
+        for outputs in (reproduce.OFFICIAL, scratch):
+            folder = reproduce.seed_dir(RAM_ROW, seed, outputs.runs)
+            config = reproduce.run_config(folder)
+            config.parent.mkdir(parents=True)
+            args = ["fit", "--config", RAM_ROW.configs[0], *RAM_ROW.budget_args(), *overrides]
+            config.write_text(yaml.safe_dump(resolved_config(args)))  # as the seed's fit wrote it
+            record = {**_record(seed, 2.0), "overrides": overrides, "config": str(config)}
+            (folder / reproduce.METRICS_FILE).write_text(json.dumps(record))
+    assert [r["seed"] for r in reproduce.seed_records(RAM_ROW)] == [0]
+    assert [r["seed"] for r in reproduce.seed_records(RAM_ROW, scratch)] == [0, 1]  # each under its own overrides
 
 
 def test_every_seed_is_in_results_and_an_entry_written_before_per_seed_still_renders():

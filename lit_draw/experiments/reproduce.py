@@ -19,11 +19,13 @@ the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in
   ``val/acc`` (its last one when it never validated) and writes ``test_metrics.json`` beside
   its checkpoints;
 * **one protocol per row**: overrides after ``--`` that change what a row measures (its budget,
-  data, test set, model, optimiser, seed: anything but :data:`HARMLESS_OVERRIDES`) make the
-  invocation a *scratch* run: its seeds train under ``runs/reproduce-scratch/<row>-<overrides id>/``
-  and its results go to ``results-scratch.json`` / ``RESULTS-scratch.md``; ``results.json``,
-  ``RESULTS.md`` and ``checkpoints/`` are not touched, and the console says so. A row's seeds in
-  ``results.json`` all come from the row's own protocol (a record with such overrides is left out);
+  data, test set, model, optimiser: its protocol, :mod:`lit_draw.experiments.protocol`; not a
+  progress bar, logging, a callback, the data's folder or the accelerator) make the invocation a
+  *scratch* run: its seeds train under ``runs/reproduce-scratch/<changes id>/<row>/`` and its results
+  go to ``results-scratch.json`` / ``RESULTS-scratch.md``; ``results.json``, ``RESULTS.md`` and
+  ``checkpoints/`` are not touched, and the console says so. A row's seeds in ``results.json`` all
+  come from the row's protocol as its config files give it now: a seed trained under another
+  (before the files changed, or with overrides) is left out, and its folder is not resumed;
 * **results**: ``results.json`` and ``RESULTS.md`` in the working directory are regenerated from
   every seed run so far (see :mod:`lit_draw.experiments.results`), and the checkpoint of the seed whose test
   error is closest to the row's mean is exported to ``checkpoints/<row>.ckpt`` (weights and
@@ -73,16 +75,6 @@ RUNS = Path("runs/reproduce")
 TABLES = (*CLAIMS, FRONTIER_TABLE)
 #: A seed's record, in its folder.
 METRICS_FILE = "test_metrics.json"
-#: Overrides that change how a seed runs or shows progress, not what it measures: a run with only
-#: these is one of the row's own. Any other override makes a scratch run (see the module docstring).
-HARMLESS_OVERRIDES = (
-    "--trainer.enable_progress_bar",
-    "--trainer.enable_model_summary",
-    "--trainer.log_every_n_steps",
-    "--trainer.accelerator",
-    "--data.root",
-    "--data.num_workers",
-)
 #: Where scratch runs train, relative to the working directory.
 SCRATCH_RUNS = Path("runs/reproduce-scratch")
 
@@ -100,20 +92,19 @@ class Outputs:
 OFFICIAL = Outputs()
 
 
-def protocol_overrides(overrides: list[str] | tuple[str, ...]) -> list[str]:
-    """The overrides (with their values) that change what a row measures: all but :data:`HARMLESS_OVERRIDES`."""
-    kept, key = [], None
-    for token in overrides:
-        if token.startswith("--"):
-            key = token.split("=", 1)[0]
-        if key not in HARMLESS_OVERRIDES:
-            kept.append(token)
-    return kept
+def protocol_changes(rows: list[Row], overrides: list[str] | tuple[str, ...]) -> list[str]:
+    """What ``overrides`` change in the protocol of any of ``rows``, ``"key: row's -> overridden"``
+    each once (:func:`~lit_draw.experiments.protocol.differences`); empty when they change nothing a
+    row measures (a progress bar, the data's folder, the accelerator, a callback)."""
+    if not overrides:
+        return []
+    return sorted({change for row in rows for change in differences(row_protocol(row), row_protocol(row, overrides))})
 
 
-def scratch_outputs(protocol: list[str]) -> Outputs:
-    """The scratch :class:`Outputs` of a run with these protocol overrides (one folder per set of overrides)."""
-    digest = hashlib.sha256("\0".join(protocol).encode()).hexdigest()[:8]
+def scratch_outputs(changes: list[str]) -> Outputs:
+    """The scratch :class:`Outputs` of a run with these protocol changes (:func:`protocol_changes`;
+    one folder per set of changes, whatever harmless overrides come with them)."""
+    digest = hashlib.sha256("\0".join(changes).encode()).hexdigest()[:8]
     return Outputs(SCRATCH_RUNS / digest, Path("results-scratch.json"), Path("RESULTS-scratch.md"), export=False)
 
 
@@ -225,17 +216,16 @@ class SeedRun:
 
 def seed_records(row: Row, outputs: Outputs = OFFICIAL) -> list[dict[str, Any]]:
     """Every seed record of ``row`` under ``outputs.runs``, by seed, from the row's protocol as it is
-    now. Left out, each with a line saying why: for the rows' own results, a record made with
-    protocol overrides (:func:`protocol_overrides`; before scratch runs existed); and a record whose
-    run trained under another protocol than the row's config files and args give now
-    (:func:`changed_protocol`), so that a row's seeds all measure one thing."""
+    now: a record whose run trained under another protocol than the row's config files and args
+    give now (with the record's overrides, for a scratch run) is left out with a line naming what
+    differs (:func:`changed_protocol`), so that a row's seeds all measure one thing. A record whose
+    run left no config to compare (written elsewhere, its folder moved) is kept."""
     paths = sorted((outputs.runs / row.name).glob(f"seed*/{METRICS_FILE}"))
     records = [r for r in map(results.read_json, paths) if r is not None]
-    if outputs.export:
-        records = [r for r in records if not protocol_overrides(r.get("overrides") or [])]
     kept, now = [], {}
     for record in records:
-        config, overrides = Path(record.get("config") or ""), tuple(record.get("overrides") or ())
+        config = Path(record.get("config") or "")
+        overrides = () if outputs.export else tuple(record.get("overrides") or ())
         if config.is_file() and overrides not in now:
             now[overrides] = row_protocol(row, overrides)
         changed = changed_protocol(config, now[overrides]) if config.is_file() else []
@@ -440,11 +430,11 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
     if unknown:
         parser.error(f"ROW must be one of {', '.join([*rows, *sorted(groups)])}, got {', '.join(unknown)}")
     chosen = [row for row in rows.values() if row.name in options.rows or row.group in options.rows]
-    changes = protocol_overrides(overrides)
+    changes = protocol_changes(chosen, overrides)
     outputs = scratch_outputs(changes) if changes else OFFICIAL
     if changes:
         print(
-            f"reproduce: {' '.join(changes)} change what the rows measure, so this is a scratch run: seeds "
+            f"reproduce: the overrides change what the rows measure ({'; '.join(changes)}), so this is a scratch run: seeds "
             f"under {outputs.runs}, results in {outputs.results_json} and {outputs.results_md}; "
             f"{results.RESULTS_JSON}, {results.RESULTS_MD} and {CHECKPOINTS}/ are left as they are",
             flush=True,
