@@ -137,6 +137,20 @@ def test_a_seed_stopped_part_way_is_left_out_of_a_row_that_has_a_finished_one(tm
     assert "| row | 0 |" in claims and "| row | 1 |" not in claims
 
 
+def test_a_seed_that_results_json_does_not_list_for_its_row_is_left_out(tmp_path: Path, capsys):
+    for seed, acc in ((0, 0.8), (1, 0.1), (2, 0.7)):  # seed 1 trained under the row's earlier protocol
+        folder = tmp_path / "runs" / "row" / f"seed{seed}"
+        _write_metrics(folder / "wandb" / "offline-run-20260101_120000-abc", [{"step": 1, "val/acc": acc}])
+        (folder / "test_metrics.json").write_text(json.dumps({"seed": seed, "status": "done", "acc_per_glimpse": [100 * acc]}))
+    listed = tmp_path / "results.json"
+    listed.write_text(json.dumps([{"row": "row", "seeds": [0, 2]}, {"row": "elsewhere", "seeds": []}]))
+    figures.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "figs"), "--study", "row", "row",
+                  "--wsram", "row", "--results", str(listed)])
+    assert "row: left out seed(s) 1: not the row's in results.json (another protocol)" in capsys.readouterr().out
+    claims = (tmp_path / "figs" / "study_claims.md").read_text()
+    assert "| row | 0 |" in claims and "| row | 2 |" in claims and "| row | 1 |" not in claims
+
+
 def test_training_error_of_an_estimator_with_q_comes_from_q():
     plain = _synthetic_seed(0, good=True)
     with_q = figures.SeedRuns(0, [{**{k: v for k, v in h.items() if k != "train/acc"}, "train/acc_q": 0.75}

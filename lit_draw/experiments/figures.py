@@ -2,7 +2,7 @@
 ``python -m lit_draw reproduce``, as PNG and vector PDF (matplotlib).
 
     python -m lit_draw figures [--runs runs/reproduce] [--out docs]
-        [--study ROW ROW] [--wsram ROW ...] [--module decoder]
+        [--study ROW ROW] [--wsram ROW ...] [--module decoder] [--results results.json]
 
 Reads each seed's logged scalars from the ``metrics.csv`` beside its W&B runs (see
 :mod:`lit_draw.cli.metrics_csv`; ``<seed>/wandb``: training, every resumed part in order;
@@ -25,7 +25,9 @@ Reads each seed's logged scalars from the ``metrics.csv`` beside its W&B runs (s
 * ``wsram_claims.md``: the paper's claims about them beside our measures, per seed
   (:mod:`lit_draw.experiments.wsram_claims`).
 
-A figure whose runs are missing is skipped with a message. A row's seeds that finished their budget
+A figure whose runs are missing is skipped with a message. A row shows the seeds ``results.json``
+lists for it (``--results``; those of the row's protocol as its config gives it now, see
+:mod:`lit_draw.experiments.protocol`), and of those the ones that finished their budget
 stand for it (a seed stopped part-way is left out, with a message, when the row has a finished one;
 :func:`lit_draw.experiments.seed_runs.finished_seeds`). Lines are the mean over those seeds that
 logged a point, bands ± one standard deviation (with two seeds or more; a quantity that cannot be
@@ -53,6 +55,7 @@ from lit_draw.experiments.seed_runs import (
     row_label,
 )
 from lit_draw.experiments import study_claims, wsram_claims
+from lit_draw.experiments.results import RESULTS_JSON, read_json
 
 STUDY_ROWS = ("study_all_step", "study_last_step")
 WSRAM_ROWS = tuple(name for name in LABELS if name.startswith("wsram_figure2"))
@@ -219,10 +222,19 @@ def study_figures(rows: dict[str, list[SeedRuns]], module: str = "decoder") -> d
     return {name: figure for name, figure in figures.items() if figure is not None}
 
 
-def seeds_shown(runs: Path, row: str) -> list[SeedRuns]:
-    """The seeds of ``row`` that the figures and the claims show (:func:`finished_seeds`); says which
-    were left out."""
+def seeds_shown(runs: Path, row: str, listed: set[int] | None = None) -> list[SeedRuns]:
+    """The seeds of ``row`` that the figures and the claims show; says which were left out.
+
+    Args:
+        listed: the row's seeds in ``results.json``, whose protocol is the row's now (a seed
+            trained before the row's config changed is not among them); ``None``: every seed.
+            Of those, the finished ones (:func:`finished_seeds`).
+    """
     seeds = load_seeds(runs, row)
+    if listed is not None:
+        if other := sorted({s.seed for s in seeds} - listed):
+            print(f"{row}: left out seed(s) {', '.join(map(str, other))}: not the row's in results.json (another protocol)")
+        seeds = [s for s in seeds if s.seed in listed]
     shown = finished_seeds(seeds)
     if left := sorted({s.seed for s in seeds} - {s.seed for s in shown}):
         print(f"{row}: left out seed(s) {', '.join(map(str, left))}: not finished, and the row has a finished seed")
@@ -237,10 +249,13 @@ def main(args: list[str] | None = None) -> list[Path]:
     parser.add_argument("--study", nargs=2, default=list(STUDY_ROWS), metavar="ROW", help="the two rows compared")
     parser.add_argument("--wsram", nargs="+", default=list(WSRAM_ROWS), metavar="ROW", help="the estimators' rows")
     parser.add_argument("--module", default="decoder", help="module whose weight updates are plotted")
+    parser.add_argument("--results", type=Path, default=RESULTS_JSON,
+                        help="rows' seeds as reproduce lists them; rows it lacks show every seed (default: %(default)s)")
     options = parser.parse_args(args)
-    study = {row: seeds_shown(options.runs, row) for row in options.study}
+    listed = {entry["row"]: set(entry["seeds"]) for entry in read_json(options.results) or []}
+    study = {row: seeds_shown(options.runs, row, listed.get(row)) for row in options.study}
     figures = study_figures(study, options.module)
-    wsram = {row: seeds_shown(options.runs, row) for row in options.wsram}
+    wsram = {row: seeds_shown(options.runs, row, listed.get(row)) for row in options.wsram}
     figure2 = wsram_figure2(wsram)
     if figure2 is not None:
         figures["wsram_figure2.png"] = figure2
