@@ -177,9 +177,11 @@ class SeedRun:
         return record is not None and record["status"] == "done" and record["budget"] == self.row.budget
 
     def run(self, max_time_s: float | None) -> dict[str, Any]:
-        """``fit`` (resuming), then ``test``; writes and returns the seed's record."""
-        previous = self.record() or {}
-        started = time.monotonic()
+        """``fit`` (resuming), then ``test``; writes and returns the seed's record.
+
+        Its ``wall_time_s`` is the training time that Lightning's ``Timer`` kept in the seed's last
+        checkpoint, over every part of its training (so a part whose invocation died before writing
+        a record counts too), plus this test's time."""
         commit = git_commit()  # the code this process runs, whatever is committed while it trains
         self.directory.mkdir(parents=True, exist_ok=True)
         with _wandb_dir(self.directory):
@@ -190,6 +192,7 @@ class SeedRun:
         checkpoint = Path(best) if best and Path(best).is_file() else resolve_last(self.directory)
         if checkpoint is None:
             raise RuntimeError(f"fit of {self.directory} saved no checkpoint to test")
+        trained_s, tested_at = _trained_seconds(resolve_last(self.directory)), time.monotonic()
         with _wandb_dir(self.directory / "test"):
             tested = cli_main(self.test_args(checkpoint)).trainer
         metrics = {k: v.item() for k, v in tested.callback_metrics.items() if k.startswith("test/") and v.numel() == 1}
@@ -206,7 +209,7 @@ class SeedRun:
             "config": str(run_config(self.directory)),
             "overrides": self.overrides,
             "device": device_name(trainer.strategy.root_device, trainer.world_size),
-            "wall_time_s": round(previous.get("wall_time_s", 0.0) + time.monotonic() - started, 1),
+            "wall_time_s": round(trained_s + time.monotonic() - tested_at, 1),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "commit": commit,
         }
