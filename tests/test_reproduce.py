@@ -132,6 +132,12 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
     retested = 100 * (1 - cli.trainer.callback_metrics["test/acc"].item())
     assert retested == pytest.approx(second[entry["checkpoint_seed"]]["test_error"], abs=1e-6)
 
+    # a seed is tested under the config its fit resolved, not the row's files as they are by then
+    row = reproduce.load_rows(rows)["tiny"]
+    moved = reproduce.SeedRun(dataclasses.replace(row, configs=("gone.yaml",)), seed=1)
+    cli = main(moved.test_args(Path(second[1]["checkpoint"])))
+    assert 100 * (1 - cli.trainer.callback_metrics["test/acc"].item()) == pytest.approx(second[1]["test_error"], abs=1e-6)
+
     # the figure script reads these runs: both resumed parts of training, the test run and its files
     seeds = figures.load_seeds(Path("runs/reproduce"), "tiny")
     assert [s.seed for s in seeds] == [0, 1]

@@ -63,7 +63,7 @@ from lit_draw.experiments.bench import device_name
 from lit_draw.experiments.figures import CLAIMS, FIGURES
 from lit_draw.experiments.halting_frontier import TABLE as FRONTIER_TABLE
 from lit_draw.experiments.protocol import differences, protocol
-from lit_draw.experiments.shipping import CHECKPOINTS, ship_checkpoint
+from lit_draw.experiments.shipping import CHECKPOINTS, evaluation_config, ship_checkpoint
 from lit_draw.cli import ConfigError, main as cli_main, resolved_config
 from lit_draw.cli.resume import resolve_last
 
@@ -164,8 +164,16 @@ class SeedRun:
         return args
 
     def test_args(self, checkpoint: Path) -> list[str]:
-        args = ["test", *self.common_args(), *self.overrides, f"--seed_everything={self.seed}"]
-        return [*args, f"--trainer.default_root_dir={self.directory / 'test'}", f"--ckpt_path={checkpoint}"]
+        """``test`` of ``checkpoint`` under the config the seed's fit resolved (:func:`run_config`),
+        written as ``test/config.yaml`` (:func:`~lit_draw.experiments.shipping.evaluation_config`):
+        the seed is tested as it trained, even when the row's config files or lit_draw's callbacks
+        changed while it trained."""
+        folder = self.directory / "test"
+        folder.mkdir(parents=True, exist_ok=True)
+        config = evaluation_config(run_config(self.directory), str(folder), save_dir=str(folder))
+        (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        args = ["test", "--config", str(folder / "config.yaml"), *self.overrides, f"--seed_everything={self.seed}"]
+        return [*args, f"--ckpt_path={checkpoint}"]
 
     def record(self) -> dict[str, Any] | None:
         """The seed's ``test_metrics.json``, ``None`` when it has none."""
