@@ -275,6 +275,8 @@ def test_summary_means_and_sds_over_seeds_and_marks_short_rows_partial():
     assert results.summarise(row, records[:2])["status"] == "partial"  # 2 of 3 seeds
     short = results.summarise(row, [*records[:2], _record(2, 9.0, status="partial")])
     assert results.describe_status(short) == "partial: 3 of 3 seeds (0, 1, 2); epochs done 10, 10, 4 of 10"
+    assert short["test_error"] == 3.0 and short["acc_per_glimpse"] == [50.5, 97.0]  # the means are the finished seeds'
+    assert [s["seed"] for s in short["per_seed"]] == [0, 1, 2]  # every seed's own numbers are still there
     markdown = results.render_markdown([entry])
     assert "| row | published | best public re-implementation | ours | MC | mean policy | vs published |" in markdown
     assert "| `r` | 1-2% |  | 5.00 ± 3.61% | 2.00 ± 1.00% | 1.50 ± 1.00% | +4.00 pp | 10 epochs | done, 3 seeds |" in markdown

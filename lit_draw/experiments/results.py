@@ -120,11 +120,17 @@ def errors_from_metrics(metrics: dict[str, float]) -> dict[str, Any]:
     return {**errors, "acc_per_glimpse": glimpses}
 
 
+def standing(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records that stand for a row: the seeds that finished their budget when any did, else all
+    (a seed stopped part-way never enters a row's means, or its export, beside a finished one)."""
+    return [r for r in records if r["status"] == "done"] or records
+
+
 def closest_to_mean(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The record whose ``test_error`` is closest to the mean over ``records`` (the lowest seed on
     ties), among the seeds that finished their budget when any did: a seed stopped part-way never
     stands for a row that has a finished one."""
-    records = [r for r in records if r["status"] == "done"] or records
+    records = standing(records)
     if not records:
         return None
     mean = statistics.fmean(r["test_error"] for r in records)
@@ -138,8 +144,8 @@ def summarise(row: Row, records: list[dict[str, Any]]) -> dict[str, Any]:
     ``partial``; ``vs_published`` is ``test_error`` minus the published error (its low end for a
     range), in percentage points: negative beats it.
     """
-    errors = {key: [r[key] for r in records if r.get(key) is not None] for key in EVALUATIONS}
-    glimpses = [r["acc_per_glimpse"] for r in records if r.get("acc_per_glimpse")]
+    errors = {key: [r[key] for r in standing(records) if r.get(key) is not None] for key in EVALUATIONS}
+    glimpses = [r["acc_per_glimpse"] for r in standing(records) if r.get("acc_per_glimpse")]
     complete = len(records) >= row.seeds and all(r["status"] == "done" and r["budget"] == row.budget for r in records)
     test_error = _mean(errors["test_error"])
     published = min(row.published) if isinstance(row.published, list) else row.published

@@ -69,7 +69,7 @@ def load_seeds(runs: Path, row: str) -> list[SeedRuns]:
 def finished_seeds(seeds: list[SeedRuns]) -> list[SeedRuns]:
     """The seeds of one row that finished their budget (``test_metrics.json`` with ``status: done``),
     or every seed when none has: a seed stopped part-way never enters a row's means beside a finished
-    one (the rule :func:`lit_draw.experiments.results.closest_to_mean` follows)."""
+    one (the rule of :func:`lit_draw.experiments.results.standing`, for a row's means and export)."""
     return [s for s in seeds if s.record is not None and s.record.get("status") == "done"] or seeds
 
 
