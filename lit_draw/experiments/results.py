@@ -144,8 +144,9 @@ def summarise(row: Row, records: list[dict[str, Any]]) -> dict[str, Any]:
     ``partial``; ``vs_published`` is ``test_error`` minus the published error (its low end for a
     range), in percentage points: negative beats it.
     """
-    errors = {key: [r[key] for r in standing(records) if r.get(key) is not None] for key in EVALUATIONS}
-    glimpses = [r["acc_per_glimpse"] for r in standing(records) if r.get("acc_per_glimpse")]
+    shown = standing(records)
+    errors = {key: [r[key] for r in shown if r.get(key) is not None] for key in EVALUATIONS}
+    glimpses = [r["acc_per_glimpse"] for r in shown if r.get("acc_per_glimpse")]
     complete = len(records) >= row.seeds and all(r["status"] == "done" and r["budget"] == row.budget for r in records)
     test_error = _mean(errors["test_error"])
     published = min(row.published) if isinstance(row.published, list) else row.published

@@ -35,10 +35,7 @@ def ship_checkpoint(checkpoint: Path, config: Path, name: str, origin: str) -> N
     ``runs/checkpoints/<name>``), headed by where it came from (``origin``) and its re-test command."""
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
     strip_checkpoint(checkpoint, CHECKPOINTS / f"{name}.ckpt")
-    resolved = evaluation_config(config, f"runs/checkpoints/{name}", save_dir=".")
-    logger = resolved["trainer"].get("logger")
-    if isinstance(logger, dict) and "init_args" in logger:
-        logger["init_args"]["offline"] = True
+    resolved = evaluation_config(config, f"runs/checkpoints/{name}", save_dir=".", offline=True)
     resolved["data"]["root"] = None
     header = (
         f"# Resolved config of {origin}. Re-test the shipped checkpoint with\n"
@@ -47,16 +44,16 @@ def ship_checkpoint(checkpoint: Path, config: Path, name: str, origin: str) -> N
     (CHECKPOINTS / f"{name}.yaml").write_text(header + yaml.safe_dump(resolved, sort_keys=False))
 
 
-def evaluation_config(config: Path, default_root_dir: str, save_dir: str) -> dict[str, Any]:
+def evaluation_config(config: Path, default_root_dir: str, **logger_args: Any) -> dict[str, Any]:
     """The resolved ``fit`` config ``config`` (sub-config files read in) as the config to evaluate
     its checkpoints with: the same model, data and callbacks, runs under ``default_root_dir``, the W&B
-    logger (when it has one) writing under ``save_dir``, no training time limit, nothing to resume
-    or start from (the checkpoint comes with ``--ckpt_path``)."""
+    logger's ``init_args`` (when it has one) updated with ``logger_args`` (``save_dir``, ``offline``),
+    no training time limit, nothing to resume or start from (the checkpoint comes with ``--ckpt_path``)."""
     resolved = inline_config_files(config)
     resolved["trainer"].update(default_root_dir=default_root_dir, max_time=None)
     logger = resolved["trainer"].get("logger")
     if isinstance(logger, dict) and "init_args" in logger:
-        logger["init_args"]["save_dir"] = save_dir
+        logger["init_args"].update(logger_args)
     resolved.update(ckpt_path=None, init_from=None)
     return resolved
 
