@@ -322,10 +322,20 @@ def test_every_seed_is_in_results_and_an_entry_written_before_per_seed_still_ren
     entry = results.summarise(row, records)
     assert entry["per_seed"] == [
         {"seed": 0, "status": "done", "test_error": 2.0, "test_error_mc": 1.0, "test_error_mean_policy": 1.25,
-         "updates_done": 100, "epochs_done": 10.0, "checkpoint": "runs/a.ckpt", "commit": "abc"},
+         "acc_per_glimpse": [50.0, 98.0], "updates_done": 100, "epochs_done": 10.0, "checkpoint": "runs/a.ckpt",
+         "commit": "abc", "device": "cpu", "wall_time_s": 60.0, "date": "2026-11-20T00:00:00+00:00"},
         {"seed": 1, "status": "done", "test_error": 4.0, "test_error_mc": None, "test_error_mean_policy": None,
-         "updates_done": 100, "epochs_done": 10.0, "checkpoint": None, "commit": "abc"},
+         "acc_per_glimpse": [51.0, 96.0], "updates_done": 100, "epochs_done": 10.0, "checkpoint": None,
+         "commit": "abc", "device": "cpu", "wall_time_s": 60.0, "date": "2026-11-21T00:00:00+00:00"},
     ]
+    # everything the entry was summarised from is kept per seed: summarised again, it is the same
+    again = results.summarise(row, results.from_per_seed(entry))
+    assert {k: v for k, v in again.items() if k != "per_seed"} == {k: v for k, v in entry.items() if k != "per_seed"}
+    # a seed recorded before its glimpses and time were kept: no mean over the other seeds' glimpses alone
+    legacy = [{**r, "acc_per_glimpse": None, "wall_time_s": None} if r["seed"] == 0 else r for r in results.from_per_seed(entry)]
+    partly = results.summarise(row, legacy)
+    assert partly["acc_per_glimpse"] is None and partly["wall_time_s"] == 60.0
+    assert "0.02 h in all (not counting seed 0, whose time was not recorded)" in results.render_markdown([{**partly, "checkpoint_seed": 1}])
     markdown = results.render_markdown([entry])
     assert "| `r` | 0 | 2.00% | 1.00% | 1.25% | done | `runs/a.ckpt` | `abc` |" in markdown
     assert "| `r` | 1 | 4.00% |  |  | done |  | `abc` |" in markdown
@@ -353,3 +363,58 @@ def test_errors_from_test_metrics_are_percent():
     assert results.errors_from_metrics({"test/acc": 1.0})["test_error_mc"] is None
     with pytest.raises(KeyError, match="test/acc"):
         results.errors_from_metrics({"test/acc_mc": 1.0})
+
+
+def test_the_exported_seed_is_the_closest_whose_checkpoint_is_here_or_the_one_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.chdir(tmp_path)
+    shipped = []
+    monkeypatch.setattr(reproduce, "ship_checkpoint", lambda checkpoint, *rest: shipped.append(checkpoint))
+    row = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10})
+    for seed in (1, 2):
+        Path(f"s{seed}.ckpt").touch()
+    here = {seed: {**_record(seed, error), "checkpoint": f"s{seed}.ckpt", "config": "c.yaml"} for seed, error in ((1, 2.0), (2, 9.0))}
+    elsewhere = {**_record(0, 4.0), "checkpoint": "runs/gone.ckpt", "recorded": True}  # mean 5: seed 0 is closest
+    assert reproduce.export_checkpoint(row, [elsewhere, *here.values()], shipped=0) == 0 and shipped == []  # shipped already
+    assert capsys.readouterr().out == ""
+    assert reproduce.export_checkpoint(row, [elsewhere, *here.values()], shipped=None) == 1 and shipped == [Path("s1.ckpt")]
+    assert "reproduce r: seed 0 is closest to the mean, but its checkpoint is not on this machine, so checkpoints/r.ckpt is seed 1" in (
+        capsys.readouterr().out
+    )
+    assert reproduce.export_checkpoint(row, [elsewhere], shipped=None) is None  # nothing here to ship
+
+
+@pytest.mark.slow
+def test_a_fresh_checkout_keeps_the_seeds_results_json_records_and_trains_only_the_others(
+    mnist_root: Path, offline_in_tmp: Path, capsys: pytest.CaptureFixture[str]
+):
+    rows = _tiny_rows(offline_in_tmp, mnist_root, {"updates": 2}, 2)
+    reproduce.main(["tiny", "--rows", str(rows)])
+    (before,) = json.loads(Path("results.json").read_text())
+    assert before["seeds"] == [0, 1] and before["protocol"]["optimizer.init_args.lr"] == 0.002
+    shutil.move("runs", "runs-elsewhere")  # a fresh checkout: results.json and checkpoints/, no runs/
+
+    capsys.readouterr()
+    reproduce.main(["tiny", "--rows", str(rows), "--seeds", "3"])
+    out = capsys.readouterr().out
+    assert "reproduce tiny: seed 0 is done in results.json (its run is not here), so it is not trained again" in out
+    assert sorted(p.name for p in Path("runs/reproduce/tiny").iterdir()) == ["seed2"]  # only the new seed trained
+    (entry,) = json.loads(Path("results.json").read_text())
+    assert entry["seeds"] == [0, 1, 2] and entry["status"] == "done"
+    assert entry["per_seed"][:2] == before["per_seed"]  # the recorded seeds' own numbers, as they were
+    errors = [s["test_error"] for s in entry["per_seed"]]
+    assert entry["test_error"] == pytest.approx(sum(errors) / 3, abs=1e-3)
+    glimpses = [s["acc_per_glimpse"] for s in entry["per_seed"]]
+    assert entry["acc_per_glimpse"] == pytest.approx([sum(g[t] for g in glimpses) / 3 for t in range(2)], abs=1e-3)
+    # the shipped checkpoint is a seed whose number is in the row, and it re-tests to it
+    cli = main(["test", "--config", "checkpoints/tiny.yaml", "--ckpt_path", "checkpoints/tiny.ckpt"])
+    retested = 100 * (1 - cli.trainer.callback_metrics["test/acc"].item())
+    assert retested == pytest.approx(errors[entry["checkpoint_seed"]], abs=1e-3)
+
+    # the row's learning rate changes: neither the recorded seeds nor the one here are the row's now
+    changed = _tiny_rows(offline_in_tmp, mnist_root, {"updates": 2}, 2, "--optimizer.lr=0.01")
+    reproduce.main(["--results", "--rows", str(changed)])
+    assert "reproduce tiny: the seeds results.json records are of another protocol than the row's now " \
+           "(optimizer.init_args.lr: 0.002 -> 0.01), so they are not the row's" in capsys.readouterr().out
+    assert [e["status"] for e in json.loads(Path("results.json").read_text())] == ["not run"]

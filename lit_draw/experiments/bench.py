@@ -37,7 +37,6 @@ import resource
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from importlib import metadata
@@ -117,9 +116,7 @@ def build(options: argparse.Namespace, overrides: list[str]) -> tuple[AttentionC
         *overrides,
         "--trainer.logger=false",  # the CLI's trainer is not used: the bench builds its own
     ]
-    with warnings.catch_warnings():  # the CLI warns that sys.argv (the bench's own) is not what it parses
-        warnings.filterwarnings("ignore", "LightningCLI's args parameter")
-        cli = LitDrawCLI(AttentionClassifier, CanvasMNIST, run=False, args=args, save_config_callback=None)
+    cli = LitDrawCLI(AttentionClassifier, CanvasMNIST, run=False, args=args, save_config_callback=None)
     if hasattr(cli.model.objective, "grad_variance_every"):
         cli.model.objective.grad_variance_every = 0
     if type(cli.model.net).__name__ != class_name:

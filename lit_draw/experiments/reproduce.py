@@ -11,7 +11,9 @@ the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in
 ``--seed_everything=k`` and ``--trainer.default_root_dir=runs/reproduce/<row>/seed<k>``:
 
 * **resumable**: a seed with a last checkpoint (:func:`lit_draw.cli.resume.resolve_last`) continues from it; a
-  seed whose recorded test was at the end of the same budget is skipped;
+  seed whose recorded test was at the end of the same budget is skipped, whether its record is in its
+  folder or only in ``results.json`` (a fresh checkout, or ``runs/`` cleared: the seeds ``results.json``
+  records under the row's protocol are kept in the row and not trained again);
 * **time-boxed**: ``--max-time`` is the training time of this invocation, shared equally by the
   rows named and then by each row's seeds still to train (testing comes on top). A seed stopped short of its budget is recorded
   as ``partial`` with the epochs and updates it did; running the command again continues it;
@@ -175,15 +177,6 @@ class SeedRun:
         args = ["test", "--config", str(folder / "config.yaml"), *self.overrides, f"--seed_everything={self.seed}"]
         return [*args, f"--ckpt_path={checkpoint}"]
 
-    def record(self) -> dict[str, Any] | None:
-        """The seed's ``test_metrics.json``, ``None`` when it has none."""
-        return results.read_json(self.directory / METRICS_FILE)
-
-    def is_finished(self) -> bool:
-        """Tested at the end of this row's budget (nothing left to do)."""
-        record = self.record()
-        return record is not None and record["status"] == "done" and record["budget"] == self.row.budget
-
     def run(self, max_time_s: float | None) -> dict[str, Any]:
         """``fit`` (resuming), then ``test``; writes and returns the seed's record.
 
@@ -226,32 +219,65 @@ class SeedRun:
 
 
 def seed_records(row: Row, outputs: Outputs = OFFICIAL) -> list[dict[str, Any]]:
-    """Every seed record of ``row`` under ``outputs.runs``, by seed, from the row's protocol as it is
-    now: a record whose run trained under another protocol than the row's config files and args
-    give now (with the record's overrides, for a scratch run) is left out with a line naming what
-    differs (:func:`changed_protocol`), so that a row's seeds all measure one thing. A record whose
-    run left no config to compare (written elsewhere, its folder moved) is kept."""
+    """Every seed record of ``row``, by seed, from the row's protocol as it is now.
+
+    The records under ``outputs.runs`` first: a record whose run trained under another protocol than
+    the row's config files and args give now (with the record's overrides, for a scratch run) is
+    left out with a line naming what differs (:func:`changed_protocol`), so that a row's seeds all
+    measure one thing; a record whose run left no config to compare (written elsewhere, its folder
+    moved) is kept. Then, for the rows' own results, the seeds ``results.json`` records for the row
+    whose runs are not here (trained on another machine, or before ``runs/`` was cleared), when the
+    entry's ``protocol`` is the row's now (:func:`recorded_records`): a fresh checkout keeps the
+    seeds it was given, and trains only the others."""
     paths = sorted((outputs.runs / row.name).glob(f"seed*/{METRICS_FILE}"))
     records = [r for r in map(results.read_json, paths) if r is not None]
-    kept, now = [], {}
+    kept = []
     for record in records:
         config = Path(record.get("config") or "")
         overrides = () if outputs.export else tuple(record.get("overrides") or ())
-        if config.is_file() and overrides not in now:
-            now[overrides] = row_protocol(row, overrides)
-        changed = changed_protocol(config, now[overrides]) if config.is_file() else []
+        changed = changed_protocol(config, row_protocol(row, overrides)) if config.is_file() else []
         if changed:
             print(f"reproduce {row.name}: seed {record['seed']} left out, it trained under another protocol "
                   f"({'; '.join(changed)})", flush=True)
         else:
             kept.append(record)
-    return sorted(kept, key=lambda r: r["seed"])
+    here = {r["seed"] for r in kept}
+    recorded = [r for r in recorded_records(row, outputs) if r["seed"] not in here] if outputs.export else []
+    return sorted(kept + recorded, key=lambda r: r["seed"])
+
+
+def recorded_records(row: Row, outputs: Outputs = OFFICIAL) -> list[dict[str, Any]]:
+    """The seeds ``outputs.results_json`` keeps for ``row`` (:func:`~lit_draw.experiments.results.from_per_seed`),
+    when its entry names the protocol they trained under and that is the row's now; else none, with
+    a line when the entry has seeds (an entry written before entries kept their ``protocol`` is
+    still shown whole by :func:`current_entries` while the row has no seed here)."""
+    entry = next((e for e in results.read_json(outputs.results_json) or [] if e["row"] == row.name), None)
+    if entry is None or not entry.get("per_seed"):
+        return []
+    if "protocol" not in entry:
+        return []
+    changed = differences(entry["protocol"], row_protocol(row))
+    if changed:
+        print(f"reproduce {row.name}: the seeds {results.RESULTS_JSON} records are of another protocol than the "
+              f"row's now ({'; '.join(changed)}), so they are not the row's", flush=True)
+        return []
+    return results.from_per_seed(entry)
 
 
 def row_protocol(row: Row, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """The protocol (:func:`~lit_draw.experiments.protocol.protocol`) a seed of ``row`` trains under
-    now, with ``overrides``: its config files and args as they are now, resolved by the CLI's parser."""
-    return protocol(resolved_config(["fit", *SeedRun(row, 0).common_args(), *row.budget_args(), *overrides]))
+    now, with ``overrides``: its config files and args as they are now, resolved by the CLI's parser
+    (once while no config file beside the row's changes: resolving takes seconds)."""
+    folders = sorted({Path(path).parent for path in row.configs})
+    stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for d in folders for f in sorted(d.rglob("*.yaml")))
+    key = (row.configs, row.args, tuple(row.budget.items()), tuple(overrides), stamp)
+    if key not in _PROTOCOLS:
+        _PROTOCOLS[key] = protocol(resolved_config(["fit", *SeedRun(row, 0).common_args(), *row.budget_args(), *overrides]))
+    return _PROTOCOLS[key]
+
+
+#: :func:`row_protocol`'s resolved protocols, by row, overrides and the state of the config files.
+_PROTOCOLS: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
 def changed_protocol(config: Path, now: dict[str, Any]) -> list[str]:
@@ -277,7 +303,12 @@ def reproduce_row(
                 f"{directory} holds a run of {row.name} under another protocol than the row's now "
                 f"({'; '.join(changed)}): move the folder away to train seed {seed} afresh"
             )
-    pending = [run for seed in range(seeds) if not (run := SeedRun(row, seed, overrides, outputs.runs)).is_finished()]
+    finished = {r["seed"]: r for r in seed_records(row, outputs) if r["status"] == "done" and r["budget"] == row.budget}
+    for seed in sorted(set(finished) & set(range(seeds))):
+        if finished[seed].get("recorded"):
+            print(f"reproduce {row.name}: seed {seed} is done in {outputs.results_json} (its run is not here), "
+                  "so it is not trained again", flush=True)
+    pending = [SeedRun(row, seed, overrides, outputs.runs) for seed in range(seeds) if seed not in finished]
     deadline = None if max_time_s is None else time.monotonic() + max_time_s
     for index, run in enumerate(pending):
         share = None if deadline is None else (deadline - time.monotonic()) / (len(pending) - index)
@@ -288,15 +319,24 @@ def reproduce_row(
         written.append(run.run(share))
 
 
-def export_checkpoint(row: Row, records: list[dict[str, Any]]) -> int | None:
+def export_checkpoint(row: Row, records: list[dict[str, Any]], shipped: int | None = None) -> int | None:
     """Export the checkpoint and config of the seed closest to the mean test error (among the finished
     seeds, when any is: :func:`~lit_draw.experiments.results.closest_to_mean`) as
     ``checkpoints/<row>.ckpt`` and ``checkpoints/<row>.yaml`` (:func:`ship_checkpoint`). Returns the
     seed exported, ``None`` when no seed was tested.
+
+    A seed recorded in ``results.json`` whose run is not here can stand for the row only when it is
+    the seed shipped already (``shipped``): its checkpoint is not on this machine. When such a seed is
+    closest, the closest whose checkpoint is here is exported instead, and the console says so.
     """
-    record = results.closest_to_mean(records)
-    if record is None:
-        return None
+    here = {r["seed"] for r in records if not r.get("recorded") and Path(r.get("checkpoint") or "").is_file()}
+    closest = results.closest_to_mean(records)
+    record = results.closest_to_mean(records, among=here | ({shipped} if shipped is not None else set()))
+    if closest is not None and record is not closest:
+        print(f"reproduce {row.name}: seed {closest['seed']} is closest to the mean, but its checkpoint is not on this "
+              f"machine, so {CHECKPOINTS}/{row.name}.ckpt is seed {record['seed'] if record else 'none'}", flush=True)
+    if record is None or record.get("recorded"):  # nothing to ship, or the seed shipped already
+        return None if record is None else record["seed"]
     ship_checkpoint(
         Path(record["checkpoint"]), Path(record["config"]), row.name,
         f"{Path(record['config']).parent.parent} (seed {record['seed']}: the seed whose test\n"
@@ -305,13 +345,24 @@ def export_checkpoint(row: Row, records: list[dict[str, Any]]) -> int | None:
     return record["seed"]
 
 
-def current_entries(rows: dict[str, Row], exported: dict[str, int], outputs: Outputs = OFFICIAL) -> list[dict[str, Any]]:
-    """The ``results.json`` entries of ``rows`` from every seed under ``outputs.runs``.
+def shipped_seed(row: Row) -> int | None:
+    """The seed whose checkpoint ``checkpoints/<row>.ckpt`` is, as ``results.json`` records it; ``None``
+    when none is shipped."""
+    if not ((CHECKPOINTS / f"{row.name}.ckpt").is_file() and (CHECKPOINTS / f"{row.name}.yaml").is_file()):
+        return None
+    entry = next((e for e in results.read_json(results.RESULTS_JSON) or [] if e["row"] == row.name), {})
+    return entry.get("checkpoint_seed")
 
-    ``exported`` maps the rows whose checkpoint this invocation exported to the seed exported. A
-    row with no seed here keeps its entry in the existing ``results.json`` when that entry has
-    results (it may have run on another machine); otherwise it is ``not run``, described as the
-    registry describes it now.
+
+def current_entries(rows: dict[str, Row], exported: dict[str, int], outputs: Outputs = OFFICIAL) -> list[dict[str, Any]]:
+    """The ``results.json`` entries of ``rows`` from their seed records (:func:`seed_records`: the
+    seeds under ``outputs.runs`` and those the entry records from elsewhere), each with the
+    ``protocol`` its seeds trained under.
+
+    ``exported`` maps the rows whose checkpoint this invocation exported to the seed exported. An
+    entry written before entries named their protocol is kept whole while its row has no seed here
+    and its config and budget are the row's; otherwise a row with no seed is ``not run``, described
+    as the registry describes it now.
     """
     existing = {entry["row"]: entry for entry in results.read_json(outputs.results_json) or []}
     entries = []
@@ -319,7 +370,8 @@ def current_entries(rows: dict[str, Row], exported: dict[str, int], outputs: Out
         records = seed_records(row, outputs)
         entry = results.summarise(row, records)
         kept = existing.get(row.name, {})
-        if not records and kept.get("status", "not run") != "not run":
+        legacy = kept.get("status", "not run") != "not run" and "protocol" not in kept
+        if not records and legacy:
             if kept.get("config") == entry["config"] and kept.get("budget") == entry["budget"]:
                 entry = kept  # run elsewhere: keep its numbers
             else:
@@ -327,9 +379,14 @@ def current_entries(rows: dict[str, Row], exported: dict[str, int], outputs: Out
                       f"{kept.get('budget')}) is of another protocol than the row's now, so it is not the row's result",
                       flush=True)
         elif records:
-            entry["checkpoint_seed"] = exported.get(row.name, existing.get(row.name, {}).get("checkpoint_seed"))
+            if legacy and set(kept.get("seeds") or ()) - set(entry["seeds"]):
+                print(f"reproduce {row.name}: the results.json entry's seeds {kept['seeds']} were recorded before entries "
+                      f"named their protocol, so the seeds here ({entry['seeds']}) replace them", flush=True)
+            entry["checkpoint_seed"] = exported.get(row.name, kept.get("checkpoint_seed"))
             if entry["checkpoint_seed"] is None:
                 entry["checkpoint"] = None
+            if outputs.export:
+                entry["protocol"] = row_protocol(row)
         entries.append(entry)
     return entries
 
@@ -459,9 +516,9 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
         try:
             reproduce_row(row, options.seeds or row.seeds, overrides, max_time_s, written[row.name], outputs)
         finally:  # also when a seed is interrupted (SIGTERM): report the seeds finished so far
-            shipped = (CHECKPOINTS / f"{row.name}.ckpt").is_file() and (CHECKPOINTS / f"{row.name}.yaml").is_file()
-            if outputs.export and (written[row.name] or not shipped):
-                seed = export_checkpoint(row, seed_records(row))
+            shipped = shipped_seed(row)
+            if outputs.export and (written[row.name] or shipped is None):
+                seed = export_checkpoint(row, seed_records(row), shipped)
                 if seed is not None:
                     exported[row.name] = seed
             write_results(rows, exported, outputs)

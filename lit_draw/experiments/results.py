@@ -126,15 +126,17 @@ def standing(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if r["status"] == "done"] or records
 
 
-def closest_to_mean(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+def closest_to_mean(records: list[dict[str, Any]], among: set[int] | None = None) -> dict[str, Any] | None:
     """The record whose ``test_error`` is closest to the mean over ``records`` (the lowest seed on
     ties), among the seeds that finished their budget when any did: a seed stopped part-way never
-    stands for a row that has a finished one."""
+    stands for a row that has a finished one. ``among``: only these seeds may be chosen (the mean
+    is still over all)."""
     records = standing(records)
     if not records:
         return None
     mean = statistics.fmean(r["test_error"] for r in records)
-    return min(records, key=lambda r: (abs(r["test_error"] - mean), r["seed"]))
+    candidates = [r for r in records if among is None or r["seed"] in among]
+    return min(candidates, key=lambda r: (abs(r["test_error"] - mean), r["seed"]), default=None)
 
 
 def summarise(row: Row, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -147,6 +149,8 @@ def summarise(row: Row, records: list[dict[str, Any]]) -> dict[str, Any]:
     shown = standing(records)
     errors = {key: [r[key] for r in shown if r.get(key) is not None] for key in EVALUATIONS}
     glimpses = [r["acc_per_glimpse"] for r in shown if r.get("acc_per_glimpse")]
+    if len(glimpses) < len(shown):  # a seed recorded before per-seed glimpses were kept: no partial mean
+        glimpses = []
     complete = len(records) >= row.seeds and all(r["status"] == "done" and r["budget"] == row.budget for r in records)
     test_error = _mean(errors["test_error"])
     published = min(row.published) if isinstance(row.published, list) else row.published
@@ -169,8 +173,8 @@ def summarise(row: Row, records: list[dict[str, Any]]) -> dict[str, Any]:
         "updates_done": [r["updates_done"] for r in records],
         "seed_status": [r["status"] for r in records],
         "device": _joined(r["device"] for r in records),
-        "wall_time_s": round(sum(r["wall_time_s"] for r in records), 1) if records else None,
-        "date": max((r["date"] for r in records), default=None),
+        "wall_time_s": round(sum(r["wall_time_s"] or 0 for r in records), 1) if records else None,
+        "date": max((r["date"] for r in records if r.get("date")), default=None),
         "commit": _joined(r["commit"] for r in records),
         "checkpoint": f"checkpoints/{row.name}.ckpt" if records else None,
         "checkpoint_seed": None,
@@ -180,17 +184,32 @@ def summarise(row: Row, records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def per_seed(record: dict[str, Any]) -> dict[str, Any]:
-    """One seed's own numbers for ``results.json``: its test errors, where it stands, the checkpoint
-    it was tested from and the commit it ran."""
+    """One seed's own numbers for ``results.json``: its test errors and accuracy after each glimpse,
+    where it stands, the checkpoint it was tested from, the commit and device it ran on, its time
+    and date. Everything :func:`summarise` reads is here, so that a row's entry can be summarised
+    again from it with seeds trained later or elsewhere (:func:`from_per_seed`); a value not known
+    for a seed recorded before it was kept is ``None``."""
+    glimpses = record.get("acc_per_glimpse")
     return {
         "seed": record["seed"],
         "status": record["status"],
         **{key: None if record.get(key) is None else round(record[key], 3) for key in EVALUATIONS},
+        "acc_per_glimpse": None if glimpses is None else [round(a, 3) for a in glimpses],
         "updates_done": record.get("updates_done"),
         "epochs_done": record.get("epochs_done"),
         "checkpoint": _relative(record.get("checkpoint")),
         "commit": record.get("commit"),
+        "device": record.get("device"),
+        "wall_time_s": record.get("wall_time_s"),
+        "date": record.get("date"),
     }
+
+
+def from_per_seed(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The seed records a ``results.json`` entry keeps under ``per_seed``, as :func:`summarise`
+    takes them (each with the entry's ``row`` and ``budget``, and ``recorded: True``: its run is not
+    on this machine)."""
+    return [{"row": entry["row"], "budget": entry["budget"], **seed, "recorded": True} for seed in entry.get("per_seed") or []]
 
 
 def _relative(path: str | None) -> str | None:
@@ -303,8 +322,13 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tabl
             lines.append(f"  Best public re-implementation: {e['reimplementation']['error']:g}%, {e['reimplementation']['source']}.")
         if e["status"] != "not run":
             hours = e["wall_time_s"] / 3600
+            untimed = [s["seed"] for s in e.get("per_seed") or [] if s.get("wall_time_s", 0) is None]
+            hours = f"{hours:.2f} h in all" + (
+                f" (not counting seed{'s' * (len(untimed) != 1)} {', '.join(map(str, untimed))}, whose time was not recorded)"
+                if untimed else ""
+            )
             lines.append(
-                f"  Seed{'s' * (len(e['seeds']) != 1)} {', '.join(map(str, e['seeds']))} on {e['device']}, {hours:.2f} h in all, last {e['date']}, "
+                f"  Seed{'s' * (len(e['seeds']) != 1)} {', '.join(map(str, e['seeds']))} on {e['device']}, {hours}, last {e['date']}, "
                 f"commit `{e['commit']}`. Checkpoint `{e['checkpoint']}` (seed {e['checkpoint_seed']})."
             )
         if e.get("notes"):
