@@ -161,3 +161,26 @@ def test_training_error_of_an_estimator_with_q_comes_from_q():
     series, from_q = figures.training_error("wsram_figure2_ws_ram_q_c", [with_q])
     assert (series.label, from_q) == ("WS-RAM+q+c", True)
     assert series.ys == pytest.approx([25.0] * 5)
+
+
+def test_a_row_whose_finished_seeds_are_not_all_here_is_not_drawn_unless_asked(tmp_path: Path, capsys):
+    folder = tmp_path / "runs" / "row" / "seed2"  # a fresh checkout: seeds 0 and 1 ran elsewhere
+    _write_metrics(folder / "wandb" / "offline-run-20260101_120000-abc", [{"step": 1, "val/acc": 0.7}])
+    (folder / "test_metrics.json").write_text(json.dumps({"seed": 2, "status": "done", "acc_per_glimpse": [70.0]}))
+    listed = tmp_path / "results.json"
+    listed.write_text(json.dumps([{"row": "row", "seeds": [0, 1, 2], "seed_status": ["done", "partial", "done"]}]))
+    common = ["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "figs"), "--study", "row", "row",
+              "--wsram", "row", "--results", str(listed)]
+    assert figures.main(common) == []
+    out = capsys.readouterr().out
+    assert f"row: results.json lists finished seed(s) 0 whose runs are not under {tmp_path / 'runs'}" in out  # 1 is partial
+    assert "skipped the study figures and claims: drawn from the seeds here they would not be the rows'" in out
+    assert not (tmp_path / "figs" / "study_claims.md").exists()
+    assert figures.main([*common, "--allow-missing"])  # asked: drawn from seed 2
+    assert "| row | 2 |" in (tmp_path / "figs" / "study_claims.md").read_text()
+
+
+def test_a_results_file_named_but_missing_is_an_error(tmp_path: Path, capsys):
+    with pytest.raises(SystemExit):
+        figures.main(["--runs", str(tmp_path), "--out", str(tmp_path / "figs"), "--results", str(tmp_path / "nope.json")])
+    assert f"--results must be a results file, got '{tmp_path / 'nope.json'}': no such file" in capsys.readouterr().err

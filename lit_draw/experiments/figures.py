@@ -2,7 +2,7 @@
 ``python -m lit_draw reproduce``, as PNG and vector PDF (matplotlib).
 
     python -m lit_draw figures [--runs runs/reproduce] [--out docs]
-        [--study ROW ROW] [--wsram ROW ...] [--module decoder] [--results results.json]
+        [--study ROW ROW] [--wsram ROW ...] [--module decoder] [--results results.json] [--allow-missing]
 
 Reads each seed's logged scalars from the ``metrics.csv`` beside its W&B runs (see
 :mod:`lit_draw.cli.metrics_csv`; ``<seed>/wandb``: training, every resumed part in order;
@@ -31,7 +31,9 @@ lists for it (``--results``; those of the row's protocol as its config gives it 
 stand for it (a seed stopped part-way is left out, with a message, when the row has a finished one;
 :func:`lit_draw.experiments.seed_runs.finished_seeds`). Lines are the mean over those seeds that
 logged a point, bands ± one standard deviation (with two seeds or more; a quantity that cannot be
-negative has its band clipped at 0).
+negative has its band clipped at 0). When ``results.json`` lists a finished seed whose runs are not
+here (a fresh checkout), the figures of its group are not drawn (``--allow-missing`` draws them from
+the seeds here): the ones in ``docs/`` stay those of the whole row.
 """
 
 from __future__ import annotations
@@ -241,6 +243,26 @@ def seeds_shown(runs: Path, row: str, listed: set[int] | None = None) -> list[Se
     return shown
 
 
+def missing_seeds(runs: Path, row: str, statuses: dict[int, str] | None) -> list[int]:
+    """The seeds ``results.json`` records as finished for ``row`` (``statuses``: seed -> status)
+    whose runs are not under ``runs`` (a fresh checkout, or ``runs/`` cleared): drawn without them,
+    a figure would not be the row's that ``RESULTS.md`` gives."""
+    here = {s.seed for s in load_seeds(runs, row)}
+    return sorted(seed for seed, status in (statuses or {}).items() if status == "done" and seed not in here)
+
+
+def _complete(group: str, runs: Path, rows: Sequence[str], listed: dict[str, dict[int, str]], allow: bool) -> bool:
+    """Whether the figures of ``group`` may be drawn: every finished seed ``results.json`` lists for
+    its rows is here, or ``allow`` (``--allow-missing``); says what is missing either way."""
+    missing = {row: seeds for row in rows if (seeds := missing_seeds(runs, row, listed.get(row)))}
+    for row, seeds in missing.items():
+        print(f"{row}: results.json lists finished seed(s) {', '.join(map(str, seeds))} whose runs are not under {runs}")
+    if missing and not allow:
+        print(f"skipped the {group} figures and claims: drawn from the seeds here they would not be the rows' "
+              "(--allow-missing draws them anyway)")
+    return allow or not missing
+
+
 def main(args: list[str] | None = None) -> list[Path]:
     """Write the figures, each as PNG and PDF; returns the paths written."""
     parser = argparse.ArgumentParser(prog="python -m lit_draw figures", description=__doc__.split("\n\n")[0])
@@ -249,13 +271,23 @@ def main(args: list[str] | None = None) -> list[Path]:
     parser.add_argument("--study", nargs=2, default=list(STUDY_ROWS), metavar="ROW", help="the two rows compared")
     parser.add_argument("--wsram", nargs="+", default=list(WSRAM_ROWS), metavar="ROW", help="the estimators' rows")
     parser.add_argument("--module", default="decoder", help="module whose weight updates are plotted")
-    parser.add_argument("--results", type=Path, default=RESULTS_JSON,
-                        help="rows' seeds as reproduce lists them; rows it lacks show every seed (default: %(default)s)")
+    parser.add_argument("--results", type=Path,
+                        help=f"rows' seeds as reproduce lists them; rows it lacks show every seed (default: {RESULTS_JSON} "
+                             "when there is one, else every seed)")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="draw a group's figures even when results.json lists finished seeds whose runs are not here")
     options = parser.parse_args(args)
-    listed = {entry["row"]: set(entry["seeds"]) for entry in read_json(options.results) or []}
-    study = {row: seeds_shown(options.runs, row, listed.get(row)) for row in options.study}
+    if options.results is not None and not options.results.is_file():
+        parser.error(f"--results must be a results file, got {str(options.results)!r}: no such file")
+    entries = read_json(options.results or RESULTS_JSON) or []
+    listed = {e["row"]: dict(zip(e["seeds"], e.get("seed_status") or ["done"] * len(e["seeds"]))) for e in entries}
+    study = {row: seeds_shown(options.runs, row, _keys(listed.get(row))) for row in options.study}
+    wsram = {row: seeds_shown(options.runs, row, _keys(listed.get(row))) for row in options.wsram}
+    if not _complete("study", options.runs, options.study, listed, options.allow_missing):
+        study = {row: [] for row in study}
+    if not _complete("WS-RAM", options.runs, options.wsram, listed, options.allow_missing):
+        wsram = {row: [] for row in wsram}
     figures = study_figures(study, options.module)
-    wsram = {row: seeds_shown(options.runs, row, listed.get(row)) for row in options.wsram}
     figure2 = wsram_figure2(wsram)
     if figure2 is not None:
         figures["wsram_figure2.png"] = figure2
@@ -278,6 +310,10 @@ def main(args: list[str] | None = None) -> list[Path]:
             print(f"wrote {path}:\n{path.read_text()}")
             written.append(path)
     return written
+
+
+def _keys(statuses: dict[int, str] | None) -> set[int] | None:
+    return None if statuses is None else set(statuses)
 
 
 if __name__ == "__main__":
