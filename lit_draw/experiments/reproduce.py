@@ -252,13 +252,11 @@ def recorded_records(row: Row, outputs: Outputs = OFFICIAL) -> list[dict[str, An
     a line when the entry has seeds (an entry written before entries kept their ``protocol`` is
     still shown whole by :func:`current_entries` while the row has no seed here)."""
     entry = next((e for e in results.read_json(outputs.results_json) or [] if e["row"] == row.name), None)
-    if entry is None or not entry.get("per_seed"):
-        return []
-    if "protocol" not in entry:
+    if entry is None or not entry.get("per_seed") or "protocol" not in entry:
         return []
     changed = differences(entry["protocol"], row_protocol(row))
     if changed:
-        print(f"reproduce {row.name}: the seeds {results.RESULTS_JSON} records are of another protocol than the "
+        print(f"reproduce {row.name}: the seeds {outputs.results_json} records are of another protocol than the "
               f"row's now ({'; '.join(changed)}), so they are not the row's", flush=True)
         return []
     return results.from_per_seed(entry)
