@@ -95,12 +95,6 @@ class LitDrawCLI(LightningCLI):
     (see :mod:`lit_draw.cli.resume`); ``fit`` from a checkpoint continues its W&B run and its folder.
     """
 
-    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        with warnings.catch_warnings():  # lit_draw's own commands (reproduce, sweep, bench) pass a whole
-            # command line as ``args``; LightningCLI would warn that sys.argv (theirs) is not what it parses
-            warnings.filterwarnings("ignore", "LightningCLI's args parameter")
-            super().parse_arguments(parser, args)
-
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # what must agree is stated once, in the data: the net is built for the data's canvases
         parser.link_arguments("data.canvas_size", "model.net.init_args.canvas_size")
@@ -132,7 +126,10 @@ class LitDrawCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse, then check the request before Lightning reads the checkpoint's hyperparameters."""
-        super().parse_arguments(parser, args)
+        with warnings.catch_warnings():  # lit_draw's own commands (reproduce, sweep, bench) pass a whole
+            # command line as ``args``; LightningCLI would warn that sys.argv (theirs) is not what it parses
+            warnings.filterwarnings("ignore", "LightningCLI's args parameter")
+            super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         if subcommand:
             self._check_request(subcommand)
