@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -61,6 +61,22 @@ def _subprocess_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("WANDB_SERVICE", "WANDB_RUN_ID")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))
     return env
+
+
+def _sigint_default() -> None:
+    """``preexec_fn`` of a child that must take Ctrl-C: a background job of a non-interactive shell
+    (``cmd &``, ``nohup``; how CI may start the suite) inherits SIGINT ignored, and a Python that
+    starts with SIGINT ignored installs no ``KeyboardInterrupt`` handler, so lit_draw rightly leaves
+    it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def interruptible() -> Iterator[None]:
+    """This process takes SIGINT as an interactive Python does (see :func:`_sigint_default`) for the test."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 def _checkpoint_step(path: Path) -> int | None:
@@ -148,7 +164,7 @@ def test_a_resume_finds_its_run_after_wandb_was_left_set_up_and_writes_on_into_i
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1, signal.SIGINT], ids=["SIGTERM", "SIGUSR1", "SIGINT"])
 def test_signal_saves_last_checkpoint_exits_128_plus_signum_and_the_resume_overwrites_it(
-    tiny: list[str], tmp_path: Path, signum: int
+    tiny: list[str], tmp_path: Path, signum: int, interruptible: None
 ):
     handlers_before = signal.getsignal(signal.SIGUSR1), signal.getsignal(signal.SIGINT)
     callback = f"--trainer.callbacks=[{{class_path: tests.test_resume.SignalAtStep, init_args: {{signum: {int(signum)}, step: 3}}}}]"
@@ -178,7 +194,10 @@ def test_a_python_m_lit_draw_fit_stopped_by_ctrl_c_saves_last_and_exits_130(tiny
     """Ctrl-C mid-epoch: the batch ends, last.ckpt holds it, the console says so, exit status 130."""
     callback = "--trainer.callbacks=[{class_path: tests.test_resume.SignalAtStep, init_args: {signum: 2, step: 2}}]"
     args = [*tiny, callback, "--trainer.limit_val_batches=0", "--trainer.max_steps=50"]
-    result = subprocess.run([sys.executable, "-m", "lit_draw", "fit", *args], capture_output=True, text=True, env=_subprocess_env())
+    result = subprocess.run(
+        [sys.executable, "-m", "lit_draw", "fit", *args], capture_output=True, text=True, env=_subprocess_env(),
+        preexec_fn=_sigint_default,
+    )
     assert result.returncode == 130, result.stderr[-2000:]
     assert "Ctrl-C: stopping after this batch and saving last.ckpt" in result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
