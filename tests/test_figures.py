@@ -17,6 +17,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from lit_draw.experiments import figures, plots
+from lit_draw.experiments.seed_runs import keep_seed
 
 
 def _synthetic_seed(seed: int, good: bool) -> figures.SeedRuns:
@@ -121,6 +122,41 @@ def test_load_seeds_reads_every_resumed_part_in_order_and_the_newest_test(tmp_pa
     assert "| row | 0 | 70 |" in (tmp_path / "figs" / "wsram_claims.md").read_text()  # val error 70% at the last validation
 
 
+def test_a_kept_seed_reads_back_as_its_run_and_stands_in_for_it_on_a_machine_without_runs(tmp_path: Path, capsys):
+    runs, kept = tmp_path / "runs", tmp_path / "records"
+    seed = runs / "row" / "seed1"
+    _write_metrics(seed / "wandb" / "offline-run-20260101_120000-abc", [{"step": 1, "epoch": 0, "val/acc": 0.1},
+                                                                         {"step": 2, "train/loss": 2.302585092994046}])
+    _write_metrics(seed / "wandb" / "offline-run-20260101_130000-abc", [{"step": 2, "val/acc": 1 / 3}])
+    test = seed / "test" / "wandb" / "offline-run-20260101_140000-t"
+    _write_metrics(test, [{"step": 0, "test/cell_drift/decoder/2": 0.5}])
+    (test / "files").mkdir()
+    (test / "files" / "test_confusion.csv").write_text("true\\predicted,0,1\n0,3,1\n1,0,4\n")
+    (seed / "test_metrics.json").write_text(json.dumps({"seed": 1, "status": "done", "acc_per_glimpse": [50.0, 87.5]}))
+    (from_run,) = figures.load_seeds(runs, "row", kept=None)
+
+    keep_seed(seed, kept / "row" / "seed1")
+    assert sorted(p.name for p in (kept / "row" / "seed1").iterdir()) == sorted(
+        ["train_metrics.csv.gz", "test_metrics.csv", "test_confusion.csv", "test_metrics.json"])
+    assert figures.load_seeds(tmp_path / "elsewhere", "row", kept) == [from_run]  # every value exactly, both parts in order
+    shutil.rmtree(runs)  # a fresh checkout: the figures draw the kept seed, and nothing is missing
+    listed = tmp_path / "results.json"
+    listed.write_text(json.dumps([{"row": "row", "seeds": [1], "seed_status": ["done"]}]))
+    written = figures.main(["--runs", str(runs), "--records", str(kept), "--out", str(tmp_path / "figs"),
+                            "--study", "row", "row", "--wsram", "row", "--results", str(listed)])
+    assert "whose runs are neither" not in capsys.readouterr().out
+    assert tmp_path / "figs" / "study_val_accuracy.png" in written
+    assert "| row | 1 |" in (tmp_path / "figs" / "study_claims.md").read_text()
+
+    # a seed both here and kept is read from its run (the newer); a seed that lost its test loses its kept files too
+    _write_metrics(runs / "row" / "seed1" / "wandb" / "offline-run-20260102_120000-new", [{"step": 5, "val/acc": 0.9}])
+    (here,) = figures.load_seeds(runs, "row", kept)
+    assert figures.curve(here.history, "val/acc") == {5: 0.9} and here.record is None
+    keep_seed(runs / "row" / "seed1", kept / "row" / "seed1")
+    assert not (kept / "row" / "seed1" / "test_confusion.csv").exists()
+    assert figures.load_seeds(tmp_path / "elsewhere", "row", kept) == [here]
+
+
 def test_a_seed_stopped_part_way_is_left_out_of_a_row_that_has_a_finished_one(tmp_path: Path, capsys):
     done, partial = _synthetic_seed(0, good=True), _synthetic_seed(1, good=False)
     done.record["status"], partial.record["status"] = "done", "partial"
@@ -173,7 +209,8 @@ def test_a_row_whose_finished_seeds_are_not_all_here_is_not_drawn_unless_asked(t
               "--wsram", "row", "--results", str(listed)]
     assert figures.main(common) == []
     out = capsys.readouterr().out
-    assert f"row: results.json lists finished seed(s) 0 whose runs are not under {tmp_path / 'runs'}" in out  # 1 is partial
+    assert (f"row: results.json lists finished seed(s) 0 whose runs are neither under {tmp_path / 'runs'} "
+            f"nor kept under {figures.KEPT}") in out  # 1 is partial
     assert "skipped the study figures and claims: drawn from the seeds here they would not be the rows'" in out
     assert not (tmp_path / "figs" / "study_claims.md").exists()
     assert figures.main([*common, "--allow-missing"])  # asked: drawn from seed 2

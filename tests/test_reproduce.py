@@ -85,6 +85,7 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
     assert entry["status"] == "partial" and entry["updates_done"] == [2, 2] and entry["checkpoint"] is None
     assert "partial: 2 of 2 seeds (0, 1); updates done 2, 2 of 4" in Path("RESULTS-scratch.md").read_text()
     assert "scratch run" in capsys.readouterr().out  # and it says so
+    assert not Path("records").exists()  # nor is anything of it kept in the repository
 
     # the row's own run: its own seeds, from step 0 (not from the scratch run's checkpoints)
     reproduce.main(["tiny", "--rows", str(rows), "--", "--trainer.enable_progress_bar=false"])  # a harmless override
@@ -150,6 +151,10 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
     written = figures.main(["--out", "figs", "--study", "tiny", "tiny_copy", "--wsram", "tiny"])
     assert sorted(p.name for p in written) == sorted([*figures.FIGURES, *(n.replace(".png", ".pdf") for n in figures.FIGURES),
                                                       *figures.CLAIMS])
+
+    # and what they read of each seed is kept in the repository: a checkout without runs/ draws the same
+    assert sorted(p.name for p in Path("records/tiny").iterdir()) == ["seed0", "seed1"]
+    assert figures.load_seeds(Path("elsewhere"), "tiny") == seeds
 
 
 @pytest.mark.slow

@@ -19,6 +19,8 @@ that order (a step logged again after a resume appears twice, the later row last
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -75,19 +77,41 @@ def read_metrics(folders: str | Path | Iterable[str | Path]) -> list[dict[str, f
         ``csv/metrics.csv`` adds no rows.
     """
     folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
-    rows = []
-    for folder in folders:
-        path = Path(folder) / CSV_FOLDER / METRICS_FILE
-        if not path.is_file():
-            continue
-        with path.open(newline="") as file:
-            for line in csv.DictReader(file):
-                row = {key: float(value) for key, value in line.items() if value not in ("", None)}
-                for key in ("step", "epoch"):
-                    if key in row:
-                        row[key] = int(row[key])
-                rows.append(row)
+    paths = [Path(folder) / CSV_FOLDER / METRICS_FILE for folder in folders]
+    return [row for path in paths if path.is_file() for row in read_rows(path)]
+
+
+def read_rows(path: str | Path) -> list[dict[str, float]]:
+    """The rows of one metrics file (``metrics.csv``, or one :func:`write_rows` wrote; ``.gz``
+    compressed when its name says so), as :func:`read_metrics` gives them."""
+    path = Path(path)
+    with (gzip.open(path, "rt", newline="") if path.suffix == ".gz" else path.open(newline="")) as file:
+        rows = []
+        for line in csv.DictReader(file):
+            row = {key: float(value) for key, value in line.items() if value not in ("", None)}
+            for key in ("step", "epoch"):
+                if key in row:
+                    row[key] = int(row[key])
+            rows.append(row)
     return rows
+
+
+def write_rows(path: str | Path, rows: list[dict[str, float]]) -> None:
+    """Write ``rows`` (as :func:`read_metrics` gives them) as one CSV file, a column per key in the
+    order keys first appear, ``gzip`` compressed when ``path`` ends in ``.gz``; :func:`read_rows`
+    reads them back as they were. The file is replaced whole (written beside it, then renamed)."""
+    path = Path(path)
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    partial = path.with_name(path.name + ".part")
+    # mtime=0: the same rows give the same bytes, so a file kept in git changes only when they do
+    with partial.open("wb") as raw, (gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw) as out:
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        writer = csv.DictWriter(text, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows({key: repr(value) for key, value in row.items()} for row in rows)
+        text.flush()
+        text.detach()
+    partial.replace(path)
 
 
 def values(rows: list[dict[str, float]], key: str) -> list[float]:

@@ -1,13 +1,15 @@
 """``python -m lit_draw figures``: the study's figures and WS-RAM's Figure 2 from the runs of
 ``python -m lit_draw reproduce``, as PNG and vector PDF (matplotlib).
 
-    python -m lit_draw figures [--runs runs/reproduce] [--out docs]
+    python -m lit_draw figures [--runs runs/reproduce] [--records records] [--out docs]
         [--study ROW ROW] [--wsram ROW ...] [--module decoder] [--results results.json] [--allow-missing]
 
 Reads each seed's logged scalars from the ``metrics.csv`` beside its W&B runs (see
 :mod:`lit_draw.cli.metrics_csv`; ``<seed>/wandb``: training, every resumed part in order;
 ``<seed>/test/wandb``: the newest test), the test's ``test_confusion.csv`` and its
-``test_metrics.json``, and writes each figure as ``<name>.png`` and ``<name>.pdf``:
+``test_metrics.json``; a seed whose run is not under ``--runs`` is read from the copy ``reproduce``
+kept of it in the repository (``--records``, see :mod:`lit_draw.experiments.seed_runs`). Each figure
+is written as ``<name>.png`` and ``<name>.pdf``:
 
 * ``study_glimpse_accuracy.png``: test accuracy after every glimpse, mean ± sd over seeds, one line
   per weighting (the study's figs. 3-4);
@@ -32,8 +34,8 @@ stand for it (a seed stopped part-way is left out, with a message, when the row 
 :func:`lit_draw.experiments.seed_runs.finished_seeds`). Lines are the mean over those seeds that
 logged a point, bands ± one standard deviation (with two seeds or more; a quantity that cannot be
 negative has its band clipped at 0). When ``results.json`` lists a finished seed whose runs are not
-here (a fresh checkout), the figures of its group are not drawn (``--allow-missing`` draws them from
-the seeds here): the ones in ``docs/`` stay those of the whole row.
+here nor kept (a seed run before ``reproduce`` kept them), the figures of its group are not drawn
+(``--allow-missing`` draws them from the seeds here): the ones in ``docs/`` stay those of the whole row.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from matplotlib.figure import Figure
 
 from lit_draw.experiments.plots import Series, heatmap, line_chart, panels, save, twin_line
 from lit_draw.experiments.seed_runs import (
+    KEPT,
     LABELS,
     SeedRuns,
     curve,
@@ -81,7 +84,7 @@ CLAIMS = {
 def claims_document(name: str, table: str) -> str:
     """A claims table with its title and where it comes from."""
     title, module = CLAIMS[name]
-    return (f"# {title}\n\nWritten by `python -m lit_draw figures` from `runs/reproduce`; the measures are "
+    return (f"# {title}\n\nWritten by `python -m lit_draw figures` from `runs/reproduce` and `records/`; the measures are "
             f"defined in `lit_draw/experiments/{module}.py`.\n\n{table}")
 
 
@@ -224,15 +227,16 @@ def study_figures(rows: dict[str, list[SeedRuns]], module: str = "decoder") -> d
     return {name: figure for name, figure in figures.items() if figure is not None}
 
 
-def seeds_shown(runs: Path, row: str, listed: set[int] | None = None) -> list[SeedRuns]:
+def seeds_shown(runs: Path, row: str, listed: set[int] | None = None, kept: Path | None = KEPT) -> list[SeedRuns]:
     """The seeds of ``row`` that the figures and the claims show; says which were left out.
 
     Args:
+        kept: where the seeds whose run is not under ``runs`` are kept (:func:`load_seeds`).
         listed: the row's seeds in ``results.json``, whose protocol is the row's now (a seed
             trained before the row's config changed is not among them); ``None``: every seed.
             Of those, the finished ones (:func:`finished_seeds`).
     """
-    seeds = load_seeds(runs, row)
+    seeds = load_seeds(runs, row, kept)
     if listed is not None:
         if other := sorted({s.seed for s in seeds} - listed):
             print(f"{row}: left out seed(s) {', '.join(map(str, other))}: not the row's in results.json (another protocol)")
@@ -243,20 +247,24 @@ def seeds_shown(runs: Path, row: str, listed: set[int] | None = None) -> list[Se
     return shown
 
 
-def missing_seeds(runs: Path, row: str, statuses: dict[int, str] | None) -> list[int]:
+def missing_seeds(runs: Path, row: str, statuses: dict[int, str] | None, kept: Path | None = KEPT) -> list[int]:
     """The seeds ``results.json`` records as finished for ``row`` (``statuses``: seed -> status)
-    whose runs are not under ``runs`` (a fresh checkout, or ``runs/`` cleared): drawn without them,
-    a figure would not be the row's that ``RESULTS.md`` gives."""
-    here = {s.seed for s in load_seeds(runs, row)}
+    whose runs are neither under ``runs`` nor kept under ``kept`` (a fresh checkout of seeds run
+    before ``reproduce`` kept them): drawn without them, a figure would not be the row's that
+    ``RESULTS.md`` gives."""
+    here = {s.seed for s in load_seeds(runs, row, kept)}
     return sorted(seed for seed, status in (statuses or {}).items() if status == "done" and seed not in here)
 
 
-def _complete(group: str, runs: Path, rows: Sequence[str], listed: dict[str, dict[int, str]], allow: bool) -> bool:
+def _complete(
+    group: str, runs: Path, kept: Path, rows: Sequence[str], listed: dict[str, dict[int, str]], allow: bool,
+) -> bool:
     """Whether the figures of ``group`` may be drawn: every finished seed ``results.json`` lists for
     its rows is here, or ``allow`` (``--allow-missing``); says what is missing either way."""
-    missing = {row: seeds for row in rows if (seeds := missing_seeds(runs, row, listed.get(row)))}
+    missing = {row: seeds for row in rows if (seeds := missing_seeds(runs, row, listed.get(row), kept))}
     for row, seeds in missing.items():
-        print(f"{row}: results.json lists finished seed(s) {', '.join(map(str, seeds))} whose runs are not under {runs}")
+        print(f"{row}: results.json lists finished seed(s) {', '.join(map(str, seeds))} whose runs are neither "
+              f"under {runs} nor kept under {kept}")
     if missing and not allow:
         print(f"skipped the {group} figures and claims: drawn from the seeds here they would not be the rows' "
               "(--allow-missing draws them anyway)")
@@ -267,6 +275,8 @@ def main(args: list[str] | None = None) -> list[Path]:
     """Write the figures, each as PNG and PDF; returns the paths written."""
     parser = argparse.ArgumentParser(prog="python -m lit_draw figures", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("runs/reproduce"), help="runs of reproduce (default: %(default)s)")
+    parser.add_argument("--records", type=Path, default=KEPT,
+                        help="seeds kept by reproduce, read when their run is not under --runs (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("docs"), help="folder for the figures (default: %(default)s)")
     parser.add_argument("--study", nargs=2, default=list(STUDY_ROWS), metavar="ROW", help="the two rows compared")
     parser.add_argument("--wsram", nargs="+", default=list(WSRAM_ROWS), metavar="ROW", help="the estimators' rows")
@@ -281,11 +291,11 @@ def main(args: list[str] | None = None) -> list[Path]:
         parser.error(f"--results must be a results file, got {str(options.results)!r}: no such file")
     entries = read_json(options.results or RESULTS_JSON) or []
     listed = {e["row"]: dict(zip(e["seeds"], e.get("seed_status") or ["done"] * len(e["seeds"]))) for e in entries}
-    study = {row: seeds_shown(options.runs, row, _keys(listed.get(row))) for row in options.study}
-    wsram = {row: seeds_shown(options.runs, row, _keys(listed.get(row))) for row in options.wsram}
-    if not _complete("study", options.runs, options.study, listed, options.allow_missing):
+    study = {row: seeds_shown(options.runs, row, _keys(listed.get(row)), options.records) for row in options.study}
+    wsram = {row: seeds_shown(options.runs, row, _keys(listed.get(row)), options.records) for row in options.wsram}
+    if not _complete("study", options.runs, options.records, options.study, listed, options.allow_missing):
         study = {row: [] for row in study}
-    if not _complete("WS-RAM", options.runs, options.wsram, listed, options.allow_missing):
+    if not _complete("WS-RAM", options.runs, options.records, options.wsram, listed, options.allow_missing):
         wsram = {row: [] for row in wsram}
     figures = study_figures(study, options.module)
     figure2 = wsram_figure2(wsram)
@@ -298,7 +308,7 @@ def main(args: list[str] | None = None) -> list[Path]:
         print(f"wrote {options.out / name} and {Path(name).with_suffix('.pdf')}")
     for name in FIGURES:
         if name not in figures:
-            print(f"skipped {name}: no runs with its data under {options.runs}")
+            print(f"skipped {name}: no runs with its data under {options.runs} or {options.records}")
     tables = {
         "study_claims.md": (study, lambda: study_claims.claims_table(study, options.module)),
         "wsram_claims.md": (wsram, lambda: wsram_claims.claims_table(wsram)),

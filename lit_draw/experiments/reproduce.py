@@ -33,11 +33,14 @@ the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in
   error is closest to the row's mean is exported to ``checkpoints/<row>.ckpt`` (weights and
   hyperparameters only) with its resolved config ``checkpoints/<row>.yaml``, so that
   ``python -m lit_draw test --config checkpoints/<row>.yaml --ckpt_path checkpoints/<row>.ckpt``
-  gives the recorded test error again. ``--results`` only regenerates the two files.
+  gives the recorded test error again. ``--results`` only regenerates the two files;
+* **kept**: what the figures read of each of those seeds (its logged scalars, its test's confusion
+  matrix, its record) is copied to ``records/<row>/seed<k>`` (:func:`keep_seeds`), in the repository
+  beside ``results.json``, so that the figures can be drawn where ``runs/`` is not.
 
 Seeds run one after another on one device (``--trainer.devices=1``; several processes under DDP
 are not supported here). W&B runs go under each seed's folder (``<seed>/wandb`` for training, ``<seed>/test/wandb`` for
-testing), where :mod:`lit_draw.experiments.figures` reads them.
+testing), where :mod:`lit_draw.experiments.figures` reads them (or from ``records/``).
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ from lit_draw.experiments import results
 from lit_draw.experiments.results import Row
 from lit_draw.experiments.bench import device_name
 from lit_draw.experiments.figures import CLAIMS, FIGURES
+from lit_draw.experiments.seed_runs import KEPT, RECORD_FILE, keep_seed
 from lit_draw.experiments.halting_frontier import TABLE as FRONTIER_TABLE
 from lit_draw.experiments.protocol import differences, protocol
 from lit_draw.experiments.shipping import CHECKPOINTS, evaluation_config, ship_checkpoint
@@ -76,7 +80,7 @@ RUNS = Path("runs/reproduce")
 #: Measurement tables in docs/ that RESULTS.md carries: the claims tables, the halting frontier.
 TABLES = (*CLAIMS, FRONTIER_TABLE)
 #: A seed's record, in its folder.
-METRICS_FILE = "test_metrics.json"
+METRICS_FILE = RECORD_FILE
 #: Where scratch runs train, relative to the working directory.
 SCRATCH_RUNS = Path("runs/reproduce-scratch")
 
@@ -352,7 +356,9 @@ def shipped_seed(row: Row) -> int | None:
     return entry.get("checkpoint_seed")
 
 
-def current_entries(rows: dict[str, Row], exported: dict[str, int], outputs: Outputs = OFFICIAL) -> list[dict[str, Any]]:
+def current_entries(
+    rows: dict[str, Row], exported: dict[str, int], outputs: Outputs = OFFICIAL, keep: bool = False,
+) -> list[dict[str, Any]]:
     """The ``results.json`` entries of ``rows`` from their seed records (:func:`seed_records`: the
     seeds under ``outputs.runs`` and those the entry records from elsewhere), each with the
     ``protocol`` its seeds trained under.
@@ -360,12 +366,15 @@ def current_entries(rows: dict[str, Row], exported: dict[str, int], outputs: Out
     ``exported`` maps the rows whose checkpoint this invocation exported to the seed exported. An
     entry written before entries named their protocol is kept whole while its row has no seed here
     and its config and budget are the row's; otherwise a row with no seed is ``not run``, described
-    as the registry describes it now.
+    as the registry describes it now. With ``keep``, the seeds here are kept in ``records/`` on the way
+    (:func:`keep_seeds`).
     """
     existing = {entry["row"]: entry for entry in results.read_json(outputs.results_json) or []}
     entries = []
     for row in rows.values():
         records = seed_records(row, outputs)
+        if keep:
+            keep_seeds(row, records)
         entry = results.summarise(row, records)
         kept = existing.get(row.name, {})
         legacy = kept.get("status", "not run") != "not run" and "protocol" not in kept
@@ -390,14 +399,29 @@ def current_entries(rows: dict[str, Row], exported: dict[str, int], outputs: Out
 
 
 def write_results(rows: dict[str, Row], exported: dict[str, int], outputs: Outputs = OFFICIAL) -> None:
-    """Regenerate ``results.json`` and ``RESULTS.md`` (or a scratch run's files; see :func:`current_entries`)."""
-    entries = current_entries(rows, exported, outputs)
+    """Regenerate ``results.json`` and ``RESULTS.md`` (or a scratch run's files; see :func:`current_entries`);
+    for the rows' own results, each seed here is kept in ``records/`` too (:func:`keep_seeds`)."""
+    entries = current_entries(rows, exported, outputs, keep=outputs.export)
     if not outputs.export:  # a scratch run: its rows only, and no checkpoint is shipped for them
         entries = [{**e, "checkpoint": None} for e in entries if e["status"] != "not run"]
     results.write_json(outputs.results_json, entries)
     shown = [f"docs/{name}" for name in FIGURES if (Path("docs") / name).is_file()] if outputs.export else []
     tables = [f"docs/{name}" for name in TABLES if (Path("docs") / name).is_file()] if outputs.export else []
     outputs.results_md.write_text(results.render_markdown(entries, shown, tables))
+
+
+def keep_seeds(row: Row, records: list[dict[str, Any]], kept: Path = KEPT) -> None:
+    """Copy into ``kept/<row>/seed<k>`` what the figures read of each seed of ``records`` (the row's,
+    :func:`seed_records`) whose run is here, when its record differs from the one kept
+    (:func:`~lit_draw.experiments.seed_runs.keep_seed`): the figures can then be drawn on a machine
+    without these runs."""
+    for record in records:
+        directory, into = seed_dir(row, record["seed"]), kept / row.name / f"seed{record['seed']}"
+        if record.get("recorded") or not (directory / METRICS_FILE).is_file():
+            continue
+        if results.read_json(into / METRICS_FILE) != results.read_json(directory / METRICS_FILE):
+            keep_seed(directory, into)
+            print(f"reproduce {row.name}: kept seed {record['seed']}'s logs in {into}", flush=True)
 
 
 def print_rows(rows: dict[str, Row]) -> None:

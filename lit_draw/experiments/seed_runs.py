@@ -2,18 +2,31 @@
 logged scalars (``metrics.csv`` beside its W&B runs, see :mod:`lit_draw.cli.metrics_csv`;
 ``<seed>/wandb``: training, every resumed part in order; ``<seed>/test/wandb``: the newest test), its
 test confusion matrix and its ``test_metrics.json``. Read by the figures and the study's claims.
+
+``runs/`` is a machine's working folder, not part of the repository: a fresh checkout has none. So
+``reproduce`` also keeps, in the repository, a copy of what the figures read of each seed of the
+rows' own results (:func:`keep_seed`)::
+
+    records/<row>/seed<k>/train_metrics.csv.gz   every training part's rows, in order
+    records/<row>/seed<k>/test_metrics.csv       the newest test's rows
+    records/<row>/seed<k>/test_confusion.csv     its confusion matrix
+    records/<row>/seed<k>/test_metrics.json      the seed's record
+
+and :func:`load_seeds` reads a seed from there when its run is not under ``runs/``: the figures of a
+row can be drawn again on any machine, from every seed it was given.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lit_draw.cli.metrics_csv import read_metrics, run_folders
+from lit_draw.cli.metrics_csv import read_metrics, read_rows, run_folders, write_rows
 
 #: Row name -> label in the figures.
 LABELS = {
@@ -27,6 +40,12 @@ LABELS = {
     "wsram_figure2_ws_ram_q_c": "WS-RAM+q+c",
 }
 STEP = "step"
+#: Where ``reproduce`` keeps each seed's logged scalars in the repository, relative to the working
+#: directory (see the module docstring).
+KEPT = Path("records")
+TRAIN_FILE, TEST_FILE, CONFUSION_FILE, RECORD_FILE = (
+    "train_metrics.csv.gz", "test_metrics.csv", "test_confusion.csv", "test_metrics.json",
+)
 
 
 @dataclass
@@ -48,22 +67,77 @@ class SeedRuns:
     confusion: list[list[int]] | None = None
 
 
-def load_seeds(runs: Path, row: str) -> list[SeedRuns]:
-    """Every seed of ``row`` under ``runs`` (``runs/<row>/seed<k>``), by seed."""
-    seeds = []
-    for directory in sorted((runs / row).glob("seed*"), key=lambda p: int(p.name.removeprefix("seed"))):
-        seed = SeedRuns(int(directory.name.removeprefix("seed")))
-        seed.history = read_metrics(run_folders(directory / "wandb")) if (directory / "wandb").is_dir() else []
-        tests = run_folders(directory / "test" / "wandb") if (directory / "test" / "wandb").is_dir() else []
-        if tests:
-            seed.test_history = read_metrics(tests[-1])
-            confusion = tests[-1] / "files" / "test_confusion.csv"
-            if confusion.is_file():
-                seed.confusion = [[int(v) for v in line[1:]] for line in list(csv.reader(confusion.open()))[1:]]
-        metrics = directory / "test_metrics.json"
-        seed.record = json.loads(metrics.read_text()) if metrics.is_file() else None
-        seeds.append(seed)
-    return seeds
+def load_seeds(runs: Path, row: str, kept: Path | None = KEPT) -> list[SeedRuns]:
+    """Every seed of ``row`` under ``runs`` (``runs/<row>/seed<k>``), and those kept under ``kept``
+    (``kept/<row>/seed<k>``, see :func:`keep_seed`) whose run is not under ``runs``, by seed."""
+    found = {seed: _load_run(seed, directory) for seed, directory in _seed_folders(runs / row).items()}
+    if kept is not None:
+        for seed, directory in _seed_folders(kept / row).items():
+            if seed not in found:
+                found[seed] = _load_kept(seed, directory)
+    return [found[seed] for seed in sorted(found)]
+
+
+def keep_seed(directory: Path, into: Path) -> None:
+    """Copy what the figures read of the seed run in ``directory`` (``runs/<row>/seed<k>``) into
+    ``into`` (``records/<row>/seed<k>``): its training rows, its newest test's rows and confusion
+    matrix, and its record (see the module docstring). Files the seed lacks are removed from ``into``."""
+    seed = _load_run(int(directory.name.removeprefix("seed")), directory)
+    into.mkdir(parents=True, exist_ok=True)
+    for name, rows in ((TRAIN_FILE, seed.history), (TEST_FILE, seed.test_history)):
+        write_rows(into / name, rows)
+    for name, source in ((CONFUSION_FILE, _confusion_file(directory)), (RECORD_FILE, directory / RECORD_FILE)):
+        if source is not None and source.is_file():
+            shutil.copyfile(source, into / name)
+        else:
+            (into / name).unlink(missing_ok=True)
+
+
+def _seed_folders(folder: Path) -> dict[int, Path]:
+    """``seed -> folder`` of the ``seed<k>`` folders in ``folder``."""
+    names = (p for p in folder.glob("seed*") if p.is_dir() and p.name.removeprefix("seed").isdigit())
+    return {int(p.name.removeprefix("seed")): p for p in names}
+
+
+def _confusion_file(directory: Path) -> Path | None:
+    """The confusion matrix of the newest test of the seed run in ``directory``, if it tested."""
+    tests = run_folders(directory / "test" / "wandb") if (directory / "test" / "wandb").is_dir() else []
+    return tests[-1] / "files" / CONFUSION_FILE if tests else None
+
+
+def _load_run(seed: int, directory: Path) -> SeedRuns:
+    """A seed as ``reproduce`` ran it, from its folder under ``runs/``."""
+    tests = run_folders(directory / "test" / "wandb") if (directory / "test" / "wandb").is_dir() else []
+    return SeedRuns(
+        seed,
+        history=read_metrics(run_folders(directory / "wandb")) if (directory / "wandb").is_dir() else [],
+        test_history=read_metrics(tests[-1]) if tests else [],
+        record=_read_record(directory / RECORD_FILE),
+        confusion=_read_confusion(_confusion_file(directory)),
+    )
+
+
+def _load_kept(seed: int, directory: Path) -> SeedRuns:
+    """A seed as :func:`keep_seed` kept it."""
+    def rows(name: str) -> list[dict[str, Any]]:
+        return read_rows(directory / name) if (directory / name).is_file() else []
+
+    return SeedRuns(
+        seed, rows(TRAIN_FILE), rows(TEST_FILE), _read_record(directory / RECORD_FILE),
+        _read_confusion(directory / CONFUSION_FILE),
+    )
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _read_confusion(path: Path | None) -> list[list[int]] | None:
+    """A ``test_confusion.csv`` (a header, then per true class its label and its counts), or ``None``."""
+    if path is None or not path.is_file():
+        return None
+    with path.open(newline="") as file:
+        return [[int(v) for v in line[1:]] for line in list(csv.reader(file))[1:]]
 
 
 def finished_seeds(seeds: list[SeedRuns]) -> list[SeedRuns]:
