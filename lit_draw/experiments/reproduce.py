@@ -415,12 +415,10 @@ def keep_seeds(row: Row, records: list[dict[str, Any]], kept: Path = KEPT) -> No
     :func:`seed_records`) whose run is here, when its record differs from the one kept
     (:func:`~lit_draw.experiments.seed_runs.keep_seed`): the figures can then be drawn on a machine
     without these runs."""
-    for record in records:
-        directory, into = seed_dir(row, record["seed"]), kept / row.name / f"seed{record['seed']}"
-        if record.get("recorded") or not (directory / METRICS_FILE).is_file():
-            continue
-        if results.read_json(into / METRICS_FILE) != results.read_json(directory / METRICS_FILE):
-            keep_seed(directory, into)
+    for record in records:  # each read from its folder's test_metrics.json, unless recorded elsewhere
+        into = kept / row.name / f"seed{record['seed']}"
+        if not record.get("recorded") and results.read_json(into / METRICS_FILE) != record:
+            keep_seed(seed_dir(row, record["seed"]), into)
             print(f"reproduce {row.name}: kept seed {record['seed']}'s logs in {into}", flush=True)
 
 

@@ -82,11 +82,13 @@ def keep_seed(directory: Path, into: Path) -> None:
     """Copy what the figures read of the seed run in ``directory`` (``runs/<row>/seed<k>``) into
     ``into`` (``records/<row>/seed<k>``): its training rows, its newest test's rows and confusion
     matrix, and its record (see the module docstring). Files the seed lacks are removed from ``into``."""
-    seed = _load_run(int(directory.name.removeprefix("seed")), directory)
+    test = _newest_test(directory)
+    seed = _load_run(int(directory.name.removeprefix("seed")), directory, test)
     into.mkdir(parents=True, exist_ok=True)
     for name, rows in ((TRAIN_FILE, seed.history), (TEST_FILE, seed.test_history)):
         write_rows(into / name, rows)
-    for name, source in ((CONFUSION_FILE, _confusion_file(directory)), (RECORD_FILE, directory / RECORD_FILE)):
+    confusion = test / "files" / CONFUSION_FILE if test else None
+    for name, source in ((CONFUSION_FILE, confusion), (RECORD_FILE, directory / RECORD_FILE)):
         if source is not None and source.is_file():
             shutil.copyfile(source, into / name)
         else:
@@ -99,21 +101,22 @@ def _seed_folders(folder: Path) -> dict[int, Path]:
     return {int(p.name.removeprefix("seed")): p for p in names}
 
 
-def _confusion_file(directory: Path) -> Path | None:
-    """The confusion matrix of the newest test of the seed run in ``directory``, if it tested."""
+def _newest_test(directory: Path) -> Path | None:
+    """The W&B run folder of the newest test of the seed run in ``directory``, if it tested."""
     tests = run_folders(directory / "test" / "wandb") if (directory / "test" / "wandb").is_dir() else []
-    return tests[-1] / "files" / CONFUSION_FILE if tests else None
+    return tests[-1] if tests else None
 
 
-def _load_run(seed: int, directory: Path) -> SeedRuns:
-    """A seed as ``reproduce`` ran it, from its folder under ``runs/``."""
-    tests = run_folders(directory / "test" / "wandb") if (directory / "test" / "wandb").is_dir() else []
+def _load_run(seed: int, directory: Path, test: Path | None = None) -> SeedRuns:
+    """A seed as ``reproduce`` ran it, from its folder under ``runs/`` (``test``: its newest test's
+    run folder, :func:`_newest_test`, when the caller has it)."""
+    test = test or _newest_test(directory)
     return SeedRuns(
         seed,
         history=read_metrics(run_folders(directory / "wandb")) if (directory / "wandb").is_dir() else [],
-        test_history=read_metrics(tests[-1]) if tests else [],
+        test_history=read_metrics(test) if test else [],
         record=_read_record(directory / RECORD_FILE),
-        confusion=_read_confusion(_confusion_file(directory)),
+        confusion=_read_confusion(test / "files" / CONFUSION_FILE if test else None),
     )
 
 
