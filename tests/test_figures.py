@@ -8,6 +8,7 @@ bands' outlines), not through pixels. ``tests/test_reproduce.py`` runs the scrip
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -122,7 +123,9 @@ def test_load_seeds_reads_every_resumed_part_in_order_and_the_newest_test(tmp_pa
     assert "| row | 0 | 70 |" in (tmp_path / "figs" / "wsram_claims.md").read_text()  # val error 70% at the last validation
 
 
-def test_a_kept_seed_reads_back_as_its_run_and_stands_in_for_it_on_a_machine_without_runs(tmp_path: Path, capsys):
+def test_a_kept_seed_reads_back_as_its_run_and_stands_in_for_it_on_a_machine_without_runs(tmp_path: Path, capsys,
+                                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the repository root
     runs, kept = tmp_path / "runs", tmp_path / "records"
     seed = runs / "row" / "seed1"
     _write_metrics(seed / "wandb" / "offline-run-20260101_120000-abc", [{"step": 1, "epoch": 0, "val/acc": 0.1},
@@ -132,13 +135,20 @@ def test_a_kept_seed_reads_back_as_its_run_and_stands_in_for_it_on_a_machine_wit
     _write_metrics(test, [{"step": 0, "test/cell_drift/decoder/2": 0.5}])
     (test / "files").mkdir()
     (test / "files" / "test_confusion.csv").write_text("true\\predicted,0,1\n0,3,1\n1,0,4\n")
-    (seed / "test_metrics.json").write_text(json.dumps({"seed": 1, "status": "done", "acc_per_glimpse": [50.0, 87.5]}))
+    (seed / "test_metrics.json").write_text(json.dumps({
+        "seed": 1, "status": "done", "acc_per_glimpse": [50.0, 87.5], "checkpoint": str(seed / "ckpts" / "best.ckpt"),
+        "config": str(seed / "ckpts" / "config.yaml")}))
     (from_run,) = figures.load_seeds(runs, "row", kept=None)
 
     keep_seed(seed, kept / "row" / "seed1")
     assert sorted(p.name for p in (kept / "row" / "seed1").iterdir()) == sorted(
         ["train_metrics.csv.gz", "test_metrics.csv", "test_confusion.csv", "test_metrics.json"])
-    assert figures.load_seeds(tmp_path / "elsewhere", "row", kept) == [from_run]  # every value exactly, both parts in order
+    (kept_seed,) = figures.load_seeds(tmp_path / "elsewhere", "row", kept)
+    # the record names its files from the repository root, not this machine's layout; all else exactly, in order
+    assert kept_seed.record["checkpoint"] == "runs/row/seed1/ckpts/best.ckpt"
+    assert kept_seed.record["config"] == "runs/row/seed1/ckpts/config.yaml"
+    assert kept_seed == dataclasses.replace(from_run, record={**from_run.record, "checkpoint": kept_seed.record["checkpoint"],
+                                                              "config": kept_seed.record["config"]})
     shutil.rmtree(runs)  # a fresh checkout: the figures draw the kept seed, and nothing is missing
     listed = tmp_path / "results.json"
     listed.write_text(json.dumps([{"row": "row", "seeds": [1], "seed_status": ["done"]}]))

@@ -417,7 +417,7 @@ def keep_seeds(row: Row, records: list[dict[str, Any]], kept: Path = KEPT) -> No
     without these runs."""
     for record in records:  # each read from its folder's test_metrics.json, unless recorded elsewhere
         into = kept / row.name / f"seed{record['seed']}"
-        if not record.get("recorded") and results.read_json(into / METRICS_FILE) != record:
+        if not record.get("recorded") and results.read_json(into / METRICS_FILE) != results.portable_record(record):
             keep_seed(seed_dir(row, record["seed"]), into)
             print(f"reproduce {row.name}: kept seed {record['seed']}'s logs in {into}", flush=True)
 

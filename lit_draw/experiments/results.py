@@ -197,7 +197,7 @@ def per_seed(record: dict[str, Any]) -> dict[str, Any]:
         "acc_per_glimpse": None if glimpses is None else [round(a, 3) for a in glimpses],
         "updates_done": record.get("updates_done"),
         "epochs_done": record.get("epochs_done"),
-        "checkpoint": _relative(record.get("checkpoint")),
+        "checkpoint": relative_path(record.get("checkpoint")),
         "commit": record.get("commit"),
         "device": record.get("device"),
         "wall_time_s": record.get("wall_time_s"),
@@ -212,7 +212,7 @@ def from_per_seed(entry: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"row": entry["row"], "budget": entry["budget"], **seed, "recorded": True} for seed in entry.get("per_seed") or []]
 
 
-def _relative(path: str | None) -> str | None:
+def relative_path(path: str | None) -> str | None:
     """``path`` relative to the working directory (the repository root) when it lies below it: a
     record names where its seed ran, not the machine's absolute layout."""
     if path is None or not Path(path).is_absolute():
@@ -221,6 +221,12 @@ def _relative(path: str | None) -> str | None:
         return str(Path(path).relative_to(Path.cwd()))
     except ValueError:
         return path
+
+
+def portable_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A seed's ``test_metrics.json`` record with its ``checkpoint`` and ``config`` paths relative to
+    the repository root (:func:`relative_path`), as the repository keeps it."""
+    return {**record, **{key: relative_path(record.get(key)) for key in ("checkpoint", "config") if key in record}}
 
 
 def describe_status(entry: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ rows' own results (:func:`keep_seed`)::
     records/<row>/seed<k>/train_metrics.csv.gz   every training part's rows, in order
     records/<row>/seed<k>/test_metrics.csv       the newest test's rows
     records/<row>/seed<k>/test_confusion.csv     its confusion matrix
-    records/<row>/seed<k>/test_metrics.json      the seed's record
+    records/<row>/seed<k>/test_metrics.json      the seed's record (paths relative to the repository)
 
 and :func:`load_seeds` reads a seed from there when its run is not under ``runs/``: the figures of a
 row can be drawn again on any machine, from every seed it was given.
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lit_draw.cli.metrics_csv import read_metrics, read_rows, run_folders, write_rows
+from lit_draw.experiments.results import portable_record, write_json
 
 #: Row name -> label in the figures.
 LABELS = {
@@ -81,18 +82,22 @@ def load_seeds(runs: Path, row: str, kept: Path | None = KEPT) -> list[SeedRuns]
 def keep_seed(directory: Path, into: Path) -> None:
     """Copy what the figures read of the seed run in ``directory`` (``runs/<row>/seed<k>``) into
     ``into`` (``records/<row>/seed<k>``): its training rows, its newest test's rows and confusion
-    matrix, and its record (see the module docstring). Files the seed lacks are removed from ``into``."""
+    matrix, and its record with repository-relative paths (see the module docstring). Files the seed
+    lacks are removed from ``into``."""
     test = _newest_test(directory)
     seed = _load_run(int(directory.name.removeprefix("seed")), directory, test)
     into.mkdir(parents=True, exist_ok=True)
     for name, rows in ((TRAIN_FILE, seed.history), (TEST_FILE, seed.test_history)):
         write_rows(into / name, rows)
     confusion = test / "files" / CONFUSION_FILE if test else None
-    for name, source in ((CONFUSION_FILE, confusion), (RECORD_FILE, directory / RECORD_FILE)):
-        if source is not None and source.is_file():
-            shutil.copyfile(source, into / name)
-        else:
-            (into / name).unlink(missing_ok=True)
+    if confusion is not None and confusion.is_file():
+        shutil.copyfile(confusion, into / CONFUSION_FILE)
+    else:
+        (into / CONFUSION_FILE).unlink(missing_ok=True)
+    if seed.record is not None:
+        write_json(into / RECORD_FILE, portable_record(seed.record))
+    else:
+        (into / RECORD_FILE).unlink(missing_ok=True)
 
 
 def _seed_folders(folder: Path) -> dict[int, Path]:
