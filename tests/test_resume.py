@@ -48,6 +48,18 @@ class StopAtStep(Callback):
             os.kill(os.getpid(), signal.SIGSTOP)
 
 
+class TimeUpAtStep(Callback):
+    """Stops the fit at ``step``'s batch end as ``--trainer.max_time`` does (Lightning's ``Timer`` sets
+    ``trainer.should_stop`` there), at a known step."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: object) -> None:
+        if trainer.global_step == self.step:
+            trainer.should_stop = True
+
+
 @pytest.fixture
 def tiny(tiny_fit: Callable[..., list[str]]) -> list[str]:
     """A DRAW classifier that trains in seconds, run inside ``tmp_path``, logging every step."""
@@ -303,6 +315,31 @@ def test_a_resume_after_sigterm_keeps_the_newest_step_in_last(tiny: list[str], t
     resumed = main(["fit", *args, "--trainer.max_epochs=3", "--ckpt_path=last"])  # validates at 4, 8, 12; never better
     assert resumed.trainer.global_step == 12
     assert _checkpoint_step(last) == 12  # Lightning's own kept step 4
+
+
+@pytest.mark.parametrize("val_check_interval", ["1.0", "2"], ids=["validating-each-epoch", "validating-at-the-stop"])
+def test_a_max_time_stop_mid_epoch_resumes_inside_its_epoch_and_trains_the_whole_budget(
+    tiny: list[str], tmp_path: Path, val_check_interval: str
+):
+    """Saved at the epoch's end hooks, a ``max_time`` stop's checkpoint said the epoch was over: the
+    resume started the next epoch and the rest of this one was never trained (10 updates of 12 here)."""
+    args = [*tiny, "--optimizer.lr=0.0", "--trainer.limit_train_batches=4", "--trainer.limit_val_batches=2",
+            f"--trainer.val_check_interval={val_check_interval}"]
+    time_up = "--trainer.callbacks=[{class_path: tests.test_resume.TimeUpAtStep, init_args: {step: 2}}]"
+    stopped = main(["fit", *args, time_up, "--trainer.max_epochs=3"])
+    assert stopped.trainer.global_step == 2
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert _checkpoint_step(last) == 2
+
+    resumed = main(["fit", *args, "--trainer.max_epochs=3", "--ckpt_path=last"])
+
+    assert resumed.trainer.global_step == 12  # 3 epochs of 4 batches
+    (first, second) = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    # each step trained once, none skipped, and logged at its own step (the step before the global step)
+    assert (_train_steps(first), _train_steps(second)) == ([0, 1], list(range(2, 12)))
+    validated = [row["step"] for run in (first, second) for row in read_metrics(run) if "val/acc" in row]
+    # as an uninterrupted fit validates, and once more at the stop (at step 2, which "2" validates anyway)
+    assert validated == ([1, 3, 5, 7, 9, 11] if val_check_interval == "2" else [1, 3, 7, 11])
 
 
 def test_a_fit_that_dies_before_its_first_save_does_not_hide_the_run_before_it(tiny: list[str], tmp_path: Path):

@@ -80,7 +80,15 @@ class NewestLast(ModelCheckpoint):
 
     Lightning saves ``last.ckpt`` only at a step where it also saved a top-k checkpoint. Here it is
     saved after every validation and every training epoch, and once more when the fit ends (at
-    ``max_steps`` / ``max_time`` between two validations), unless it already holds that step.
+    ``max_steps`` / ``max_time`` between two validations), unless it already holds that state.
+
+    A fit stopped inside an epoch (``max_time``, or a callback's ``trainer.should_stop``) saves
+    ``last.ckpt`` there, before the epoch's end hooks: saved at the epoch's end, the checkpoint says
+    the epoch is over and a resume starts the next one, skipping the rest of this one (Lightning's
+    own ``save_last`` does that: each ``reproduce --max-time`` part lost up to an epoch of its budget).
+    Lightning validates once more on such a stop; ``last.ckpt`` saved after that validation keeps the
+    loops' state of the stop's batch end, which a resume continues from exactly (with the state after
+    the validation, a resume would log every later step one step early).
 
     Also: the ``<default_root_dir>/checkpoints`` link (``latest_link``, set by :class:`RunFolder`)
     moves to this fit's folder at its first save; the monitored key is checked against what the
@@ -89,7 +97,9 @@ class NewestLast(ModelCheckpoint):
     folder) are left out where they are not true.
     """
 
-    _newest_last_step = -1  # the global step last.ckpt holds (-1: none written by this fit)
+    _newest_last = (-1, -1)  # the (global step, validations run) last.ckpt holds ((-1, -1): none written by this fit)
+    _validations = 0  # validations run by this fit (not counting the sanity check)
+    _loops_at_stop: dict[str, Any] | None = None  # the loops' state saved at a mid-epoch stop's batch end
     latest_link: Path | None = None  # the root whose ``checkpoints`` link moves here at the first save
     _stage: str | None = None
 
@@ -116,26 +126,41 @@ class NewestLast(ModelCheckpoint):
     def _save_last_checkpoint(self, trainer: Trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
         super()._save_last_checkpoint(trainer, monitor_candidates)
         if self.save_last:
-            self._newest_last_step = trainer.global_step
+            self._newest_last = (trainer.global_step, self._validations)
 
     def save_newest_last(self, trainer: Trainer) -> None:
-        """Save ``last.ckpt`` unless it holds this step already (or nothing may be saved now)."""
+        """Save ``last.ckpt`` unless it holds this state already (or nothing may be saved now)."""
         if (
             not self.save_last
             or trainer.fast_dev_run
             or trainer.sanity_checking
             or trainer.state.fn != "fit"
             or trainer.global_step == 0
-            or self._newest_last_step == trainer.global_step
+            or self._newest_last == (trainer.global_step, self._validations)
         ):
             return
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+        super().on_train_batch_end(trainer, pl_module, *args)
+        if _stops_mid_epoch(trainer):  # saved again after the validation Lightning runs on a stop, if it does
+            self.save_newest_last(trainer)
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        if not _stops_mid_epoch(trainer):
+            return
+        if trainer.training:  # the stop's batch end (see the class docstring)
+            self._loops_at_stop = checkpoint["loops"]
+        elif self._loops_at_stop is not None:  # the validation Lightning runs on a stop
+            checkpoint["loops"] = self._loops_at_stop
+
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking:
             self._check_monitor(trainer)
+        else:
+            self._validations += 1
         super().on_validation_end(trainer, pl_module)
-        if not self._should_save_on_train_epoch_end(trainer):
+        if not self._should_save_on_train_epoch_end(trainer) or _stops_mid_epoch(trainer):
             self.save_newest_last(trainer)
 
     def _check_monitor(self, trainer: Trainer) -> None:
@@ -152,6 +177,16 @@ class NewestLast(ModelCheckpoint):
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_train_end(trainer, pl_module)
         self.save_newest_last(trainer)
+
+
+def _stops_mid_epoch(trainer: Trainer) -> bool:
+    """Whether the fit is stopping before its epoch's last batch (``max_time``, or ``trainer.should_stop``
+    set by a callback once ``min_epochs`` / ``min_steps`` allow it)."""
+    return (
+        trainer.should_stop
+        and trainer.fit_loop._can_stop_early
+        and not trainer.fit_loop.epoch_loop._num_ready_batches_reached()
+    )
 
 
 def _resumes_from(trainer: Trainer, folder: Path) -> bool:
