@@ -248,6 +248,10 @@ def test_an_entry_from_another_machine_under_another_protocol_is_dropped(
             capsys.readouterr().out
         )
     assert reproduce.current_entries({"r": before}, {}) == [elsewhere]  # the same protocol: kept
+    # with what the registry says of the row now (its numbers are the entry's)
+    noted = dataclasses.replace(before, notes="seed 0 trained 9.9 epochs", source="a table")
+    assert reproduce.current_entries({"r": noted}, {}) == [{**elsewhere, "notes": "seed 0 trained 9.9 epochs",
+                                                             "source": "a table"}]
 
 
 def _record(seed: int, error: float, status: str = "done", mc: float | None = None, mean: float | None = None) -> dict:

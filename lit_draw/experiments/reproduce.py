@@ -364,8 +364,8 @@ def current_entries(
     ``protocol`` its seeds trained under.
 
     ``exported`` maps the rows whose checkpoint this invocation exported to the seed exported. An
-    entry written before entries named their protocol is kept whole while its row has no seed here
-    and its config and budget are the row's; otherwise a row with no seed is ``not run``, described
+    entry written before entries named their protocol keeps its numbers while its row has no seed
+    here and its config and budget are the row's; otherwise a row with no seed is ``not run``, described
     as the registry describes it now. With ``keep``, the seeds here are kept in ``records/`` on the way
     (:func:`keep_seeds`).
     """
@@ -380,7 +380,8 @@ def current_entries(
         legacy = kept.get("status", "not run") != "not run" and "protocol" not in kept
         if not records and legacy:
             if kept.get("config") == entry["config"] and kept.get("budget") == entry["budget"]:
-                entry = kept  # run elsewhere: keep its numbers
+                # run elsewhere: keep its numbers, described as the registry describes the row now
+                entry = {**kept, **{key: entry[key] for key in results.DESCRIPTION}}
             else:
                 print(f"reproduce {row.name}: the results.json entry ({' '.join(kept.get('config') or [])}; "
                       f"{kept.get('budget')}) is of another protocol than the row's now, so it is not the row's result",

@@ -139,6 +139,10 @@ def closest_to_mean(records: list[dict[str, Any]], among: set[int] | None = None
     return min(candidates, key=lambda r: (abs(r["test_error"] - mean), r["seed"]), default=None)
 
 
+#: The fields of a ``results.json`` entry that describe its row rather than its seeds' numbers.
+DESCRIPTION = ("group", "source", "reimplementation", "notes")
+
+
 def summarise(row: Row, records: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``results.json`` entry of ``row`` from its seed records (``status: "not run"`` without any).
 
