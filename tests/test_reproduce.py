@@ -14,6 +14,7 @@ import yaml
 from lit_draw.experiments import figures, reproduce, results, shipping
 from lit_draw.cli import ConfigError, main, resolved_config
 from lit_draw.cli.metrics_csv import read_metrics
+from lit_draw.experiments.seed_runs import RECORD_FILE
 from tests.conftest import CONFIGS, tiny_draw_args
 
 #: Callbacks of the tiny row: what the figure script reads, every step.
@@ -323,7 +324,7 @@ def test_a_record_made_with_protocol_overrides_is_not_one_of_the_rows_seeds(tmp_
             args = ["fit", "--config", RAM_ROW.configs[0], *RAM_ROW.budget_args(), *overrides]
             config.write_text(yaml.safe_dump(resolved_config(args)))  # as the seed's fit wrote it
             record = {**_record(seed, 2.0), "overrides": overrides, "config": str(config)}
-            (folder / reproduce.METRICS_FILE).write_text(json.dumps(record))
+            (folder / RECORD_FILE).write_text(json.dumps(record))
     assert [r["seed"] for r in reproduce.seed_records(RAM_ROW)] == [0]
     assert [r["seed"] for r in reproduce.seed_records(RAM_ROW, scratch)] == [0, 1]  # each under its own overrides
 

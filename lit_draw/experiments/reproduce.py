@@ -79,8 +79,6 @@ ROWS_FILE = Path(__file__).resolve().parents[2] / "configs" / "reproduce.yaml"
 RUNS = Path("runs/reproduce")
 #: Measurement tables in docs/ that RESULTS.md carries: the claims tables, the halting frontier.
 TABLES = (*CLAIMS, FRONTIER_TABLE)
-#: A seed's record, in its folder.
-METRICS_FILE = RECORD_FILE
 #: Where scratch runs train, relative to the working directory.
 SCRATCH_RUNS = Path("runs/reproduce-scratch")
 
@@ -218,7 +216,7 @@ class SeedRun:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "commit": commit,
         }
-        results.write_json(self.directory / METRICS_FILE, record)
+        results.write_json(self.directory / RECORD_FILE, record)
         return record
 
 
@@ -233,7 +231,7 @@ def seed_records(row: Row, outputs: Outputs = OFFICIAL) -> list[dict[str, Any]]:
     whose runs are not here (trained on another machine, or before ``runs/`` was cleared), when the
     entry's ``protocol`` is the row's now (:func:`recorded_records`): a fresh checkout keeps the
     seeds it was given, and trains only the others."""
-    paths = sorted((outputs.runs / row.name).glob(f"seed*/{METRICS_FILE}"))
+    paths = sorted((outputs.runs / row.name).glob(f"seed*/{RECORD_FILE}"))
     records = [r for r in map(results.read_json, paths) if r is not None]
     kept = []
     for record in records:
@@ -418,7 +416,7 @@ def keep_seeds(row: Row, records: list[dict[str, Any]], kept: Path = KEPT) -> No
     without these runs."""
     for record in records:  # each read from its folder's test_metrics.json, unless recorded elsewhere
         into = kept / row.name / f"seed{record['seed']}"
-        if not record.get("recorded") and results.read_json(into / METRICS_FILE) != results.portable_record(record):
+        if not record.get("recorded") and results.read_json(into / RECORD_FILE) != results.portable_record(record):
             keep_seed(seed_dir(row, record["seed"]), into)
             print(f"reproduce {row.name}: kept seed {record['seed']}'s logs in {into}", flush=True)
 
