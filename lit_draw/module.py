@@ -16,7 +16,7 @@ from lit_draw import losses
 from lit_draw.metrics import PerGlimpseAccuracy
 from lit_draw.models.trace import Trace
 from lit_draw.objectives import Objective
-from lit_draw.seeding import stream_seed
+from lit_draw.seeding import seed_device, stream_seed
 from lit_draw.validation import require_logged_period
 
 Batch = tuple[Tensor, Tensor, Tensor]  # canvas [B, 1, H, W], label [B], digit box [B, 4]
@@ -99,11 +99,16 @@ class AttentionClassifier(LightningModule):
             raise ValueError(f"model.net.init_args.canvas_size ({net_size}) must equal data.canvas_size ({data_size})")
 
     def on_train_start(self) -> None:
-        """Give every process, and every resumed run, its own stream of glimpse samples (RAM's start
-        locations, stochastic glimpses; :mod:`lit_draw.seeding`). A fresh single-process run keeps
-        the stream ``seed_everything`` set."""
-        if self.global_rank > 0 or self.global_step > 0:
-            torch.manual_seed(stream_seed(torch.initial_seed(), "glimpses", self.global_rank, self.global_step))
+        """Note the run's seed (``seed_everything``'s) for :meth:`on_train_batch_start`."""
+        self._run_seed = torch.initial_seed()
+
+    def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
+        """Seed the generator the models sample from (RAM's start locations, stochastic glimpses,
+        WS-RAM's proposals) from the run's seed, the process's rank and the batch's place in the run
+        (:mod:`lit_draw.seeding`): every process draws its own samples, and a resumed run draws
+        those an unbroken one would, whatever validation drew in between."""
+        place = (self.current_epoch, batch_idx)
+        seed_device(stream_seed(self._run_seed, "glimpses", self.global_rank, *place), self.device)
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         images, labels, _ = batch

@@ -304,22 +304,85 @@ def test_train_batches_are_fresh_canvases_of_the_right_shape(mnist_root):
     assert not torch.equal(canvas, second[0]) and torch.equal(label, second[1])
 
 
-def test_each_process_draws_its_own_training_canvases(mnist_root):
-    """Under DDP every rank seeds its canvas generator with its global rank: the same digits
-    become different canvases on different ranks, and the same canvases on the same rank; a
-    resumed run seeds with the step it resumes at too."""
+def test_each_process_and_each_place_in_the_run_draws_its_own_training_canvases(mnist_root):
+    """A training batch's canvases are seeded by the process's global rank (DDP ranks make
+    different canvases of the same digits) and by the digits the process trained before it (the
+    same digits later in the run are other canvases; the same place in another run, the same)."""
 
-    def first_batch(rank: int, step: int = 0) -> Tensor:
+    def batch(rank: int, trained: int = 0) -> Tensor:
         dm = _small(mnist_root, clutter=1)
-        dm.trainer = SimpleNamespace(global_rank=rank, global_step=step)
+        dm.trainer = SimpleNamespace(global_rank=rank, world_size=2)
         dm.setup("fit")
+        dm.train_dataloader().load_state_dict({"trained": trained})
         return dm.on_after_batch_transfer(torch.arange(16), 0)[0]
 
-    rank0, rank0_again, rank1 = first_batch(0), first_batch(0), first_batch(1)
+    rank0, rank0_again, rank1 = batch(0), batch(0), batch(1)
     assert torch.equal(rank0, rank0_again)
     assert not torch.equal(rank0, rank1)
-    # a run resumed at step 10 does not replay the canvases its first steps saw
-    assert not torch.equal(rank0, first_batch(0, step=10))
+    assert not torch.equal(rank0, batch(0, trained=160))
+    assert torch.equal(batch(0, trained=160), batch(0, trained=160))
+
+
+def _epoch(dm: CanvasMNIST) -> list[int]:
+    """The digits of one training epoch, each batch passed through the hook that counts it as trained."""
+    digits = []
+    for idx in dm.train_dataloader():
+        dm.on_after_batch_transfer(idx, 0)
+        digits += idx.tolist()
+    return digits
+
+
+def test_training_order_is_a_fresh_permutation_each_epoch_from_the_seed_alone(mnist_root):
+    dm = _small(mnist_root)
+    dm.setup("fit")
+    first, second = _epoch(dm), _epoch(dm)
+    assert sorted(first) == sorted(second) == list(range(300))
+    assert first != second
+    again = _small(mnist_root)
+    again.setup("fit")
+    assert _epoch(again) == first
+    other = _small(mnist_root, seed=1)
+    other.setup("fit")
+    assert _epoch(other) != first
+
+
+def test_ddp_processes_share_each_pass_of_the_training_order_between_them(mnist_root):
+    shares = []
+    for rank in (0, 1):
+        dm = _small(mnist_root, train_size=301)
+        dm.trainer = SimpleNamespace(global_rank=rank, world_size=2)
+        dm.setup("fit")
+        assert len(dm.train_dataloader()) == 10  # 151 digits in batches of 16
+        shares.append(_epoch(dm)[:150])  # the stream's first 300 items, dealt in turn
+    assert not set(shares[0]) & set(shares[1])
+    assert len(set(shares[0]) | set(shares[1])) == 300
+
+
+def test_a_resumed_training_loader_goes_on_where_its_state_was_saved(mnist_root):
+    """The state saved in a checkpoint is the number of digits trained (the hook counts a batch as it
+    reaches the model, not as the loader fetches it ahead): a loader given it serves the rest of the
+    epoch, then the epochs after, as the unbroken loader does, on the same canvases."""
+    unbroken = _small(mnist_root)
+    unbroken.setup("fit")
+    loader = unbroken.train_dataloader()
+    batches = iter(loader)
+    trained = [unbroken.on_after_batch_transfer(next(batches), 0)[0] for _ in range(5)]
+    ahead = next(batches)  # fetched, not trained, when the checkpoint is saved
+    state = loader.state_dict()
+    assert state == {"trained": 5 * 16}
+    rest = [unbroken.on_after_batch_transfer(idx, 0) for idx in [ahead, *batches]]
+    then = _epoch(unbroken)
+
+    resumed = _small(mnist_root)
+    resumed.setup("fit")
+    resumed_loader = resumed.train_dataloader()
+    resumed_loader.load_state_dict(state)
+    resumed_rest = [resumed.on_after_batch_transfer(idx, 0) for idx in resumed_loader]
+    assert len(resumed_rest) == len(rest) == 19 - 5  # 300 digits in batches of 16, the last of 12
+    for (canvas, label, _), (again, label_again, _) in zip(rest, resumed_rest, strict=True):
+        assert torch.equal(canvas, again) and torch.equal(label, label_again)
+    assert _epoch(resumed) == then
+    assert trained  # the first five, trained before the save
 
 
 def test_fixed_batches_come_out_as_float_canvas_label_box(mnist_root):

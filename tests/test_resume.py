@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lit_draw.cli import main, resume
+from tests.conftest import CONFIGS
 from lit_draw.errors import ConfigError
 from lit_draw.cli.metrics_csv import read_metrics
 
@@ -340,6 +342,33 @@ def test_a_max_time_stop_mid_epoch_resumes_inside_its_epoch_and_trains_the_whole
     validated = [row["step"] for run in (first, second) for row in read_metrics(run) if "val/acc" in row]
     # as an uninterrupted fit validates, and once more at the stop (at step 2, which "2" validates anyway)
     assert validated == ([1, 3, 5, 7, 9, 11] if val_check_interval == "2" else [1, 3, 7, 11])
+
+
+@pytest.mark.parametrize("config", ["quickstart.yaml", "ram_mnist.yaml"], ids=["DRAW", "RAM"])
+def test_a_fit_stopped_inside_an_epoch_and_resumed_ends_with_the_weights_of_an_unbroken_fit(
+    config: str, mnist_root: Path, offline_in_tmp: Path
+):
+    """The training digits' order, their canvases and the models' samples (RAM's glimpses) are drawn
+    from the batch's place in the run, and the loader's place is in every checkpoint: stopped at step 5
+    of 26 (inside the first epoch, with a validation at the stop that an unbroken fit does not make),
+    the resumed fit ends bit for bit where the unbroken one does, and Lightning does not warn that
+    the loader cannot resume."""
+    args = [
+        "--config", str(CONFIGS / config), f"--data.root={mnist_root}", "--data.canvas_size=28",
+        "--data.train_size=100", "--data.val_size=16", "--data.batch_size=8", "--model.net.init_args.glimpses=2",
+        "--trainer.max_epochs=2", "--trainer.limit_val_batches=2", "--trainer.callbacks=[]",
+        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+    ]
+    unbroken = main(["fit", *args, "--trainer.default_root_dir=unbroken"]).model.state_dict()
+    time_up = "--trainer.callbacks=[{class_path: tests.test_resume.TimeUpAtStep, init_args: {step: 5}}]"
+    assert main(["fit", *args, time_up, "--trainer.default_root_dir=run"]).trainer.global_step == 5
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = main(["fit", *args, "--trainer.default_root_dir=run", "--ckpt_path=last"])
+    assert resumed.trainer.global_step == 26  # 2 epochs of 13 batches (100 digits, batches of 8)
+    assert not [w for w in caught if "not resumable" in str(w.message)]
+    for name, tensor in resumed.model.state_dict().items():
+        assert torch.equal(tensor, unbroken[name]), name
 
 
 def test_a_fit_that_dies_before_its_first_save_does_not_hide_the_run_before_it(tiny: list[str], tmp_path: Path):

@@ -6,7 +6,10 @@ in ``[0, 1]``, ``label`` int64 ``[B]``, ``box`` float32 ``[B, 4]`` (the digit's 
 
 * Training canvases are drawn afresh for every batch on the batch's device: the train loader
   yields int64 index batches ``[B]`` only, and :meth:`CanvasMNIST.on_after_batch_transfer`
-  turns them into canvases with :func:`~lit_draw.data.canvas.make_canvases`.
+  turns them into canvases with :func:`~lit_draw.data.canvas.make_canvases`. The digits' order and
+  each batch's canvases are functions of ``seed``, the process's rank and the batch's place in the
+  run (:class:`_TrainOrder`), and the loader's place is saved in every checkpoint: a resumed fit
+  trains on the batches an unbroken one would have, in the same order, on the same canvases.
 * Validation and test canvases are fixed: generated once on CPU from ``seed`` (one random stream
   each), stored as uint8, identical across runs, models and machines. Their loaders yield
   ``(canvas_uint8, label, box)`` and :meth:`CanvasMNIST.on_after_batch_transfer` rescales the
@@ -15,6 +18,8 @@ in ``[0, 1]``, ``label`` int64 ``[B]``, ``box`` float32 ``[B, 4]`` (the digit's 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -22,7 +27,7 @@ from lightning.pytorch import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
 from tqdm.auto import tqdm
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from lit_draw.data.canvas import DIGIT_SIZE, ink_boxes, make_canvases
 from lit_draw.data.mnist import ensure_mnist, load_mnist
@@ -61,6 +66,59 @@ class _Pool:
             t.to(device) for t in (self.images, self.labels, self.boxes)
         )
         return pool
+
+
+class _TrainOrder(DistributedSampler):
+    """The order of the training digits: one endless stream, a fresh permutation of the ``size``
+    digits per pass (seeded from ``seed`` and the pass alone), dealt round-robin to the
+    ``replicas`` processes: process ``rank`` takes the stream's items ``rank, rank + replicas, ...``.
+
+    An epoch is ``ceil(size / replicas)`` items of the process's share (``len()``). An iterator
+    starts at ``trained``, the number of the process's items trained so far (counted by
+    :meth:`CanvasMNIST.on_after_batch_transfer` as batches reach the model, and read when the first
+    item is fetched), and ends at the end of that epoch: where the last epoch ended, or where a
+    resumed run's checkpoint was saved, however far the loader had fetched ahead, to the same epoch
+    end. A resumed epoch is therefore shorter than ``len()`` says; Lightning counts the batches
+    already trained into it. (An epoch cut short by ``limit_train_batches`` leaves the rest of its
+    items to the next.)
+
+    A :class:`DistributedSampler` so that Lightning leaves it in place under DDP (it shares none of
+    that class's order: no padding, no ``set_epoch``).
+    """
+
+    def __init__(self, size: int, seed: int, rank: int = 0, replicas: int = 1, trained: int = 0) -> None:
+        super().__init__(range(size), num_replicas=replicas, rank=rank, shuffle=True)
+        self.size, self.order_seed, self.trained = size, seed, trained
+
+    def __len__(self) -> int:
+        return math.ceil(self.size / self.num_replicas)
+
+    def __iter__(self) -> Iterator[int]:
+        epoch = len(self)
+        items = torch.arange(self.trained, (self.trained // epoch + 1) * epoch)  # this process's, to the epoch's end
+        places = self.rank + self.num_replicas * items  # [N]: where they are in the stream
+        passes = places // self.size
+        digits = torch.empty_like(places)
+        for p in passes.unique().tolist():
+            generator = torch.Generator().manual_seed(stream_seed(self.order_seed, "order", 0, p))
+            permutation = torch.randperm(self.size, generator=generator)
+            mine = passes == p
+            digits[mine] = permutation[places[mine] % self.size]
+        yield from digits.tolist()
+
+
+class _TrainLoader(DataLoader):
+    """The training loader; it resumes where a checkpoint left it. Lightning's fit loop saves
+    :meth:`state_dict` in every checkpoint and gives it back to :meth:`load_state_dict` before a
+    resumed fit's first batch (its stateful-loader interface)."""
+
+    sampler: _TrainOrder
+
+    def state_dict(self) -> dict[str, int]:
+        return {"trained": self.sampler.trained}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.trained = state["trained"]
 
 
 class CanvasMNIST(LightningDataModule):
@@ -199,6 +257,7 @@ class CanvasMNIST(LightningDataModule):
         self._pools: dict[str, _Pool] = {}
         self._fixed: dict[str, tuple[Tensor, Tensor, Tensor]] = {}  # canvas uint8, label, box
         self._train_on_device: dict[torch.device, tuple[_Pool, torch.Generator]] = {}
+        self._order: _TrainOrder | None = None  # the training loader's, once it is made
 
     # ----------------------------------------------------------------- digits and canvases
 
@@ -279,20 +338,14 @@ class CanvasMNIST(LightningDataModule):
         return canvas.float() / 255, label, box
 
     def _train_state(self, device: torch.device) -> tuple[_Pool, torch.Generator]:
-        """Training digits on ``device`` and that device's canvas generator (created once).
-
-        The generator is seeded from ``seed``, the process's global rank (DDP ranks draw different
-        canvases) and the step training starts at (a resumed run does not replay the canvases of
-        its first steps).
-        """
+        """Training digits on ``device`` and that device's canvas generator (created once)."""
         if device not in self._train_on_device:
-            rank = getattr(self.trainer, "global_rank", 0)
-            step = getattr(self.trainer, "global_step", 0)
-            generator = torch.Generator(device=device).manual_seed(
-                stream_seed(self.seed, "train", rank, step)
-            )
-            self._train_on_device[device] = (self._pool("train").to(device), generator)
+            self._train_on_device[device] = (self._pool("train").to(device), torch.Generator(device=device))
         return self._train_on_device[device]
+
+    def _rank(self) -> tuple[int, int]:
+        """This process's global rank and the number of processes (``0, 1`` outside a Trainer)."""
+        return getattr(self.trainer, "global_rank", 0), getattr(self.trainer, "world_size", 1)
 
     # ----------------------------------------------------------------- Lightning hooks
 
@@ -310,18 +363,6 @@ class CanvasMNIST(LightningDataModule):
         else:  # "test", "predict"
             self._fixed_set("test")
 
-    def _loader(
-        self, dataset: TensorDataset | Tensor, batch_size: int, shuffle: bool, sampler: Sampler | None = None
-    ) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
     def _eval_loader(self, stage: str) -> DataLoader:
         """The fixed ``stage`` set in order; split across processes under DDP without padding.
 
@@ -332,23 +373,34 @@ class CanvasMNIST(LightningDataModule):
         """
         dataset = TensorDataset(*self._fixed_set(stage))
         sampler = None
-        if self.trainer is not None and self.trainer.world_size > 1:
-            if len(dataset) < self.trainer.world_size:  # a process with no batch would hang the others
+        rank, replicas = self._rank()
+        if replicas > 1:
+            if len(dataset) < replicas:  # a process with no batch would hang the others
                 size = "val_size" if stage == "val" else "test_size"
-                raise ValueError(
-                    f"{size} ({len(dataset)}) must be at least the number of processes ({self.trainer.world_size})"
-                )
-            sampler = UnrepeatedDistributedSampler(
-                dataset,
-                num_replicas=self.trainer.world_size,
-                rank=self.trainer.global_rank,
-                shuffle=False,
-            )
-        return self._loader(dataset, self.eval_batch_size, shuffle=False, sampler=sampler)
+                raise ValueError(f"{size} ({len(dataset)}) must be at least the number of processes ({replicas})")
+            sampler = UnrepeatedDistributedSampler(dataset, num_replicas=replicas, rank=rank, shuffle=False)
+        return DataLoader(
+            dataset,
+            batch_size=self.eval_batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled int64 index batches ``[B]`` into the training digits."""
-        return self._loader(torch.arange(len(self._pool("train"))), self.batch_size, shuffle=True)
+        """Int64 index batches ``[B]`` into the training digits, in :class:`_TrainOrder`'s order
+        (each process its own share under DDP); resumable from a checkpoint."""
+        rank, replicas = self._rank()
+        size = len(self._pool("train"))
+        trained = 0 if self._order is None else self._order.trained  # a reloaded loader goes on
+        self._order = _TrainOrder(size, stream_seed(self.seed, "order", 0), rank, replicas, trained)
+        return _TrainLoader(
+            torch.arange(size),
+            batch_size=self.batch_size,
+            sampler=self._order,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self) -> DataLoader:
         """The fixed validation set as ``(canvas_uint8 [B, 1, H, W], label [B], box [B, 4])``."""
@@ -368,8 +420,11 @@ class CanvasMNIST(LightningDataModule):
         """Turn a loader batch, already on its device, into ``(canvas, label, box)``.
 
         A bare tensor is a training index batch (int64 ``[B]``): fresh canvases are generated on
-        its device. Anything else is a fixed-set batch ``(canvas_uint8, label, box)`` whose
-        canvas is rescaled to float32 in ``[0, 1]``.
+        its device, from a generator seeded by ``seed``, the process's rank (DDP ranks draw
+        different canvases) and the number of digits this process trained before the batch (its
+        place in the run; counted here, where a batch reaches the model, for :class:`_TrainOrder`).
+        Anything else is a fixed-set batch ``(canvas_uint8, label, box)`` whose canvas is rescaled
+        to float32 in ``[0, 1]``.
 
         Returns:
             ``canvas`` float32 ``[B, 1, H, W]``, ``label`` int64 ``[B]``,
@@ -377,6 +432,10 @@ class CanvasMNIST(LightningDataModule):
         """
         if isinstance(batch, Tensor):
             pool, generator = self._train_state(batch.device)
+            trained = 0 if self._order is None else self._order.trained
+            generator.manual_seed(stream_seed(self.seed, "train", self._rank()[0], trained))
+            if self._order is not None:
+                self._order.trained += len(batch)
             return self._generate(pool, batch, generator)
         canvas, label, box = batch
         return canvas.float() / 255, label, box
