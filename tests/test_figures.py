@@ -227,6 +227,15 @@ def test_a_row_whose_finished_seeds_are_not_all_here_is_not_drawn_unless_asked(t
     assert "| row | 2 |" in (tmp_path / "figs" / "study_claims.md").read_text()
 
 
+def test_wsram_without_rows_draws_the_study_alone(tmp_path: Path, capsys):
+    folder = tmp_path / "runs" / "row" / "seed0"
+    _write_metrics(folder / "wandb" / "offline-run-20260101_120000-abc", [{"step": 1, "val/acc": 0.7}])
+    written = figures.main(["--runs", str(tmp_path / "runs"), "--records", str(tmp_path / "records"),
+                            "--out", str(tmp_path / "figs"), "--study", "row", "row", "--wsram"])
+    assert {p.name for p in written} == {"study_val_accuracy.png", "study_val_accuracy.pdf", "study_claims.md"}
+    assert "wsram_figure2" not in capsys.readouterr().out  # not drawn, and not reported as skipped
+
+
 def test_a_results_file_named_but_missing_is_an_error(tmp_path: Path, capsys):
     with pytest.raises(SystemExit):
         figures.main(["--runs", str(tmp_path), "--out", str(tmp_path / "figs"), "--results", str(tmp_path / "nope.json")])

@@ -2,7 +2,7 @@
 ``python -m lit_draw reproduce``, as PNG and vector PDF (matplotlib).
 
     python -m lit_draw figures [--runs runs/reproduce] [--records records] [--out docs]
-        [--study ROW ROW] [--wsram ROW ...] [--module decoder] [--results results.json] [--allow-missing]
+        [--study ROW ROW] [--wsram [ROW ...]] [--module decoder] [--results results.json] [--allow-missing]
 
 Reads each seed's logged scalars from the ``metrics.csv`` beside its W&B runs (see
 :mod:`lit_draw.cli.metrics_csv`; ``<seed>/wandb``: training, every resumed part in order;
@@ -279,7 +279,8 @@ def main(args: list[str] | None = None) -> list[Path]:
                         help="seeds kept by reproduce, read when their run is not under --runs (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("docs"), help="folder for the figures (default: %(default)s)")
     parser.add_argument("--study", nargs=2, default=list(STUDY_ROWS), metavar="ROW", help="the two rows compared")
-    parser.add_argument("--wsram", nargs="+", default=list(WSRAM_ROWS), metavar="ROW", help="the estimators' rows")
+    parser.add_argument("--wsram", nargs="*", default=list(WSRAM_ROWS), metavar="ROW",
+                        help="the estimators' rows (none: no Figure 2)")
     parser.add_argument("--module", default="decoder", help="module whose weight updates are plotted")
     parser.add_argument("--results", type=Path,
                         help=f"rows' seeds as reproduce lists them; rows it lacks show every seed (default: {RESULTS_JSON} "
@@ -307,7 +308,7 @@ def main(args: list[str] | None = None) -> list[Path]:
         written += save(figure, options.out / name)
         print(f"wrote {options.out / name} and {Path(name).with_suffix('.pdf')}")
     for name in FIGURES:
-        if name not in figures:
+        if name not in figures and (options.wsram or not name.startswith("wsram_")):
             print(f"skipped {name}: no runs with its data under {options.runs} or {options.records}")
     tables = {
         "study_claims.md": (study, lambda: study_claims.claims_table(study, options.module)),
