@@ -367,6 +367,24 @@ def test_results_md_carries_each_measurement_table_under_its_own_title(tmp_path:
     assert markdown.index("## The halting frontier") < markdown.index("## Rows")
 
 
+def test_results_md_puts_the_figures_and_tables_of_a_folder_of_docs_under_its_name(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for folder in ("docs", "docs/study_seed2"):
+        Path(folder).mkdir(parents=True)
+        for name in ("study_val_accuracy.png", "study_cell_drift.png"):
+            (Path(folder) / name).write_bytes(b"png")
+        (Path(folder) / "study_claims.md").write_text("# The study's claims\n\n| claim |\n")
+    (Path("docs") / "viewer.png").write_bytes(b"png")  # not a figure of the rows
+    shown = reproduce.docs_files(figures.FIGURES)
+    assert shown == ["docs/study_val_accuracy.png", "docs/study_cell_drift.png",
+                     "docs/study_seed2/study_val_accuracy.png", "docs/study_seed2/study_cell_drift.png"]
+    entry = results.summarise(results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, seeds=1), [_record(0, 2.0)])
+    markdown = results.render_markdown([entry], shown, reproduce.docs_files(("study_claims.md",)))
+    assert ("![study_cell_drift](docs/study_cell_drift.png)\n\n### `docs/study_seed2/`\n\n"
+            "![study_val_accuracy](docs/study_seed2/study_val_accuracy.png)") in markdown
+    assert "## The study's claims\n" in markdown and "## The study's claims (`docs/study_seed2/`)\n" in markdown
+
+
 def test_errors_from_test_metrics_are_percent():
     metrics = {"test/acc": 0.9, "test/acc_mc": 0.95, "test/acc_mean_policy": 0.96, "test/acc_glimpse_1": 0.5,
                "test/acc_glimpse_2": 0.9, "test/loss": 0.3}

@@ -404,9 +404,16 @@ def write_results(rows: dict[str, Row], exported: dict[str, int], outputs: Outpu
     if not outputs.export:  # a scratch run: its rows only, and no checkpoint is shipped for them
         entries = [{**e, "checkpoint": None} for e in entries if e["status"] != "not run"]
     results.write_json(outputs.results_json, entries)
-    shown = [f"docs/{name}" for name in FIGURES if (Path("docs") / name).is_file()] if outputs.export else []
-    tables = [f"docs/{name}" for name in TABLES if (Path("docs") / name).is_file()] if outputs.export else []
+    shown = docs_files(FIGURES) if outputs.export else []
+    tables = docs_files(TABLES) if outputs.export else []
     outputs.results_md.write_text(results.render_markdown(entries, shown, tables))
+
+
+def docs_files(names: tuple[str, ...], docs: Path = Path("docs")) -> list[str]:
+    """The files of ``names`` in ``docs``, then in each folder of it (figures drawn with ``figures
+    --out docs/<folder>``, say one seed's), as paths relative to the repository root."""
+    folders = [docs, *sorted(p for p in docs.iterdir() if p.is_dir())] if docs.is_dir() else []
+    return [(folder / name).as_posix() for folder in folders for name in names if (folder / name).is_file()]
 
 
 def keep_seeds(row: Row, records: list[dict[str, Any]], kept: Path = KEPT) -> None:

@@ -257,7 +257,9 @@ def format_published(published: float | list[float] | None) -> str:
 def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tables: list[str] = ()) -> str:
     """``RESULTS.md``: the table beside the published figures, per-glimpse accuracy, the figures
     (paths relative to ``RESULTS.md``, drawn by ``python -m lit_draw figures``), the measurement
-    tables beyond the rows (markdown files, ``tables``: their text less the title), run details."""
+    tables beyond the rows (markdown files, ``tables``: their text less the title), run details.
+    Figures and tables in another folder than the first one's (drawn with ``figures --out
+    docs/<folder>``, say one seed's) come under a heading that names their folder."""
     lines = [
         "# Results",
         "",
@@ -320,10 +322,17 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tabl
                 )
     if figures:
         lines += ["", "## Figures", "", "Drawn from the rows' logged metrics (`csv/metrics.csv` in each W&B run folder) by `python -m lit_draw figures`.", ""]
-        lines += [f"![{Path(path).stem}]({path})" for path in figures]
+        folder = Path(figures[0]).parent
+        for path in figures:  # those of another folder (figures --out docs/<folder>) under its name
+            if Path(path).parent != folder:
+                folder = Path(path).parent
+                lines += ["", f"### `{folder.as_posix()}/`", ""]
+            lines.append(f"![{Path(path).stem}]({path})")
     for path in tables:
         text = Path(path).read_text().splitlines()
         title = text[0].removeprefix("# ") if text and text[0].startswith("# ") else Path(path).stem
+        if Path(path).parent != Path(tables[0]).parent:
+            title += f" (`{Path(path).parent.as_posix()}/`)"
         lines += ["", f"## {title}", *text[1:]]
     lines += ["", "## Rows", ""]
     for e in entries:
