@@ -347,8 +347,12 @@ def export_checkpoint(row: Row, records: list[dict[str, Any]], shipped: int | No
 
 def shipped_seed(row: Row) -> int | None:
     """The seed whose checkpoint ``checkpoints/<row>.ckpt`` is, as ``results.json`` records it; ``None``
-    when none is shipped."""
-    if not ((CHECKPOINTS / f"{row.name}.ckpt").is_file() and (CHECKPOINTS / f"{row.name}.yaml").is_file()):
+    when none is shipped, or when the one shipped trained under another protocol than the row's now
+    (its config changed since: the checkpoint is then replaced by one of the row's seeds)."""
+    config = CHECKPOINTS / f"{row.name}.yaml"
+    if not ((CHECKPOINTS / f"{row.name}.ckpt").is_file() and config.is_file()):
+        return None
+    if changed_protocol(config, row_protocol(row)):
         return None
     entry = next((e for e in results.read_json(results.RESULTS_JSON) or [] if e["row"] == row.name), {})
     return entry.get("checkpoint_seed")
