@@ -51,11 +51,13 @@ def test_an_invalid_sweep_names_its_violation(tmp_path: Path):
 def test_grid_sizes_are_the_designed_ones():
     sizes = {path.name: len(grid_points(load_sweep(path))) for path in SWEEP_FILES}
     # 6 weightings x 3 seeds; 5 policy stds x fixed or learned; 6 estimators x 3 seeds; 6 estimators x 3 rates;
-    # 2 KL weights x 4 prior halting probabilities; 3 step costs; 2 policy stds for each larger RAM row
+    # 2 KL weights x 4 prior halting probabilities; 3 step costs; 2 policy stds for each larger RAM row, and 5
+    # wider ones for 100x100
     assert sizes == {
         "loss_weighting.yaml": 18, "ram_location_std.yaml": 10, "wsram_ablation.yaml": 18, "wsram_lr_probe.yaml": 18,
         "halting_draw.yaml": 8, "halting_ram.yaml": 3,
         "ram_translated60_std.yaml": 2, "ram_cluttered60_std.yaml": 2, "ram_cluttered100_std.yaml": 2,
+        "ram_cluttered100_wide_std.yaml": 5,
     }
 
 
