@@ -385,6 +385,19 @@ def test_results_md_puts_the_figures_and_tables_of_a_folder_of_docs_under_its_na
     assert "## The study's claims\n" in markdown and "## The study's claims (`docs/study_seed2/`)\n" in markdown
 
 
+def test_a_shipped_checkpoint_of_another_protocol_is_not_the_rows(tmp_path: Path, monkeypatch):
+    row = reproduce.load_rows()["ram_mnist"]
+    monkeypatch.setattr(reproduce, "CHECKPOINTS", tmp_path)
+    monkeypatch.setattr(results, "RESULTS_JSON", tmp_path / "results.json")
+    (tmp_path / "results.json").write_text(json.dumps([{"row": "ram_mnist", "checkpoint_seed": 1}]))
+    (tmp_path / "ram_mnist.ckpt").write_bytes(b"weights")
+    args = ["fit", *reproduce.SeedRun(row, 0).common_args(), *row.budget_args()]
+    (tmp_path / "ram_mnist.yaml").write_text(yaml.safe_dump(resolved_config(args)))
+    assert reproduce.shipped_seed(row) == 1
+    (tmp_path / "ram_mnist.yaml").write_text(yaml.safe_dump(resolved_config([*args, "--model.net.init_args.std=0.3"])))
+    assert reproduce.shipped_seed(row) is None  # trained before the row's std changed: to be replaced
+
+
 def test_errors_from_test_metrics_are_percent():
     metrics = {"test/acc": 0.9, "test/acc_mc": 0.95, "test/acc_mean_policy": 0.96, "test/acc_glimpse_1": 0.5,
                "test/acc_glimpse_2": 0.9, "test/loss": 0.3}
