@@ -393,7 +393,7 @@ class CanvasMNIST(LightningDataModule):
         rank, replicas = self._rank()
         size = len(self._pool("train"))
         trained = 0 if self._order is None else self._order.trained  # a reloaded loader goes on
-        self._order = _TrainOrder(size, stream_seed(self.seed, "order", 0), rank, replicas, trained)
+        self._order = _TrainOrder(size, self.seed, rank, replicas, trained)
         return _TrainLoader(
             torch.arange(size),
             batch_size=self.batch_size,
