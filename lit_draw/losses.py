@@ -94,6 +94,24 @@ def weighted_cross_entropy(logits: Tensor, labels: Tensor, weights: Tensor) -> T
     return (weights.to(logits.device) * per_glimpse_cross_entropy(logits, labels)).sum()
 
 
+def reconstruction_loss(canvas_logits: Tensor, images: Tensor) -> Tensor:
+    """Binary cross-entropy of the reconstructed canvas, summed over pixels, mean over the batch:
+    jlindsey15/DRAM's pre-training loss, ``-sum_p [x_p log s_p + (1 - x_p) log(1 - s_p)]`` with
+    ``s = sigmoid(canvas_logits)`` (the DRAW paper's reconstruction term, Gregor et al. 2015, eq. 9,
+    for a Bernoulli ``D(X | c_T)``).
+
+    Args:
+        canvas_logits: ``[B, H, W]``.
+        images: ``[B, 1, H, W]`` or ``[B, H, W]`` target canvases in ``[0, 1]``.
+
+    Returns:
+        Scalar, nats per canvas.
+    """
+    target = images.reshape(canvas_logits.shape).to(canvas_logits.dtype)
+    bce = F.binary_cross_entropy_with_logits(canvas_logits.float(), target.float(), reduction="none")
+    return bce.flatten(1).sum(1).mean()
+
+
 #: RAM's rewards (see :func:`classification_reward`)
 Reward = Literal["final", "weighted"]
 REWARDS: tuple[str, ...] = get_args(Reward)

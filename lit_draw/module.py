@@ -12,12 +12,11 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from lit_draw import losses
 from lit_draw.metrics import PerGlimpseAccuracy
 from lit_draw.models.trace import Trace
 from lit_draw.objectives import Objective
 from lit_draw.seeding import seed_device, stream_seed
-from lit_draw.validation import require_logged_period
+from lit_draw.validation import require, require_logged_period
 
 Batch = tuple[Tensor, Tensor, Tensor]  # canvas [B, 1, H, W], label [B], digit box [B, 4]
 
@@ -35,13 +34,26 @@ class AttentionClassifier(LightningModule):
         compile: compile ``net`` in place with ``torch.compile`` (``nn.Module.compile``: the
             parameter names, and so the checkpoints, stay those of the eager net). Off by default:
             the eager path is what runs on CPU and what a debugger steps through.
+        trainable: train only these groups of the net's parameters (``net.groups``, e.g. DRAW's
+            ``window, encoder, bottleneck, decoder, classifier``); the others stay frozen, bit for
+            bit (jlindsey15/DRAM's ``rigid_pretrain``). ``None``: train everything.
+        clip_per_tensor: clip each parameter's gradient to the norm ``trainer.gradient_clip_val``
+            on its own (TensorFlow's ``clip_by_norm`` per variable, as the study's code did) instead
+            of the global norm of all of them.
 
     The optimiser is LightningCLI's ``optimizer:`` / ``lr_scheduler:`` groups (every shipped
     config sets them); without them (from Python) it is Adam with the study's ``lr = 1e-3``,
     ``betas = (0.5, 0.999)``.
     """
 
-    def __init__(self, net: nn.Module, objective: Objective, compile: bool = False) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        objective: Objective,
+        compile: bool = False,
+        trainable: list[str] | None = None,
+        clip_per_tensor: bool = False,
+    ) -> None:
         super().__init__()
         # Under LightningCLI the hparams hold the class_path and init_args of ``net`` and
         # ``objective``, so a checkpoint rebuilds both; from Python they are live modules, which
@@ -53,6 +65,10 @@ class AttentionClassifier(LightningModule):
             if isinstance(self.hparams.get(name), nn.Module):
                 self.hparams.pop(name)
         objective.bind(net)
+        if trainable is not None:
+            freeze_all_but(net, trainable)
+        require("AttentionClassifier", "clip_per_tensor", isinstance(clip_per_tensor, bool), "true or false", clip_per_tensor)
+        self.clip_per_tensor = clip_per_tensor
         self.net = net
         self.objective = objective
         if compile:
@@ -91,6 +107,9 @@ class AttentionClassifier(LightningModule):
         """Refuse a data module whose canvases are not the size the net was built for (the CLI
         links the two; this catches a mismatch made from Python), and a gradient-variance period
         whose values Lightning would never write."""
+        problem = self.clipping_problem(self.trainer.gradient_clip_val, self.trainer.gradient_clip_algorithm)
+        if problem:
+            raise ValueError(problem)
         every = getattr(self.objective, "grad_variance_every", 0)
         require_logged_period("model.objective.init_args.grad_variance_every", every, self.trainer.log_every_n_steps)
         net_size = self.net.canvas_size
@@ -113,7 +132,8 @@ class AttentionClassifier(LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         images, labels, _ = batch
         trace = self(images, labels)
-        terms = self.objective(trace, labels, self.global_step)
+        scored = {"images": images} if self.objective.reads_images else {}
+        terms = self.objective(trace, labels, self.global_step, **scored)
         # Lightning writes training logs every log_every_n_steps only: the metric update and the
         # log calls (a measurable share of a small model's step) are skipped on the other steps
         every = self.trainer.log_every_n_steps
@@ -127,7 +147,7 @@ class AttentionClassifier(LightningModule):
     def _eval_step(self, batch: Batch, stage: str) -> dict[str, Any]:
         images, labels, boxes = batch
         trace = self(images, **self.eval_options)
-        loss = losses.weighted_cross_entropy(trace.logits, labels, self.objective.weights)
+        loss = self.objective.eval_loss(trace, labels, images)
         getattr(self, f"{stage}_acc").update(trace.logits, labels)
         if trace.mc_logits is not None:  # Monte-Carlo averaged prediction, beside the single sample
             metric = getattr(self, f"{stage}_acc_mc")
@@ -192,6 +212,17 @@ class AttentionClassifier(LightningModule):
         configured = configured["optimizer"] if isinstance(configured, dict) else configured
         return list(configured) if isinstance(configured, (list, tuple)) else [configured]
 
+    def clipping_problem(self, gradient_clip_val: float | None, gradient_clip_algorithm: str | None) -> str | None:
+        """Why the trainer's clipping settings cannot do ``clip_per_tensor``, or ``None``."""
+        if not self.clip_per_tensor:
+            return None
+        if not gradient_clip_val:
+            return "model.clip_per_tensor clips to trainer.gradient_clip_val, which is not set: set it (the study: 5.0)"
+        algorithm = getattr(gradient_clip_algorithm, "value", gradient_clip_algorithm)  # Lightning's enum, or a str
+        if algorithm not in (None, "norm"):
+            return f"model.clip_per_tensor clips each gradient's norm; trainer.gradient_clip_algorithm must be norm, got {algorithm!r}"
+        return None
+
     def configure_gradient_clipping(
         self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
@@ -203,6 +234,14 @@ class AttentionClassifier(LightningModule):
         gradient scaler (16-mixed); bf16-mixed has none, so its gradients are already the true ones.
         """
         plugin = self.trainer.precision_plugin
+        if gradient_clip_val and self.clip_per_tensor:
+            if isinstance(plugin, MixedPrecision) and plugin.scaler is not None:
+                plugin.scaler.unscale_(optimizer)
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        clip_by_norm_(p.grad, gradient_clip_val)
+            return
         if gradient_clip_val and isinstance(plugin, MixedPrecision) and plugin.scaler is None:
             params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
             if gradient_clip_algorithm == "value":
@@ -211,3 +250,26 @@ class AttentionClassifier(LightningModule):
                 nn.utils.clip_grad_norm_(params, gradient_clip_val)
             return
         self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+
+def freeze_all_but(net: nn.Module, trainable: list[str]) -> None:
+    """Freeze every parameter of ``net`` outside the named groups (``net.groups``, else its child
+    modules' names); a frozen parameter gets no gradient, so the optimiser leaves it as it is.
+
+    Raises:
+        ValueError: naming the field and the groups ``net`` has, for an unknown or empty group.
+    """
+    groups = [name for name in getattr(net, "groups", dict(net.named_children())) if getattr(net, name, None) is not None]
+    for name in trainable:
+        require("AttentionClassifier", "trainable", name in groups, f"a list of {type(net).__name__}'s groups ({', '.join(groups)})", name)
+    require("AttentionClassifier", "trainable", len(trainable) > 0, f"a non-empty list of groups ({', '.join(groups)}) or null", trainable)
+    net.requires_grad_(False)
+    for name in trainable:
+        getattr(net, name).requires_grad_(True)
+
+
+@torch.no_grad()
+def clip_by_norm_(grad: Tensor, max_norm: float) -> None:
+    """``grad *= max_norm / max(||grad||, max_norm)`` in place: TensorFlow's ``tf.clip_by_norm``, one tensor."""
+    norm = torch.linalg.vector_norm(grad.float())
+    grad.mul_((max_norm / torch.clamp(norm, min=max_norm)).to(grad.dtype))

@@ -13,6 +13,7 @@ objective          estimator                                    fits (``net.trac
 ``Variational``    the variational bound (VAR)                  ``rollouts`` (WSRAM)
 ``PonderNet``      learned halting: PonderNet's loss            ``differentiable`` + halting head
 ``ReinforceHalting``  learned halting: DT-RAM's stop action     ``policy`` + halting head
+``Reconstruction`` the canvas's binary cross-entropy (DRAM)     ``differentiable`` + write head
 =================  ===========================================  ==========================
 
 An objective that learns halting (``learns_halting``) needs a net built with the halting head
@@ -49,6 +50,8 @@ class Objective(nn.Module):
     learns_halting: ClassVar[bool] = False
     #: the key under ``train/`` of the accuracy of the training trace's ``logits``
     train_accuracy_key: str = "acc"
+    #: scores the canvases themselves (``forward(..., images=...)``), not only the labels
+    reads_images: ClassVar[bool] = False
     weights: Tensor
 
     def __init__(self, weighting: Weighting | list[NonNegativeFloat] = "all", gamma: float = 0.9) -> None:
@@ -91,6 +94,11 @@ class Objective(nn.Module):
     def forward(self, trace: Trace, labels: Tensor, step: int = 0) -> dict[str, Tensor]:
         """``trace`` of a training batch, ``labels [B]``, the optimiser ``step`` -> ``{"loss", ...}``."""
         raise NotImplementedError
+
+    def eval_loss(self, trace: Trace, labels: Tensor, images: Tensor) -> Tensor:
+        """``val/loss`` and ``test/loss`` of one batch: the weighted cross-entropy (every objective
+        is compared on it), unless the objective scores something else than the labels."""
+        return losses.weighted_cross_entropy(trace.logits, labels, self.weights)
 
 
 class CrossEntropy(Objective):
@@ -328,7 +336,36 @@ class ReinforceHalting(Objective):
         return {"loss": loss, "cross_entropy": cross_entropy, **terms}
 
 
-OBJECTIVES: tuple[type[Objective], ...] = (CrossEntropy, Reinforce, WakeSleep, Variational, PonderNet, ReinforceHalting)
+class Reconstruction(Objective):
+    """Pre-training on pixel reconstruction, as jlindsey15/DRAM (the code the study modified) did
+    before classifying: the binary cross-entropy of the canvas drawn by the write head from the final
+    decoder state (:func:`lit_draw.losses.reconstruction_loss`), for a DRAW classifier built with
+    ``write: true``. The classifier is not trained; ``val/loss`` and ``test/loss`` are this loss
+    (nats per canvas), and the accuracies stay at chance. Start a classification fit from it with
+    ``--init_from`` (and ``model.trainable`` / ``--reinit`` for DRAM's ``rigid_pretrain`` variants).
+    """
+
+    fits = "differentiable"
+    reads_images = True
+
+    def __init__(self) -> None:
+        super().__init__("last")
+
+    def bind(self, net: nn.Module) -> None:
+        super().bind(net)
+        require("Reconstruction", "net", getattr(net, "write", None) is not None,
+                "a net with a write head (model.net.init_args.write: true)", type(net).__name__)
+
+    def forward(self, trace: Trace, labels: Tensor, step: int = 0, images: Tensor | None = None) -> dict[str, Tensor]:
+        return {"loss": losses.reconstruction_loss(trace.canvas, images)}
+
+    def eval_loss(self, trace: Trace, labels: Tensor, images: Tensor) -> Tensor:
+        return losses.reconstruction_loss(trace.canvas, images)
+
+
+OBJECTIVES: tuple[type[Objective], ...] = (
+    CrossEntropy, Reinforce, WakeSleep, Variational, PonderNet, ReinforceHalting, Reconstruction,
+)
 
 
 def require_bonus(owner: str, entropy_bonus: float) -> None:

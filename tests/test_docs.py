@@ -15,7 +15,7 @@ from lit_draw.cli import ConfigError, check_args
 ROOT = Path(__file__).parents[1]
 EXPERIMENTS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").glob("*.yaml") if p.name != "reproduce.yaml")
 # the parser's top-level options; any other ``--key=value`` must be another program's, listed here
-LIT_DRAW = {"model", "data", "trainer", "optimizer", "lr_scheduler", "checkpoint", "seed_everything", "ckpt_path", "init_from"}
+LIT_DRAW = {"model", "data", "trainer", "optimizer", "lr_scheduler", "checkpoint", "seed_everything", "ckpt_path", "init_from", "reinit"}
 OTHER_PROGRAMS = {
     "screenshot", "window-size",  # chromium
     "nodes", "ntasks-per-node", "gres", "signal",  # SBATCH

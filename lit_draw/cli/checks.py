@@ -19,7 +19,9 @@ from lit_draw.errors import ConfigError
 from lit_draw.cli.resume import differs
 
 #: Model settings that change how a run is executed, not what the checkpoint computes.
-RUNTIME_ONLY = ("compile", "grad_variance_every")
+RUNTIME_ONLY = ("compile", "grad_variance_every", "trainable", "clip_per_tensor", "init", "forget_bias")
+#: Net settings a ``--init_from`` start may change: heads that only one of the two objectives uses.
+INIT_FROM_FREE = ("write",)
 
 
 def check_config_files(argv: list[str]) -> None:
@@ -67,10 +69,12 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def model_mismatch(stored: dict[str, Any], asked: dict[str, Any]) -> str | None:
+def model_mismatch(stored: dict[str, Any], asked: dict[str, Any], net_only: bool = False) -> str | None:
     """Why a checkpoint's model (its hyperparameters) is not the model the config asks for, or ``None``.
 
-    Compared: the net's class, then every setting both name (``RUNTIME_ONLY`` ones aside).
+    Compared: the net's class, then every setting both name (``RUNTIME_ONLY`` ones aside); with
+    ``net_only`` (a ``--init_from`` start: a new run, which may train another objective) only the
+    net's settings, ``INIT_FROM_FREE`` ones aside.
     """
     stored, asked = _plain(stored), _plain(asked)
     stored_class = (stored.get("net") or {}).get("class_path")
@@ -84,6 +88,8 @@ def model_mismatch(stored: dict[str, Any], asked: dict[str, Any]) -> str | None:
         k: v for k, v in flatten(stored).items() if not k.startswith("_") and k.rsplit(".", 1)[-1] not in RUNTIME_ONLY
     }
     new = flatten(asked)
+    if net_only:
+        old = {k: v for k, v in old.items() if k.startswith("net.") and k.rsplit(".", 1)[-1] not in INIT_FROM_FREE}
     for key in sorted(old.keys() & new.keys()):
         if differs(new[key], old[key]):
             return (

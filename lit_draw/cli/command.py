@@ -51,7 +51,7 @@ from lightning.fabric.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from lit_draw.cli import resume
+from lit_draw.cli import init_from, resume
 from lit_draw.cli.checks import check_config_files, model_mismatch, unclippable
 from lit_draw.data import CanvasMNIST
 from lit_draw.errors import ConfigError
@@ -118,7 +118,15 @@ class LitDrawCLI(LightningCLI):
         parser.add_argument(
             "--init_from", type=Optional[str], default=None,
             help="fit: start from this checkpoint's weights with a fresh optimiser at epoch 0 "
-            "(e.g. a shipped checkpoints/<row>.ckpt, which holds weights only and cannot be resumed)",
+            "(e.g. a shipped checkpoints/<row>.ckpt, which holds weights only and cannot be resumed, "
+            "or a reconstruction pre-training's last.ckpt: its objective may differ, its net may not, "
+            "but for a write head that one of the two lacks)",
+        )
+        parser.add_argument(
+            "--reinit", type=Optional[list[str]], default=None,
+            help="fit, with --init_from: draw these groups of the net afresh after loading the weights "
+            "(DRAW: window, encoder, bottleneck, decoder, classifier, write; jlindsey15/DRAM's "
+            "start_non_restored_from_random)",
         )
 
     _checkpoint: dict[str, Any] | None = None  # the --ckpt_path checkpoint, read once
@@ -160,7 +168,9 @@ class LitDrawCLI(LightningCLI):
                 raise ConfigError(f"--init_from is for fit; {subcommand} evaluates a checkpoint given as --ckpt_path")
             if ckpt_path is not None:
                 raise ConfigError("--init_from and --ckpt_path exclude each other (--ckpt_path resumes a run, --init_from starts a new one)")
-            self._initial = self._read_model_checkpoint(config["init_from"], config, "--init_from")
+            self._initial = self._read_model_checkpoint(config["init_from"], config, "--init_from", net_only=True)
+        elif config.get("reinit"):
+            raise ConfigError("--reinit re-initialises groups after --init_from loads a checkpoint; give --init_from too")
         if ckpt_path in ("last", "best", "hpc"):
             found = {"last": resume.resolve_last, "best": resume.resolve_best, "hpc": resume.hpc_checkpoint}[ckpt_path](root)
             if found is None:
@@ -193,10 +203,11 @@ class LitDrawCLI(LightningCLI):
             )
 
     @staticmethod
-    def _read_model_checkpoint(path: str, config: Any, flag: str) -> dict[str, Any]:
-        """The checkpoint at ``path``, refused (naming ``flag``) when its model is not the config's."""
+    def _read_model_checkpoint(path: str, config: Any, flag: str, net_only: bool = False) -> dict[str, Any]:
+        """The checkpoint at ``path``, refused (naming ``flag``) when its model (``net_only``: its
+        net) is not the config's."""
         checkpoint = resume.read_checkpoint(path)
-        problem = model_mismatch(checkpoint.get("hyper_parameters") or {}, config["model"])
+        problem = model_mismatch(checkpoint.get("hyper_parameters") or {}, config["model"], net_only)
         if problem:
             raise ConfigError(f"{flag} {path}: {problem}")
         return checkpoint
@@ -262,6 +273,7 @@ class LitDrawCLI(LightningCLI):
         touched."""
         optimizers = self.model.built_optimizers()  # the CLI's optimizer
         problem = unclippable(self.trainer.precision_plugin, self.trainer.gradient_clip_val, optimizers)
+        problem = problem or self.model.clipping_problem(self.trainer.gradient_clip_val, self.trainer.gradient_clip_algorithm)
         if problem:
             raise ConfigError(problem)
         if self._checkpoint is not None:
@@ -271,11 +283,19 @@ class LitDrawCLI(LightningCLI):
             if problem:
                 raise ConfigError(problem)
         if self._initial is not None:
-            self.model.load_state_dict(self._initial["state_dict"])
+            start, reinit = self.config["fit"]["init_from"], self.config["fit"].get("reinit") or []
+            problem = init_from.load_initial_weights(self.model, self._initial["state_dict"])
             self._initial = None
+            if problem:
+                raise ConfigError(f"--init_from {start}: {problem}")
+            if reinit:
+                try:
+                    init_from.reinitialize(self.model.net, reinit)
+                except ValueError as error:
+                    raise ConfigError(f"--reinit: {error}") from error
             rank_zero_info(
-                f"lit_draw: starting from the weights of {self.config['fit']['init_from']} with a fresh "
-                "optimiser at epoch 0 (a new run, not a resume)"
+                f"lit_draw: starting from the weights of {start} with a fresh optimiser at epoch 0 (a new run, "
+                f"not a resume){'; drawn afresh: ' + ', '.join(reinit) if reinit else ''}"
             )
 
 

@@ -25,6 +25,7 @@ MEASURED = (
     "optimizer",
     "lr_scheduler",
     "init_from",
+    "reinit",
     "checkpoint.monitor",
     "checkpoint.mode",
     "trainer.max_epochs",

@@ -13,6 +13,13 @@ Per glimpse ``t``::
     h_dec, c_dec = LSTM_dec(z)
     logits[t] = classifier(h_dec)
     lambda[t] = halting(h_dec)                 # with halting: true (lit_draw.models.halting)
+
+    canvas = write(h_dec[T])                   # with write: true: the canvas's logits, [B, H, W]
+
+The write head is jlindsey15/DRAM's (the code the study modified): one linear map from the final
+decoder state to every pixel, trained on reconstruction (:class:`lit_draw.objectives.Reconstruction`)
+as a pre-training before classification. ``init="tf"`` and ``forget_bias=1.0`` start the net as
+DRAM's TensorFlow 0.x code did (:mod:`lit_draw.models.init`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from torch import Tensor, nn
 from lit_draw.models.attention import Filter, FilterbankWindow, filterbank_read, gaussian_filterbank
 from lit_draw.models.common import classifier_head, flatten_gates, stack_steps
 from lit_draw.models.halting import HaltingHead
+from lit_draw.models.init import INITS, Init, initialize_, set_forget_biases_, uniform_unit_scaling_
 from lit_draw.models.lstm import GatedLSTMCell
 from lit_draw.models.sequence_grad import SequenceLinear, sequence_gradients
 from lit_draw.models.trace import Trace
@@ -48,7 +56,17 @@ class DRAWClassifier(nn.Module):
             :class:`~lit_draw.models.attention.FilterbankWindow`).
         halting: add a halting head on the decoder state (``trace.lambdas``, ``trace.halt``: the
             first glimpse with ``lambda_t >= 0.5``), trained by ``PonderNet``.
+        write: add DRAM's write head, ``Linear(dec_size, H W)`` on the final decoder state
+            (``trace.canvas``), for reconstruction pre-training (``Reconstruction``).
+        init: ``"torch"`` (PyTorch's default initialisation) or ``"tf"`` (TensorFlow 0.x's uniform
+            unit scaling with zero biases, as the study's code had; :mod:`lit_draw.models.init`).
+        forget_bias: the LSTMs' initial forget-gate bias (TensorFlow's ``LSTMCell``: 1.0); ``None``
+            keeps the initialisation's.
     """
+
+    #: the groups of parameters, by the paper's names, that ``trainable`` and ``--reinit`` name
+    #: (DRAM's ``read``, ``encoder``, ``z``, ``decoder``, ``hidden1``/``hidden2`` and ``write``)
+    groups: ClassVar[tuple[str, ...]] = ("window", "encoder", "bottleneck", "decoder", "classifier", "halting", "write")
 
     #: what :mod:`lit_draw.objectives` trains it with: ``CrossEntropy`` (``PonderNet`` with the halting head)
     trace_kind: ClassVar[str] = "differentiable"
@@ -68,6 +86,9 @@ class DRAWClassifier(nn.Module):
         num_classes: PositiveInt = 10,
         halting: bool = False,
         filter: Filter = "paper",
+        write: bool = False,
+        init: Init = "torch",
+        forget_bias: float | None = None,
     ) -> None:
         super().__init__()
         require_positive_ints(
@@ -75,6 +96,10 @@ class DRAWClassifier(nn.Module):
             z_size=z_size, dec_size=dec_size, hidden=hidden, num_classes=num_classes,
         )
         require("DRAWClassifier", "halting", isinstance(halting, bool), "true or false", halting)
+        require("DRAWClassifier", "write", isinstance(write, bool), "true or false", write)
+        require("DRAWClassifier", "init", init in INITS, one_of(INITS), init)
+        require("DRAWClassifier", "forget_bias", forget_bias is None or isinstance(forget_bias, (int, float))
+                and not isinstance(forget_bias, bool), "a number or null", forget_bias)
         require("DRAWClassifier", "filter", filter in FilterbankWindow.FILTERS, one_of(FilterbankWindow.FILTERS), filter)
         require("DRAWClassifier", "read_n", read_n <= canvas_size,
                 f"<= canvas_size ({canvas_size}) (an N x N read grid of at most one filter per canvas pixel)", read_n)
@@ -87,6 +112,21 @@ class DRAWClassifier(nn.Module):
         self.decoder = GatedLSTMCell(z_size, dec_size)
         self.classifier = classifier_head(dec_size, hidden, num_classes)
         self.halting = HaltingHead(dec_size, glimpses) if halting else None
+        self.write = nn.Linear(dec_size, canvas_size * canvas_size) if write else None
+        self.init, self.forget_bias = init, forget_bias
+        if init == "tf":  # "torch": the layers' own initialisation, done as they were built
+            uniform_unit_scaling_(self)
+        if forget_bias is not None:
+            set_forget_biases_(self, forget_bias)
+
+    def reinitialize(self, groups: list[str]) -> None:
+        """Draw the named groups (:attr:`groups`) afresh with the net's own initialisation (DRAM's
+        ``start_non_restored_from_random``, after a start from pre-trained weights)."""
+        for name in groups:
+            module = getattr(self, name, None) if name in self.groups else None
+            require("DRAWClassifier", "reinitialize groups", module is not None,
+                    one_of([g for g in self.groups if getattr(self, g) is not None]), name)
+            initialize_(module, self.init, self.forget_bias)
 
     def forward(
         self,
@@ -131,6 +171,7 @@ class DRAWClassifier(nn.Module):
                     **({"lambda": self.halting(h_dec)} if self.halting is not None else {}),
                 })
         s = stack_steps(steps)  # each [T, B, ...]
+        canvas = self.write(h_dec).view(batch, height, width) if self.write is not None else None  # [B, H, W]
         halting = HaltingHead.trace_fields(s["lambda"], sample=False) if self.halting is not None else {}
         return Trace(
             logits=s["logits"],
@@ -142,5 +183,6 @@ class DRAWClassifier(nn.Module):
             glimpses=s["read"] if return_glimpses else None,
             cells=s["cells"],
             gates=s["gates"] or None,
+            canvas=canvas,
             **halting,
         )

@@ -63,6 +63,8 @@ class Trace:
         loc_std: ``[T, N, 2]`` the location policy's standard deviation, likewise (RAM's uniform
             first location: ``1/sqrt(3)``, the uniform's).
         zoom_logits: ``[T, N, K]`` the zoom policy's logits over the ``K`` zooms (WS-RAM's prior).
+        canvas: ``[B, H, W]`` logits of the canvas reconstructed from the final state (DRAW's
+            write head, ``write: true``); ``None`` without one.
     """
 
     logits: Tensor
@@ -88,6 +90,7 @@ class Trace:
     loc_mean: Tensor | None = None
     loc_std: Tensor | None = None
     zoom_logits: Tensor | None = None
+    canvas: Tensor | None = None
 
     @property
     def num_glimpses(self) -> int:
