@@ -186,6 +186,24 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         [TINY, "test", "--ckpt_path=bad.ckpt"], r"^--ckpt_path bad.ckpt: cannot be loaded \(",
         lambda tmp_path, monkeypatch: _truncated_checkpoint(tmp_path / "bad.ckpt"),
     ),
+    "ckpt_empty": (
+        [TINY, "test", "--ckpt_path=empty.ckpt"], r"^--ckpt_path empty.ckpt: the file is empty, not a checkpoint$",
+        lambda tmp_path, monkeypatch: (tmp_path / "empty.ckpt").write_bytes(b""),
+    ),
+    "ckpt_text": (
+        [TINY, "test", "--ckpt_path=notes.ckpt"], r"^--ckpt_path notes.ckpt: not a checkpoint \(torch.save writes a zip archive",
+        lambda tmp_path, monkeypatch: (tmp_path / "notes.ckpt").write_text("not weights"),
+    ),
+    "ckpt_without_state_dict": (
+        [TINY, "test", "--ckpt_path=plain.pt"], r"^--ckpt_path plain.pt: a torch file without a state_dict, not a Lightning checkpoint",
+        lambda tmp_path, monkeypatch: torch.save({"w": torch.zeros(2)}, tmp_path / "plain.pt"),
+    ),
+    "init_from_missing": (
+        [TINY, "fit", "--init_from=gone.ckpt"], r"^--init_from gone.ckpt: no such file$", None,
+    ),
+    "reinit_without_init_from": (
+        [TINY, "fit", "--reinit=[classifier]"], r"^--reinit re-initialises groups after --init_from loads a checkpoint", None,
+    ),
     "fit_last_truncated": (
         [TINY, "fit", "--ckpt_path=last"], r"^--ckpt_path run/abc/checkpoints/last.ckpt: cannot be loaded", _truncated_last,
     ),

@@ -206,7 +206,7 @@ class LitDrawCLI(LightningCLI):
     def _read_model_checkpoint(path: str, config: Any, flag: str, net_only: bool = False) -> dict[str, Any]:
         """The checkpoint at ``path``, refused (naming ``flag``) when its model (``net_only``: its
         net) is not the config's."""
-        checkpoint = resume.read_checkpoint(path)
+        checkpoint = resume.read_checkpoint(path, flag)
         problem = model_mismatch(checkpoint.get("hyper_parameters") or {}, config["model"], net_only)
         if problem:
             raise ConfigError(f"{flag} {path}: {problem}")
@@ -322,6 +322,7 @@ EXTRA_COMMANDS = {
     "reproduce": "lit_draw.experiments.reproduce",
     "figures": "lit_draw.experiments.figures",
     "halting-frontier": "lit_draw.experiments.halting_frontier",
+    "plateau": "lit_draw.experiments.plateau",
     "view": "lit_draw.viewer",
 }
 
@@ -330,7 +331,7 @@ _DESCRIPTION = (
     "Train and evaluate lit_draw's attention classifiers (fit / validate / test / predict, with "
     "--config configs/<experiment>.yaml). Further commands, each with its own --help: "
     "bench (speed table), reproduce (the published results over seeds), figures (the study's figures "
-    "from reproduce's runs), halting-frontier (the learned-halting figure), sweep (run a W&B sweep file "
+    "from reproduce's runs), halting-frontier (the learned-halting figure), plateau (when the study's probes leave chance), sweep (run a W&B sweep file "
     "locally), view (the attention viewer page). Added outside the config (not in --print_config): the "
     "callbacks lit_draw.cli.resume.RunFolder, KeepWandbRunId and CheckpointOnSignal, a LearningRateMonitor with an "
     "lr_scheduler, PredictionFile for predict, and the plugin lit_draw.cli.resume.AtomicCheckpointIO unless "

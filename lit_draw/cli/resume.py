@@ -39,6 +39,7 @@ import os
 import signal
 import time
 import warnings
+import zipfile
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -347,16 +348,32 @@ class CheckpointOnSignal(Callback):
             trainer.save_checkpoint(path)
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint's dict on CPU (memory-mapped), or raise a :class:`ConfigError` naming the file."""
+def read_checkpoint(path: str | Path, flag: str = "--ckpt_path") -> dict[str, Any]:
+    """Load a Lightning checkpoint's dict on CPU (memory-mapped), or raise a :class:`ConfigError`
+    naming ``flag``, the file and what it is instead: missing, empty, not a file ``torch.save``
+    wrote, or a torch file without the model's ``state_dict``."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"--ckpt_path {path}: no such file")
+        raise ConfigError(f"{flag} {path}: no such file")
+    if path.stat().st_size == 0:
+        raise ConfigError(f"{flag} {path}: the file is empty, not a checkpoint")
+    with path.open("rb") as file:
+        zipped = file.read(4) == b"PK\x03\x04"
+    if not zipped:
+        raise ConfigError(f"{flag} {path}: not a checkpoint (torch.save writes a zip archive; this file is not one)")
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(f"{flag} {path}: cannot be loaded (a truncated or corrupt zip archive)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as error:  # truncated, not a checkpoint, ...: the file is what is wrong
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as error:  # truncated, ...: the file is what is wrong
         reason = " ".join(str(error).split())[:200]
-        raise ConfigError(f"--ckpt_path {path}: cannot be loaded ({type(error).__name__}: {reason})") from error
+        raise ConfigError(f"{flag} {path}: cannot be loaded ({type(error).__name__}: {reason})") from error
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ConfigError(
+            f"{flag} {path}: a torch file without a state_dict, not a Lightning checkpoint "
+            "(lit_draw's fit writes them under <default_root_dir>/<run id>/checkpoints/)"
+        )
+    return checkpoint
 
 
 def is_stripped(checkpoint: dict[str, Any]) -> bool:

@@ -1,0 +1,145 @@
+"""The study's plateau probes: when each short run leaves chance, as a table (issue 31).
+
+Each probe is a ``fit`` of the study's DRAW classifier with one setting changed (a learning rate,
+an initialisation, a start from a reconstruction pre-training, ...), validated every 1000 updates.
+A run's *exit* is the first validation whose accuracy after the final glimpse reaches
+``--threshold`` (30%; chance is 10%, the plateau sits at 11-18%). The setting is read from the
+config the run saved beside its checkpoints, so the table cannot mislabel a run::
+
+    python -m lit_draw plateau runs/probes/* --out docs/study_plateau_runs.md
+
+A run dir is a ``trainer.default_root_dir`` whose fits logged W&B into ``<dir>/wandb`` (set
+``WANDB_DIR=<dir>``), or into ``./wandb`` (then found by the fit's run id). A pre-training run
+(``objective: Reconstruction``) has no exit; its line gives its reconstruction loss instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lit_draw.cli.metrics_csv import read_metrics, run_folders
+from lit_draw.errors import ConfigError
+
+THRESHOLD = 0.30
+
+
+@dataclass
+class Probe:
+    """One fit: its setting, its seed and its validation curve ``{update: accuracy}``."""
+
+    run: str
+    setting: str
+    weighting: str
+    seed: int
+    curve: dict[int, float]
+    losses: dict[int, float]
+    reconstruction: bool
+
+    def exit(self, threshold: float = THRESHOLD) -> int | None:
+        """The first update at which validation accuracy reached ``threshold``, ``None`` if none did."""
+        return next((step for step, acc in sorted(self.curve.items()) if acc >= threshold), None)
+
+    @property
+    def updates(self) -> int:
+        return max(self.curve or self.losses, default=0)
+
+
+def setting(config: dict[str, Any]) -> str:
+    """What a resolved config changes from the study's setup (configs/draw_*_step.yaml), in words."""
+    model, net = config["model"], config["model"]["net"]["init_args"]
+    optimizer = config.get("optimizer", {}).get("init_args", {})
+    parts = [f"lr {optimizer.get('lr', 1e-3):g}"]
+    if config["data"].get("batch_size", 1) != 1:
+        parts.append(f"batch {config['data']['batch_size']}")
+    if net.get("init", "torch") != "torch":
+        parts.append(f"{net['init']} init")
+    if net.get("forget_bias") is not None:
+        parts.append(f"forget bias {net['forget_bias']:g}")
+    if net.get("filter", "paper") != "paper":
+        parts.append(f"{net['filter']} filter")
+    if model.get("clip_per_tensor"):
+        parts.append("per-tensor clip")
+    if config.get("init_from"):
+        parts.append(f"from {Path(config['init_from']).parts[-4] if len(Path(config['init_from']).parts) >= 4 else config['init_from']}")
+    if model.get("trainable"):
+        parts.append(f"trains {'+'.join(model['trainable'])}")
+    if config.get("reinit"):
+        parts.append(f"fresh {'+'.join(config['reinit'])}")
+    return ", ".join(parts)
+
+
+def _fits(root: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """``(fit folder, resolved config)`` of every fit under a ``default_root_dir``, oldest first."""
+    configs = sorted(root.glob("*/checkpoints/config.yaml"), key=lambda p: p.stat().st_mtime)
+    return [(path.parents[1], yaml.safe_load(path.read_text())) for path in configs if not path.parents[1].is_symlink()]
+
+
+def load_probe(root: Path) -> Probe:
+    """The probe of one run dir (its fits' rows in order: a resumed fit continues its curve).
+
+    Raises:
+        ConfigError: naming the dir, when it holds no fit or no logged rows.
+    """
+    fits = _fits(root)
+    if not fits:
+        raise ConfigError(f"plateau: {root} holds no fit (no */checkpoints/config.yaml)")
+    folder, config = fits[-1]
+    run_id = folder.name
+    wandb = [f for f in run_folders(root) if f.name.endswith(run_id)] or [
+        f for f in run_folders(Path(".")) if f.name.endswith(f"-{run_id}")
+    ]
+    rows = read_metrics(wandb)
+    if not rows:
+        raise ConfigError(f"plateau: no metrics.csv for run {run_id} of {root} (in {root}/wandb or ./wandb)")
+    curve = {row["step"] + 1: row["val/acc"] for row in rows if "val/acc" in row}
+    losses = {row["step"] + 1: row["val/loss"] for row in rows if "val/loss" in row}
+    objective = config["model"]["objective"]
+    return Probe(
+        run=str(root),
+        setting=setting(config),
+        weighting=str((objective.get("init_args") or {}).get("weighting", "-")),
+        seed=int(config.get("seed_everything") or 0),
+        curve=curve,
+        losses=losses,
+        reconstruction=objective["class_path"].endswith("Reconstruction"),
+    )
+
+
+def table(probes: list[Probe], threshold: float = THRESHOLD) -> str:
+    """A markdown table: setting, weighting, seed, updates trained, exit, accuracy at 30k and at the end."""
+    lines = [
+        f"| setting | weighting | seed | updates | exit (val acc >= {threshold:.0%}) | val acc at 30k | val acc at the end | run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for p in probes:
+        if p.reconstruction:
+            first, last = (p.losses[min(p.losses)], p.losses[max(p.losses)]) if p.losses else (float("nan"),) * 2
+            lines.append(f"| {p.setting} (pre-training) | - | {p.seed} | {p.updates:,} | - | - | "
+                         f"reconstruction loss {first:.0f} -> {last:.0f} nats | `{p.run}` |")
+            continue
+        exit_ = p.exit(threshold)
+        at_30k = p.curve.get(30000)
+        end = p.curve[max(p.curve)] if p.curve else float("nan")
+        lines.append(
+            f"| {p.setting} | {p.weighting} | {p.seed} | {p.updates:,} | {f'{exit_:,}' if exit_ else 'none'} | "
+            f"{f'{at_30k:.1%}' if at_30k is not None else '-'} | {end:.1%} | `{p.run}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(args: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(prog="python -m lit_draw plateau", description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run dirs (trainer.default_root_dir of each probe)")
+    parser.add_argument("--threshold", type=float, default=THRESHOLD, help="validation accuracy that counts as an exit")
+    parser.add_argument("--out", type=Path, help="write the table here too (markdown)")
+    options = parser.parse_args(args)
+    text = table([load_probe(root) for root in options.runs if root.is_dir()], options.threshold)
+    print(text, end="")
+    if options.out:
+        options.out.write_text(text)
+    return text
