@@ -2,12 +2,15 @@
 
 Two data roots: the quick tier (tests not marked ``slow``) runs on :func:`synthetic_mnist_root`,
 generated digits in MNIST's IDX files (``tests/synthetic_mnist.py``), read by the real loader; the
-slow tests keep the real MNIST (:func:`mnist_root`).
+slow tests keep the real MNIST (:func:`mnist_root`). A quick test has no network and an empty
+``$LIT_DRAW_DATA`` (:func:`hermetic`), and one that asks for the real MNIST is refused at collection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import errno
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,7 @@ from tests.synthetic_mnist import write_synthetic_mnist
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
     """The real MNIST data root (``$LIT_DRAW_DATA`` or ``~/.cache/lit_draw``), fetched once: for
-    slow tests only."""
+    slow tests only (see :func:`real_data_users`)."""
     root = default_root()
     ensure_mnist(root)
     return root
@@ -34,6 +37,56 @@ def synthetic_mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = write_synthetic_mnist(tmp_path_factory.mktemp("synthetic_mnist"))
     ensure_mnist(root)
     return root
+
+
+def real_data_users(items: list[pytest.Item]) -> list[str]:
+    """The ids of the quick tests (not marked ``slow``) among ``items`` that use the real MNIST
+    (``mnist_root``, directly or through another fixture)."""
+    return [
+        item.nodeid for item in items
+        if "mnist_root" in getattr(item, "fixturenames", ()) and item.get_closest_marker("slow") is None
+    ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    users = real_data_users(items)
+    if users:
+        raise pytest.UsageError(
+            "quick tests must run without the real MNIST: use synthetic_mnist_root, or mark the test slow: "
+            + ", ".join(users)
+        )
+
+
+def _loopback(family: int, address: object) -> bool:
+    if family == getattr(socket, "AF_UNIX", None):
+        return True
+    host = address[0] if isinstance(address, tuple) else address
+    return host in ("localhost", "::1") or str(host).startswith("127.")
+
+
+@pytest.fixture(autouse=True)
+def hermetic(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[object]]:
+    """A quick test runs with ``$LIT_DRAW_DATA`` an empty folder and no network: a connection to
+    anything but this machine fails (``OSError``, as an unreachable network), and the test fails
+    after it whatever it caught. Yields the addresses tried. Slow tests are left as they are."""
+    attempts: list[object] = []
+    if request.node.get_closest_marker("slow") is not None:
+        yield attempts
+        return
+    monkeypatch.setenv("LIT_DRAW_DATA", str(tmp_path_factory.mktemp("no_data")))
+    for name in ("connect", "connect_ex"):
+        original = getattr(socket.socket, name)
+
+        def guarded(self: socket.socket, address: object, _original: Callable = original) -> object:
+            if not _loopback(self.family, address):
+                attempts.append(address)
+                raise OSError(errno.ENETUNREACH, f"quick tests have no network (tried to reach {address})")
+            return _original(self, address)
+
+        monkeypatch.setattr(socket.socket, name, guarded)
+    yield attempts
+    assert not attempts, f"a quick test tried to reach the network: {attempts}"
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -36,7 +36,10 @@ TINY = {
 
 
 @pytest.fixture
-def tiny_args(mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def tiny_args(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The bench at tiny sizes, on the generated digits in the quick tier and on MNIST in slow tests."""
+    slow = request.node.get_closest_marker("slow") is not None
+    mnist_root = request.getfixturevalue("mnist_root" if slow else "synthetic_mnist_root")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")
     return [
