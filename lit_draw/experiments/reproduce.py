@@ -33,7 +33,9 @@ the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in
   error is closest to the row's mean is exported to ``checkpoints/<row>.ckpt`` (weights and
   hyperparameters only) with its resolved config ``checkpoints/<row>.yaml``, so that
   ``python -m lit_draw test --config checkpoints/<row>.yaml --ckpt_path checkpoints/<row>.ckpt``
-  gives the recorded test error again. ``--results`` only regenerates the two files;
+  gives the recorded test error again. The blocks of ``README.md`` and ``docs/*.md`` drawn from
+  ``results.json`` (the README's results summary, the study's seeds) are rewritten with them.
+  ``--results`` only regenerates these files;
 * **kept**: what the figures read of each of those seeds (its logged scalars, its test's confusion
   matrix, its record) is copied to ``records/<row>/seed<k>`` (:func:`keep_seeds`), in the repository
   beside ``results.json``, so that the figures can be drawn where ``runs/`` is not.
@@ -337,10 +339,14 @@ def export_checkpoint(row: Row, records: list[dict[str, Any]], shipped: int | No
               f"machine, so {CHECKPOINTS}/{row.name}.ckpt is seed {record['seed'] if record else 'none'}", flush=True)
     if record is None or record.get("recorded"):  # nothing to ship, or the seed shipped already
         return None if record is None else record["seed"]
+    why = (
+        f"the seed whose test\n# error is closest to the mean of row {row.name}" if record is closest else
+        f"of the seeds whose checkpoint was on the\n# machine, the one whose test error is closest to the mean of "
+        f"row {row.name}; seed {closest['seed']} is closer,\n# but its checkpoint was not there"
+    )
     ship_checkpoint(
         Path(record["checkpoint"]), Path(record["config"]), row.name,
-        f"{Path(record['config']).parent.parent} (seed {record['seed']}: the seed whose test\n"
-        f"# error is closest to the mean of row {row.name})",
+        f"{Path(record['config']).parent.parent} (seed {record['seed']}: {why})",
     )
     return record["seed"]
 
@@ -403,7 +409,8 @@ def current_entries(
 
 def write_results(rows: dict[str, Row], exported: dict[str, int], outputs: Outputs = OFFICIAL) -> None:
     """Regenerate ``results.json`` and ``RESULTS.md`` (or a scratch run's files; see :func:`current_entries`);
-    for the rows' own results, each seed here is kept in ``records/`` too (:func:`keep_seeds`)."""
+    for the rows' own results, each seed here is kept in ``records/`` too (:func:`keep_seeds`), and the
+    generated blocks of ``README.md`` and ``docs/*.md`` are rewritten (:func:`~lit_draw.experiments.results.update_documents`)."""
     entries = current_entries(rows, exported, outputs, keep=outputs.export)
     if not outputs.export:  # a scratch run: its rows only, and no checkpoint is shipped for them
         entries = [{**e, "checkpoint": None} for e in entries if e["status"] != "not run"]
@@ -411,6 +418,9 @@ def write_results(rows: dict[str, Row], exported: dict[str, int], outputs: Outpu
     shown = docs_files(FIGURES) if outputs.export else []
     tables = docs_files(TABLES) if outputs.export else []
     outputs.results_md.write_text(results.render_markdown(entries, shown, tables))
+    if outputs.export:  # the README's results summary and the docs' tables drawn from results.json
+        for page in results.update_documents(entries):
+            print(f"reproduce: rewrote the results in {page}", flush=True)
 
 
 def docs_files(names: tuple[str, ...], docs: Path = Path("docs")) -> list[str]:
@@ -507,7 +517,7 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
     parser = argparse.ArgumentParser(prog="python -m lit_draw reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("rows", nargs="*", metavar="ROW", help="row names, or a group (study, wsram_figure2)")
     parser.add_argument("--list", action="store_true", help="print every row and what is done")
-    parser.add_argument("--results", action="store_true", help="only regenerate results.json and RESULTS.md")
+    parser.add_argument("--results", action="store_true", help="only regenerate results.json, RESULTS.md and the README's and docs' results blocks")
     parser.add_argument("--seeds", type=int, help="seeds 0 .. N-1 (default: the row's)")
     parser.add_argument("--max-time", type=parse_max_time, help="training time of this invocation, HH:MM:SS")
     parser.add_argument("--rows", dest="rows_file", default=str(ROWS_FILE), help="rows file (default: %(default)s)")

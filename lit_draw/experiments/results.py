@@ -6,7 +6,9 @@ A seed record (``runs/reproduce/<row>/seed<k>/test_metrics.json``) holds one see
 :func:`summarise` turns a row's records into its ``results.json`` entry (means and standard
 deviations over seeds, and each seed's own numbers under ``per_seed``: entries written before
 ``per_seed`` existed still load and render) and :func:`render_markdown` renders the entries beside the published
-figures. Errors are in percent, one per evaluation (:data:`EVALUATIONS`): ``test_error = 100 * (1 -
+figures, and :func:`update_documents` the blocks of ``README.md`` and ``docs/*.md`` drawn from
+them (:func:`render_block`: the README's results summary, the study's seeds). Errors are in
+percent, one per evaluation (:data:`EVALUATIONS`): ``test_error = 100 * (1 -
 test/acc)`` (the prediction after the last glimpse; one sampled glimpse sequence for RAM and
 WS-RAM), ``test_error_mc`` the same for the prediction averaged over policy samples
 (``test/acc_mc``, RAM), ``test_error_mean_policy`` for glimpses at the policy's mean, no sampling
@@ -17,6 +19,7 @@ published figure compares with one of them: the row's ``source`` says which.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -353,6 +356,90 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tabl
         if e.get("notes"):
             lines.append(f"  Notes: {e['notes']}")
     return "\n".join(lines) + "\n"
+
+
+#: The hand-written pages whose generated blocks :func:`update_documents` rewrites (globs, relative to
+#: the repository root).
+DOCUMENTS = ("README.md", "docs/*.md")
+#: A generated block: its opening line names the block (a key of :data:`BLOCKS`), its closing line repeats
+#: the name; what lies between is :func:`render_block`'s.
+BLOCK = re.compile(
+    r"^(?P<open><!-- generated: (?P<name>[\w-]+)\b[^\n]*-->\n)(?P<body>.*?)^(?P<close><!-- end generated: (?P=name) -->)$",
+    re.S | re.M,
+)
+
+
+def render_summary(entries: list[dict[str, Any]]) -> list[str]:
+    """The README's results summary: each row's published error beside ours (one sampled sequence, MC and
+    at the policy's mean; mean ± standard deviation over its seeds) and how many of its seeds ran."""
+    lines = [
+        "| row | published | ours | MC | mean policy | seeds |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for e in entries:
+        errors = " | ".join(_pm(e.get(key), e.get(f"{key}_sd")) for key in EVALUATIONS)
+        seeds = len(e.get("seeds") or [])
+        ran = "not run" if e["status"] == "not run" else f"{seeds}" if e["status"] == "done" else f"{seeds} of {e['seeds_planned']}"
+        lines.append(f"| `{e['row']}` | {format_published(e['published'])} | {errors} | {ran} |")
+    return lines
+
+
+def render_seed_accuracy(entries: list[dict[str, Any]], group: str) -> list[str]:
+    """Test accuracy (percent) of each seed of the rows of ``group``, after the last glimpse and after
+    each glimpse, beside the published accuracy and the row's mean over its seeds."""
+    rows = [e for e in entries if e.get("group") == group and e.get("per_seed")]
+    width = max((len(s.get("acc_per_glimpse") or []) for e in rows for s in e["per_seed"]), default=0)
+    lines = [
+        "| row | seed | test accuracy | published | " + " | ".join(f"t={t}" for t in range(1, width + 1)) + " |",
+        "| --- | --- | --- | --- |" + " --- |" * width,
+    ]
+    for e in rows:
+        published = "" if e["published"] is None else f"{100 - _low(e['published']):.1f}%"
+        for s in e["per_seed"]:
+            glimpses = [f"{a:.1f}" for a in s.get("acc_per_glimpse") or []]
+            glimpses += [""] * (width - len(glimpses))
+            lines.append(f"| `{e['row']}` | {s['seed']} | {100 - s['test_error']:.2f}% | {published} | " + " | ".join(glimpses) + " |")
+        mean = [f"{a:.1f}" for a in e.get("acc_per_glimpse") or []]
+        mean += [""] * (width - len(mean))
+        accuracy = _pm(100 - e["test_error"], e.get("test_error_sd"))
+        lines.append(f"| `{e['row']}` | mean | {accuracy} | {published} | " + " | ".join(mean) + " |")
+    return lines
+
+
+#: The generated blocks, by name: each renders ``results.json``'s entries as markdown lines.
+BLOCKS = {
+    "results-summary": render_summary,
+    "study-seeds": lambda entries: render_seed_accuracy(entries, "study"),
+}
+
+
+def render_block(name: str, entries: list[dict[str, Any]]) -> str:
+    """The text of the generated block ``name`` (a key of :data:`BLOCKS`) for ``entries``."""
+    if name not in BLOCKS:
+        raise ConfigError(f"a generated block must be one of {', '.join(BLOCKS)}, got {name!r}")
+    return "\n".join(BLOCKS[name](entries)) + "\n"
+
+
+def fill_blocks(text: str, entries: list[dict[str, Any]]) -> str:
+    """``text`` with the body of each generated block (:data:`BLOCK`) rendered anew from ``entries``."""
+    return BLOCK.sub(lambda m: m["open"] + render_block(m["name"], entries) + m["close"], text)
+
+
+def update_documents(entries: list[dict[str, Any]], root: Path = Path(".")) -> list[Path]:
+    """Rewrite the generated blocks of the pages of :data:`DOCUMENTS` under ``root`` from ``entries``;
+    returns the pages that changed (a page without blocks, or absent, is left alone)."""
+    changed = []
+    for path in sorted({p for pattern in DOCUMENTS for p in root.glob(pattern)}):
+        text = path.read_text()
+        filled = fill_blocks(text, entries)
+        if filled != text:
+            path.write_text(filled)
+            changed.append(path)
+    return changed
+
+
+def _low(published: float | list[float]) -> float:
+    return min(published) if isinstance(published, list) else published
 
 
 def _mean(values: list[float]) -> float | None:
