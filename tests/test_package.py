@@ -1,4 +1,4 @@
-"""Packaging: the ``lit-draw`` command and the version."""
+"""Packaging: the ``lit-draw`` command, the version and the license."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ def test_the_lit_draw_command_runs_what_python_m_lit_draw_runs():
 
 def test_the_installed_version_is_the_packages_and_the_changelogs_newest():
     assert version("lit_draw") == lit_draw.__version__
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    newest = re.search(r"\*\*Changelog\.\*\* (\S+) \(", readme).group(1)
-    assert newest == lit_draw.__version__
+    changelog = (Path(__file__).parents[1] / "CHANGELOG.md").read_text()
+    releases = re.findall(r"^## (\d+\.\d+\.\d+) \((\d{4}-\d{2}-\d{2})\)$", changelog, flags=re.M)
+    assert releases[0][0] == lit_draw.__version__  # newest first ("Unreleased" above it is not a release)
+    assert [date for _, date in releases] == sorted((date for _, date in releases), reverse=True)
+
+
+def test_the_license_is_the_one_pyproject_names():
+    root = Path(__file__).parents[1]
+    assert re.search(r'^license = "MIT"$', (root / "pyproject.toml").read_text(), flags=re.M)
+    assert (root / "LICENSE").read_text().startswith("MIT License\n")
