@@ -10,7 +10,7 @@ is read: the ``test``):
   test/early_exit/tau_{tau}/acc)`` for every tau of :class:`~lit_draw.callbacks.EarlyExit`, and
   the fixed-T accuracy ``test/acc``, drawn as a horizontal line.
 
-The number the README reports per setting is :func:`glimpses_to_reach` of both at the fixed-T
+The number docs/halting.md reports per setting is :func:`glimpses_to_reach` of both at the fixed-T
 accuracy minus half a point. With ``--ship NAME`` per setting, the learned-halting run chosen on
 validation (:func:`choose_on_validation`) is exported as ``checkpoints/NAME.ckpt`` and ``.yaml``::
 
