@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
-from lit_draw.cli import LitDrawCLI, main, trainer_defaults
+from lit_draw.cli import LitDrawCLI, main, resolved_config, trainer_defaults
 from lit_draw.cli.checks import flatten
 from lit_draw.cli.metrics_csv import read_metrics, run_folders, values
 from lit_draw.data import CanvasMNIST
-from lit_draw.experiments.sweep import agent_argv, engine_available, grid_points, lit_draw_args, load_sweep, summary_argument
+from lit_draw.experiments import sweep as sweep_module
+from lit_draw.experiments.sweep import (
+    INSTALL_HINT, INSTALL_RECIPE, agent_argv, engine_available, grid_points, lit_draw_args, load_sweep, summary_argument,
+)
 from lit_draw.module import AttentionClassifier
 from tests.conftest import tiny_draw_args
 
@@ -142,6 +147,63 @@ def test_local_sweep_runs_each_grid_point_with_the_agents_argv_grouped_in_wandb(
     assert len(list((tmp_path / "tiny_runs").glob("*/checkpoints/last.ckpt"))) == 2  # one folder per run
     started = [line for line in capsys.readouterr().out.splitlines() if line.startswith("sweep tiny-")]
     assert len(started) == 2 and len({line.split(":")[0] for line in started}) == 1  # one group, named after the sweep
+
+
+@needs_engine
+def test_arguments_after_a_double_dash_end_every_runs_command_line_and_win_over_the_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """A trial run: ``sweep FILE -- --trainer.max_steps=20`` shrinks every run's budget, even one the
+    sweep's parameters set (runs are recorded here, not started)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    sweep = {
+        "name": "trial", "method": "grid", "metric": {"name": "val/acc", "goal": "maximize"},
+        "parameters": {"optimizer.init_args.lr": {"values": [0.01, 0.02]}, "trainer.max_steps": {"value": 1500}},
+        "command": ["${env}", "${interpreter}", "-m", "lit_draw", "fit", "--config", str(ROOT / "configs" / "quickstart.yaml"),
+                    "${args}"],
+    }
+    (tmp_path / "trial.yaml").write_text(yaml.safe_dump(sweep))
+    started: list[list[str]] = []
+    monkeypatch.setattr(sweep_module, "subprocess", SimpleNamespace(
+        run=lambda argv, env: started.append(argv) or SimpleNamespace(returncode=0)
+    ))
+    trial = ["--trainer.max_steps=20", "--trainer.default_root_dir=runs/trial"]
+    main(["sweep", "trial.yaml", "--", *trial])
+    assert len(started) == 2
+    for argv, lr in zip(started, (0.01, 0.02), strict=True):
+        assert argv[7:] == [f"--optimizer.init_args.lr={lr}", "--trainer.max_steps=1500", *trial, argv[-1]]
+        assert argv[-1].startswith("--trainer.callbacks+=")  # the summary callback, still last
+    config = resolved_config(started[0][4:])
+    assert config["trainer"]["max_steps"] == 20 and config["trainer"]["default_root_dir"] == "runs/trial"
+    assert config["optimizer"]["init_args"]["lr"] == 0.01
+    assert " ".join(trial) in capsys.readouterr().out  # each run's printed command line shows them
+
+    started.clear()
+    with pytest.raises(ValueError, match=r"trial.yaml: its runs would fail: .*trainer.max_stepz"):
+        main(["sweep", "trial.yaml", "--", "--trainer.max_stepz=20"])  # checked before the first run
+    assert started == []
+
+
+def test_the_engine_install_recipe_keeps_numpy_2_and_is_the_one_ci_and_the_hint_use():
+    """The sweep extra cannot hold the engine itself (sweeps 0.3.0 pins numpy<2); it lists the
+    engine's dependencies, and the recipe adds the engine with --no-deps."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["sweep"]
+    names = {re.split(r"[<>=!~\[ ;]", requirement)[0].lower().replace("_", "-") for requirement in extra}
+    assert "sweeps" not in names and "numpy" not in names
+    assert {"scipy", "scikit-learn", "jsonschema", "jsonref", "pydantic"} <= names
+    assert INSTALL_RECIPE == 'pip install -e ".[sweep]" && pip install --no-deps "sweeps==0.3.0"'
+    assert INSTALL_RECIPE in INSTALL_HINT and INSTALL_RECIPE.split(" && ")[1] in sweep_module.__doc__
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'pip install -q -e ".[sweep]" && pip install -q --no-deps "sweeps==0.3.0"' in ci
+    if engine_available():  # every dependency the engine declares, but numpy's pin, is met by the extra or the core
+        from importlib.metadata import requires
+
+        core = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        ours = names | {re.split(r"[<>=!~\[ ;]", r)[0].lower().replace("_", "-") for r in core}
+        declared = {re.split(r"[<>=!~\[ ;]", r)[0].lower().replace("_", "-") for r in requires("sweeps") or []}
+        assert declared - ours == set(), declared - ours
 
 
 def test_the_sweep_adds_its_summary_callback_only_to_runs_of_lit_draw():

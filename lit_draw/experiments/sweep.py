@@ -1,4 +1,4 @@
-"""``python -m lit_draw sweep SWEEP.yaml [--count N]``: run a W&B sweep on this machine, no W&B server.
+"""``python -m lit_draw sweep SWEEP.yaml [--count N] [-- ARGS]``: run a W&B sweep on this machine, no W&B server.
 
 A sweep file in ``sweeps/`` is a standard W&B sweep config: ``wandb sweep sweeps/x.yaml`` then
 ``wandb agent <id>`` runs it with W&B's servers choosing the parameters. Offline, or on a cluster
@@ -21,6 +21,27 @@ that cannot reach W&B, this command runs the same file locally, and mimics the a
 goes on; the command exits non-zero at the end if any run failed. Before the first run starts,
 every parameter key is checked against ``python -m lit_draw``'s parser (one line names the first
 key it rejects).
+
+**A trial run.** Arguments after ``--`` go at the end of every run's command line, after the sweep's
+own parameters, so they win over the sweep file and its config (the CLI takes the last value given),
+and they are checked with the parameters before the first run starts::
+
+    python -m lit_draw sweep sweeps/loss_weighting.yaml --count 2 -- --trainer.max_steps=20 \\
+        --trainer.val_check_interval=10 --data.val_size=256 --trainer.default_root_dir=runs/trial
+
+tries two points of the grid at 20 updates each (minutes, where the sweep takes hours; each sweep
+file's header estimates its full cost). They are this command's own: ``wandb agent`` runs the file
+as it is.
+
+**Installing the engine** (W&B's ``sweeps`` package) keeps numpy 2 this way::
+
+    pip install -e ".[sweep]"                  # the engine's dependencies (scipy, scikit-learn, ...)
+    pip install --no-deps "sweeps==0.3.0"      # the engine itself, without its numpy<2 pin
+
+``sweeps`` 0.3.0 declares ``numpy<2`` (pip would downgrade numpy to 1.26) but runs on numpy 2, as
+this project's tests check; so the ``sweep`` extra lists only the engine's dependencies, and the
+engine itself goes in with ``--no-deps``. The same recipe is :data:`INSTALL_RECIPE` (what the error
+without the engine says) and what ``.ci/run`` installs.
 """
 
 from __future__ import annotations
@@ -41,9 +62,11 @@ from lit_draw.errors import ConfigError
 
 #: The ``method`` values W&B's engine runs here (``custom`` needs W&B's server).
 LOCAL_METHODS = ("grid", "random", "bayes")
+#: W&B's sweep engine without its numpy<2 pin (see the module's docstring): run from the repository root.
+INSTALL_RECIPE = 'pip install -e ".[sweep]" && pip install --no-deps "sweeps==0.3.0"'
 INSTALL_HINT = (
-    "python -m lit_draw sweep needs W&B's sweep engine: pip install -e '.[sweep]' "
-    "(or pip install --no-deps sweeps, see the README)"
+    f"python -m lit_draw sweep needs W&B's sweep engine: {INSTALL_RECIPE} "
+    "(the engine without its numpy<2 pin: see docs/sweeps.md)"
 )
 
 
@@ -120,10 +143,10 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
     return config
 
 
-def check_parameters(sweep: dict[str, Any], path: str | Path) -> None:
-    """Check the sweep's parameter keys against ``python -m lit_draw``'s parser, with the first
-    values the engine proposes, before any run starts (a sweep whose command does not run
-    ``-m lit_draw`` is not checked).
+def check_parameters(sweep: dict[str, Any], path: str | Path, overrides: list[str] | None = None) -> None:
+    """Check the sweep's parameter keys and the ``overrides`` against ``python -m lit_draw``'s
+    parser, with the first values the engine proposes, before any run starts (a sweep whose command
+    does not run ``-m lit_draw`` is not checked).
 
     Raises:
         ConfigError: naming the sweep file and the parser's complaint.
@@ -133,7 +156,7 @@ def check_parameters(sweep: dict[str, Any], path: str | Path) -> None:
     run = _sweeps().next_run(sweep, [])
     if run is None:
         return
-    args = lit_draw_args(agent_argv(sweep, _values(run.config)))
+    args = lit_draw_args([*agent_argv(sweep, _values(run.config)), *(overrides or [])])
     if args is None:
         return
     try:
@@ -194,13 +217,15 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def run_sweep(path: str | Path, count: int | None = None) -> list[Any]:
+def run_sweep(path: str | Path, count: int | None = None, overrides: list[str] | None = None) -> list[Any]:
     """Run the sweep of ``path`` here, one run after another.
 
     Args:
         path: a W&B sweep file.
         count: stop after this many runs; ``None`` runs a grid to its end (required for
             ``random`` and ``bayes``, which never end).
+        overrides: arguments added at the end of every run's command line, after the sweep's
+            parameters (so they win over them): a trial run's smaller budget.
 
     Returns:
         The engine's ``SweepRun`` records (``name`` is the W&B run id, ``state`` finished or
@@ -215,7 +240,8 @@ def run_sweep(path: str | Path, count: int | None = None) -> list[Any]:
         raise ConfigError(f"--count is required for method {sweep['method']!r} (only a grid ends by itself)")
     if count is not None and count < 1:
         raise ConfigError(f"--count must be >= 1, got {count}")
-    check_parameters(sweep, path)
+    overrides = list(overrides or [])
+    check_parameters(sweep, path, overrides)
     sweep_id = generate_id()
     group = f"{sweep.get('name') or Path(path).stem}-{sweep_id}"
     directory = Path(os.environ.get("WANDB_DIR", ".")).resolve() / "wandb" / f"sweep-{sweep_id}"
@@ -232,7 +258,7 @@ def run_sweep(path: str | Path, count: int | None = None) -> list[Any]:
         params = _values(run.config)
         config_util.save_config_file_from_dict(str(param_path), {k: {"value": v} for k, v in params.items()})
         args_json.write_text(json.dumps(params))
-        argv = agent_argv(sweep, params, str(args_json))
+        argv = [*agent_argv(sweep, params, str(args_json)), *overrides]
         if lit_draw_args(argv) is not None:
             argv.append(summary_argument(summary_path))
         env = {
@@ -250,12 +276,20 @@ def run_sweep(path: str | Path, count: int | None = None) -> list[Any]:
 
 
 def main(args: list[str]) -> list[Any]:
-    """``python -m lit_draw sweep SWEEP.yaml [--count N]``."""
-    parser = argparse.ArgumentParser(prog="python -m lit_draw sweep", description=__doc__.split("\n\n")[0])
+    """``python -m lit_draw sweep SWEEP.yaml [--count N] [-- ARGS]``."""
+    args = list(args)
+    overrides = args[args.index("--") + 1 :] if "--" in args else []
+    own = args[: args.index("--")] if "--" in args else args
+    parser = argparse.ArgumentParser(
+        prog="python -m lit_draw sweep", usage="%(prog)s SWEEP [--count N] [-- ARGS]",
+        description=__doc__.split("\n\n")[0],
+        epilog="ARGS after -- go at the end of every run's command line, after the sweep's parameters, and win over "
+               "them: a trial run, e.g. -- --trainer.max_steps=20 --trainer.default_root_dir=runs/trial",
+    )
     parser.add_argument("sweep", help="a W&B sweep file, e.g. sweeps/loss_weighting.yaml")
     parser.add_argument("--count", type=int, default=None, help="number of runs (default: the whole grid)")
-    options = parser.parse_args(args)
-    runs = run_sweep(options.sweep, options.count)
+    options = parser.parse_args(own)
+    runs = run_sweep(options.sweep, options.count, overrides)
     failed = [run.name for run in runs if run.state != _sweeps().RunState.finished]
     metric = load_sweep(options.sweep).get("metric", {}).get("name")
     for run in runs:
