@@ -26,7 +26,27 @@ from tests.conftest import tiny_draw_args
 needs_engine = pytest.mark.skipif(not engine_available(), reason="W&B's sweep engine is the optional extra lit_draw[sweep]")
 
 ROOT = Path(__file__).parents[1]
-SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))
+#: The project's sweep files and the size of each one's grid: 6 weightings x 3 seeds; 5 policy stds x
+#: fixed or learned; 6 estimators x 3 seeds; 6 estimators x 3 rates; 2 KL weights x 4 prior halting
+#: probabilities; 3 step costs; 2 policy stds for each larger RAM row, and 5 wider ones for 100x100.
+#: Only these are checked: a user's own file in sweeps/ is not the project's design.
+DESIGNED_GRIDS = {
+    "loss_weighting.yaml": 18, "ram_location_std.yaml": 10, "wsram_ablation.yaml": 18, "wsram_lr_probe.yaml": 18,
+    "halting_draw.yaml": 8, "halting_ram.yaml": 3,
+    "ram_translated60_std.yaml": 2, "ram_cluttered60_std.yaml": 2, "ram_cluttered100_std.yaml": 2,
+    "ram_cluttered100_wide_std.yaml": 5,
+}
+
+
+def project_sweeps(folder: Path) -> list[Path]:
+    """The project's sweep files in ``folder`` (every one of :data:`DESIGNED_GRIDS` must be there),
+    whatever else the folder holds."""
+    missing = [name for name in DESIGNED_GRIDS if not (folder / name).is_file()]
+    assert not missing, f"the project's sweep files are missing from {folder}: {missing}"
+    return [folder / name for name in sorted(DESIGNED_GRIDS)]
+
+
+SWEEP_FILES = project_sweeps(ROOT / "sweeps")
 AGENT_PREFIX = ["/usr/bin/env", sys.executable, "-m", "lit_draw", "fit"]
 
 
@@ -54,16 +74,29 @@ def test_an_invalid_sweep_names_its_violation(tmp_path: Path):
 
 @needs_engine
 def test_grid_sizes_are_the_designed_ones():
-    sizes = {path.name: len(grid_points(load_sweep(path))) for path in SWEEP_FILES}
-    # 6 weightings x 3 seeds; 5 policy stds x fixed or learned; 6 estimators x 3 seeds; 6 estimators x 3 rates;
-    # 2 KL weights x 4 prior halting probabilities; 3 step costs; 2 policy stds for each larger RAM row, and 5
-    # wider ones for 100x100
-    assert sizes == {
-        "loss_weighting.yaml": 18, "ram_location_std.yaml": 10, "wsram_ablation.yaml": 18, "wsram_lr_probe.yaml": 18,
-        "halting_draw.yaml": 8, "halting_ram.yaml": 3,
-        "ram_translated60_std.yaml": 2, "ram_cluttered60_std.yaml": 2, "ram_cluttered100_std.yaml": 2,
-        "ram_cluttered100_wide_std.yaml": 5,
-    }
+    assert {path.name: len(grid_points(load_sweep(path))) for path in SWEEP_FILES} == DESIGNED_GRIDS
+
+
+def test_a_users_own_sweep_file_beside_the_projects_is_not_checked_as_one_of_them(tmp_path: Path):
+    for name in DESIGNED_GRIDS:
+        (tmp_path / name).write_text((ROOT / "sweeps" / name).read_text())
+    (tmp_path / "my_sweep.yaml").write_text("method: random\nparameters: {}\n")  # not a grid, not the project's
+    assert [path.name for path in project_sweeps(tmp_path)] == sorted(DESIGNED_GRIDS)
+    (tmp_path / "halting_ram.yaml").unlink()
+    with pytest.raises(AssertionError, match=r"missing from .*\['halting_ram.yaml'\]"):
+        project_sweeps(tmp_path)
+
+
+#: ``Cost (an estimate): <runs> runs x about <time> each ..., about <total> in all`` in a sweep file's header
+COST = re.compile(r"Cost \(an estimate\): (\d+) runs? x about [^,]+ each on one thread of a 2-core CPU, about [\d.]+ (min|h) in all")
+
+
+def test_every_project_sweep_states_its_cost_for_its_grid_in_its_header():
+    for path in SWEEP_FILES:
+        header = " ".join(line.lstrip("#").strip() for line in path.read_text().split("\nname:")[0].splitlines())
+        stated = COST.search(header)
+        assert stated, f"{path.name}: no 'Cost (an estimate): N runs x about T each on one thread of a 2-core CPU, about X in all'"
+        assert int(stated.group(1)) == DESIGNED_GRIDS[path.name], path.name
 
 
 @needs_engine
