@@ -52,6 +52,8 @@ class Objective(nn.Module):
     train_accuracy_key: str = "acc"
     #: scores the canvases themselves (``forward(..., images=...)``), not only the labels
     reads_images: ClassVar[bool] = False
+    #: trains the classifier (the objectives a refusal suggests); a pre-training objective does not
+    classifies: ClassVar[bool] = True
     weights: Tensor
 
     def __init__(self, weighting: Weighting | list[NonNegativeFloat] = "all", gamma: float = 0.9) -> None:
@@ -73,7 +75,7 @@ class Objective(nn.Module):
         """
         kind = getattr(net, "trace_kind", None)
         if kind != self.fits:
-            fitting = [cls.__name__ for cls in OBJECTIVES if cls.fits == kind]
+            fitting = [cls.__name__ for cls in OBJECTIVES if cls.fits == kind and cls.classifies]
             raise ValueError(
                 f"model.objective {type(self).__name__} trains nets whose trace is '{self.fits}', but "
                 f"{type(net).__name__} gives '{kind}': use model.objective "
@@ -81,7 +83,7 @@ class Objective(nn.Module):
             )
         has_head = getattr(net, "halting", None) is not None
         if has_head != self.learns_halting:
-            fitting = [cls.__name__ for cls in OBJECTIVES if cls.fits == kind and cls.learns_halting == has_head]
+            fitting = [cls.__name__ for cls in OBJECTIVES if cls.fits == kind and cls.learns_halting == has_head and cls.classifies]
             raise ValueError(
                 f"model.objective {type(self).__name__} "
                 + ("learns halting, but the net has no halting head: set model.net.init_args.halting=true"
@@ -347,6 +349,7 @@ class Reconstruction(Objective):
 
     fits = "differentiable"
     reads_images = True
+    classifies = False
 
     def __init__(self) -> None:
         super().__init__("last")

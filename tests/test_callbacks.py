@@ -319,3 +319,21 @@ def test_confusion_matrix_chart_and_csv_agree_with_test_accuracy(runs):
     assert sum(map(sum, matrix)) == TEST_SIZE
     correct = sum(matrix[c][c] for c in range(10))
     assert math.isclose(correct / TEST_SIZE, _scalars(test, f"test/acc_glimpse_{T}")[0], rel_tol=1e-6)
+
+
+@pytest.mark.slow
+def test_periodic_test_scores_the_test_set_as_the_test_command_does(tiny_fit, tmp_path: Path):
+    """The study's every-1000-updates test curve: its value at the last validation equals ``test``
+    of the final weights, glimpse by glimpse."""
+    args = [*tiny_fit(batch_size=8, val_size=16, train_size=64, test_size=40), "--data.eval_batch_size=16",
+            "--trainer.max_steps=6", "--trainer.val_check_interval=3", "--trainer.log_every_n_steps=1",
+            "--trainer.callbacks+=lit_draw.callbacks.PeriodicTest"]
+    main(["fit", *args])
+    rows = read_metrics(sorted((tmp_path / "wandb").glob("*run-*")))
+    curve = [(row["step"], row) for row in rows if "periodic_test/acc" in row]
+    assert [step for step, _ in curve] == [2, 5]  # after each validation, not the sanity check
+    tested = main(["test", *args, "--ckpt_path=last"]).trainer.callback_metrics
+    last = curve[-1][1]
+    assert last["periodic_test/acc"] == pytest.approx(tested["test/acc"].item())
+    for t in (1, 2):
+        assert last[f"periodic_test/acc_glimpse_{t}"] == pytest.approx(tested[f"test/acc_glimpse_{t}"].item())

@@ -38,7 +38,7 @@ def test_every_experiment_config_is_listed():
     names = {p.stem for p in EXPERIMENTS}
     assert {"quickstart", "draw_all_step", "draw_last_step", "draw_cluttered100", "ram_mnist", "ram_translated60",
             "ram_cluttered60", "ram_cluttered100", "wsram_translated_scaled", "var_translated_scaled",
-            "quickstart_halting", "ram_mnist_halting", "ram_mnist_7glimpses"} == names
+            "quickstart_halting", "ram_mnist_halting", "ram_mnist_7glimpses", "draw_pretrain"} == names
 
 
 @pytest.mark.slow

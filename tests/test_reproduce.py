@@ -98,6 +98,7 @@ def test_two_seeds_run_resume_regenerate_results_and_the_exported_checkpoint_ret
         assert steps == [0, 1, 2, 3], steps
         assert second[seed]["checkpoint"].endswith(".ckpt") and "best-" in second[seed]["checkpoint"]
         assert second[seed]["metrics"]["test/acc"] == pytest.approx(1 - second[seed]["test_error"] / 100)
+        assert second[seed]["test_error_last_checkpoint"] is not None  # its end, tested beside its best
     assert second[0]["metrics"] != second[1]["metrics"]  # the seeds differ
     errors = [second[s]["test_error"] for s in (0, 1)]
     (entry,) = json.loads(Path("results.json").read_text())
@@ -329,6 +330,23 @@ def test_a_record_made_with_protocol_overrides_is_not_one_of_the_rows_seeds(tmp_
     assert [r["seed"] for r in reproduce.seed_records(RAM_ROW, scratch)] == [0, 1]  # each under its own overrides
 
 
+NO_OTHER_CHECKPOINTS = {"test_error_last_checkpoint": None, "test_error_best_periodic": None, "best_periodic_step": None}
+
+
+def test_the_best_periodic_test_is_the_first_best_score_and_has_its_own_table_beside_the_headline():
+    rows = [{"step": 999, "periodic_test/acc": 0.5}, {"step": 1999, "periodic_test/acc": 0.75},
+            {"step": 2999, "periodic_test/acc": 0.75}, {"step": 2999, "val/acc": 0.9}]
+    assert results.best_periodic_test(rows) == {"test_error_best_periodic": 25.0, "best_periodic_step": 2000}
+    assert results.best_periodic_test([{"step": 5, "val/acc": 0.5}]) == {"test_error_best_periodic": None, "best_periodic_step": None}
+    row = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, seeds=2)
+    three = {**_record(0, 22.0), "test_error_last_checkpoint": 30.5, **results.best_periodic_test(rows)}
+    markdown = results.render_markdown([results.summarise(row, [three, _record(1, 20.0)])])
+    assert "## Three numbers per seed" in markdown
+    assert "| `r` | 0 | 22.00 | 30.50 | 25.00 | 2,000 |" in markdown
+    assert "| `r` | 1 |" not in markdown.split("## Three numbers per seed")[1]  # a seed without them is not listed there
+    assert "## Three numbers per seed" not in results.render_markdown([results.summarise(row, [_record(1, 20.0)])])
+
+
 def test_every_seed_is_in_results_and_an_entry_written_before_per_seed_still_renders():
     row = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, seeds=2)
     records = [{**_record(0, 2.0, mc=1.0, mean=1.25), "checkpoint": "runs/a.ckpt"}, _record(1, 4.0)]
@@ -336,10 +354,10 @@ def test_every_seed_is_in_results_and_an_entry_written_before_per_seed_still_ren
     entry = results.summarise(row, records)
     assert entry["per_seed"] == [
         {"seed": 0, "status": "done", "test_error": 2.0, "test_error_mc": 1.0, "test_error_mean_policy": 1.25,
-         "acc_per_glimpse": [50.0, 98.0], "updates_done": 100, "epochs_done": 10.0, "checkpoint": "runs/a.ckpt",
+         "acc_per_glimpse": [50.0, 98.0], **NO_OTHER_CHECKPOINTS, "updates_done": 100, "epochs_done": 10.0, "checkpoint": "runs/a.ckpt",
          "commit": "abc", "device": "cpu", "wall_time_s": 60.0, "date": "2026-11-20T00:00:00+00:00"},
         {"seed": 1, "status": "done", "test_error": 4.0, "test_error_mc": None, "test_error_mean_policy": None,
-         "acc_per_glimpse": [51.0, 96.0], "updates_done": 100, "epochs_done": 10.0, "checkpoint": None,
+         "acc_per_glimpse": [51.0, 96.0], **NO_OTHER_CHECKPOINTS, "updates_done": 100, "epochs_done": 10.0, "checkpoint": None,
          "commit": "abc", "device": "cpu", "wall_time_s": 60.0, "date": "2026-11-21T00:00:00+00:00"},
     ]
     # everything the entry was summarised from is kept per seed: summarised again, it is the same

@@ -9,8 +9,9 @@ config the run saved beside its checkpoints, so the table cannot mislabel a run:
     python -m lit_draw plateau runs/probes/* --out docs/study_plateau_runs.md
 
 A run dir is a ``trainer.default_root_dir`` whose fits logged W&B into ``<dir>/wandb`` (set
-``WANDB_DIR=<dir>``), or into ``./wandb`` (then found by the fit's run id). A pre-training run
-(``objective: Reconstruction``) has no exit; its line gives its reconstruction loss instead.
+``WANDB_DIR=<dir>``), or into ``./wandb`` (then found by the fit's run id), or a seed kept by
+``reproduce`` (``records/<row>/seed<k>``: the study rows' own seeds, today's setup). A pre-training
+run (``objective: Reconstruction``) has no exit; its line gives its reconstruction loss instead.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from lit_draw.cli.metrics_csv import read_metrics, run_folders
+from lit_draw.cli.metrics_csv import read_metrics, read_rows, run_folders
 from lit_draw.errors import ConfigError
 
 THRESHOLD = 0.30
@@ -79,12 +80,31 @@ def _fits(root: Path) -> list[tuple[Path, dict[str, Any]]]:
     return [(path.parents[1], yaml.safe_load(path.read_text())) for path in configs if not path.parents[1].is_symlink()]
 
 
+def _kept_probe(folder: Path) -> Probe:
+    """A study row's seed kept by ``reproduce`` (``records/<row>/seed<k>``): the study's setup as
+    the row's config gave it."""
+    record = yaml.safe_load((folder / "test_metrics.json").read_text())
+    rows = read_rows(folder / "train_metrics.csv.gz")
+    row = record["row"]
+    return Probe(
+        run=str(folder),
+        setting=f"the study's setup (row {row})",
+        weighting=row.rsplit("_", 2)[-2] if row.endswith("_step") else "-",
+        seed=int(record["seed"]),
+        curve={r["step"] + 1: r["val/acc"] for r in rows if "val/acc" in r},
+        losses={},
+        reconstruction=False,
+    )
+
+
 def load_probe(root: Path) -> Probe:
     """The probe of one run dir (its fits' rows in order: a resumed fit continues its curve).
 
     Raises:
         ConfigError: naming the dir, when it holds no fit or no logged rows.
     """
+    if (root / "train_metrics.csv.gz").is_file() and (root / "test_metrics.json").is_file():
+        return _kept_probe(root)
     fits = _fits(root)
     if not fits:
         raise ConfigError(f"plateau: {root} holds no fit (no */checkpoints/config.yaml)")

@@ -19,7 +19,11 @@ the command runs ``fit`` and then ``test`` through :func:`lit_draw.cli.main`, in
   as ``partial`` with the epochs and updates it did; running the command again continues it;
 * **tested on validation's choice**: each seed is tested from its best checkpoint on
   ``val/acc`` (its last one when it never validated) and writes ``test_metrics.json`` beside
-  its checkpoints;
+  its checkpoints. Two more numbers are recorded beside it, never mixed with it: the test error
+  of the seed's last checkpoint (``test_error_last_checkpoint``), and, for a config with the
+  :class:`~lit_draw.callbacks.PeriodicTest` callback (the study's code scored the test set every
+  1000 updates), the best of those scores (``test_error_best_periodic``, at
+  ``best_periodic_step``: chosen on the test set, so optimistic);
 * **one protocol per row**: overrides after ``--`` that change what a row measures (its budget,
   data, test set, model, optimiser: its protocol, :mod:`lit_draw.experiments.protocol`; not a
   progress bar, logging, a callback, the data's folder or the accelerator) make the invocation a
@@ -73,6 +77,7 @@ from lit_draw.experiments.halting_frontier import TABLE as FRONTIER_TABLE
 from lit_draw.experiments.protocol import differences, protocol
 from lit_draw.experiments.shipping import CHECKPOINTS, evaluation_config, ship_checkpoint
 from lit_draw.cli import ConfigError, main as cli_main, resolved_config
+from lit_draw.cli.metrics_csv import read_metrics, run_folders
 from lit_draw.cli.resume import resolve_last
 
 #: The rows shipped with lit_draw.
@@ -169,12 +174,13 @@ class SeedRun:
             args.append(f"--trainer.max_time={_duration(_trained_seconds(resume) + max_time_s)}")
         return args
 
-    def test_args(self, checkpoint: Path) -> list[str]:
+    def test_args(self, checkpoint: Path, name: str = "test") -> list[str]:
         """``test`` of ``checkpoint`` under the config the seed's fit resolved (:func:`run_config`),
-        written as ``test/config.yaml`` (:func:`~lit_draw.experiments.shipping.evaluation_config`):
-        the seed is tested as it trained, even when the row's config files or lit_draw's callbacks
-        changed while it trained."""
-        folder = self.directory / "test"
+        written as ``<name>/config.yaml`` (:func:`~lit_draw.experiments.shipping.evaluation_config`),
+        its W&B run under ``<name>/``: the seed is tested as it trained, even when the row's config
+        files or lit_draw's callbacks changed while it trained. ``test`` is the headline's folder,
+        which the figures read; ``test-last`` that of the last checkpoint."""
+        folder = self.directory / name
         folder.mkdir(parents=True, exist_ok=True)
         config = evaluation_config(run_config(self.directory), str(folder), save_dir=str(folder))
         (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -197,10 +203,18 @@ class SeedRun:
         checkpoint = Path(best) if best and Path(best).is_file() else resolve_last(self.directory)
         if checkpoint is None:
             raise RuntimeError(f"fit of {self.directory} saved no checkpoint to test")
-        trained_s, tested_at = _trained_seconds(resolve_last(self.directory)), time.monotonic()
+        last = resolve_last(self.directory)
+        trained_s, tested_at = _trained_seconds(last), time.monotonic()
+        last_error = None
+        if last is not None and last.resolve() != checkpoint.resolve():  # the seed's end, beside its best
+            with _wandb_dir(self.directory / "test-last"):
+                last_metrics = cli_main(self.test_args(last, "test-last")).trainer.callback_metrics
+            last_error = 100 * (1 - last_metrics["test/acc"].item())
         with _wandb_dir(self.directory / "test"):
             tested = cli_main(self.test_args(checkpoint)).trainer
         metrics = {k: v.item() for k, v in tested.callback_metrics.items() if k.startswith("test/") and v.numel() == 1}
+        if last is not None and last_error is None:
+            last_error = 100 * (1 - metrics["test/acc"])
         record = {
             "row": self.row.name,
             "seed": self.seed,
@@ -209,6 +223,8 @@ class SeedRun:
             "updates_done": trainer.global_step,
             "epochs_done": round(trainer.global_step / steps_per_epoch, 2),
             **results.errors_from_metrics(metrics),
+            "test_error_last_checkpoint": last_error,
+            **results.best_periodic_test(read_metrics(run_folders(self.directory))),
             "metrics": metrics,
             "checkpoint": str(checkpoint),
             "config": str(run_config(self.directory)),

@@ -37,6 +37,13 @@ EVALUATIONS = {
     "test_error_mean_policy": ("test/acc_mean_policy", "mean policy"),
 }
 
+#: Per seed, beside the headline (the checkpoint chosen on validation): the test error of the last
+#: checkpoint, and the best of the test scores taken during training (chosen on the test set).
+OTHER_CHECKPOINTS = {
+    "test_error_last_checkpoint": "last checkpoint",
+    "test_error_best_periodic": "best periodic test (chosen on test)",
+}
+
 
 @dataclass(frozen=True)
 class Row:
@@ -123,6 +130,17 @@ def errors_from_metrics(metrics: dict[str, float]) -> dict[str, Any]:
     return {**errors, "acc_per_glimpse": glimpses}
 
 
+def best_periodic_test(rows: list[dict[str, float]]) -> dict[str, Any]:
+    """``test_error_best_periodic`` (percent) and ``best_periodic_step`` of the best of a run's
+    ``periodic_test/acc`` evaluations (:class:`~lit_draw.callbacks.PeriodicTest`), the first such
+    step on a tie; both ``None`` when the run logged none. A value chosen on the test set."""
+    scored = [(row["periodic_test/acc"], -row["step"]) for row in rows if "periodic_test/acc" in row]
+    if not scored:
+        return {"test_error_best_periodic": None, "best_periodic_step": None}
+    accuracy, step = max(scored)
+    return {"test_error_best_periodic": 100 * (1 - accuracy), "best_periodic_step": -step + 1}
+
+
 def standing(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The records that stand for a row: the seeds that finished their budget when any did, else all
     (a seed stopped part-way never enters a row's means, or its export, beside a finished one)."""
@@ -202,6 +220,8 @@ def per_seed(record: dict[str, Any]) -> dict[str, Any]:
         "status": record["status"],
         **{key: None if record.get(key) is None else round(record[key], 3) for key in EVALUATIONS},
         "acc_per_glimpse": None if glimpses is None else [round(a, 3) for a in glimpses],
+        **{key: None if record.get(key) is None else round(record[key], 3) for key in OTHER_CHECKPOINTS},
+        "best_periodic_step": record.get("best_periodic_step"),
         "updates_done": record.get("updates_done"),
         "epochs_done": record.get("epochs_done"),
         "checkpoint": relative_path(record.get("checkpoint")),
@@ -323,6 +343,23 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tabl
                 lines.append(
                     f"| `{e['row']}` | {s['seed']} | {errors} | {s['status']} | {checkpoint} | {commit} |"
                 )
+    others = [(e, s) for e in seeded for s in e["per_seed"] if any(s.get(key) is not None for key in OTHER_CHECKPOINTS)]
+    if others:
+        lines += [
+            "",
+            "## Three numbers per seed",
+            "",
+            "Test error (percent) of each seed's checkpoint chosen on validation (the headline, as above), of its last",
+            "checkpoint, and the best of the test scores taken every validation during training (the study's code",
+            "scored the test set every 1000 updates; chosen on the test set, so optimistic: never a headline).",
+            "",
+            "| row | seed | chosen on validation | " + " | ".join(OTHER_CHECKPOINTS.values()) + " | at update |",
+            "| --- | --- | --- |" + " --- |" * len(OTHER_CHECKPOINTS) + " --- |",
+        ]
+        for e, s in others:
+            cells = ["" if s.get(key) is None else f"{s[key]:.2f}" for key in ("test_error", *OTHER_CHECKPOINTS)]
+            step = "" if s.get("best_periodic_step") is None else f"{s['best_periodic_step']:,}"
+            lines.append(f"| `{e['row']}` | {s['seed']} | " + " | ".join(cells) + f" | {step} |")
     if figures:
         lines += ["", "## Figures", "", "Drawn from the rows' logged metrics (`csv/metrics.csv` in each W&B run folder) by `python -m lit_draw figures`.", ""]
         folder = Path(figures[0]).parent
