@@ -222,7 +222,35 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         [TINY, "fit", "--checkpoint.monitor=val/acc_typo", "--trainer.max_steps=2"],
         r"^checkpoint.monitor must be a key the model logs \(.*val/acc, .*\), got 'val/acc_typo'$", None,
     ),
-    "unknown_command": (["frobnicate"], r"^command must be one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, view, got 'frobnicate'", None),
+    "unknown_command": (["frobnicate"], r"^command must be one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, plateau, view, got 'frobnicate'", None),
+    # issue 35: trainer values Lightning took silently (S6) or divided by (ZeroDivisionError), a registry
+    # checkpoint (FileNotFoundError after the run folder was made), a root nobody can write (PermissionError)
+    "gradient_clip_negative": (
+        [TINY, "fit", "--trainer.gradient_clip_val=-1"],
+        r"^trainer.gradient_clip_val must be >= 0 \(0 or null: no clipping\), got -1", None,
+    ),
+    "val_check_interval_zero": (
+        [TINY, "fit", "--trainer.val_check_interval=0"], r"^trainer.val_check_interval must be > 0 \(a float <= 1.0: .*\), got 0$", None,
+    ),
+    "accumulate_grad_batches_zero": (
+        [TINY, "fit", "--trainer.accumulate_grad_batches=0"], r"^trainer.accumulate_grad_batches must be an int >= 1, got 0$", None,
+    ),
+    "val_check_interval_longer_than_an_epoch": (
+        [TINY, "fit", "--trainer.val_check_interval=1000", "--trainer.max_steps=2"],
+        r"^trainer.val_check_interval must be at most the training batches of an epoch \(16\), .*, got 1000$", None,
+    ),
+    "ckpt_path_registry": (
+        [TINY, "fit", "--ckpt_path=registry"],
+        r"^--ckpt_path must be a checkpoint file, or last, best or hpc \(.*model registry\), got 'registry'$", None,
+    ),
+    "root_dir_unwritable": (
+        [TINY, "fit", "--trainer.default_root_dir=/proc/lit_draw_run"],
+        r"^trainer.default_root_dir must be a folder lit_draw can write, got /proc/lit_draw_run \(cannot write in /proc: ", None,
+    ),
+    "predict_root_unwritable": (
+        [TINY, "predict", "--untrained=true", "--trainer.default_root_dir=/sys/lit_draw_run"],
+        r"^trainer.default_root_dir must be a folder lit_draw can write, got /sys/lit_draw_run \(cannot write in /sys: ", None,
+    ),
     "bench_zero_steps": (["bench", "--model", "draw", "--steps", "0"], r"^--steps must be a positive int, got 0$", None),
     "bench_negative_steps": (["bench", "--model", "draw", "--steps=-1"], r"^--steps must be a positive int, got -1$", None),
     "bench_zero_batch": (["bench", "--model", "draw", "--batch-size", "0"], r"^--batch-size must be a positive int, got 0$", None),

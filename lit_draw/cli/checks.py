@@ -7,6 +7,7 @@ Each returns (or raises) a message naming the file or field; :mod:`lit_draw.cli`
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,40 @@ def unclippable(plugin: Precision, gradient_clip_val: float | None, optimizers: 
         "inside its step, so trainer.gradient_clip_val cannot clip them: set --optimizer.init_args.fused=false, "
         "or --trainer.precision=bf16-mixed (no scaling)"
     )
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why ``folder`` (made if missing) cannot be written, or ``None``: tried with a temporary folder in
+    it, or in its nearest existing parent, removed at once (permissions alone do not stop root, and
+    ``/proc`` or ``/sys`` refuse whatever they say)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file"
+    try:
+        tempfile.TemporaryDirectory(dir=existing, prefix=".lit_draw-write-test-").cleanup()
+    except OSError as error:
+        return f"cannot write in {existing}: {error.strerror or error}"
+    return None
+
+
+def check_trainer_values(trainer: Any) -> None:
+    """Refuse trainer values Lightning takes without a word (a negative ``gradient_clip_val``: no
+    clipping) or divides by later (``val_check_interval`` or ``accumulate_grad_batches`` 0).
+
+    Raises:
+        ConfigError: naming the field, its rule and the value.
+    """
+    clip = trainer.get("gradient_clip_val")
+    if isinstance(clip, (int, float)) and not isinstance(clip, bool) and clip < 0:
+        raise ConfigError(f"trainer.gradient_clip_val must be >= 0 (0 or null: no clipping), got {clip}")
+    accumulate = trainer.get("accumulate_grad_batches")
+    if isinstance(accumulate, (int, float)) and not isinstance(accumulate, bool) and accumulate < 1:
+        raise ConfigError(f"trainer.accumulate_grad_batches must be an int >= 1, got {accumulate}")
+    interval = trainer.get("val_check_interval")  # also a time ("00:01:00") or a dict of one
+    if isinstance(interval, (int, float)) and not isinstance(interval, bool) and interval <= 0:
+        raise ConfigError(
+            "trainer.val_check_interval must be > 0 (a float <= 1.0: a fraction of an epoch; an int: "
+            f"every that many training batches), got {interval}"
+        )

@@ -35,6 +35,7 @@ import contextlib
 import importlib
 import io
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -52,7 +53,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_draw.cli import init_from, resume
-from lit_draw.cli.checks import check_config_files, model_mismatch, unclippable
+from lit_draw.cli.checks import check_config_files, check_trainer_values, model_mismatch, unclippable, unwritable
 from lit_draw.data import CanvasMNIST
 from lit_draw.errors import ConfigError
 from lit_draw.cli.metrics_csv import WandbRunCSV
@@ -152,6 +153,11 @@ class LitDrawCLI(LightningCLI):
         root = Path(config["trainer"]["default_root_dir"] or ".")
         if root.exists() and not root.is_dir():
             raise ConfigError(f"trainer.default_root_dir must be a folder, got {root} (a file)")
+        if subcommand in ("fit", "predict"):  # fit writes its run's folder there, predict its predictions
+            problem = unwritable(root)
+            if problem:
+                raise ConfigError(f"trainer.default_root_dir must be a folder lit_draw can write, got {root} ({problem})")
+        check_trainer_values(config["trainer"])
         self._check_checkpoint_request(subcommand)
 
     def _check_checkpoint_request(self, subcommand: str) -> None:
@@ -171,6 +177,11 @@ class LitDrawCLI(LightningCLI):
             self._initial = self._read_model_checkpoint(config["init_from"], config, "--init_from", net_only=True)
         elif config.get("reinit"):
             raise ConfigError("--reinit re-initialises groups after --init_from loads a checkpoint; give --init_from too")
+        if ckpt_path == "registry" or str(ckpt_path).startswith("registry:"):
+            raise ConfigError(
+                f"--ckpt_path must be a checkpoint file, or last, best or hpc (lit_draw does not use Lightning's "
+                f"online model registry), got {ckpt_path!r}"
+            )
         if ckpt_path in ("last", "best", "hpc"):
             found = {"last": resume.resolve_last, "best": resume.resolve_best, "hpc": resume.hpc_checkpoint}[ckpt_path](root)
             if found is None:
@@ -193,8 +204,6 @@ class LitDrawCLI(LightningCLI):
             return
         if untrained:
             raise ConfigError(f"--untrained and --ckpt_path {ckpt_path} exclude each other")
-        if ckpt_path == "registry" or ckpt_path.startswith("registry:"):
-            return  # resolved by Lightning
         self._checkpoint = self._read_model_checkpoint(ckpt_path, config, "--ckpt_path")
         if subcommand == "fit" and resume.is_stripped(self._checkpoint):
             raise ConfigError(
@@ -266,6 +275,23 @@ class LitDrawCLI(LightningCLI):
         if self.subcommand == "predict":
             trainer.callbacks.append(PredictionFile(Path(trainer.default_root_dir) / "predictions"))
         return trainer
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run the subcommand; what Lightning finds wrong with the request only once the data is
+        known (an int ``val_check_interval`` longer than an epoch) becomes a :class:`ConfigError`."""
+        try:
+            super()._run_subcommand(subcommand)
+        except ValueError as error:
+            found = re.search(r"`val_check_interval` \((\d+)\) must be less than or equal to the number of the training "
+                              r"batches \((\d+)\)", str(error))
+            if found is None:
+                raise
+            interval, batches = found.groups()
+            raise ConfigError(
+                f"trainer.val_check_interval must be at most the training batches of an epoch ({batches}), or a float "
+                f"<= 1.0 (a fraction of an epoch), or come with trainer.check_val_every_n_epoch=null (every that many "
+                f"batches across epochs), got {interval}"
+            ) from error
 
     def before_fit(self) -> None:
         """Refuse what would fail or mislead later: a resume that asks for other optimiser
