@@ -480,3 +480,35 @@ def test_a_fast_dev_run_gets_its_own_folder_and_a_later_fit_is_not_refused(tiny:
     assert (tmp_path / "run" / "checkpoints").is_symlink()
     cli = main(["fit", *tiny, "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])
     assert (tmp_path / "run" / "checkpoints").resolve() == Path(cli.trainer.checkpoint_callback.dirpath)
+
+
+# ------------------------------------------------- metrics.csv across a resume (issue 35)
+
+def _metrics_file(folder: Path, rows: list[dict[str, float]]) -> Path:
+    from lit_draw.cli.metrics_csv import CSV_FOLDER, METRICS_FILE, write_rows
+
+    (folder / CSV_FOLDER).mkdir(parents=True)
+    write_rows(folder / CSV_FOLDER / METRICS_FILE, rows)
+    return folder
+
+
+def test_steps_logged_again_after_a_resume_keep_their_newest_value(tmp_path: Path):
+    """A fit killed at step 5 whose last.ckpt held step 3 logs steps 3-5 again when resumed: read_metrics
+    and the figures (a seed's history, and a kept record written before this fix) hold each step once,
+    with the resumed run's value."""
+    from lit_draw.cli.metrics_csv import write_rows
+    from lit_draw.experiments.seed_runs import TRAIN_FILE, load_seeds
+
+    first = [{"step": s, "epoch": 0, "train/loss": 10.0 + s} for s in range(6)] + [{"step": 4, "epoch": 0, "val/acc": 0.1}]
+    second = [{"step": s, "epoch": 0, "train/loss": float(s)} for s in range(3, 8)] + [{"step": 4, "epoch": 0, "val/acc": 0.2}]
+    folders = [_metrics_file(tmp_path / "wandb" / f"offline-run-2026010{i}_000000-abc", rows) for i, rows in ((1, first), (2, second))]
+    rows = read_metrics(run_folders(tmp_path / "wandb"))
+    assert [(r["step"], r["train/loss"]) for r in rows if "train/loss" in r] == [(0, 10.0), (1, 11.0), (2, 12.0), *((s, float(s)) for s in range(3, 8))]
+    assert [(r["step"], r["val/acc"]) for r in rows if "val/acc" in r] == [(4, 0.2)]
+    assert read_metrics(folders[0]) == first  # one run without repeats reads as written
+
+    kept = tmp_path / "records" / "row" / "seed1"
+    kept.mkdir(parents=True)
+    write_rows(kept / TRAIN_FILE, first + second)
+    (seed,) = load_seeds(tmp_path / "runs", "row", kept=tmp_path / "records")
+    assert [r["step"] for r in seed.history if "train/loss" in r] == list(range(8))

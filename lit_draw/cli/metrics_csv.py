@@ -13,7 +13,8 @@ images) stay W&B's: they are files under the run's ``files/media/``.
 
 A resumed fit continues its W&B run in a new folder with the same id, so its rows are in a second
 file; :func:`run_folders` lists a run's folders oldest first and :func:`read_metrics` reads them in
-that order (a step logged again after a resume appears twice, the later row last).
+that order. A fit killed after its last checkpoint logs the steps since then again when it resumes:
+:func:`read_metrics` keeps the newest value of each key at each step (:func:`newest_per_step`).
 """
 
 from __future__ import annotations
@@ -73,12 +74,31 @@ def read_metrics(folders: str | Path | Iterable[str | Path]) -> list[dict[str, f
     """The rows of ``metrics.csv`` of one W&B run folder, or of several in the order given.
 
     Returns:
-        One dict per logging call, key -> value; ``step`` and ``epoch`` as ints. A folder without
-        ``csv/metrics.csv`` adds no rows.
+        One dict per logging call, key -> value; ``step`` and ``epoch`` as ints; a key logged again
+        at the same step (a resume after a kill logs the steps since the checkpoint again) only in
+        its newest row (:func:`newest_per_step`). A folder without ``csv/metrics.csv`` adds no rows.
     """
     folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
     paths = [Path(folder) / CSV_FOLDER / METRICS_FILE for folder in folders]
-    return [row for path in paths if path.is_file() for row in read_rows(path)]
+    return newest_per_step([row for path in paths if path.is_file() for row in read_rows(path)])
+
+
+def newest_per_step(rows: list[dict[str, float]]) -> list[dict[str, float]]:
+    """``rows`` in their order, each key at each ``step`` kept only in the last row that has it;
+    a row left with no key but ``step`` and ``epoch`` is dropped. Rows without a step are kept whole."""
+    seen: set[tuple[int, str]] = set()
+    kept = []
+    for row in reversed(rows):
+        if "step" not in row:
+            kept.append(row)
+            continue
+        step = row["step"]
+        newer = {key: value for key, value in row.items() if key in ("step", "epoch") or (step, key) not in seen}
+        seen.update((step, key) for key in row if key not in ("step", "epoch"))
+        if len(newer) < len(row) and not newer.keys() - {"step", "epoch"}:
+            continue
+        kept.append(newer)
+    return kept[::-1]
 
 
 def read_rows(path: str | Path) -> list[dict[str, float]]:

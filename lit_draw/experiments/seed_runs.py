@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lit_draw.cli.metrics_csv import read_metrics, read_rows, run_folders, write_rows
+from lit_draw.cli.metrics_csv import newest_per_step, read_metrics, read_rows, run_folders, write_rows
 from lit_draw.experiments.results import portable_record, write_json
 
 #: Row name -> label in the figures.
@@ -128,7 +128,8 @@ def _load_run(seed: int, directory: Path, test: Path | None = None) -> SeedRuns:
 def _load_kept(seed: int, directory: Path) -> SeedRuns:
     """A seed as :func:`keep_seed` kept it."""
     def rows(name: str) -> list[dict[str, Any]]:
-        return read_rows(directory / name) if (directory / name).is_file() else []
+        # the newest value of each step: a record kept before read_metrics dropped a resume's repeats may hold them
+        return newest_per_step(read_rows(directory / name)) if (directory / name).is_file() else []
 
     return SeedRuns(
         seed, rows(TRAIN_FILE), rows(TEST_FILE), _read_record(directory / RECORD_FILE),
