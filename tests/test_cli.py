@@ -52,6 +52,8 @@ def test_fit_logs_per_glimpse_accuracy_to_the_offline_run_and_resumes(tiny: list
     assert resumed.trainer.global_step == 6
     state = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)
     assert state["global_step"] == 6
+    # the run's config.yaml is its setup: `fit --config` with it starts the run anew, never resumes it (issue 35, S3)
+    assert yaml.safe_load((checkpoints / "config.yaml").read_text())["ckpt_path"] is None
 
 
 def test_test_command_evaluates_a_checkpoint_and_logs_test_keys(tiny: list[str], tmp_path: Path):
@@ -250,6 +252,17 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
     "predict_root_unwritable": (
         [TINY, "predict", "--untrained=true", "--trainer.default_root_dir=/sys/lit_draw_run"],
         r"^trainer.default_root_dir must be a folder lit_draw can write, got /sys/lit_draw_run \(cannot write in /sys: ", None,
+    ),
+    # S3 / S4: a run's config.yaml written before it left ckpt_path out resumed that run (fit) or tested its checkpoint
+    "fit_ckpt_path_from_a_saved_config": (
+        [TINY, "fit", "--config", "saved.yaml"],
+        r"^ckpt_path must come from the command line, got '/old/run/checkpoints/last.ckpt' from --config saved.yaml: "
+        r"a config gives a run's setup, not the checkpoint to resume \(give --ckpt_path /old", _write("saved.yaml", "ckpt_path: /old/run/checkpoints/last.ckpt\n"),
+    ),
+    "test_ckpt_path_from_a_saved_config": (
+        [TINY, "test", "--config=saved.yaml"],
+        r"^ckpt_path must come from the command line, got 'a.ckpt' from --config saved.yaml: .* checkpoint to evaluate",
+        _write("saved.yaml", "ckpt_path: a.ckpt\n"),
     ),
     "bench_zero_steps": (["bench", "--model", "draw", "--steps", "0"], r"^--steps must be a positive int, got 0$", None),
     "bench_negative_steps": (["bench", "--model", "draw", "--steps=-1"], r"^--steps must be a positive int, got -1$", None),

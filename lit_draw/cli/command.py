@@ -72,7 +72,11 @@ MAX_SEED = 2**32 - 1
 
 class LogConfigToRun(SaveConfigCallback):
     """Stores the resolved config with the run: as the W&B run config and, for ``fit``, as
-    ``config.yaml`` beside the run's checkpoints (evaluations never touch a run's folder)."""
+    ``config.yaml`` beside the run's checkpoints (evaluations never touch a run's folder).
+
+    ``config.yaml`` holds the run's setup, never the checkpoint it resumed from (``ckpt_path: null``):
+    ``fit --config <it>`` starts the run again, and ``test --config <it>`` still needs ``--ckpt_path``.
+    """
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         config = self.config.as_dict()
@@ -82,8 +86,10 @@ class LogConfigToRun(SaveConfigCallback):
         if stage == "fit" and callback is not None and callback.dirpath is not None:
             directory = Path(callback.dirpath)
             directory.mkdir(parents=True, exist_ok=True)
+            setup = self.config.clone()
+            setup["ckpt_path"] = None
             self.parser.save(  # one self-contained file: no sub-config files written beside it
-                self.config, directory / self.config_filename, skip_none=False, overwrite=True, multifile=False
+                setup, directory / self.config_filename, skip_none=False, overwrite=True, multifile=False
             )
 
 
@@ -130,11 +136,13 @@ class LitDrawCLI(LightningCLI):
             "start_non_restored_from_random)",
         )
 
+    _argv: list[str] | None = None  # the command line parsed (None: not a list)
     _checkpoint: dict[str, Any] | None = None  # the --ckpt_path checkpoint, read once
     _initial: dict[str, Any] | None = None  # the --init_from checkpoint
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse, then check the request before Lightning reads the checkpoint's hyperparameters."""
+        self._argv = sys.argv[1:] if args is None else list(args) if isinstance(args, (list, tuple)) else None
         with warnings.catch_warnings():  # lit_draw's own commands (reproduce, sweep, bench) pass a whole
             # command line as ``args``; LightningCLI would warn that sys.argv (theirs) is not what it parses
             warnings.filterwarnings("ignore", "LightningCLI's args parameter")
@@ -169,6 +177,16 @@ class LitDrawCLI(LightningCLI):
         root = config["trainer"]["default_root_dir"] or "."
         if untrained and subcommand == "fit":
             raise ConfigError("--untrained is for validate, test and predict (fit starts from untrained weights anyway)")
+        given = self._argv is None or any(arg == "--ckpt_path" or arg.startswith("--ckpt_path=") for arg in self._argv)
+        if ckpt_path is not None and not given:  # a run's config.yaml from before it left ckpt_path out
+            files = [v for f, v in zip(self._argv, self._argv[1:]) if f in ("--config", "-c")]
+            files += [a.split("=", 1)[1] for a in self._argv if a.startswith("--config=")]
+            files = [f for f in files if _names_ckpt_path(f, subcommand)] or files
+            raise ConfigError(
+                f"ckpt_path must come from the command line, got {ckpt_path!r} from --config {', '.join(files) or '?'}: "
+                f"a config gives a run's setup, not the checkpoint to {'resume' if subcommand == 'fit' else 'evaluate'} "
+                f"(give --ckpt_path {ckpt_path} to mean it, or --ckpt_path=null to leave it out)"
+            )
         if config.get("init_from") is not None:
             if subcommand != "fit":
                 raise ConfigError(f"--init_from is for fit; {subcommand} evaluates a checkpoint given as --ckpt_path")
@@ -323,6 +341,18 @@ class LitDrawCLI(LightningCLI):
                 f"lit_draw: starting from the weights of {start} with a fresh optimiser at epoch 0 (a new run, "
                 f"not a resume){'; drawn afresh: ' + ', '.join(reinit) if reinit else ''}"
             )
+
+
+def _names_ckpt_path(path: str, subcommand: str) -> bool:
+    """Whether the config file at ``path`` sets ``ckpt_path`` (at its top, or under ``subcommand:``)."""
+    try:
+        content = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    inner = content.get(subcommand) if isinstance(content, dict) else None
+    return isinstance(content, dict) and (
+        content.get("ckpt_path") is not None or isinstance(inner, dict) and inner.get("ckpt_path") is not None
+    )
 
 
 def trainer_defaults() -> dict[str, Any]:
