@@ -413,3 +413,18 @@ def test_a_weights_only_checkpoint_is_refused_for_resume_and_trains_on_with_init
     assert cli.trainer.global_step == 2  # a new run, from step 0
     assert all(torch.equal(check.start[k], v) for k, v in weights.items())
     assert "starting from the weights of shipped.ckpt with a fresh optimiser" in caplog.text  # said on the console
+
+
+def test_a_resume_from_an_older_checkpoint_than_its_runs_last_is_refused(tiny: list[str], tmp_path: Path):
+    """Issue 35, S1: fit --ckpt_path best on a run whose newest state is past its best rewrote last.ckpt
+    back to the best's step, and the newer state was gone."""
+    every = ["--trainer.limit_val_batches=0", "--checkpoint.monitor=null", "--checkpoint.save_top_k=-1",
+             "--checkpoint.every_n_train_steps=2"]
+    main(["fit", *tiny, *every, "--trainer.max_steps=4"])
+    folder = tmp_path / "run" / "checkpoints"
+    older = folder / "best-0-2.ckpt"
+    assert _checkpoint_step(older) == 2 and _checkpoint_step(folder / "last.ckpt") == 4
+    with pytest.raises(ConfigError, match=rf"^fit --ckpt_path {older}: {older} holds step 2 but its run's {folder}/last.ckpt "
+                                          r"holds step 4, which resuming would overwrite with the older state; --ckpt_path "):
+        main(["fit", *tiny, *every, "--trainer.max_steps=6", f"--ckpt_path={older}"])
+    assert _checkpoint_step(folder / "last.ckpt") == 4

@@ -174,6 +174,7 @@ class LitDrawCLI(LightningCLI):
         :func:`model_mismatch`) or, for ``fit``, holds weights only. Reads it once, here."""
         config = self.config[subcommand]
         ckpt_path, untrained = config.get("ckpt_path"), config.get("untrained")
+        asked = ckpt_path  # as given: last / best / hpc are resolved to a file below
         root = config["trainer"]["default_root_dir"] or "."
         if untrained and subcommand == "fit":
             raise ConfigError("--untrained is for validate, test and predict (fit starts from untrained weights anyway)")
@@ -228,6 +229,15 @@ class LitDrawCLI(LightningCLI):
                 f"--ckpt_path {ckpt_path} holds weights only (no optimiser or loop state), so fit cannot resume it; "
                 f"--init_from {ckpt_path} trains on from its weights with a fresh optimiser"
             )
+        if subcommand == "fit":
+            newer = resume.newer_last(ckpt_path, self._checkpoint)
+            if newer is not None:
+                raise ConfigError(
+                    f"fit --ckpt_path {asked}: {ckpt_path} holds step {self._checkpoint.get('global_step')} but its run's "
+                    f"{newer} holds step {resume.read_checkpoint(newer).get('global_step')}, which resuming would overwrite "
+                    f"with the older state; --ckpt_path {newer} resumes the newest, --init_from {ckpt_path} starts a new run "
+                    "from these weights"
+                )
 
     @staticmethod
     def _read_model_checkpoint(path: str, config: Any, flag: str, net_only: bool = False) -> dict[str, Any]:

@@ -376,6 +376,21 @@ def read_checkpoint(path: str | Path, flag: str = "--ckpt_path") -> dict[str, An
     return checkpoint
 
 
+def newer_last(path: str | Path, checkpoint: dict[str, Any]) -> Path | None:
+    """The ``last.ckpt`` beside ``path`` (``checkpoint``, loaded) when it holds a later step: a fit
+    resumed from ``path`` writes on into that folder and would overwrite it (``--ckpt_path best`` on
+    a run whose newest state is past its best). ``None`` when there is none, or it is not newer."""
+    path = Path(path)
+    last = path.parent / LAST
+    if path.resolve().parent.name != CHECKPOINTS or not last.is_file() or last.resolve() == path.resolve():
+        return None
+    try:
+        step = read_checkpoint(last).get("global_step", -1)
+    except ConfigError:  # a torn last.ckpt holds nothing to keep
+        return None
+    return last if step > checkpoint.get("global_step", -1) else None
+
+
 def is_stripped(checkpoint: dict[str, Any]) -> bool:
     """Whether a checkpoint holds weights only (``reproduce``'s shipped ones): nothing a fit can resume."""
     return "state_dict" in checkpoint and "optimizer_states" not in checkpoint
