@@ -428,3 +428,30 @@ def test_a_resume_from_an_older_checkpoint_than_its_runs_last_is_refused(tiny: l
                                           r"holds step 4, which resuming would overwrite with the older state; --ckpt_path "):
         main(["fit", *tiny, *every, "--trainer.max_steps=6", f"--ckpt_path={older}"])
     assert _checkpoint_step(folder / "last.ckpt") == 4
+
+
+def test_a_second_fit_into_a_run_another_process_trains_is_refused_and_a_killed_ones_lock_taken_over(
+    tiny: list[str], tmp_path: Path
+):
+    """Issue 35, S5: two fits --ckpt_path last into one root at once both trained the same epoch into one
+    folder, overwriting each other's checkpoints and sharing one W&B run and CSV log."""
+    import socket
+
+    args = [*tiny, "--trainer.limit_val_batches=0"]
+    main(["fit", *args, "--trainer.max_steps=2"])
+    folder = (tmp_path / "run" / "checkpoints").resolve()
+    assert not (folder / resume.LOCK).exists()  # released when the fit ended
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (folder / resume.LOCK).write_text(f"{other.pid} {socket.gethostname()} {resume._process_start(other.pid)}\n")
+        with pytest.raises(ConfigError, match=rf"^fit --ckpt_path last: the run in {folder} is being trained by process "
+                                              rf"{other.pid} on {socket.gethostname()} \(its lock {folder}/.lock\)"):
+            main(["fit", *args, "--trainer.max_steps=4", "--ckpt_path=last"])
+        assert len(list((tmp_path / "wandb").glob("offline-run-*"))) == 1  # refused before a W&B run was started
+    finally:
+        other.kill()
+        other.wait()
+    # the holder was killed (SIGKILL: it could not remove its lock): the next resume takes the run over
+    resumed = main(["fit", *args, "--trainer.max_steps=4", "--ckpt_path=last"])
+    assert resumed.trainer.global_step == 4 and _checkpoint_step(folder / "last.ckpt") == 4
+    assert not (folder / resume.LOCK).exists()

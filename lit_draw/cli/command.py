@@ -230,6 +230,10 @@ class LitDrawCLI(LightningCLI):
                 f"--init_from {ckpt_path} trains on from its weights with a fresh optimiser"
             )
         if subcommand == "fit":
+            folder = Path(ckpt_path).resolve().parent
+            holder = resume.run_holder(folder) if folder.name == resume.CHECKPOINTS else None
+            if holder is not None:  # refused before anything is made (a W&B run, a log)
+                raise ConfigError(f"fit --ckpt_path {asked}: {resume.busy_message(folder, holder)}")
             newer = resume.newer_last(ckpt_path, self._checkpoint)
             if newer is not None:
                 raise ConfigError(
@@ -433,6 +437,7 @@ def main(args: list[str] | None = None) -> Any:
         message = " ".join(str(error).split())
         raise ConfigError(f"{message} (python -m lit_draw {command} --help lists every option)".replace("  ", " ")) from None
     finally:
+        resume.release_runs()
         _finish_wandb_run()
 
 

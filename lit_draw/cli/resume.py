@@ -8,6 +8,10 @@
   ``last.ckpt`` saved under ``<default_root_dir>``, whatever the link says. A resumed fit writes
   on into the folder of the checkpoint it resumes from (the CLI tells :class:`RunFolder` which),
   and ``last.ckpt`` is overwritten, never versioned to ``last-v1.ckpt``.
+* **One process per run.** The process training a run names itself in its checkpoint folder's
+  ``.lock`` (:func:`lock_run`); a second ``fit --ckpt_path last`` into that run is refused while the
+  first lives (two such fits both trained the same epoch into one folder, overwriting each other's
+  checkpoints and sharing one log). A lock left by a killed process is taken over.
 * :class:`NewestLast` is the CLI's checkpoint callback: ``ModelCheckpoint`` whose ``last.ckpt`` is
   rewritten at every validation and at the end of every training epoch and of the fit, whatever
   the monitored metric did (Lightning's own rewrites it only when a top-k checkpoint was saved at
@@ -37,6 +41,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import socket
 import time
 import warnings
 import zipfile
@@ -298,6 +303,7 @@ class RunFolder(Callback):
             else:
                 folder = (root / _run_name(trainer) / CHECKPOINTS).resolve()
             folder.mkdir(parents=True, exist_ok=True)
+            lock_run(folder)
             folder = str(folder)
         folder = trainer.strategy.broadcast(folder)
         for callback in callbacks:
@@ -305,6 +311,93 @@ class RunFolder(Callback):
             if isinstance(callback, NewestLast):  # the link moves at the first save, not before
                 callback.latest_link = Path(trainer.default_root_dir)
         rank_zero_info(f"lit_draw: this fit's checkpoints and config.yaml go to {folder}")
+
+
+#: The file in a run's checkpoint folder that names the process training the run (see :func:`lock_run`).
+LOCK = ".lock"
+_held: set[Path] = set()  # the locks this process holds
+
+
+def _process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot; ``""`` where ``/proc`` does not say),
+    so that a pid used again by another process is not taken for the run's."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _this_process() -> str:
+    return f"{os.getpid()} {socket.gethostname()} {_process_start(os.getpid())}"
+
+
+def run_holder(folder: str | Path) -> str | None:
+    """``"process <pid> on <host>"`` while another process than this one trains the run whose
+    checkpoint folder is ``folder`` (its :data:`LOCK` names it), else ``None`` (no lock, or one left
+    by a process that is gone: killed, so it could not remove it). A lock from another machine
+    cannot be checked from here and counts as held."""
+    try:
+        pid, host, *start = (Path(folder) / LOCK).read_text().split()
+        pid = int(pid)
+    except (OSError, ValueError):
+        return None
+    if host == socket.gethostname():
+        if pid == os.getpid():
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, another user's
+        if start and _process_start(pid) and start[0] != _process_start(pid):
+            return None  # the pid is another process's now
+    return f"process {pid} on {host}"
+
+
+def lock_run(folder: str | Path) -> None:
+    """Mark the run whose checkpoint folder is ``folder`` as trained by this process, or refuse
+    while another live process does (two fits resuming one run overwrote each other's checkpoints
+    and shared one log). Released by :func:`release_runs` (``python -m lit_draw`` calls it as a
+    command ends, however it ends); a lock left by a killed process is taken over.
+
+    Raises:
+        ConfigError: another process holds the run.
+    """
+    lock = Path(folder) / LOCK
+    for _ in range(2):
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = run_holder(folder)
+            if holder is not None:
+                raise ConfigError(busy_message(folder, holder)) from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(descriptor, "w") as file:
+            file.write(_this_process() + "\n")
+        _held.add(lock)
+        return
+    raise ConfigError(busy_message(folder, run_holder(folder) or "another process"))
+
+
+def busy_message(folder: str | Path, holder: str) -> str:
+    """The refusal of a fit into the run ``holder`` trains (:func:`run_holder`)."""
+    return (
+        f"the run in {folder} is being trained by {holder} (its lock {Path(folder) / LOCK}); wait for it to end or "
+        f"stop it, then --ckpt_path last resumes it (remove the lock only if that process is gone)"
+    )
+
+
+def release_runs() -> None:
+    """Remove the locks this process holds (see :func:`lock_run`)."""
+    for lock in list(_held):
+        try:
+            if lock.read_text().split()[:1] == [str(os.getpid())]:
+                lock.unlink()
+        except (OSError, IndexError):
+            pass
+        _held.discard(lock)
 
 
 class CheckpointOnSignal(Callback):
