@@ -231,7 +231,9 @@ class LitDrawCLI(LightningCLI):
             )
         if subcommand == "fit":
             folder = Path(ckpt_path).resolve().parent
-            holder = resume.run_holder(folder) if folder.name == resume.CHECKPOINTS else None
+            first = all(os.environ.get(key, "0") == "0" for key in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
+            # rank 0 locks the run; its other ranks train the same run
+            holder = resume.run_holder(folder) if first and folder.name == resume.CHECKPOINTS else None
             if holder is not None:  # refused before anything is made (a W&B run, a log)
                 raise ConfigError(f"fit --ckpt_path {asked}: {resume.busy_message(folder, holder)}")
             newer = resume.newer_last(ckpt_path, self._checkpoint)
