@@ -312,6 +312,8 @@ def test_overrides_that_change_what_a_row_measures_make_a_scratch_run_and_harmle
     scratch = reproduce.scratch_outputs(changes)
     assert not scratch.export and scratch.runs.parent == reproduce.SCRATCH_RUNS and scratch.results_json.name == "results-scratch.json"
     assert scratch != reproduce.scratch_outputs(["data.test_size: None -> 400"])  # one protocol per folder
+    # issue 35, S2: a debug run's one-batch "epoch" landed in runs/reproduce/, and the next real run resumed it
+    assert reproduce.protocol_changes([RAM_ROW], ["--trainer.fast_dev_run=true"]) == ["trainer.fast_dev_run: False -> True"]
 
 
 def test_a_record_made_with_protocol_overrides_is_not_one_of_the_rows_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -9,7 +9,7 @@ really ran can be set against the one the row gives now.
 
 The protocol is the part of a resolved config that decides the numbers (:data:`MEASURED`, less
 :data:`NOT_MEASURED`): the model and objective, the data, the optimiser and schedule, the starting
-weights, the budget, gradient clipping and accumulation, precision, when validation runs and what
+weights, the budget (``fast_dev_run`` too: one batch of each), gradient clipping and accumulation, precision, when validation runs and what
 it selects the tested checkpoint by. Logging, callbacks, progress bars, devices, time limits and
 folders are not part of it, and neither is the seed (each seed has its own folder).
 """
@@ -30,6 +30,7 @@ MEASURED = (
     "checkpoint.mode",
     "trainer.max_epochs",
     "trainer.max_steps",
+    "trainer.fast_dev_run",
     "trainer.accumulate_grad_batches",
     "trainer.gradient_clip_val",
     "trainer.gradient_clip_algorithm",
