@@ -334,6 +334,15 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
     ),
     "view_missing_checkpoint": (["view", "--ckpt", "none.ckpt", "--out", "v.html"], r"^--ckpt none.ckpt: no such file$", None),
     "view_no_samples": (["view", "--ckpt", "none.ckpt", "--samples", "0", "--out", "v.html"], r"^--samples must be an int >= 1, got 0$", None),
+    "view_data_config_not_yaml": (
+        ["view", "--ckpt", "none.ckpt", "--data-config", "bad.yaml", "--out", "v.html"],
+        r"^--data-config bad.yaml: not valid YAML at line 2, column 1", _write("bad.yaml", "data: [\n"),
+    ),
+    "view_out_a_folder": (
+        ["view", "--ckpt", "none.ckpt", "--data-config", "d.yaml", "--out", "pages"],
+        r"^--out must be the HTML file to write, got pages \(a folder; e.g. --out pages/view.html\)$",
+        lambda tmp_path, monkeypatch: ((tmp_path / "pages").mkdir(), (tmp_path / "d.yaml").write_text("canvas_size: 60\n")),
+    ),
     "sweep_missing_file": (["sweep", "none.yaml"], r"^sweep file none.yaml: no such file$", _sweep_file("other.yaml")),
     "sweep_unknown_method": (["sweep", "s.yaml"], r"^s.yaml is not a valid W&B sweep config: 'gird' is not one of", _sweep_file("s.yaml", method="gird")),
     "sweep_server_only_method": (["sweep", "s.yaml"], r"^s.yaml: method must be one of grid, random, bayes to run here, got 'custom'$", _sweep_file("s.yaml", method="custom")),

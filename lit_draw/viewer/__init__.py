@@ -64,6 +64,9 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
         raise ConfigError(f"--samples must be an int >= 1, got {options.samples}")
     if options.summary_size is not None and options.summary_size < options.samples:
         raise ConfigError(f"--summary-size must be >= --samples ({options.samples}), got {options.summary_size}")
+    out = Path(options.out)
+    if out.is_dir():
+        raise ConfigError(f"--out must be the HTML file to write, got {out} (a folder; e.g. --out {out / 'view.html'})")
     try:
         settings = data_settings(options.data_config or _default_data_config(options.ckpt))
     except ValueError as error:
@@ -74,7 +77,6 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
     if options.summary_size is not None:
         canvases, labels = canvases[: options.summary_size], labels[: options.summary_size]
     data = page_data(options.ckpt, canvases, labels, options.samples, options.title, options.seed)
-    out = Path(options.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_page(data), encoding="utf-8")
     for error in data["errors"]:

@@ -190,7 +190,14 @@ def data_settings(config: str | Path) -> dict[str, Any]:
     path = Path(config)
     if not path.is_file():
         raise ValueError(f"--data-config: no such file {str(path)!r}")
-    settings = yaml.safe_load(path.read_text()) or {}
+    try:
+        settings = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        raise ValueError(f"--data-config {path}: not valid YAML{line} ({getattr(error, 'problem', None) or error})") from error
+    except UnicodeDecodeError as error:
+        raise ValueError(f"--data-config {path}: not a text file, so not YAML") from error
     if not isinstance(settings, dict):
         raise ValueError(f"--data-config {str(path)!r} must hold a mapping of data settings")
     if "data" in settings:
