@@ -343,6 +343,10 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         r"^--out must be the HTML file to write, got pages \(a folder; e.g. --out pages/view.html\)$",
         lambda tmp_path, monkeypatch: ((tmp_path / "pages").mkdir(), (tmp_path / "d.yaml").write_text("canvas_size: 60\n")),
     ),
+    "reproduce_rows_missing": (["reproduce", "--rows", "none.yaml", "--list"], r"^--rows none.yaml: no such file$", None),
+    "reproduce_rows_not_yaml": (
+        ["reproduce", "--rows=bad.yaml", "--list"], r"^--rows bad.yaml: not valid YAML at line 2, column 1", _write("bad.yaml", "- name: [\n"),
+    ),
     "sweep_missing_file": (["sweep", "none.yaml"], r"^sweep file none.yaml: no such file$", _sweep_file("other.yaml")),
     "sweep_unknown_method": (["sweep", "s.yaml"], r"^s.yaml is not a valid W&B sweep config: 'gird' is not one of", _sweep_file("s.yaml", method="gird")),
     "sweep_server_only_method": (["sweep", "s.yaml"], r"^s.yaml: method must be one of grid, random, bayes to run here, got 'custom'$", _sweep_file("s.yaml", method="custom")),

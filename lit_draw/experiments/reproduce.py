@@ -121,7 +121,17 @@ def scratch_outputs(changes: list[str]) -> Outputs:
 
 def load_rows(path: str | Path = ROWS_FILE) -> dict[str, Row]:
     """Read a rows file (a YAML list of rows, see ``configs/reproduce.yaml``), by name."""
-    entries = yaml.safe_load(Path(path).read_text())
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--rows {path}: no such file")
+    try:
+        entries = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        raise ConfigError(f"--rows {path}: not valid YAML{line} ({getattr(error, 'problem', None) or error})") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"--rows {path}: not a text file, so not YAML") from error
     if not isinstance(entries, list):
         raise ConfigError(f"{path} must hold a list of rows, got {type(entries).__name__}")
     rows: dict[str, Row] = {}
