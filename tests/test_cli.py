@@ -347,6 +347,10 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
     "reproduce_rows_not_yaml": (
         ["reproduce", "--rows=bad.yaml", "--list"], r"^--rows bad.yaml: not valid YAML at line 2, column 1", _write("bad.yaml", "- name: [\n"),
     ),
+    "figures_unknown_study_rows": (
+        ["figures", "--study", "nope1", "nope2", "--wsram", "--out", "figs"],
+        r"^--study must name rows of reproduce.yaml or rows with seeds under runs/reproduce or records \(study_all_step, .*\), got nope1, nope2$", None,
+    ),
     "sweep_missing_file": (["sweep", "none.yaml"], r"^sweep file none.yaml: no such file$", _sweep_file("other.yaml")),
     "sweep_unknown_method": (["sweep", "s.yaml"], r"^s.yaml is not a valid W&B sweep config: 'gird' is not one of", _sweep_file("s.yaml", method="gird")),
     "sweep_server_only_method": (["sweep", "s.yaml"], r"^s.yaml: method must be one of grid, random, bayes to run here, got 'custom'$", _sweep_file("s.yaml", method="custom")),

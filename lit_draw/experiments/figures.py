@@ -60,6 +60,7 @@ from lit_draw.experiments.seed_runs import (
     row_label,
 )
 from lit_draw.experiments import study_claims, wsram_claims
+from lit_draw.errors import ConfigError
 from lit_draw.experiments.results import RESULTS_JSON, read_json
 
 STUDY_ROWS = ("study_all_step", "study_last_step")
@@ -292,6 +293,8 @@ def main(args: list[str] | None = None) -> list[Path]:
         parser.error(f"--results must be a results file, got {str(options.results)!r}: no such file")
     entries = read_json(options.results or RESULTS_JSON) or []
     listed = {e["row"]: dict(zip(e["seeds"], e.get("seed_status") or ["done"] * len(e["seeds"]))) for e in entries}
+    for flag, names in (("--study", options.study), ("--wsram", options.wsram)):
+        _check_rows(flag, names, options.runs, options.records, listed)
     study = {row: seeds_shown(options.runs, row, _keys(listed.get(row)), options.records) for row in options.study}
     wsram = {row: seeds_shown(options.runs, row, _keys(listed.get(row)), options.records) for row in options.wsram}
     if not _complete("study", options.runs, options.records, options.study, listed, options.allow_missing):
@@ -321,6 +324,27 @@ def main(args: list[str] | None = None) -> list[Path]:
             print(f"wrote {path}:\n{path.read_text()}")
             written.append(path)
     return written
+
+
+def _check_rows(flag: str, names: Sequence[str], runs: Path, kept: Path, listed: dict[str, dict[int, str]]) -> None:
+    """Refuse a row that is none of reproduce's (``configs/reproduce.yaml``), nor in ``results.json``,
+    nor has seeds under ``runs`` or ``kept``: its figures would be drawn empty without a word.
+
+    Raises:
+        ConfigError: naming the flag, the unknown rows and the rows there are.
+    """
+    from lit_draw.experiments.reproduce import ROWS_FILE, load_rows
+
+    shipped = list(load_rows(ROWS_FILE)) if ROWS_FILE.is_file() else []
+    unknown = [
+        name for name in names
+        if name not in shipped and name not in listed and not (runs / name).is_dir() and not (kept / name).is_dir()
+    ]
+    if unknown:
+        raise ConfigError(
+            f"{flag} must name rows of {ROWS_FILE.name} or rows with seeds under {runs} or {kept} "
+            f"({', '.join(shipped)}), got {', '.join(unknown)}"
+        )
 
 
 def _keys(statuses: dict[int, str] | None) -> set[int] | None:
