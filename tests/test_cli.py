@@ -182,6 +182,7 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
     "validate_without_ckpt_path": ([TINY, "validate"], r"^validate needs --ckpt_path", None),
     "predict_without_ckpt_path": ([TINY, "predict"], r"^predict needs --ckpt_path", None),
     "fit_untrained": ([TINY, "fit", "--untrained=true"], r"^--untrained is for validate, test and predict", None),
+    "fit_untrained_bare": ([TINY, "fit", "--untrained"], r"^--untrained is for validate, test and predict", None),
     "ckpt_missing": ([TINY, "test", "--ckpt_path=missing.ckpt"], r"^--ckpt_path missing.ckpt: no such file$", None),
     "fit_ckpt_missing": ([TINY, "fit", "--ckpt_path=missing.ckpt"], r"^--ckpt_path missing.ckpt: no such file$", None),
     "ckpt_truncated": (
@@ -488,8 +489,10 @@ def test_a_checkpoint_of_another_model_or_other_settings_is_refused_and_its_conf
 
 
 def test_untrained_evaluation_runs_only_when_asked_for(tiny: list[str]):
-    cli = main(["test", *tiny, "--untrained=true"])
+    # --untrained, as the README and the refusal without --ckpt_path write it (only --untrained=true parsed: issue 35)
+    cli = main(["test", *tiny, "--untrained"])
     assert "test/acc" in cli.trainer.callback_metrics
+    assert resolved_config(["validate", *tiny, "--untrained", "--trainer.limit_val_batches=1"])["untrained"] is True
 
 
 def test_predict_writes_per_glimpse_probabilities_and_names_the_file(tiny: list[str], capsys: pytest.CaptureFixture[str]):

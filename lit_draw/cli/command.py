@@ -119,7 +119,7 @@ class LitDrawCLI(LightningCLI):
             }
         )
         parser.add_argument(
-            "--untrained", type=bool, default=False,
+            "--untrained", type=bool, nargs="?", const=True, default=False,  # --untrained, as --untrained=true
             help="validate / test / predict: score the untrained model on purpose (else --ckpt_path is required)",
         )
         parser.add_argument(
