@@ -265,6 +265,7 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         r"^ckpt_path must come from the command line, got 'a.ckpt' from --config saved.yaml: .* checkpoint to evaluate",
         _write("saved.yaml", "ckpt_path: a.ckpt\n"),
     ),
+    "no_command": ([], r"^a command is needed, one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, plateau, view ", None),
     "bench_zero_steps": (["bench", "--model", "draw", "--steps", "0"], r"^--steps must be a positive int, got 0$", None),
     "bench_negative_steps": (["bench", "--model", "draw", "--steps=-1"], r"^--steps must be a positive int, got -1$", None),
     "bench_zero_batch": (["bench", "--model", "draw", "--batch-size", "0"], r"^--batch-size must be a positive int, got 0$", None),
@@ -371,7 +372,7 @@ def test_ordinary_mistakes_are_one_line_errors_naming_the_file_or_field(
     args, pattern, setup = ONE_LINE_ERRORS[case]
     if setup is not None:
         setup(tmp_path, monkeypatch)
-    if args[0] == TINY:
+    if args and args[0] == TINY:
         args = [args[1], *tiny, *args[2:]]
     with pytest.raises(LitDrawError, match=pattern) as info:
         main(args)

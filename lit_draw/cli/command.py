@@ -420,9 +420,11 @@ def main(args: list[str] | None = None) -> Any:
     argv = sys.argv[1:] if args is None else list(args)
     if argv and argv[0] in EXTRA_COMMANDS:
         return importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
+    commands = ", ".join([*LIGHTNING_COMMANDS, *EXTRA_COMMANDS])
     if argv and not argv[0].startswith("-") and argv[0] not in LIGHTNING_COMMANDS:
-        commands = ", ".join([*LIGHTNING_COMMANDS, *EXTRA_COMMANDS])
         raise ConfigError(f"command must be one of {commands}, got {argv[0]!r} (python -m lit_draw --help)")
+    if not argv:  # LightningCLI's own refusal names only its four
+        raise ConfigError(f"a command is needed, one of {commands} (python -m lit_draw --help)")
     check_config_files(argv)
     try:
         return LitDrawCLI(
