@@ -214,6 +214,8 @@ def test_a_python_m_lit_draw_fit_stopped_by_ctrl_c_saves_last_and_exits_130(tiny
     )
     assert result.returncode == 130, result.stderr[-2000:]
     assert "Ctrl-C: stopping after this batch and saving last.ckpt" in result.stdout + result.stderr
+    assert "Received SIGTERM" not in result.stdout + result.stderr  # Lightning's line names the signal that came (issue 35)
+    assert "Received SIGINT: 2" in result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     assert _checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 2
 

@@ -38,6 +38,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import signal
@@ -400,6 +401,10 @@ def release_runs() -> None:
         _held.discard(lock)
 
 
+#: The logger of Lightning's signal handlers.
+_SIGNAL_LOG = logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector")
+
+
 class CheckpointOnSignal(Callback):
     """Saves ``last.ckpt`` before a fit stops on SIGTERM, SIGUSR1 or a first SIGINT (Ctrl-C), and makes
     the process exit with ``128 + signal number`` (see the module docstring)."""
@@ -407,7 +412,19 @@ class CheckpointOnSignal(Callback):
     def __init__(self) -> None:
         self.signum: int = signal.SIGTERM
 
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Lightning's "Received SIGTERM: 15" names the signal that came (SIGINT, SIGUSR1), not the
+        SIGTERM this callback turned it into."""
+        if self.signum != signal.SIGTERM and "Received SIGTERM" in record.getMessage():
+            name = signal.Signals(self.signum).name
+            record.msg, record.args = record.getMessage().replace("SIGTERM: 15", f"{name}: {int(self.signum)}"), ()
+        return True
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        _SIGNAL_LOG.removeFilter(self)
+
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        _SIGNAL_LOG.addFilter(self)
         # After Lightning has registered its own handlers (whose teardown restores this one too).
         if hasattr(signal, "SIGUSR1") and not SLURMEnvironment.detect():
             if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
@@ -429,6 +446,7 @@ class CheckpointOnSignal(Callback):
         os.kill(os.getpid(), signal.SIGTERM)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        _SIGNAL_LOG.removeFilter(self)
         if not isinstance(exception, SIGTERMException):
             return
         exception.code = 128 + int(self.signum)
