@@ -443,6 +443,7 @@ def main(args: list[str] | None = None) -> Any:
     finally:
         resume.release_runs()
         _finish_wandb_run()
+        resume.remove_undone()
 
 
 class _Parsed(Exception):

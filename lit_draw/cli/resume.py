@@ -38,9 +38,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import shutil
 import signal
 import socket
 import time
@@ -175,6 +177,7 @@ class NewestLast(ModelCheckpoint):
         epoch has trained). Keys logged in training are not known yet and are let through."""
         logged = sorted(k for k in trainer.callback_metrics if not k.startswith("train/"))
         if self.monitor is not None and not self.monitor.startswith("train/") and self.monitor not in logged:
+            undo_new_run(trainer)
             raise ConfigError(f"checkpoint.monitor must be a key the model logs ({', '.join(logged)}), got {self.monitor!r}")
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -184,6 +187,38 @@ class NewestLast(ModelCheckpoint):
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_train_end(trainer, pl_module)
         self.save_newest_last(trainer)
+
+
+#: Offline W&B run folders of refused fits, removed once the W&B run is closed (:func:`remove_undone`).
+_undone: list[Path] = []
+
+
+def undo_new_run(trainer: Trainer) -> None:
+    """Remove what a new fit refused at its sanity check made: its run folder (``config.yaml``, no
+    checkpoint yet) now, and its offline W&B run folder once the W&B run is closed
+    (:func:`remove_undone`). A resumed run's folder is left as it is."""
+    run_folder = next((c for c in trainer.callbacks if isinstance(c, RunFolder)), None)
+    created = run_folder.created if run_folder is not None else None
+    if created is not None and not any(created.glob("*.ckpt")):
+        shutil.rmtree(created, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            created.parent.rmdir()  # <root>/<run id>, when nothing else is in it
+    for logger in trainer.loggers:
+        experiment = getattr(logger, "_experiment", None) if isinstance(logger, WandbLogger) else None
+        folder = Path(experiment.dir).parent if experiment is not None and getattr(experiment, "dir", None) else None
+        if folder is not None and folder.name.startswith("offline-run-"):
+            _undone.append(folder)
+
+
+def remove_undone() -> None:
+    """Remove the W&B run folders :func:`undo_new_run` named (call after the W&B run is closed)."""
+    while _undone:
+        folder = _undone.pop()
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            for link in folder.parent.glob("latest-run"):  # W&B's link to the newest run, now to nothing
+                if link.is_symlink() and not link.exists():
+                    link.unlink()
 
 
 def _stops_mid_epoch(trainer: Trainer) -> bool:
@@ -285,6 +320,7 @@ class RunFolder(Callback):
 
     def __init__(self, resume_from: str | Path | None = None) -> None:
         self.resume_from = None if resume_from is None else Path(resume_from).resolve()
+        self.created: Path | None = None  # the folder a new run made (on rank 0)
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage != "fit":
@@ -303,6 +339,7 @@ class RunFolder(Callback):
                 folder = resumed.parent  # resume writes on into the run it resumes
             else:
                 folder = (root / _run_name(trainer) / CHECKPOINTS).resolve()
+                self.created = None if folder.exists() else folder
             folder.mkdir(parents=True, exist_ok=True)
             lock_run(folder)
             folder = str(folder)
