@@ -548,12 +548,16 @@ def test_steps_logged_again_after_a_resume_keep_their_newest_value(tmp_path: Pat
     assert [r["step"] for r in seed.history if "train/loss" in r] == list(range(8))
 
 
-def test_a_monitor_typo_leaves_no_run_behind(tiny: list[str], tmp_path: Path):
+def test_a_monitor_typo_or_a_too_long_val_check_interval_leaves_no_run_behind(tiny: list[str], tmp_path: Path):
     """Issue 35: the refusal of a monitored key the model does not log came after the run's folder, its
     config.yaml and a W&B run were made; it leaves none of them."""
     with pytest.raises(ConfigError, match=r"^checkpoint.monitor must be a key the model logs"):
         main(["fit", *tiny, "--checkpoint.monitor=val/acc_typo", "--trainer.max_steps=2"])
     assert list((tmp_path / "run").glob("*/checkpoints")) == [] and list((tmp_path / "run").iterdir()) == []
     assert list((tmp_path / "wandb").glob("*run-*")) == []
+    # nor does a val_check_interval longer than an epoch, which Lightning finds once the data is known
+    with pytest.raises(ConfigError, match=r"^trainer.val_check_interval must be at most the training batches of an epoch"):
+        main(["fit", *tiny, "--trainer.val_check_interval=1000", "--trainer.max_steps=2"])
+    assert list((tmp_path / "run").iterdir()) == [] and list((tmp_path / "wandb").glob("*run-*")) == []
     cli = main(["fit", *tiny, "--trainer.max_steps=1", "--trainer.limit_val_batches=0"])  # the next fit is not disturbed
     assert len(list((tmp_path / "wandb").glob("offline-run-*"))) == 1 and cli.trainer.global_step == 1

@@ -321,6 +321,7 @@ class LitDrawCLI(LightningCLI):
             if found is None:
                 raise
             interval, batches = found.groups()
+            resume.undo_new_run(self.trainer)  # found after the new run's folder and W&B run were made
             raise ConfigError(
                 f"trainer.val_check_interval must be at most the training batches of an epoch ({batches}), or a float "
                 f"<= 1.0 (a fraction of an epoch), or come with trainer.check_val_every_n_epoch=null (every that many "
