@@ -174,6 +174,41 @@ def _read_only_empty_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(mnist, "_writable", lambda folder: False)  # chmod does not stop root, who runs CI
 
 
+def _fit_without_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A default_root_dir ``root`` whose fit (run id abc) logged to ./wandb, and no test."""
+    (tmp_path / "root" / "abc" / "checkpoints").mkdir(parents=True)
+    run = tmp_path / "wandb" / "offline-run-20260101_000000-abc" / "csv"
+    run.mkdir(parents=True)
+    (run / "metrics.csv").write_text("step,epoch,val/acc\n2,0,0.5\n")
+
+
+def _metrics_not_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tmp_path / "wandb" / "offline-run-20260101_000000-abc" / "csv"
+    run.mkdir(parents=True)
+    (run / "metrics.csv").write_text("step,epoch,test/acc\n2,0,0.5\n3,0,oops\n")
+
+
+def _binary_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tmp_path / "wandb" / "offline-run-20260101_000000-abc" / "csv"
+    run.mkdir(parents=True)
+    (run / "metrics.csv").write_bytes(bytes(range(256)) * 4)
+
+
+def _kept_seed(**files: bytes) -> Callable[[Path, pytest.MonkeyPatch], None]:
+    def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        seed = tmp_path / "records" / "study_all_step" / "seed0"
+        seed.mkdir(parents=True)
+        for name, content in files.items():
+            (seed / name.replace("__", ".")).write_bytes(content)
+    return write
+
+
+def _truncated_gzip() -> bytes:
+    import gzip
+
+    return gzip.compress(b"step,epoch,val/acc\n" + b"".join(b"%d,0,0.5\n" % s for s in range(2000)))[:300]
+
+
 TINY = "tiny"  # the case's arguments follow the tiny DRAW run's
 #: id -> (arguments, what the one line must say, setup in tmp_path). Each is an ordinary mistake that
 #: once gave a traceback from deep inside a library, or named no file.
@@ -352,6 +387,35 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
     "figures_unknown_study_rows": (
         ["figures", "--study", "nope1", "nope2", "--wsram", "--out", "figs"],
         r"^--study must name rows of reproduce.yaml or rows with seeds under runs/reproduce or records \(study_all_step, .*\), got nope1, nope2$", None,
+    ),
+    # halting-frontier and figures on what fit and test write, or on damaged files (issue 35)
+    "halting_frontier_on_a_default_root_dir": (
+        ["halting-frontier", "--title", "t", "--all-step", "root", "--halting", "root", "--out", "f.png"],
+        r"^no W&B run folder under root, a trainer.default_root_dir: fit writes its W&B runs to \S*wandb \(WANDB_DIR=<folder> .*\); "
+        r"its fit's are \S*wandb/offline-run-20260101_000000-abc; give the W&B run folder of the test run after fit", _fit_without_test,
+    ),
+    "halting_frontier_on_a_fit_without_its_test": (
+        ["halting-frontier", "--title", "t", "--all-step", "wandb/offline-run-20260101_000000-abc", "--halting",
+         "wandb/offline-run-20260101_000000-abc", "--out", "f.png"],
+        r"logged no test/halt_glimpses \(`python -m lit_draw test` logs to a W&B run of its own: give the test's W&B run folder",
+        _fit_without_test,
+    ),
+    "halting_frontier_metrics_not_a_number": (
+        ["halting-frontier", "--title", "t", "--all-step", "wandb", "--halting", "wandb", "--out", "f.png"],
+        r"^metrics file .*offline-run-20260101_000000-abc/csv/metrics.csv: line 3, column test/acc: not a number, got 'oops'$",
+        _metrics_not_numbers,
+    ),
+    "halting_frontier_metrics_binary": (
+        ["halting-frontier", "--title", "t", "--all-step", "wandb", "--halting", "wandb", "--out", "f.png"],
+        r"^metrics file .*/csv/metrics.csv: not a CSV text file \(byte \d+ is not UTF-8\)$", _binary_metrics,
+    ),
+    "figures_truncated_train_metrics": (
+        ["figures", "--out", "figs", "--wsram"], r"^metrics file records/study_all_step/seed0/train_metrics.csv.gz: a truncated or corrupt gzip file",
+        _kept_seed(train_metrics__csv__gz=_truncated_gzip()),
+    ),
+    "figures_binary_confusion": (
+        ["figures", "--out", "figs", "--wsram"], r"^confusion matrix records/study_all_step/seed0/test_confusion.csv: not a CSV text file",
+        _kept_seed(test_confusion__csv=bytes(range(128, 256)) * 4),
     ),
     "sweep_missing_file": (["sweep", "none.yaml"], r"^sweep file none.yaml: no such file$", _sweep_file("other.yaml")),
     "sweep_unknown_method": (["sweep", "s.yaml"], r"^s.yaml is not a valid W&B sweep config: 'gird' is not one of", _sweep_file("s.yaml", method="gird")),

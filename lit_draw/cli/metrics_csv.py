@@ -23,10 +23,13 @@ import csv
 import gzip
 import io
 import re
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+from lit_draw.errors import ConfigError
 
 #: The folder, inside a W&B run's folder, that holds ``metrics.csv``.
 CSV_FOLDER = "csv"
@@ -105,15 +108,38 @@ def read_rows(path: str | Path) -> list[dict[str, float]]:
     """The rows of one metrics file (``metrics.csv``, or one :func:`write_rows` wrote; ``.gz``
     compressed when its name says so), as :func:`read_metrics` gives them."""
     path = Path(path)
-    with (gzip.open(path, "rt", newline="") if path.suffix == ".gz" else path.open(newline="")) as file:
-        rows = []
-        for line in csv.DictReader(file):
-            row = {key: float(value) for key, value in line.items() if value not in ("", None)}
-            for key in ("step", "epoch"):
-                if key in row:
-                    row[key] = int(row[key])
-            rows.append(row)
+    try:
+        with (gzip.open(path, "rt", newline="") if path.suffix == ".gz" else path.open(newline="")) as file:
+            reader = csv.DictReader(file)
+            rows = [_row(path, reader.line_num, line) for line in reader]
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"metrics file {path}: not a CSV text file (byte {error.start} is not UTF-8)") from error
+    except (EOFError, OSError, zlib.error) as error:  # gzip: truncated, or not gzip at all
+        if path.suffix != ".gz":
+            raise
+        raise ConfigError(f"metrics file {path}: a truncated or corrupt gzip file ({' '.join(str(error).split())})") from error
+    except csv.Error as error:
+        raise ConfigError(f"metrics file {path}: not a CSV file ({error})") from error
     return rows
+
+
+def _row(path: Path, line_number: int, line: dict[str | None, str | list[str] | None]) -> dict[str, float]:
+    """One CSV line as a row of numbers, or a :class:`ConfigError` naming the file, line and column."""
+    row = {}
+    for key, value in line.items():
+        if value in ("", None):
+            continue
+        try:
+            if key is None or isinstance(value, list):
+                raise ValueError
+            row[key] = float(value)
+        except ValueError:
+            column = "a value past the header's columns" if key is None else f"column {key}"
+            raise ConfigError(f"metrics file {path}: line {line_number}, {column}: not a number, got {value!r}") from None
+    for key in ("step", "epoch"):
+        if key in row:
+            row[key] = int(row[key])
+    return row
 
 
 def write_rows(path: str | Path, rows: list[dict[str, float]]) -> None:

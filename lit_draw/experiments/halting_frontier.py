@@ -21,11 +21,13 @@ validation (:func:`choose_on_validation`) is exported as ``checkpoints/NAME.ckpt
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lit_draw.cli.resume import CHECKPOINTS
 from lit_draw.cli.metrics_csv import CSV_FOLDER, METRICS_FILE, read_metrics, run_folders, values
 from lit_draw.errors import ConfigError
 from lit_draw.experiments.plots import panels, save
@@ -73,8 +75,24 @@ def read_run(path: str | Path) -> LoggedRun:
     path = Path(path)
     folders = [path] if (path / CSV_FOLDER / METRICS_FILE).is_file() else run_folders(path)
     if not folders:
-        raise MissingRun(f"no W&B run folder under {path}")
+        raise MissingRun(_no_run_folder(path))
     return LoggedRun(folders[-1], read_metrics(folders[-1]))
+
+
+def _no_run_folder(path: Path) -> str:
+    """Why ``path`` holds no W&B run folder, and where its runs' W&B folders are when it is a
+    ``trainer.default_root_dir`` (fit writes W&B runs to ``$WANDB_DIR/wandb``, ``./wandb`` by default)."""
+    wandb = Path(os.environ.get("WANDB_DIR", ".")) / "wandb"
+    ids = {folder.parent.name for folder in path.glob(f"*/{CHECKPOINTS}") if folder.is_dir()}
+    if not ids:
+        return f"no W&B run folder under {path}"
+    fits = [str(f) for f in (run_folders(wandb) if wandb.is_dir() else []) if f.name.rsplit("-", 1)[-1] in ids]
+    found = f"; its fit's are {', '.join(fits)}" if fits else ""
+    return (
+        f"no W&B run folder under {path}, a trainer.default_root_dir: fit writes its W&B runs to {wandb} "
+        f"(WANDB_DIR=<folder> puts them in <folder>/wandb){found}; give the W&B run folder of the test run "
+        "after fit (test logs to a W&B run of its own)"
+    )
 
 
 def read_every_run(run_dir: str | Path) -> LoggedRun:
@@ -86,7 +104,10 @@ def read_every_run(run_dir: str | Path) -> LoggedRun:
 def _last(run: LoggedRun, key: str) -> float:
     logged = values(run.rows, key)
     if not logged:
-        hint = " (run `python -m lit_draw test` after fit)" if key.startswith("test/") else ""
+        hint = (
+            " (`python -m lit_draw test` logs to a W&B run of its own: give the test's W&B run folder, or a folder "
+            "whose newest W&B run is the test after fit)" if key.startswith("test/") else ""
+        )
         raise MissingRun(f"{run.directory} logged no {key}{hint}")
     return float(logged[-1])
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lit_draw.errors import ConfigError
 from lit_draw.cli.metrics_csv import newest_per_step, read_metrics, read_rows, run_folders, write_rows
 from lit_draw.experiments.results import portable_record, write_json
 
@@ -145,8 +146,15 @@ def _read_confusion(path: Path | None) -> list[list[int]] | None:
     """A ``test_confusion.csv`` (a header, then per true class its label and its counts), or ``None``."""
     if path is None or not path.is_file():
         return None
-    with path.open(newline="") as file:
-        return [[int(v) for v in line[1:]] for line in list(csv.reader(file))[1:]]
+    try:
+        with path.open(newline="") as file:
+            lines = list(csv.reader(file))[1:]
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ConfigError(f"confusion matrix {path}: not a CSV text file ({error})") from error
+    try:
+        return [[int(v) for v in line[1:]] for line in lines]
+    except ValueError as error:
+        raise ConfigError(f"confusion matrix {path}: counts must be ints ({error})") from error
 
 
 def finished_seeds(seeds: list[SeedRuns]) -> list[SeedRuns]:
