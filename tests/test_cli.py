@@ -417,6 +417,11 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         ["figures", "--out", "figs", "--wsram"], r"^confusion matrix records/study_all_step/seed0/test_confusion.csv: not a CSV text file",
         _kept_seed(test_confusion__csv=bytes(range(128, 256)) * 4),
     ),
+    "reproduce_fast_dev_run": (  # issue 35, S2: it trained into runs/reproduce/ and failed there with a traceback
+        ["reproduce", "r", "--rows", "rows.yaml", "--", "--trainer.fast_dev_run=true"],
+        r"^reproduce: --trainer.fast_dev_run must be left out \(it trains one batch and keeps no checkpoint to test\); ",
+        _write("rows.yaml", f"- name: r\n  configs: [{CONFIGS / 'quickstart.yaml'}]\n  budget: {{epochs: 1}}\n"),
+    ),
     "sweep_missing_file": (["sweep", "none.yaml"], r"^sweep file none.yaml: no such file$", _sweep_file("other.yaml")),
     "sweep_unknown_method": (["sweep", "s.yaml"], r"^s.yaml is not a valid W&B sweep config: 'gird' is not one of", _sweep_file("s.yaml", method="gird")),
     "sweep_server_only_method": (["sweep", "s.yaml"], r"^s.yaml: method must be one of grid, random, bayes to run here, got 'custom'$", _sweep_file("s.yaml", method="custom")),

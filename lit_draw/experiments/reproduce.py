@@ -565,6 +565,12 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
         parser.error(f"ROW must be one of {', '.join([*rows, *sorted(groups)])}, got {', '.join(unknown)}")
     chosen = [row for row in rows.values() if row.name in options.rows or row.group in options.rows]
     changes = protocol_changes(chosen, overrides)
+    if any(change.startswith("trainer.fast_dev_run:") for change in changes):
+        raise ConfigError(
+            f"reproduce: --trainer.fast_dev_run must be left out (it trains one batch and keeps no checkpoint to test); "
+            f"a short scratch run is -- --trainer.max_steps=<n>, and python -m lit_draw fit --config <a row's config> "
+            f"--trainer.fast_dev_run=true checks a config"
+        )
     outputs = scratch_outputs(changes) if changes else OFFICIAL
     if changes:
         print(
