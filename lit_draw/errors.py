@@ -7,3 +7,7 @@ class LitDrawError(Exception):
 
 class ConfigError(LitDrawError, ValueError):
     """A config value, file or command-line argument that lit_draw rejects."""
+
+
+class ProcessLost(LitDrawError):
+    """A process of a multi-process (DDP) run stopped, so the others cannot go on; exit status 1."""

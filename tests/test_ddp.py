@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from lightning.pytorch import Callback, Trainer
 
 from lit_draw.cli import main
 from lit_draw.cli.metrics_csv import read_metrics, values
@@ -55,3 +57,31 @@ def test_two_process_ddp_test_equals_single_process_test_on_one_checkpoint(tiny:
         assert value == pytest.approx(single[key].item(), rel=1e-5, abs=1e-7), key
     confusion = (run_dir / "files" / "test_confusion.csv").read_text().splitlines()[1:]
     assert sum(int(n) for line in confusion for n in line.split(",")[1:]) == 33
+
+
+class KillRankAtStep(Callback):
+    """SIGKILLs rank ``rank`` at ``step``'s batch end (built by each DDP process from the command line)."""
+
+    def __init__(self, rank: int, step: int) -> None:
+        self.rank, self.step = rank, step
+
+    def on_train_batch_end(self, trainer: Trainer, *args: object) -> None:
+        if trainer.global_rank == self.rank and trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_ddp_rank_that_dies_is_named_in_one_line_with_how_to_resume(tiny: list[str], tmp_path: Path):
+    """Issue 35: rank 0 exited in 2 s with a gloo traceback when rank 1 was killed."""
+    kill = "--trainer.callbacks+=tests.test_ddp.KillRankAtStep"
+    ddp = [*tiny, "--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp", "--trainer.limit_val_batches=0",
+           "--trainer.max_steps=50", kill, "--trainer.callbacks.rank=1", "--trainer.callbacks.step=2"]
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parents[1]), env.get("PYTHONPATH")]))
+    result = subprocess.run([sys.executable, "-m", "lit_draw", "fit", *ddp], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        "python -m lit_draw: error: fit: rank 1 (exit status -9) stopped, so rank 0 of 2 cannot go on; "
+        "--ckpt_path last resumes the run from its last checkpoint"
+    ), result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]

@@ -55,7 +55,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lit_draw.cli import init_from, resume
 from lit_draw.cli.checks import check_config_files, check_trainer_values, model_mismatch, unclippable, unwritable
 from lit_draw.data import CanvasMNIST
-from lit_draw.errors import ConfigError
+from lit_draw.errors import ConfigError, ProcessLost
 from lit_draw.cli.metrics_csv import WandbRunCSV
 from lit_draw.module import AttentionClassifier
 from lit_draw.cli.predictions import PredictionFile
@@ -315,6 +315,11 @@ class LitDrawCLI(LightningCLI):
         known (an int ``val_check_interval`` longer than an epoch) becomes a :class:`ConfigError`."""
         try:
             super()._run_subcommand(subcommand)
+        except RuntimeError as error:
+            lost = _lost_rank_message(self.trainer, subcommand, error)
+            if lost is None:
+                raise
+            raise ProcessLost(lost) from error
         except ValueError as error:
             found = re.search(r"`val_check_interval` \((\d+)\) must be less than or equal to the number of the training "
                               r"batches \((\d+)\)", str(error))
@@ -358,6 +363,41 @@ class LitDrawCLI(LightningCLI):
                 f"lit_draw: starting from the weights of {start} with a fresh optimiser at epoch 0 (a new run, "
                 f"not a resume){'; drawn afresh: ' + ', '.join(reinit) if reinit else ''}"
             )
+
+
+#: What a collective says when the process at the other end is gone (gloo; NCCL says its name).
+_PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL", "gloo")
+
+
+def _lost_rank_message(trainer: Trainer, subcommand: str, error: RuntimeError) -> str | None:
+    """The one line for a multi-process run whose other process stopped (``error``: what this rank's
+    collective raised), or ``None`` when ``error`` is not that. Rank 0 of processes Lightning started
+    names the rank that stopped and its exit status, and stops Lightning's watcher from killing this
+    process before the line is printed (it stops the other ranks here instead)."""
+    import threading
+    import time
+
+    import torch.distributed as dist
+
+    if trainer.world_size <= 1 or not (
+        isinstance(error, getattr(dist, "DistError", ())) or any(marker in str(error) for marker in _PEER_GONE)
+    ):
+        return None
+    procs = list(getattr(trainer.strategy.launcher, "procs", None) or [])
+    stopped: list[str] = []
+    deadline = time.monotonic() + 2.0
+    while procs and not stopped and time.monotonic() < deadline:
+        stopped = [f"{rank} (exit status {p.returncode})" for rank, p in enumerate(procs, 1) if p.poll() not in (None, 0)]
+        time.sleep(0.1)
+    for thread in threading.enumerate():  # Lightning's watcher would SIGKILL this process within 5 s
+        if thread.name == "child-process-observer":
+            thread._run = lambda: True  # type: ignore[attr-defined]
+    for process in procs:
+        if process.poll() is None:
+            process.kill()
+    who = f"rank {', '.join(stopped)} stopped" if stopped else "another rank stopped (its connection closed)"
+    again = "--ckpt_path last resumes the run from its last checkpoint" if subcommand == "fit" else f"run {subcommand} again"
+    return f"{subcommand}: {who}, so rank {trainer.global_rank} of {trainer.world_size} cannot go on; {again}"
 
 
 def _names_ckpt_path(path: str, subcommand: str) -> bool:
