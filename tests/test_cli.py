@@ -458,6 +458,19 @@ def test_python_m_lit_draw_prints_a_mistake_in_one_line_with_status_1(tmp_path: 
     assert "Traceback" not in result.stderr
 
 
+def test_a_missing_or_unknown_command_is_refused_before_torch_lightning_or_wandb_is_imported():
+    """Issue 35 (a CLI that answers at once): benchmarks/startup.py measures it."""
+    probe = (
+        "import sys\nimport lit_draw.__main__ as entry\nsys.argv = ['lit_draw', *sys.argv[1:]]\n"
+        "try:\n    entry.run()\nexcept SystemExit as stop:\n    print(stop.code, file=sys.stderr)\n"
+        "print(sorted(m for m in ('torch', 'lightning', 'wandb', 'jsonargparse') if m in sys.modules))"
+    )
+    for args in ([], ["frobnicate"]):
+        result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True)
+        assert result.stdout.strip() == "[]", result.stderr
+        assert result.stderr.startswith("python -m lit_draw: error: "), result.stderr
+
+
 def test_a_resolved_config_is_what_fit_would_run_and_resolving_it_seeds_and_builds_nothing():
     torch.manual_seed(5)
     expected = torch.rand(3)

@@ -12,7 +12,21 @@ The research core (:mod:`lit_draw.module`, :mod:`lit_draw.models`, :mod:`lit_dra
 imports nothing from here.
 """
 
-from lit_draw.cli.command import LitDrawCLI, check_args, main, resolved_config, trainer_defaults
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from lit_draw.errors import ConfigError
 
 __all__ = ["ConfigError", "LitDrawCLI", "check_args", "main", "resolved_config", "trainer_defaults"]
+
+#: Imported from :mod:`lit_draw.cli.command` (torch, Lightning, W&B) when first used, so that a
+#: command that needs none of them (a refusal of the command name) answers at once.
+_FROM_COMMAND = ("LitDrawCLI", "check_args", "main", "resolved_config", "trainer_defaults")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_COMMAND:
+        return getattr(importlib.import_module("lit_draw.cli.command"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -53,6 +53,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_draw.cli import init_from, resume
+from lit_draw.cli.names import EVALUATING, EXTRA_COMMANDS, LIGHTNING_COMMANDS, check_command
 from lit_draw.cli.checks import check_config_files, check_trainer_values, model_mismatch, unclippable, unwritable
 from lit_draw.data import CanvasMNIST
 from lit_draw.errors import ConfigError, ProcessLost
@@ -62,10 +63,6 @@ from lit_draw.cli.predictions import PredictionFile
 
 __all__ = ["ConfigError", "LitDrawCLI", "check_args", "main", "resolved_config"]
 
-#: Subcommands that evaluate a model and so need a checkpoint (or ``--untrained``).
-EVALUATING = ("validate", "test", "predict")
-#: LightningCLI's subcommands.
-LIGHTNING_COMMANDS = ("fit", *EVALUATING)
 #: The largest seed numpy accepts (``seed_everything``).
 MAX_SEED = 2**32 - 1
 
@@ -428,16 +425,6 @@ def trainer_defaults() -> dict[str, Any]:
     }
 
 
-#: Commands beside LightningCLI's ``fit / validate / test / predict``: name -> module with ``main(args)``.
-EXTRA_COMMANDS = {
-    "bench": "lit_draw.experiments.bench",
-    "sweep": "lit_draw.experiments.sweep",
-    "reproduce": "lit_draw.experiments.reproduce",
-    "figures": "lit_draw.experiments.figures",
-    "halting-frontier": "lit_draw.experiments.halting_frontier",
-    "plateau": "lit_draw.experiments.plateau",
-    "view": "lit_draw.viewer",
-}
 
 
 _DESCRIPTION = (
@@ -461,11 +448,7 @@ def main(args: list[str] | None = None) -> Any:
     argv = sys.argv[1:] if args is None else list(args)
     if argv and argv[0] in EXTRA_COMMANDS:
         return importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
-    commands = ", ".join([*LIGHTNING_COMMANDS, *EXTRA_COMMANDS])
-    if argv and not argv[0].startswith("-") and argv[0] not in LIGHTNING_COMMANDS:
-        raise ConfigError(f"command must be one of {commands}, got {argv[0]!r} (python -m lit_draw --help)")
-    if not argv:  # LightningCLI's own refusal names only its four
-        raise ConfigError(f"a command is needed, one of {commands} (python -m lit_draw --help)")
+    check_command(argv)
     check_config_files(argv)
     try:
         return LitDrawCLI(

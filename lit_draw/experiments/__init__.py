@@ -9,5 +9,5 @@
 * :mod:`~lit_draw.experiments.bench` (``bench``): the speed table.
 
 They run the CLI (:mod:`lit_draw.cli`); the CLI names them only by module path, in
-:data:`lit_draw.cli.command.EXTRA_COMMANDS`.
+:data:`lit_draw.cli.names.EXTRA_COMMANDS`.
 """
