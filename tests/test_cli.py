@@ -528,6 +528,8 @@ def test_help_lists_the_allowed_values_of_a_choice_and_the_type_of_a_range(capsy
     wsram = _help(capsys, "--model.net.help", "lit_draw.models.WSRAM")
     assert "(type: FloatAtLeast1, default: 1.0)" in wsram and "(type: PolicyStd, default: 0.2)" in wsram
     assert "(type: Sequence[LeftOpenUnitInterval]" in _help(capsys, "--trainer.callbacks.help", "lit_draw.callbacks.EarlyExit")
+    # issue 35, S6: a negative value is refused, and --help says what 0 means
+    assert "The value at which to clip gradients, >= 0; 0 or null: no clipping (a negative value is refused)." in data
 
 
 # ------------------------------------------------------------- checkpoints that are what they claim

@@ -103,6 +103,9 @@ class LitDrawCLI(LightningCLI):
         # what must agree is stated once, in the data: the net is built for the data's canvases
         parser.link_arguments("data.canvas_size", "model.net.init_args.canvas_size")
         parser.link_arguments("data.num_classes", "model.net.init_args.num_classes", apply_on="instantiate")
+        clip = parser._option_string_actions.get("--trainer.gradient_clip_val")
+        if clip is not None:  # refused below 0 (lit_draw.cli.checks.check_trainer_values)
+            clip.help = "The value at which to clip gradients, >= 0; 0 or null: no clipping (a negative value is refused)."
         parser.add_lightning_class_args(resume.NewestLast, "checkpoint")
         parser.set_defaults(
             {
