@@ -312,7 +312,8 @@ class LitDrawCLI(LightningCLI):
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run the subcommand; what Lightning finds wrong with the request only once the data is
-        known (an int ``val_check_interval`` longer than an epoch) becomes a :class:`ConfigError`."""
+        known (an int ``val_check_interval`` longer than an epoch) becomes a :class:`ConfigError`, and
+        another DDP process's death a :class:`~lit_draw.errors.ProcessLost` naming it."""
         try:
             super()._run_subcommand(subcommand)
         except RuntimeError as error:
@@ -426,8 +427,6 @@ def trainer_defaults() -> dict[str, Any]:
         "default_root_dir": "runs/default",
         "logger": lazy_instance(WandbLogger, project="lit_draw", save_dir=save_dir, offline=offline),
     }
-
-
 
 
 _DESCRIPTION = (
