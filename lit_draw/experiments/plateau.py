@@ -65,13 +65,23 @@ def setting(config: dict[str, Any]) -> str:
         parts.append(f"{net['filter']} filter")
     if model.get("clip_per_tensor"):
         parts.append("per-tensor clip")
+    data = config["data"]
+    if data.get("clutter", 8) != 8:
+        parts.append(f"clutter {data['clutter']}")
+    if not data.get("translate", True):
+        parts.append("centred digit")
     if config.get("init_from"):
-        parts.append(f"from {Path(config['init_from']).parts[-4] if len(Path(config['init_from']).parts) >= 4 else config['init_from']}")
+        parts.append(f"from {_start_name(Path(config['init_from']))}")
     if model.get("trainable"):
         parts.append(f"trains {'+'.join(model['trainable'])}")
     if config.get("reinit"):
         parts.append(f"fresh {'+'.join(config['reinit'])}")
     return ", ".join(parts)
+
+
+def _start_name(path: Path) -> str:
+    """A pre-training's name: its file's stem, or the run folder of ``<run>/checkpoints/last.ckpt``."""
+    return path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
 
 
 def _fits(root: Path) -> list[tuple[Path, dict[str, Any]]]:

@@ -1,0 +1,56 @@
+"""``python -m lit_draw plateau``: each probe's exit and setting, read from what the run saved."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lit_draw.errors import ConfigError
+from lit_draw.experiments import plateau
+
+STUDY = {
+    "seed_everything": 1,
+    "model": {"net": {"class_path": "lit_draw.models.DRAWClassifier", "init_args": {"filter": "paper"}},
+              "objective": {"class_path": "lit_draw.objectives.CrossEntropy", "init_args": {"weighting": "last"}}},
+    "optimizer": {"init_args": {"lr": 0.0001}},
+    "data": {"batch_size": 1, "clutter": 8, "translate": True},
+}
+
+
+def _probe(root: Path, config: dict, curve: dict[int, float]) -> Path:
+    """A fit's folder as the CLI leaves it: ``<root>/<id>/checkpoints/config.yaml`` and the W&B run's metrics.csv."""
+    (root / "abc123" / "checkpoints").mkdir(parents=True)
+    (root / "abc123" / "checkpoints" / "config.yaml").write_text(yaml.safe_dump(config))
+    metrics = root / "wandb" / "offline-run-20261207_120000-abc123" / "csv" / "metrics.csv"
+    metrics.parent.mkdir(parents=True)
+    with metrics.open("w", newline="") as file:
+        writer = csv.DictWriter(file, ["step", "epoch", "val/acc"])
+        writer.writeheader()
+        writer.writerows({"step": step - 1, "epoch": 0, "val/acc": acc} for step, acc in curve.items())
+    return root
+
+
+def test_the_exit_is_the_first_validation_at_30_percent_and_the_setting_is_read_from_the_config(tmp_path: Path):
+    changed = {**STUDY, "init_from": "runs/probes/pre/checkpoints/last.ckpt", "reinit": ["classifier"],
+               "model": {**STUDY["model"], "net": {**STUDY["model"]["net"], "init_args": {"init": "tf", "forget_bias": 1.0,
+                                                                                          "filter": "dram"}},
+                         "clip_per_tensor": True, "trainable": ["classifier"]},
+               "data": {**STUDY["data"], "clutter": 0}}
+    run = _probe(tmp_path / "p", changed, {1000: 0.12, 2000: 0.31, 3000: 0.29, 30000: 0.5})
+    probe = plateau.load_probe(run)
+    assert (probe.weighting, probe.seed, probe.exit(), probe.updates) == ("last", 1, 2000, 30000)
+    assert probe.setting == ("lr 0.0001, tf init, forget bias 1, dram filter, per-tensor clip, clutter 0, from pre, "
+                             "trains classifier, fresh classifier")
+    flat = plateau.load_probe(_probe(tmp_path / "q", STUDY, {1000: 0.12, 2000: 0.18}))
+    assert flat.exit() is None and flat.setting == "lr 0.0001"
+    table = plateau.table([probe, flat])
+    assert "| lr 0.0001 | last | 1 | 2,000 | none | - | 18.0% |" in table
+    assert "| 30,000 | 2,000 | 50.0% | 50.0% |" in table
+
+
+def test_a_folder_without_a_fit_is_one_line(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"^plateau: .* holds no fit"):
+        plateau.load_probe(tmp_path)
