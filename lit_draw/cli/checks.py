@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.plugins.precision import MixedPrecision, Precision
 
 from lit_draw.errors import ConfigError
 from lit_draw.cli.resume import differs
+from lit_draw.yaml_files import load_yaml
 
 #: Model settings that change how a run is executed, not what the checkpoint computes.
 RUNTIME_ONLY = ("compile", "grad_variance_every", "trainable", "clip_per_tensor", "init", "forget_bias")
@@ -36,12 +36,7 @@ def check_config_files(argv: list[str]) -> None:
     for path in map(Path, paths):
         if not path.is_file():
             raise ConfigError(f"--config {path}: no such file")
-        try:
-            content = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as error:
-            where = getattr(error, "problem_mark", None)
-            line = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
-            raise ConfigError(f"--config {path}: not valid YAML{line} ({getattr(error, 'problem', error)})") from error
+        content = load_yaml(path, "--config")
         if content is None:
             raise ConfigError(f"--config {path} is empty: a config is a mapping of settings (trainer:, model:, data:)")
         if not isinstance(content, dict):

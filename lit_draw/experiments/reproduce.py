@@ -79,6 +79,7 @@ from lit_draw.experiments.shipping import CHECKPOINTS, evaluation_config, ship_c
 from lit_draw.cli import ConfigError, main as cli_main, resolved_config
 from lit_draw.cli.metrics_csv import read_metrics, run_folders
 from lit_draw.cli.resume import resolve_last
+from lit_draw.yaml_files import load_yaml
 
 #: The rows shipped with lit_draw.
 ROWS_FILE = Path(__file__).resolve().parents[2] / "configs" / "reproduce.yaml"
@@ -124,14 +125,7 @@ def load_rows(path: str | Path = ROWS_FILE) -> dict[str, Row]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"--rows {path}: no such file")
-    try:
-        entries = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
-        raise ConfigError(f"--rows {path}: not valid YAML{line} ({getattr(error, 'problem', None) or error})") from error
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"--rows {path}: not a text file, so not YAML") from error
+    entries = load_yaml(path, "--rows")
     if not isinstance(entries, list):
         raise ConfigError(f"{path} must hold a list of rows, got {type(entries).__name__}")
     rows: dict[str, Row] = {}

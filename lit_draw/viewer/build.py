@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import Tensor
 
 from lit_draw.callbacks.confusion import confusion_counts
 from lit_draw.callbacks.early_exit import early_exit
 from lit_draw.data import CanvasMNIST
 from lit_draw.models.trace import Trace
+from lit_draw.yaml_files import load_yaml
 
 #: Confidence thresholds of the speed-accuracy trade-off curve (see :func:`early_exit`).
 TRADEOFF_TAUS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
@@ -190,14 +190,7 @@ def data_settings(config: str | Path) -> dict[str, Any]:
     path = Path(config)
     if not path.is_file():
         raise ValueError(f"--data-config: no such file {str(path)!r}")
-    try:
-        settings = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
-        raise ValueError(f"--data-config {path}: not valid YAML{line} ({getattr(error, 'problem', None) or error})") from error
-    except UnicodeDecodeError as error:
-        raise ValueError(f"--data-config {path}: not a text file, so not YAML") from error
+    settings = load_yaml(path, "--data-config") or {}
     if not isinstance(settings, dict):
         raise ValueError(f"--data-config {str(path)!r} must hold a mapping of data settings")
     if "data" in settings:
