@@ -51,6 +51,14 @@ def test_the_exit_is_the_first_validation_at_30_percent_and_the_setting_is_read_
     assert "| 30,000 | 2,000 | 50.0% | 50.0% |" in table
 
 
+def test_a_kept_probe_reads_as_its_run(tmp_path: Path):
+    run = _probe(tmp_path / "runs" / "p", STUDY, {1000: 0.12, 2000: 0.31})
+    kept = plateau.keep_probe(run, tmp_path / "records")
+    assert kept == tmp_path / "records" / "p"
+    assert plateau.load_probe(kept).curve == plateau.load_probe(run).curve == {1000: 0.12, 2000: 0.31}
+    assert plateau.load_probe(kept).setting == plateau.load_probe(run).setting
+
+
 def test_a_folder_without_a_fit_is_one_line(tmp_path: Path):
     with pytest.raises(ConfigError, match=r"^plateau: .* holds no fit"):
         plateau.load_probe(tmp_path)

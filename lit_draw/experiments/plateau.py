@@ -7,6 +7,7 @@ A run's *exit* is the first validation whose accuracy after the final glimpse re
 config the run saved beside its checkpoints, so the table cannot mislabel a run::
 
     python -m lit_draw plateau runs/probes/* --out docs/study_plateau_runs.md
+    python -m lit_draw plateau runs/probes/* --keep records/study_plateau   # and keep their logs
 
 A run dir is a ``trainer.default_root_dir`` whose fits logged W&B into ``<dir>/wandb`` (set
 ``WANDB_DIR=<dir>``), or into ``./wandb`` (then found by the fit's run id), or a seed kept by
@@ -23,10 +24,12 @@ from typing import Any
 
 import yaml
 
-from lit_draw.cli.metrics_csv import read_metrics, read_rows, run_folders
+from lit_draw.cli.metrics_csv import read_metrics, read_rows, run_folders, write_rows
 from lit_draw.errors import ConfigError
 
 THRESHOLD = 0.30
+#: a kept probe's files (:func:`keep_probe`)
+KEPT_CONFIG, KEPT_ROWS = "config.yaml", "train_metrics.csv.gz"
 
 
 @dataclass
@@ -107,14 +110,15 @@ def _kept_probe(folder: Path) -> Probe:
     )
 
 
-def load_probe(root: Path) -> Probe:
-    """The probe of one run dir (its fits' rows in order: a resumed fit continues its curve).
+def run_logs(root: Path) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """The resolved config and logged rows of the newest fit in a run dir, or of a probe kept by
+    :func:`keep_probe` (``config.yaml`` and ``train_metrics.csv.gz``).
 
     Raises:
         ConfigError: naming the dir, when it holds no fit or no logged rows.
     """
-    if (root / "train_metrics.csv.gz").is_file() and (root / "test_metrics.json").is_file():
-        return _kept_probe(root)
+    if (root / KEPT_CONFIG).is_file() and (root / KEPT_ROWS).is_file():
+        return yaml.safe_load((root / KEPT_CONFIG).read_text()), read_rows(root / KEPT_ROWS)
     fits = _fits(root)
     if not fits:
         raise ConfigError(f"plateau: {root} holds no fit (no */checkpoints/config.yaml)")
@@ -126,6 +130,26 @@ def load_probe(root: Path) -> Probe:
     rows = read_metrics(wandb)
     if not rows:
         raise ConfigError(f"plateau: no metrics.csv for run {run_id} of {root} (in {root}/wandb or ./wandb)")
+    return config, rows
+
+
+def keep_probe(root: Path, into: Path) -> Path:
+    """Copy a run dir's config and logged rows into ``into/<its name>``, where :func:`load_probe`
+    reads them as it reads the run (``runs/`` does not survive a machine; the repository does)."""
+    config, rows = run_logs(root)
+    kept = into / root.name
+    kept.mkdir(parents=True, exist_ok=True)
+    (kept / KEPT_CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+    write_rows(kept / KEPT_ROWS, rows)
+    return kept
+
+
+def load_probe(root: Path) -> Probe:
+    """The probe of one run dir (its fits' rows in order: a resumed fit continues its curve), of a
+    probe kept by :func:`keep_probe`, or of a study row's seed kept by ``reproduce``."""
+    if (root / "train_metrics.csv.gz").is_file() and (root / "test_metrics.json").is_file():
+        return _kept_probe(root)
+    config, rows = run_logs(root)
     curve = {row["step"] + 1: row["val/acc"] for row in rows if "val/acc" in row}
     losses = {row["step"] + 1: row["val/loss"] for row in rows if "val/loss" in row}
     objective = config["model"]["objective"]
@@ -167,8 +191,13 @@ def main(args: list[str] | None = None) -> str:
     parser.add_argument("runs", nargs="+", type=Path, help="run dirs (trainer.default_root_dir of each probe)")
     parser.add_argument("--threshold", type=float, default=THRESHOLD, help="validation accuracy that counts as an exit")
     parser.add_argument("--out", type=Path, help="write the table here too (markdown)")
+    parser.add_argument("--keep", type=Path, help="copy each run's config and logged rows into KEEP/<run dir's name> "
+                        "(e.g. records/study_plateau) and tabulate the kept copies")
     options = parser.parse_args(args)
-    text = table([load_probe(root) for root in options.runs if root.is_dir()], options.threshold)
+    runs = [root for root in options.runs if root.is_dir()]
+    if options.keep:
+        runs = [root if (root / "test_metrics.json").is_file() else keep_probe(root, options.keep) for root in runs]
+    text = table([load_probe(root) for root in runs], options.threshold)
     print(text, end="")
     if options.out:
         options.out.write_text(text)
