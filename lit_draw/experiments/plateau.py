@@ -26,10 +26,12 @@ import yaml
 
 from lit_draw.cli.metrics_csv import read_metrics, read_rows, run_folders, write_rows
 from lit_draw.errors import ConfigError
+from lit_draw.experiments.results import read_json
+from lit_draw.experiments.seed_runs import RECORD_FILE, TRAIN_FILE
 
 THRESHOLD = 0.30
 #: a kept probe's files (:func:`keep_probe`)
-KEPT_CONFIG, KEPT_ROWS = "config.yaml", "train_metrics.csv.gz"
+KEPT_CONFIG, KEPT_ROWS = "config.yaml", TRAIN_FILE  # the rows under the name reproduce keeps a seed's by
 
 
 @dataclass
@@ -96,8 +98,8 @@ def _fits(root: Path) -> list[tuple[Path, dict[str, Any]]]:
 def _kept_probe(folder: Path) -> Probe:
     """A study row's seed kept by ``reproduce`` (``records/<row>/seed<k>``): the study's setup as
     the row's config gave it."""
-    record = yaml.safe_load((folder / "test_metrics.json").read_text())
-    rows = read_rows(folder / "train_metrics.csv.gz")
+    record = read_json(folder / RECORD_FILE)
+    rows = read_rows(folder / TRAIN_FILE)
     row = record["row"]
     return Probe(
         run=str(folder),
@@ -147,7 +149,7 @@ def keep_probe(root: Path, into: Path) -> Path:
 def load_probe(root: Path) -> Probe:
     """The probe of one run dir (its fits' rows in order: a resumed fit continues its curve), of a
     probe kept by :func:`keep_probe`, or of a study row's seed kept by ``reproduce``."""
-    if (root / "train_metrics.csv.gz").is_file() and (root / "test_metrics.json").is_file():
+    if (root / KEPT_ROWS).is_file() and (root / RECORD_FILE).is_file():
         return _kept_probe(root)
     config, rows = run_logs(root)
     curve = {row["step"] + 1: row["val/acc"] for row in rows if "val/acc" in row}
@@ -196,7 +198,7 @@ def main(args: list[str] | None = None) -> str:
     options = parser.parse_args(args)
     runs = [root for root in options.runs if root.is_dir()]
     if options.keep:
-        runs = [root if (root / "test_metrics.json").is_file() else keep_probe(root, options.keep) for root in runs]
+        runs = [root if (root / RECORD_FILE).is_file() else keep_probe(root, options.keep) for root in runs]
     text = table([load_probe(root) for root in runs], options.threshold)
     print(text, end="")
     if options.out:

@@ -196,7 +196,7 @@ class SeedRun:
 
         Its ``wall_time_s`` is the training time that Lightning's ``Timer`` kept in the seed's last
         checkpoint, over every part of its training (so a part whose invocation died before writing
-        a record counts too), plus this test's time."""
+        a record counts too), plus the time of its tests (the best checkpoint's, and the last one's)."""
         commit = git_commit()  # the code this process runs, whatever is committed while it trains
         self.directory.mkdir(parents=True, exist_ok=True)
         with _wandb_dir(self.directory):
