@@ -13,7 +13,8 @@ import pytest
 import torch
 import yaml
 
-from lit_draw.cli import main, resolved_config
+from lit_draw.__main__ import main  # the program: LightningCLI's commands and the registered ones
+from lit_draw.cli import resolved_config
 from lit_draw.data import mnist
 from lit_draw.errors import ConfigError, LitDrawError
 from tests.conftest import CONFIGS

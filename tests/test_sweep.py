@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from lit_draw.cli import LitDrawCLI, main, resolved_config, trainer_defaults
+from lit_draw.__main__ import main  # the program: fit and the registered sweep
+from lit_draw.cli import LitDrawCLI, resolved_config, trainer_defaults
 from lit_draw.cli.checks import flatten
 from lit_draw.cli.metrics_csv import read_metrics, run_folders, values
 from lit_draw.data import CanvasMNIST

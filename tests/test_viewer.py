@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from lit_draw.cli import main
+from lit_draw.__main__ import main  # the program: fit / test and the registered view
 from lit_draw.models import RAM, DRAWClassifier
 from lit_draw.viewer import render_page
 from lit_draw.viewer.build import TRADEOFF_TAUS, data_settings, sample_views, short_names, summarise

@@ -14,7 +14,6 @@ imports nothing from here.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from lit_draw.errors import ConfigError
@@ -28,5 +27,7 @@ _FROM_COMMAND = ("LitDrawCLI", "check_args", "main", "resolved_config", "trainer
 
 def __getattr__(name: str) -> Any:
     if name in _FROM_COMMAND:
-        return getattr(importlib.import_module("lit_draw.cli.command"), name)
+        from lit_draw.cli import command
+
+        return getattr(command, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,12 +32,12 @@ Ordinary mistakes (a missing or unreadable config or checkpoint, a bad value) ra
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import os
 import re
 import sys
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
@@ -53,7 +53,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_draw.cli import init_from, resume
-from lit_draw.cli.names import EVALUATING, EXTRA_COMMANDS, LIGHTNING_COMMANDS, check_command
+from lit_draw.cli.names import EVALUATING, LIGHTNING_COMMANDS, Command, check_command
 from lit_draw.cli.checks import check_config_files, check_trainer_values, model_mismatch, unclippable, unwritable
 from lit_draw.data import CanvasMNIST
 from lit_draw.errors import ConfigError, ProcessLost
@@ -429,28 +429,35 @@ def trainer_defaults() -> dict[str, Any]:
     }
 
 
+#: ``python -m lit_draw --help``'s description; :func:`main` adds the further commands it was given.
 _DESCRIPTION = (
     "Train and evaluate lit_draw's attention classifiers (fit / validate / test / predict, with "
-    "--config configs/<experiment>.yaml). Further commands, each with its own --help: "
-    "bench (speed table), reproduce (the published results over seeds), figures (the study's figures "
-    "from reproduce's runs), halting-frontier (the learned-halting figure), plateau (when the study's probes leave chance), sweep (run a W&B sweep file "
-    "locally), view (the attention viewer page). Added outside the config (not in --print_config): the "
+    "--config configs/<experiment>.yaml).{commands} Added outside the config (not in --print_config): the "
     "callbacks lit_draw.cli.resume.RunFolder, KeepWandbRunId and CheckpointOnSignal, a LearningRateMonitor with an "
     "lr_scheduler, PredictionFile for predict, and the plugin lit_draw.cli.resume.AtomicCheckpointIO unless "
     "trainer.plugins names a checkpoint IO."
 )
 
 
-def main(args: list[str] | None = None) -> Any:
+def _description(commands: Mapping[str, Command]) -> str:
+    """:data:`_DESCRIPTION` naming ``commands`` with their summaries."""
+    further = ", ".join(f"{name} ({command.summary})" for name, command in commands.items())
+    return _DESCRIPTION.format(commands=f" Further commands, each with its own --help: {further}." if further else "")
+
+
+def main(args: list[str] | None = None, commands: Mapping[str, Command] | None = None) -> Any:
     """Run one command, ``args`` as on the command line (``None`` reads ``sys.argv``).
 
-    ``fit``, ``validate``, ``test`` and ``predict`` go to LightningCLI (and return it); the
-    commands of :data:`EXTRA_COMMANDS` to their module's ``main``.
+    ``fit``, ``validate``, ``test`` and ``predict`` go to LightningCLI (and return it). ``commands``
+    are the further commands the calling program registers beside them (name -> :class:`Command`;
+    :mod:`lit_draw.__main__` registers the experiment tools and the viewer): one named first runs
+    its ``main`` on the arguments after its name, and ``--help`` lists them.
     """
     argv = sys.argv[1:] if args is None else list(args)
-    if argv and argv[0] in EXTRA_COMMANDS:
-        return importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
-    check_command(argv)
+    commands = dict(commands or {})
+    if argv and argv[0] in commands:
+        return commands[argv[0]].load()(argv[1:])
+    check_command(argv, commands)
     check_config_files(argv)
     try:
         return LitDrawCLI(
@@ -459,7 +466,7 @@ def main(args: list[str] | None = None) -> Any:
             trainer_defaults=trainer_defaults(),
             save_config_callback=LogConfigToRun,
             save_config_kwargs={"save_to_log_dir": False},
-            parser_kwargs={"prog": "python -m lit_draw", "description": _DESCRIPTION, "exit_on_error": False},
+            parser_kwargs={"prog": "python -m lit_draw", "description": _description(commands), "exit_on_error": False},
             args=args,
         )
     except ArgumentError as error:  # the one line that matters, not the usage of every option before it

@@ -8,6 +8,6 @@
 * :mod:`~lit_draw.experiments.sweep` (``sweep``): a W&B sweep file run locally;
 * :mod:`~lit_draw.experiments.bench` (``bench``): the speed table.
 
-They run the CLI (:mod:`lit_draw.cli`); the CLI names them only by module path, in
-:data:`lit_draw.cli.names.EXTRA_COMMANDS`.
+They run the CLI (:mod:`lit_draw.cli`); the CLI does not know them: :mod:`lit_draw.__main__`
+registers each as a command (:data:`lit_draw.__main__.COMMANDS`).
 """
