@@ -42,6 +42,9 @@ as it is.
 this project's tests check; so the ``sweep`` extra lists only the engine's dependencies, and the
 engine itself goes in with ``--no-deps``. The same recipe is :data:`INSTALL_RECIPE` (what the error
 without the engine says) and what ``.ci/run`` installs.
+
+The engine and the W&B SDK's agent helpers are not public APIs: this module reaches them only through
+:mod:`lit_draw.experiments.wandb_sweeps`.
 """
 
 from __future__ import annotations
@@ -54,20 +57,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from lit_draw.errors import ConfigError
+from lit_draw.experiments import wandb_sweeps
+from lit_draw.experiments.wandb_sweeps import INSTALL_HINT, INSTALL_RECIPE, Trial, engine_available
+
+__all__ = [
+    "INSTALL_HINT", "INSTALL_RECIPE", "SweepSummary", "Trial", "agent_argv", "check_parameters", "engine_available",
+    "grid_points", "lit_draw_args", "load_sweep", "main", "run_sweep", "summary_argument",
+]
 
 #: The ``method`` values W&B's engine runs here (``custom`` needs W&B's server).
 LOCAL_METHODS = ("grid", "random", "bayes")
-#: W&B's sweep engine without its numpy<2 pin (see the module's docstring): run from the repository root.
-INSTALL_RECIPE = 'pip install -e ".[sweep]" && pip install --no-deps "sweeps==0.3.0"'
-INSTALL_HINT = (
-    f"python -m lit_draw sweep needs W&B's sweep engine: {INSTALL_RECIPE} "
-    "(the engine without its numpy<2 pin: see docs/sweeps.md)"
-)
 
 
 class SweepSummary(Callback):
@@ -100,25 +103,6 @@ def lit_draw_args(argv: list[str]) -> list[str] | None:
     return argv[argv.index("lit_draw") + 1 :]
 
 
-def engine_available() -> bool:
-    """Whether W&B's sweep engine is installed. ``import sweeps`` alone does not tell: without the
-    engine, Python imports the repository's own ``sweeps/`` folder as an empty namespace package."""
-    try:
-        import sweeps
-    except ImportError:
-        return False
-    return hasattr(sweeps, "next_run")
-
-
-def _sweeps() -> Any:
-    """W&B's sweep engine, with a one-line error where the optional extra is missing."""
-    if not engine_available():
-        raise ConfigError(INSTALL_HINT)
-    import sweeps
-
-    return sweeps
-
-
 def load_sweep(path: str | Path) -> dict[str, Any]:
     """Read a sweep file and check it against W&B's sweep schema.
 
@@ -135,7 +119,7 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"sweep file {path}: not valid YAML ({' '.join(str(error).split())})") from error
     if not isinstance(config, dict):
         raise ConfigError(f"{path} must hold a W&B sweep config (a mapping), got {type(config).__name__}")
-    violations = _sweeps().schema_violations_from_proposed_config(config)
+    violations = wandb_sweeps.schema_violations(config)
     if violations:
         raise ConfigError(f"{path} is not a valid W&B sweep config: " + "; ".join(violations))
     if config["method"] not in LOCAL_METHODS:
@@ -153,10 +137,10 @@ def check_parameters(sweep: dict[str, Any], path: str | Path, overrides: list[st
     """
     from lit_draw.cli import check_args
 
-    run = _sweeps().next_run(sweep, [])
-    if run is None:
+    trial = wandb_sweeps.next_trial(sweep, [])
+    if trial is None:
         return
-    args = lit_draw_args([*agent_argv(sweep, _values(run.config)), *(overrides or [])])
+    args = lit_draw_args([*agent_argv(sweep, trial.params), *(overrides or [])])
     if args is None:
         return
     try:
@@ -177,10 +161,7 @@ def agent_argv(sweep: dict[str, Any], params: dict[str, Any], args_json_file: st
         The argv, e.g. ``[/usr/bin/env, <python>, -m, lit_draw, fit, --config, c.yaml,
         --model.objective.init_args.weighting=last]``.
     """
-    from wandb.sdk.launch.sweeps import utils
-
-    command = utils.create_sweep_command(list(sweep.get("command") or utils.DEFAULT_SWEEP_COMMAND))
-    macros: dict[str, list[str]] = utils.create_sweep_command_args({"args": {k: {"value": v} for k, v in params.items()}})
+    macros = wandb_sweeps.args_macros(params)
     macros.update(
         interpreter=[sys.executable],
         program=[str(sweep["program"])] if "program" in sweep else [],
@@ -188,7 +169,7 @@ def agent_argv(sweep: dict[str, Any], params: dict[str, Any], args_json_file: st
         env=["/usr/bin/env"] if os.name != "nt" else [],
     )
     argv: list[str] = []
-    for chunk in map(str, command):
+    for chunk in wandb_sweeps.agent_command(sweep):
         if chunk.startswith("${") and chunk.endswith("}"):
             argv += macros.get(chunk[2:-1]) or []
         else:
@@ -198,26 +179,16 @@ def agent_argv(sweep: dict[str, Any], params: dict[str, Any], args_json_file: st
 
 def grid_points(sweep: dict[str, Any]) -> list[dict[str, Any]]:
     """Every parameter set of a ``grid`` sweep, in the order W&B's engine proposes them."""
-    sweeps = _sweeps()
     if sweep.get("method") != "grid":
         raise ConfigError(f"method must be 'grid' to enumerate a sweep, got {sweep.get('method')!r}")
-    runs: list[Any] = []
-    while (run := sweeps.next_run(sweep, runs)) is not None:
-        run.state = sweeps.RunState.finished
-        runs.append(run)
-    return [_values(run.config) for run in runs]
+    trials: list[Trial] = []
+    while (trial := wandb_sweeps.next_trial(sweep, trials)) is not None:
+        trial.state = "finished"
+        trials.append(trial)
+    return [trial.params for trial in trials]
 
 
-def _values(run_config: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``{"name": {"value": v}}`` -> ``{"name": v}`` (numpy scalars from the engine made plain)."""
-    return {name: _plain(entry["value"]) for name, entry in run_config.items()}
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def run_sweep(path: str | Path, count: int | None = None, overrides: list[str] | None = None) -> list[Any]:
+def run_sweep(path: str | Path, count: int | None = None, overrides: list[str] | None = None) -> list[Trial]:
     """Run the sweep of ``path`` here, one run after another.
 
     Args:
@@ -228,35 +199,31 @@ def run_sweep(path: str | Path, count: int | None = None, overrides: list[str] |
             parameters (so they win over them): a trial run's smaller budget.
 
     Returns:
-        The engine's ``SweepRun`` records (``name`` is the W&B run id, ``state`` finished or
-        failed, ``summary_metrics`` the run's last logged metrics).
+        One :class:`Trial` a run (``name`` is the W&B run id, ``state`` finished or failed,
+        ``summary_metrics`` the run's last logged metrics).
     """
-    from wandb.sdk.lib import config_util
-    from wandb.sdk.lib.runid import generate_id
-
     sweep = load_sweep(path)  # the file first: a missing or bad file is named before the engine is asked for
-    sweeps = _sweeps()
     if count is None and sweep["method"] != "grid":
         raise ConfigError(f"--count is required for method {sweep['method']!r} (only a grid ends by itself)")
     if count is not None and count < 1:
         raise ConfigError(f"--count must be >= 1, got {count}")
     overrides = list(overrides or [])
     check_parameters(sweep, path, overrides)
-    sweep_id = generate_id()
+    sweep_id = wandb_sweeps.new_run_id()
     group = f"{sweep.get('name') or Path(path).stem}-{sweep_id}"
     directory = Path(os.environ.get("WANDB_DIR", ".")).resolve() / "wandb" / f"sweep-{sweep_id}"
     directory.mkdir(parents=True, exist_ok=True)
-    runs: list[Any] = []
+    runs: list[Trial] = []
     while count is None or len(runs) < count:
-        run = sweeps.next_run(sweep, runs)
+        run = wandb_sweeps.next_trial(sweep, runs)
         if run is None:
             break
-        run.name = generate_id()
+        run.name = wandb_sweeps.new_run_id()
         param_path = directory / f"config-{run.name}.yaml"
         summary_path = directory / f"summary-{run.name}.json"
         args_json = directory / f"config-{run.name}.json"
-        params = _values(run.config)
-        config_util.save_config_file_from_dict(str(param_path), {k: {"value": v} for k, v in params.items()})
+        params = run.params
+        wandb_sweeps.save_params(str(param_path), params)
         args_json.write_text(json.dumps(params))
         argv = [*agent_argv(sweep, params, str(args_json)), *overrides]
         if lit_draw_args(argv) is not None:
@@ -269,13 +236,13 @@ def run_sweep(path: str | Path, count: int | None = None, overrides: list[str] |
         }
         print(f"sweep {group}: run {len(runs) + 1} ({run.name}): {' '.join(argv)}", flush=True)
         returncode = subprocess.run(argv, env=env).returncode
-        run.state = sweeps.RunState.finished if returncode == 0 else sweeps.RunState.failed
+        run.state = "finished" if returncode == 0 else "failed"
         run.summary_metrics = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
         runs.append(run)
     return runs
 
 
-def main(args: list[str]) -> list[Any]:
+def main(args: list[str]) -> list[Trial]:
     """``python -m lit_draw sweep SWEEP.yaml [--count N] [-- ARGS]``."""
     args = list(args)
     overrides = args[args.index("--") + 1 :] if "--" in args else []
@@ -290,10 +257,10 @@ def main(args: list[str]) -> list[Any]:
     parser.add_argument("--count", type=int, default=None, help="number of runs (default: the whole grid)")
     options = parser.parse_args(own)
     runs = run_sweep(options.sweep, options.count, overrides)
-    failed = [run.name for run in runs if run.state != _sweeps().RunState.finished]
+    failed = [run.name for run in runs if run.state != "finished"]
     metric = load_sweep(options.sweep).get("metric", {}).get("name")
     for run in runs:
-        print(f"{run.name}  {run.state.value:8}  {metric}={run.summary_metrics.get(metric)}  {_values(run.config)}")
+        print(f"{run.name}  {run.state:8}  {metric}={run.summary_metrics.get(metric)}  {run.params}")
     if failed:
         raise SystemExit(f"{len(failed)} of {len(runs)} sweep runs failed: {', '.join(failed)}")
     return runs
