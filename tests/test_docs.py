@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lit_draw.cli import ConfigError, check_args, main
+from lit_draw.__main__ import main  # the program: LightningCLI's commands and the registered ones
+from lit_draw.cli import ConfigError, check_args
 from lit_draw.experiments import results
 
 ROOT = Path(__file__).parents[1]

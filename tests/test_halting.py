@@ -420,7 +420,7 @@ def test_the_frontier_table_gives_each_settings_crossings_and_every_halting_poin
 
 
 def test_halting_frontier_mistakes_are_one_line_errors_naming_the_run(tmp_path: Path):
-    from lit_draw.cli import main
+    from lit_draw.__main__ import main
     from lit_draw.errors import LitDrawError
 
     run = tmp_path / "halting"
