@@ -13,6 +13,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from lit_draw.metrics import PerGlimpseAccuracy
+from lit_draw.models.net import require_net
 from lit_draw.models.trace import Trace
 from lit_draw.objectives import Objective
 from lit_draw.seeding import seed_device, stream_seed
@@ -25,9 +26,10 @@ class AttentionClassifier(LightningModule):
     """Trains any lit_draw model (``DRAWClassifier``, ``RAM``, ``WSRAM``) with an objective.
 
     Args:
-        net: the model, a plain ``nn.Module`` with ``glimpses``, ``canvas_size``, ``num_classes``
-            and ``trace_kind`` attributes whose ``forward(images, labels)`` returns a
-            :class:`Trace` (chosen in YAML by ``class_path``).
+        net: the model, a plain ``nn.Module`` that is a :class:`~lit_draw.models.net.AttentionNet`
+            (``glimpses``, ``canvas_size``, ``num_classes``, ``trace_kind``, ``stochastic_policy``,
+            ``halting``, ``groups``; ``forward(images, labels)`` returns a :class:`Trace`; checked
+            here), chosen in YAML by ``class_path``.
         objective: the training objective and its per-glimpse weighting, one of
             :mod:`lit_draw.objectives` (``CrossEntropy``, ``Reinforce``, ``WakeSleep``,
             ``Variational``; chosen by ``class_path``); it must fit ``net`` (checked here).
@@ -64,6 +66,7 @@ class AttentionClassifier(LightningModule):
         for name in ("net", "objective"):
             if isinstance(self.hparams.get(name), nn.Module):
                 self.hparams.pop(name)
+        require_net("AttentionClassifier.net", net)  # after this, net's attributes are read directly
         objective.bind(net)
         if trainable is not None:
             freeze_all_but(net, trainable)
@@ -86,7 +89,7 @@ class AttentionClassifier(LightningModule):
         self.test_acc_mc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         # A net that draws its glimpses from a policy (RAM, WS-RAM: ``stochastic_policy``) is also
         # scored at the policy's mean, ``forward(..., mean_policy=True)``: a third evaluation.
-        self.mean_policy = getattr(net, "stochastic_policy", False)
+        self.mean_policy = net.stochastic_policy
         if self.mean_policy:
             self.val_acc_mean_policy = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
             self.test_acc_mean_policy = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
@@ -95,7 +98,7 @@ class AttentionClassifier(LightningModule):
         self.test_loss = MeanMetric()
         # A net with a halting head (lit_draw.models.halting) stops each canvas where the head says:
         # accuracy at that glimpse and the glimpses used, per canvas.
-        self.halts = getattr(net, "halting", None) is not None
+        self.halts = net.halting is not None
         if self.halts:
             self.val_halt_acc, self.test_halt_acc = MeanMetric(), MeanMetric()
             self.val_halt_glimpses, self.test_halt_glimpses = MeanMetric(), MeanMetric()
@@ -253,19 +256,20 @@ class AttentionClassifier(LightningModule):
 
 
 def freeze_all_but(net: nn.Module, trainable: list[str]) -> None:
-    """Freeze every parameter of ``net`` outside the named groups (``net.groups``, else its child
-    modules' names); a frozen parameter gets no gradient, so the optimiser leaves it as it is.
+    """Freeze every parameter of ``net`` outside the named groups (``net.groups`` that this instance
+    has); a frozen parameter gets no gradient, so the optimiser leaves it as it is.
 
     Raises:
         ValueError: naming the field and the groups ``net`` has, for an unknown or empty group.
     """
-    groups = [name for name in getattr(net, "groups", dict(net.named_children())) if getattr(net, name, None) is not None]
+    children = dict(net.named_children())
+    groups = [name for name in net.groups if name in children]
     for name in trainable:
         require("AttentionClassifier", "trainable", name in groups, f"a list of {type(net).__name__}'s groups ({', '.join(groups)})", name)
     require("AttentionClassifier", "trainable", len(trainable) > 0, f"a non-empty list of groups ({', '.join(groups)}) or null", trainable)
     net.requires_grad_(False)
     for name in trainable:
-        getattr(net, name).requires_grad_(True)
+        children[name].requires_grad_(True)
 
 
 @torch.no_grad()

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from lit_draw import losses
 from lit_draw.losses import Reward, Weighting
+from lit_draw.models.net import RolloutNet, Writing, require_net
 from lit_draw.models.trace import Trace
 from lit_draw.validation import (
     IntAtLeast2, NonNegativeFloat, NonNegativeInt, OpenUnitInterval, conforms, one_of, require,
@@ -71,9 +72,11 @@ class Objective(nn.Module):
         """Check that ``net`` is one this objective can train and size the weights to its glimpses.
 
         Raises:
-            ValueError: naming both classes and the objectives that fit ``net``.
+            ValueError: ``net`` is no :class:`~lit_draw.models.net.AttentionNet`, or one of another
+                kind: naming both classes and the objectives that fit ``net``.
         """
-        kind = getattr(net, "trace_kind", None)
+        require_net(f"model.objective {type(self).__name__}'s net", net)
+        kind = net.trace_kind
         if kind != self.fits:
             fitting = [cls.__name__ for cls in OBJECTIVES if cls.fits == kind and cls.classifies]
             raise ValueError(
@@ -81,7 +84,7 @@ class Objective(nn.Module):
                 f"{type(net).__name__} gives '{kind}': use model.objective "
                 f"{' or '.join(f'lit_draw.objectives.{name}' for name in fitting) or '(none fits)'}"
             )
-        has_head = getattr(net, "halting", None) is not None
+        has_head = net.halting is not None
         if has_head != self.learns_halting:
             fitting = [cls.__name__ for cls in OBJECTIVES if cls.fits == kind and cls.learns_halting == has_head and cls.classifies]
             raise ValueError(
@@ -243,8 +246,9 @@ class WakeSleep(_Rollouts):
 
     def bind(self, net: nn.Module) -> None:
         super().bind(net)
+        require_net("model.objective WakeSleep's net", net, RolloutNet)
         # with an inference network the training rollouts are q's, and q sees the label
-        self.train_accuracy_key = "acc_q" if getattr(net, "inference", None) is not None else "acc"
+        self.train_accuracy_key = "acc_q" if net.inference is not None else "acc"
 
     def surrogate(self, trace: Trace, log_likelihood: Tensor) -> losses.RolloutSurrogate:
         return losses.wake_sleep_surrogate(
@@ -259,8 +263,9 @@ class Variational(_Rollouts):
 
     def bind(self, net: nn.Module) -> None:
         super().bind(net)
-        has_q = getattr(net, "inference", None) is not None
-        temperature = getattr(net, "temperature", 1.0)
+        require_net("model.objective Variational's net", net, RolloutNet)
+        has_q = net.inference is not None
+        temperature = net.temperature
         if has_q or temperature != 1:
             raise ValueError(
                 "model.objective Variational draws its rollouts from the prior p: the net needs "
@@ -356,7 +361,7 @@ class Reconstruction(Objective):
 
     def bind(self, net: nn.Module) -> None:
         super().bind(net)
-        require("Reconstruction", "net", getattr(net, "write", None) is not None,
+        require("Reconstruction", "net", isinstance(net, Writing) and net.write is not None,
                 "a net with a write head (model.net.init_args.write: true)", type(net).__name__)
 
     def forward(self, trace: Trace, labels: Tensor, step: int = 0, images: Tensor | None = None) -> dict[str, Tensor]:

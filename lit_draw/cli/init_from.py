@@ -13,6 +13,8 @@ from typing import Any
 
 from torch import nn
 
+from lit_draw.models.net import Reinitializable
+
 #: state-dict prefixes a start from another objective's checkpoint may lack or add: DRAW's write head
 FREE_PREFIXES = ("net.write.",)
 
@@ -40,6 +42,6 @@ def reinitialize(net: nn.Module, groups: list[str]) -> None:
     Raises:
         ValueError: the net cannot, or a group is not one of its groups.
     """
-    if not callable(getattr(net, "reinitialize", None)):
+    if not isinstance(net, Reinitializable):
         raise ValueError(f"{type(net).__name__} has no groups to re-initialise (only DRAWClassifier has)")
     net.reinitialize(groups)

@@ -34,6 +34,7 @@ from lit_draw.models.common import classifier_head, flatten_gates, stack_steps
 from lit_draw.models.halting import HaltingHead
 from lit_draw.models.init import INITS, Init, initialize_, set_forget_biases_, uniform_unit_scaling_
 from lit_draw.models.lstm import GatedLSTMCell
+from lit_draw.models.net import TraceKind
 from lit_draw.models.sequence_grad import SequenceLinear, sequence_gradients
 from lit_draw.models.trace import Trace
 from lit_draw.validation import IntAtLeast2, PositiveInt, one_of, require, require_positive_ints
@@ -69,7 +70,9 @@ class DRAWClassifier(nn.Module):
     groups: ClassVar[tuple[str, ...]] = ("window", "encoder", "bottleneck", "decoder", "classifier", "halting", "write")
 
     #: what :mod:`lit_draw.objectives` trains it with: ``CrossEntropy`` (``PonderNet`` with the halting head)
-    trace_kind: ClassVar[str] = "differentiable"
+    trace_kind: ClassVar[TraceKind] = "differentiable"
+    #: glimpses follow the window deterministically (no policy to score at its mean)
+    stochastic_policy: ClassVar[bool] = False
     #: form each weight's gradient once per forward, not once per glimpse (the same gradient, much
     #: faster at small batches; see :mod:`lit_draw.models.sequence_grad`); ``False``: plain autograd
     sequence_grads: ClassVar[bool] = True

@@ -33,6 +33,7 @@ from lit_draw.models.cells import Cell, recurrent_cell
 from lit_draw.models.common import classifier_head, flatten_gates, log_mean_softmax, stack_steps
 from lit_draw.models.glimpse import GlimpseNetwork
 from lit_draw.models.halting import HaltingHead
+from lit_draw.models.net import TraceKind
 from lit_draw.models.policy import ActionDistribution
 from lit_draw.models.trace import Trace
 from lit_draw.validation import (
@@ -78,9 +79,11 @@ class RAM(nn.Module):
     """
 
     #: what :mod:`lit_draw.objectives` trains it with: ``Reinforce`` (``ReinforceHalting`` with the halting head)
-    trace_kind: ClassVar[str] = "policy"
+    trace_kind: ClassVar[TraceKind] = "policy"
     #: glimpses are drawn from a policy: evaluated also at its mean (``forward(..., mean_policy=True)``)
     stochastic_policy: ClassVar[bool] = True
+    #: the groups of parameters that ``model.trainable`` names (``halting`` only with the halting head)
+    groups: ClassVar[tuple[str, ...]] = ("glimpse", "core", "locator", "baseliner", "classifier", "halting")
 
     def __init__(
         self,

@@ -36,6 +36,7 @@ from lit_draw.models.attention import IntegralImage, integral_image, loc_to_pixe
 from lit_draw.models.cells import Cell, recurrent_cell
 from lit_draw.models.common import classifier_head, flatten_gates, log_mean_softmax, stack_steps
 from lit_draw.models.glimpse import GlimpseNetwork
+from lit_draw.models.net import TraceKind
 from lit_draw.models.policy import ActionDistribution, GlimpsePolicy, PolicyStd
 from lit_draw.models.trace import Trace
 from lit_draw.validation import FloatAtLeast1, NonNegativeInt, PositiveInt, conforms, require, require_positive_ints
@@ -94,9 +95,13 @@ class WSRAM(nn.Module):
     """
 
     #: what :mod:`lit_draw.objectives` trains it with: ``WakeSleep`` or ``Variational``
-    trace_kind: ClassVar[str] = "rollouts"
+    trace_kind: ClassVar[TraceKind] = "rollouts"
     #: glimpses are drawn from a policy: evaluated also at its mean (``forward(..., mean_policy=True)``)
     stochastic_policy: ClassVar[bool] = True
+    #: the groups of parameters that ``model.trainable`` names (``inference`` only with the inference network)
+    groups: ClassVar[tuple[str, ...]] = ("context", "glimpse", "lower", "upper", "prior", "inference", "classifier")
+    #: WS-RAM has no halting head (:class:`lit_draw.models.net.AttentionNet` asks every net)
+    halting: ClassVar[None] = None
 
     def __init__(
         self,

@@ -228,8 +228,8 @@ def load_checkpoint(path: str | Path, canvas_size: tuple[int, int]) -> torch.nn.
         reason = (str(error).splitlines() or [""])[0]
         reason = reason if len(reason) <= 160 else reason.split(". ")[0][:160]  # torch's long advice: its first sentence
         raise ValueError(f"cannot be loaded ({type(error).__name__}: {reason})") from error
-    size = getattr(net, "canvas_size", None)
-    if size is not None and (size, size) != tuple(canvas_size):
+    size = net.canvas_size  # an AttentionNet: AttentionClassifier checked it
+    if (size, size) != tuple(canvas_size):
         raise ValueError(f"canvas_size {size} differs from the test canvases' {canvas_size[1]}x{canvas_size[0]}")
     return net
 
