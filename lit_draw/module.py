@@ -195,8 +195,10 @@ class AttentionClassifier(LightningModule):
         metric: PerGlimpseAccuracy = getattr(self, f"{stage}_acc")
         acc = metric.compute().reshape(-1)  # [T] (torchmetrics squeezes T = 1 to a scalar)
         metric.reset()
-        self.log_dict({f"{stage}/acc_glimpse_{t + 1}": a for t, a in enumerate(acc)})
-        self.log(f"{stage}/acc", acc[-1], prog_bar=stage == "val")
+        # compute() reduced the counts over all processes: sync_dist averages equal values, and keeps
+        # Lightning from warning that a per-process value is logged unreduced
+        self.log_dict({f"{stage}/acc_glimpse_{t + 1}": a for t, a in enumerate(acc)}, sync_dist=True)
+        self.log(f"{stage}/acc", acc[-1], prog_bar=stage == "val", sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         self._log_glimpse_accuracy("val")

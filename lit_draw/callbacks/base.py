@@ -19,6 +19,14 @@ def wandb_logger(trainer: Trainer) -> WandbLogger | None:
     return next((logger for logger in trainer.loggers if isinstance(logger, WandbLogger)), None)
 
 
+def log_reduced(pl_module: LightningModule, key: str, value: float | Tensor) -> None:
+    """Log an evaluation epoch's value that is already the same on every process (a torchmetrics
+    ``compute()``, reduced over all of them). ``sync_dist=True`` averages equal values, which leaves
+    them as they are, and keeps Lightning from warning at every key that a per-process value is
+    logged unreduced (57 warnings in a 2-process run); one process alone syncs nothing."""
+    pl_module.log(key, value, sync_dist=True)
+
+
 def log_media(trainer: Trainer, media: dict[str, Any]) -> None:
     """Log W&B objects (plots, tables, images) at the current global step."""
     logger = wandb_logger(trainer)

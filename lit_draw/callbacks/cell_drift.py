@@ -8,7 +8,7 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 from torchmetrics import Metric
 
-from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
+from lit_draw.callbacks.base import EvalStatistic, log_media, log_reduced, wandb_logger
 from lit_draw.models.trace import Trace
 
 
@@ -58,7 +58,7 @@ class CellStateDrift(EvalStatistic):
         drift = {name: value.flatten().tolist() for name, value in values.items()}  # one glimpse pair: squeezed
         for name, values in drift.items():
             for t, value in enumerate(values, start=2):
-                pl_module.log(f"{stage}/cell_drift/{name}/{t}", value)
+                log_reduced(pl_module, f"{stage}/cell_drift/{name}/{t}", value)
         if wandb_logger(trainer) is not None:
             glimpses = list(range(2, len(next(iter(drift.values()))) + 2))
             chart = wandb.plot.line_series(

@@ -7,7 +7,7 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 from torchmetrics import Metric
 
-from lit_draw.callbacks.base import EvalStatistic
+from lit_draw.callbacks.base import EvalStatistic, log_reduced
 from lit_draw.models.trace import Trace
 
 
@@ -56,4 +56,4 @@ class DigitHitRate(EvalStatistic):
 
     def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, values: dict[str, Tensor]) -> None:
         for t, rate in enumerate(values["hits"].flatten().tolist(), start=1):
-            pl_module.log(f"{stage}/hit_glimpse_{t}", rate)
+            log_reduced(pl_module, f"{stage}/hit_glimpse_{t}", rate)

@@ -10,7 +10,7 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 from torchmetrics import Metric
 
-from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
+from lit_draw.callbacks.base import EvalStatistic, log_media, log_reduced, wandb_logger
 from lit_draw.models.trace import Trace
 from lit_draw.validation import LeftOpenUnitInterval, conforms, require
 
@@ -86,8 +86,8 @@ class EarlyExit(EvalStatistic):
         accuracy = values["accuracy"].flatten().tolist()  # torchmetrics squeezes a one-element result
         glimpses = values["glimpses"].flatten().tolist()
         for tau, acc, used in zip(self.taus, accuracy, glimpses):
-            pl_module.log(f"{stage}/early_exit/tau_{tau:g}/acc", acc)
-            pl_module.log(f"{stage}/early_exit/tau_{tau:g}/glimpses", used)
+            log_reduced(pl_module, f"{stage}/early_exit/tau_{tau:g}/acc", acc)
+            log_reduced(pl_module, f"{stage}/early_exit/tau_{tau:g}/glimpses", used)
         if wandb_logger(trainer) is not None:
             rows = [list(row) for row in zip(self.taus, accuracy, glimpses)]
             table = wandb.Table(columns=["tau", "accuracy", "mean_glimpses"], data=rows)

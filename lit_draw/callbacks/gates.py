@@ -8,7 +8,7 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 from torchmetrics import Metric
 
-from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
+from lit_draw.callbacks.base import EvalStatistic, log_media, log_reduced, wandb_logger
 from lit_draw.models.trace import Trace
 
 
@@ -63,7 +63,7 @@ class GateActivity(EvalStatistic):
         means = {key: value.flatten().tolist() for key, value in values.items()}  # "{cell}/{gate}" -> [T]
         for key, values in means.items():
             for t, value in enumerate(values, start=1):
-                pl_module.log(f"{stage}/gates/{key}/{t}", value)
+                log_reduced(pl_module, f"{stage}/gates/{key}/{t}", value)
         if wandb_logger(trainer) is None:
             return
         for cell in dict.fromkeys(key.split("/")[0] for key in means):

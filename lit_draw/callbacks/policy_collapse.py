@@ -25,6 +25,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from lit_draw.callbacks.base import log_reduced
 from lit_draw.models.trace import Trace
 
 
@@ -111,10 +112,10 @@ class PolicyCollapse(Callback):
         steps = values["box_distance"].numel()
         for name in ("box_distance", "center_spread", "policy_std"):
             for t, value in enumerate(values[name].reshape(steps).tolist() if name in values else [], start=1):
-                pl_module.log(f"{stage}/{name}_glimpse_{t}", value)
+                log_reduced(pl_module, f"{stage}/{name}_glimpse_{t}", value)
         for t, shares in enumerate(values["zoom"].reshape(steps, -1).tolist() if "zoom" in values else [], start=1):
             for k, share in enumerate(shares):
-                pl_module.log(f"{stage}/zoom_{k}_glimpse_{t}", share)
+                log_reduced(pl_module, f"{stage}/zoom_{k}_glimpse_{t}", share)
 
     def on_validation_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0

@@ -39,7 +39,7 @@ import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import yaml
 from jsonargparse import ArgumentError, lazy_instance
@@ -52,7 +52,7 @@ from lightning.fabric.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from lit_draw.cli import init_from, resume
+from lit_draw.cli import init_from, progress, quiet, resume
 from lit_draw.cli.names import EVALUATING, LIGHTNING_COMMANDS, Command, check_command
 from lit_draw.cli.checks import check_config_files, check_trainer_values, model_mismatch, unclippable, unwritable
 from lit_draw.data import CanvasMNIST
@@ -99,6 +99,10 @@ class LitDrawCLI(LightningCLI):
     (see :mod:`lit_draw.cli.resume`); ``fit`` from a checkpoint continues its W&B run and its folder.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        with quiet.known_noise():  # the libraries' messages a user can do nothing about (lit_draw.cli.quiet)
+            super().__init__(*args, **kwargs)
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # what must agree is stated once, in the data: the net is built for the data's canvases
         parser.link_arguments("data.canvas_size", "model.net.init_args.canvas_size")
@@ -106,6 +110,7 @@ class LitDrawCLI(LightningCLI):
         clip = parser._option_string_actions.get("--trainer.gradient_clip_val")
         if clip is not None:  # refused below 0 (lit_draw.cli.checks.check_trainer_values)
             clip.help = "The value at which to clip gradients, >= 0; 0 or null: no clipping (a negative value is refused)."
+        _int_before_float(parser, [f"--trainer.limit_{split}_batches" for split in ("train", "val", "test", "predict")])
         parser.add_lightning_class_args(resume.NewestLast, "checkpoint")
         parser.set_defaults(
             {
@@ -297,6 +302,9 @@ class LitDrawCLI(LightningCLI):
         plugins = [] if plugins is None else list(plugins) if isinstance(plugins, list) else [plugins]
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             plugins.append(resume.AtomicCheckpointIO())
+        # the config's callbacks, before Lightning adds its own to the same list
+        configured = (self.config_init[self.subcommand] if self.subcommand else self.config_init).get("trainer", {}).get("callbacks") or []
+        configured = list(configured) if isinstance(configured, list) else [configured]
         trainer = super().instantiate_trainer(**kwargs, plugins=plugins)
         # first: it picks the run's folder before config.yaml and checkpoints are written into it
         resumed = config.get("ckpt_path") if self.subcommand == "fit" else None
@@ -308,6 +316,11 @@ class LitDrawCLI(LightningCLI):
             trainer.callbacks.append(LearningRateMonitor(logging_interval="epoch"))
         if self.subcommand == "predict":
             trainer.callbacks.append(PredictionFile(Path(trainer.default_root_dir) / "predictions"))
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                quiet.drop_unset_wandb_arguments(logger)
+        # a line every log_every_n_steps when stdout is not a terminal; the run's name as v_num
+        progress.use_readable_progress(trainer, configured)
         return trainer
 
     def _run_subcommand(self, subcommand: str) -> None:
@@ -316,6 +329,10 @@ class LitDrawCLI(LightningCLI):
         another DDP process's death a :class:`~lit_draw.errors.ProcessLost` naming it."""
         try:
             super()._run_subcommand(subcommand)
+            block = progress.run_end_block(self.trainer) if self.trainer.is_global_zero else None
+            if block is not None:
+                _finish_wandb_run()  # W&B's closing lines first, so that the run ends with where its files went
+                print(block, flush=True)
         except RuntimeError as error:
             lost = _lost_rank_message(self.trainer, subcommand, error)
             if lost is None:
@@ -399,6 +416,19 @@ def _lost_rank_message(trainer: Trainer, subcommand: str, error: RuntimeError) -
     who = f"rank {', '.join(stopped)} stopped" if stopped else "another rank stopped (its connection closed)"
     again = "--ckpt_path last resumes the run from its last checkpoint" if subcommand == "fit" else f"run {subcommand} again"
     return f"{subcommand}: {who}, so rank {trainer.global_rank} of {trainer.world_size} cannot go on; {again}"
+
+
+def _int_before_float(parser: LightningArgumentParser, options: list[str]) -> None:
+    """Read an int given to these options as an int: Lightning types them ``float | int`` (a fraction,
+    or a number of batches), and jsonargparse tries a union's types in order, so ``1`` became ``1.0``
+    (all batches) where it meant one batch. Sets the options' type (jsonargparse's ``_typehint``) to
+    ``int | float | None``, the order they are tried in (written ``Union[int, float, None]``: typing
+    caches unions by equality, which ignores order, so ``Optional[Union[int, float]]`` can return
+    Lightning's ``Union[float, int, None]``)."""
+    for option in options:
+        action = parser._option_string_actions.get(option)
+        if action is not None and getattr(action, "_typehint", None) == Union[float, int, None]:
+            action._typehint = Union[int, float, None]
 
 
 def _names_ckpt_path(path: str, subcommand: str) -> bool:

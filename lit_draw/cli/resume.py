@@ -181,7 +181,11 @@ class NewestLast(ModelCheckpoint):
             raise ConfigError(f"checkpoint.monitor must be a key the model logs ({', '.join(logged)}), got {self.monitor!r}")
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        super().on_train_epoch_end(trainer, pl_module)
+        # a fit that ends before its first validation (max_steps within an epoch) has nothing to rank
+        # on the monitored key yet: last.ckpt only, where Lightning warned that it could not find the key
+        unranked = self.monitor is not None and self.monitor not in trainer.callback_metrics and self._validations == 0
+        if not unranked:
+            super().on_train_epoch_end(trainer, pl_module)
         self.save_newest_last(trainer)
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
