@@ -8,6 +8,8 @@ import functools
 import io
 import logging
 import re
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,3 +175,15 @@ def test_an_int_batch_limit_is_a_number_of_batches_and_a_float_a_fraction(given:
 def test_a_config_files_int_batch_limit_is_read_as_an_int():
     # configs/draw_pretrain.yaml means 1000 validation canvases (one batch); read as 1.0 it validated on all 5000
     assert resolved_config(["fit", "--config", str(CONFIGS / "draw_pretrain.yaml")])["trainer"]["limit_val_batches"] == 1
+
+
+def test_importing_the_sweep_engine_prints_no_pydantic_warnings():
+    from lit_draw.experiments.wandb_sweeps import engine_available
+
+    if not engine_available():
+        pytest.skip("W&B's sweep engine is not installed (docs/sweeps.md)")
+    # a fresh process: the engine imports once, and pydantic warns at that import (every warning shown)
+    code = "from lit_draw.experiments.wandb_sweeps import engine_available; assert engine_available()"
+    done = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "pydantic" not in done.stderr and "Warning" not in done.stderr, done.stderr

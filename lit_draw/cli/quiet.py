@@ -21,8 +21,10 @@ import contextlib
 import logging
 import warnings
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from lightning.pytorch.loggers import WandbLogger
+if TYPE_CHECKING:  # imported by the sweep command before anything of Lightning
+    from lightning.pytorch.loggers import WandbLogger
 
 #: Warnings left out while a command runs: (start of the message as a regex, category, emitting module as a regex).
 WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from lit_draw.cli.quiet import known_noise
 from lit_draw.errors import ConfigError
 
 #: W&B's sweep engine without its numpy<2 pin (see :mod:`lit_draw.experiments.sweep`): run from the repository root.
@@ -58,7 +59,8 @@ def engine_available() -> bool:
     """Whether W&B's sweep engine is installed. ``import sweeps`` alone does not tell: without the
     engine, Python imports the repository's own ``sweeps/`` folder as an empty namespace package."""
     try:
-        import sweeps
+        with known_noise():  # pydantic's warnings about the engine's v1-style models (lit_draw.cli.quiet)
+            import sweeps
     except ImportError:
         return False
     return hasattr(sweeps, "next_run")
