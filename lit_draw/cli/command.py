@@ -39,7 +39,7 @@ import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, get_args
 
 import yaml
 from jsonargparse import ArgumentError, lazy_instance
@@ -128,14 +128,14 @@ class LitDrawCLI(LightningCLI):
             help="validate / test / predict: score the untrained model on purpose (else --ckpt_path is required)",
         )
         parser.add_argument(
-            "--init_from", type=Optional[str], default=None,
+            "--init_from", type=str | None, default=None,
             help="fit: start from this checkpoint's weights with a fresh optimiser at epoch 0 "
             "(e.g. a shipped checkpoints/<row>.ckpt, which holds weights only and cannot be resumed, "
             "or a reconstruction pre-training's last.ckpt: its objective may differ, its net may not, "
             "but for a write head that one of the two lacks)",
         )
         parser.add_argument(
-            "--reinit", type=Optional[list[str]], default=None,
+            "--reinit", type=list[str] | None, default=None,
             help="fit, with --init_from: draw these groups of the net afresh after loading the weights "
             "(DRAW: window, encoder, bottleneck, decoder, classifier, write; jlindsey15/DRAM's "
             "start_non_restored_from_random)",
@@ -422,13 +422,12 @@ def _int_before_float(parser: LightningArgumentParser, options: list[str]) -> No
     """Read an int given to these options as an int: Lightning types them ``float | int`` (a fraction,
     or a number of batches), and jsonargparse tries a union's types in order, so ``1`` became ``1.0``
     (all batches) where it meant one batch. Sets the options' type (jsonargparse's ``_typehint``) to
-    ``int | float | None``, the order they are tried in (written ``Union[int, float, None]``: typing
-    caches unions by equality, which ignores order, so ``Optional[Union[int, float]]`` can return
-    Lightning's ``Union[float, int, None]``)."""
+    ``int | float | None``, the order they are tried in (a ``|`` union: ``typing`` caches its unions
+    by equality, which ignores order, so ``Optional[Union[int, float]]`` can return Lightning's own)."""
     for option in options:
         action = parser._option_string_actions.get(option)
-        if action is not None and getattr(action, "_typehint", None) == Union[float, int, None]:
-            action._typehint = Union[int, float, None]
+        if action is not None and set(get_args(getattr(action, "_typehint", None))) == {float, int, type(None)}:
+            action._typehint = int | float | None
 
 
 def _names_ckpt_path(path: str, subcommand: str) -> bool:
