@@ -74,7 +74,7 @@ class PolicyStatistics(Metric):
     def compute(self) -> dict[str, Tensor]:
         """``{"box_distance": [T], "center_spread": [T], "policy_std": [T], "zoom": [T, K]}`` (the
         last two only when the traces had them; torchmetrics squeezes a one-element tensor to ``[]``)."""
-        sums = {name: dim_zero_cat(state).sum(0) for name in self._defaults if len(state := getattr(self, name))}
+        sums = {name: dim_zero_cat(state).sum(0) for name, state in self.metric_state.items() if len(state)}
         count = sums["canvases"]
         mean = sums["center"] / count  # [T, 2]
         variance = (sums["center_sq"] / count - mean**2).clamp_min(0).sum(-1)  # [T]

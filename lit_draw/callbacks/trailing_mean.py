@@ -47,7 +47,8 @@ class TrailingMean(Callback):
 
     @property
     def state_key(self) -> str:
-        return self._generate_state_key(monitor=self.monitor, last=self.last)
+        # Lightning's Callback._generate_state_key format, written out (it is private): checkpoints keep their keys
+        return f"{type(self).__qualname__}{ {'monitor': self.monitor, 'last': self.last}!r}"
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         metrics = trainer.callback_metrics

@@ -298,7 +298,7 @@ class LitDrawCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = self.config[self.subcommand] if self.subcommand else self.config
-        plugins = self._get(self.config_init, "trainer", default={}).get("plugins")
+        plugins = (self.config_init[self.subcommand] if self.subcommand else self.config_init).get("trainer", {}).get("plugins")
         plugins = [] if plugins is None else list(plugins) if isinstance(plugins, list) else [plugins]
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             plugins.append(resume.AtomicCheckpointIO())
@@ -510,21 +510,32 @@ def main(args: list[str] | None = None, commands: Mapping[str, Command] | None =
 
 class _Parsed(Exception):
     """Raised by :class:`_ParseOnly` once the arguments are parsed; ``config`` is the subcommand's
-    resolved config as YAML text (what ``fit`` writes to ``config.yaml``)."""
+    resolved config (what ``fit`` writes to ``config.yaml``)."""
 
-    def __init__(self, config: str) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
         self.config = config
 
 
 class _ParseOnly(LitDrawCLI):
-    """The CLI's parser and checks, building nothing (see :func:`check_args`)."""
+    """The CLI's parser and checks, building nothing (see :func:`check_args`).
 
-    def _set_seed(self) -> None:
-        """Parsing seeds nothing: the caller's random state is left as it was."""
+    Parsing seeds nothing, so the caller's random state is left as it was: the parsed config's
+    ``seed_everything`` is set to ``false`` (LightningCLI then seeds nothing) until
+    ``before_instantiate_classes``, which puts it back and stops. Public hooks only.
+    """
+
+    _seed: Any = None  # the parsed seed_everything, held while LightningCLI would seed with it
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        self._seed, config["seed_everything"] = config.get("seed_everything"), False
 
     def before_instantiate_classes(self) -> None:
-        raise _Parsed(self._parser(self.subcommand).dump(self.config[self.subcommand], skip_none=False))
+        self.config[self.subcommand]["seed_everything"] = self._seed
+        raise _Parsed(yaml.safe_load(self.parser.dump(self.config, skip_none=False))[self.subcommand])
 
 
 def resolved_config(args: list[str]) -> dict[str, Any]:
@@ -543,7 +554,7 @@ def resolved_config(args: list[str]) -> dict[str, Any]:
                 save_config_callback=None, parser_kwargs={"prog": "python -m lit_draw"}, args=args,
             )
     except _Parsed as parsed:
-        return yaml.safe_load(parsed.config)
+        return parsed.config
     except SystemExit as error:
         message = stderr.getvalue()
         message = message[message.find("error:") + 6 :] if "error:" in message else f"exit status {error.code}"

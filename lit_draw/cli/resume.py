@@ -48,9 +48,11 @@ import socket
 import time
 import warnings
 import zipfile
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from lightning.fabric.plugins.environments import SLURMEnvironment
@@ -84,6 +86,24 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             partial.unlink(missing_ok=True)
 
 
+_Hook = TypeVar("_Hook", bound=Callable[..., Any])
+
+
+def _own_saves(hook: _Hook) -> _Hook:
+    """Mark a :class:`NewestLast` method as its own: a checkpoint the trainer saves while it runs is
+    the callback's (its top-k or ``last.ckpt``), seen by :meth:`NewestLast.on_save_checkpoint`."""
+
+    @wraps(hook)
+    def marked(self: NewestLast, *args: Any, **kwargs: Any) -> Any:
+        outer, self._saving = self._saving, True
+        try:
+            return hook(self, *args, **kwargs)
+        finally:
+            self._saving = outer
+
+    return marked  # type: ignore[return-value]
+
+
 class NewestLast(ModelCheckpoint):
     """``ModelCheckpoint`` whose ``last.ckpt`` always holds the newest state (with ``save_last``).
 
@@ -104,6 +124,11 @@ class NewestLast(ModelCheckpoint):
     model logs at the sanity check, before training; Lightning's warnings about a non-empty folder
     (a new fit's holds only its ``config.yaml``) and a changed ``dirpath`` (an evaluation has no
     folder) are left out where they are not true.
+
+    A save is seen through Lightning's public ``on_save_checkpoint`` hook, counted as this callback's
+    when it comes inside one of its own hooks (:func:`_own_saves`): a SLURM ``hpc_ckpt`` saved from a
+    signal handler is not ``last.ckpt``. With ``save_weights_only`` Lightning calls no callback at a
+    save, so ``last.ckpt`` may be written twice at one step and the link moves at the fit's end.
     """
 
     _newest_last = (-1, -1)  # the (global step, validations run) last.ckpt holds ((-1, -1): none written by this fit)
@@ -111,6 +136,7 @@ class NewestLast(ModelCheckpoint):
     _loops_at_stop: dict[str, Any] | None = None  # the loops' state saved at a mid-epoch stop's batch end
     latest_link: Path | None = None  # the root whose ``checkpoints`` link moves here at the first save
     _stage: str | None = None
+    _saving = False  # inside this callback's own hooks, where a save is this callback's (top-k or last.ckpt)
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._stage = stage
@@ -126,17 +152,7 @@ class NewestLast(ModelCheckpoint):
             return
         super().load_state_dict(state_dict)
 
-    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
-        super()._save_checkpoint(trainer, filepath)
-        if self.latest_link is not None and trainer.is_global_zero:
-            point_latest(self.latest_link, Path(filepath).parent)
-            self.latest_link = None
-
-    def _save_last_checkpoint(self, trainer: Trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
-        super()._save_last_checkpoint(trainer, monitor_candidates)
-        if self.save_last:
-            self._newest_last = (trainer.global_step, self._validations)
-
+    @_own_saves
     def save_newest_last(self, trainer: Trainer) -> None:
         """Save ``last.ckpt`` unless it holds this state already (or nothing may be saved now)."""
         if (
@@ -148,14 +164,19 @@ class NewestLast(ModelCheckpoint):
             or self._newest_last == (trainer.global_step, self._validations)
         ):
             return
+        # ModelCheckpoint's own "save last.ckpt now" (no public equivalent: lit_draw.private_uses)
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
+    @_own_saves
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
         super().on_train_batch_end(trainer, pl_module, *args)
         if _stops_mid_epoch(trainer):  # saved again after the validation Lightning runs on a stop, if it does
             self.save_newest_last(trainer)
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        if self._saving:  # a save of this callback's: Lightning saves last.ckpt after every top-k save of a hook
+            self._newest_last = (trainer.global_step, self._validations)
+            self._point_latest(trainer)
         if not _stops_mid_epoch(trainer):
             return
         if trainer.training:  # the stop's batch end (see the class docstring)
@@ -163,6 +184,13 @@ class NewestLast(ModelCheckpoint):
         elif self._loops_at_stop is not None:  # the validation Lightning runs on a stop
             checkpoint["loops"] = self._loops_at_stop
 
+    def _point_latest(self, trainer: Trainer) -> None:
+        """Move the ``checkpoints`` link to this fit's folder, once (at its first save)."""
+        if self.latest_link is not None and trainer.is_global_zero and self.dirpath is not None:
+            point_latest(self.latest_link, Path(self.dirpath))
+            self.latest_link = None
+
+    @_own_saves
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking:
             self._check_monitor(trainer)
@@ -180,6 +208,7 @@ class NewestLast(ModelCheckpoint):
             undo_new_run(trainer)
             raise ConfigError(f"checkpoint.monitor must be a key the model logs ({', '.join(logged)}), got {self.monitor!r}")
 
+    @_own_saves
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # a fit that ends before its first validation (max_steps within an epoch) has nothing to rank
         # on the monitored key yet: last.ckpt only, where Lightning warned that it could not find the key
@@ -188,9 +217,12 @@ class NewestLast(ModelCheckpoint):
             super().on_train_epoch_end(trainer, pl_module)
         self.save_newest_last(trainer)
 
+    @_own_saves
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_train_end(trainer, pl_module)
         self.save_newest_last(trainer)
+        if self.save_weights_only and self.dirpath is not None and any(Path(self.dirpath).glob("*.ckpt")):
+            self._point_latest(trainer)  # no on_save_checkpoint came (see the class docstring)
 
 
 #: Offline W&B run folders of refused fits, removed once the W&B run is closed (:func:`remove_undone`).
@@ -228,11 +260,13 @@ def remove_undone() -> None:
 def _stops_mid_epoch(trainer: Trainer) -> bool:
     """Whether the fit is stopping before its epoch's last batch (``max_time``, or ``trainer.should_stop``
     set by a callback once ``min_epochs`` / ``min_steps`` allow it)."""
-    return (
-        trainer.should_stop
-        and trainer.fit_loop._can_stop_early
-        and not trainer.fit_loop.epoch_loop._num_ready_batches_reached()
-    )
+    loop = trainer.fit_loop  # public attributes only: what FitLoop._can_stop_early and
+    # _TrainingEpochLoop._num_ready_batches_reached compute from them
+    met_min_epochs = not loop.min_epochs or loop.epoch_progress.current.processed >= loop.min_epochs
+    met_min_steps = not loop.min_steps or trainer.global_step >= loop.min_steps
+    batches = loop.epoch_loop.batch_progress
+    last_batch = batches.current.ready == trainer.num_training_batches or batches.is_last_batch
+    return trainer.should_stop and met_min_epochs and met_min_steps and not last_batch
 
 
 def _resumes_from(trainer: Trainer, folder: Path) -> bool:
