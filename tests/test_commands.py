@@ -95,10 +95,13 @@ def test_the_cli_imports_no_tool_and_resolves_no_module_name():
         assert "import_module" not in path.read_text(), path.name
 
 
-def test_models_import_no_lightning_or_wandb_and_data_no_models():
+def test_models_import_no_lightning_or_wandb_data_no_models_and_callbacks_only_the_trace():
     for path in _sources("models"):
         heavy = {m for m in _imports(path) if m.split(".")[0] in ("lightning", "pytorch_lightning", "wandb")}
         assert not heavy, f"models/{path.name} imports {heavy}"
     for path in _sources("data"):
         models = {m for m in _imports(path) if m.startswith("lit_draw.models")}
         assert not models, f"data/{path.name} imports {models}"
+    for path in _sources("callbacks"):  # a callback reads the Trace, never a model
+        models = {m for m in _imports(path) if m.startswith("lit_draw.models") and not m.startswith("lit_draw.models.trace")}
+        assert not models, f"callbacks/{path.name} imports {models}"
