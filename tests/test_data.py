@@ -162,6 +162,60 @@ def test_unscaled_digits_are_pasted_at_integer_offsets_with_exact_boxes(syntheti
     torch.testing.assert_close(_measured_ink_box(canvas), box)
 
 
+@pytest.mark.parametrize(("spread", "lo", "hi"), [(0.0, 10, 10), (0.5, 5, 15), (0.25, 7, 13), (1.0, 0, 20)])
+def test_spread_narrows_pasted_offsets_around_the_centre(synthetic_mnist_root, spread, lo, hi):
+    """48-pixel canvas: room 20, centre offset 10, reach ceil(spread * 10) either side."""
+    digits, boxes28 = _digits(512, synthetic_mnist_root)
+    _, box = make_canvases(digits, boxes28, canvas_size=48, spread=spread, generator=torch.Generator().manual_seed(3))
+    offset = box[:, :2] - boxes28[:, :2]  # [B, 2]
+    assert offset.min() == lo and offset.max() == hi  # the whole narrowed range, and no further
+
+
+def test_spread_one_is_the_whole_canvas_draw_for_draw(synthetic_mnist_root):
+    digits, boxes28 = _digits(64, synthetic_mnist_root)
+    for scale in [(1.0, 1.0), (0.8, 1.2)]:
+        draw = functools.partial(make_canvases, digits, boxes28, canvas_size=48, scale=scale)
+        default = draw(generator=torch.Generator().manual_seed(5))
+        whole = draw(spread=1.0, generator=torch.Generator().manual_seed(5))
+        assert all(torch.equal(a, b) for a, b in zip(default, whole, strict=True))
+
+
+@pytest.mark.parametrize("spread", [0.0, 0.5])
+def test_spread_narrows_resampled_centres_around_the_middle(synthetic_mnist_root, spread):
+    digits, boxes28 = _digits(512, synthetic_mnist_root)
+    _, box = make_canvases(
+        digits, boxes28, canvas_size=60, scale=(1.0, 1.2), spread=spread, generator=torch.Generator().manual_seed(4)
+    )
+    # The box maps the ink's corners, not the patch's: its offset from the patch centre is that of
+    # the ink box in the digit, scaled by s <= 1.2.
+    centre = (box[:, :2] + box[:, 2:]) / 2  # [B, 2]
+    ink_offset = ((boxes28[:, :2] + boxes28[:, 2:]) / 2 - 13.5).abs() * 1.2  # [B, 2]
+    reach = spread * (29.5 - 13.5)  # the largest patch (s = 1.2, half-extent 16.2) may go 13.3 px
+    assert ((centre - 29.5).abs() <= reach + ink_offset + 1e-4).all()
+    if spread > 0:
+        assert (centre - 29.5).abs().max() > reach / 2  # the narrowed range is used, not only its middle
+
+
+def test_a_placement_curriculum_widens_training_canvases_and_leaves_the_fixed_sets_alone(synthetic_mnist_root):
+    dm = _small(synthetic_mnist_root, translate_curriculum=320)
+    plain = _small(synthetic_mnist_root)
+    assert [dm.spread(t) for t in (0, 80, 160, 320, 10_000)] == [0.0, 0.25, 0.5, 1.0, 1.0]
+    assert plain.spread(0) == 1.0
+    dm.setup("fit")
+    plain.setup("fit")
+    assert all(torch.equal(a, b) for a, b in zip(dm.fixed_canvases("val"), plain.fixed_canvases("val"), strict=True))
+
+    def offsets(trained: int) -> Tensor:
+        dm.train_dataloader().load_state_dict({"trained": trained})
+        idx = torch.arange(16)
+        _, _, box = dm.on_after_batch_transfer(idx, 0)
+        return box[:, :2] - dm._pool("train").boxes[idx, :2]  # [16, 2]
+
+    assert (offsets(0) == 6).all()  # 40-pixel canvas: room 12, centred at 6
+    assert ((offsets(160) - 6).abs() <= 3).all()  # spread 0.5: reach ceil(3)
+    assert ((offsets(320) - 6).abs() > 3).any()  # spread 1: the whole room
+
+
 def test_affine_grid_is_torchs():
     theta = torch.randn(4, 2, 3)
     torch.testing.assert_close(canvas._affine_grid(theta, 9), F.affine_grid(theta, [4, 1, 9, 9], align_corners=True))
@@ -470,6 +524,7 @@ def test_trainer_steps_receive_canvas_label_box(mnist_root):
         ("canvas_size", 20),
         ("canvas_size", 60.0),
         ("translate", "yes"),
+        ("translate_curriculum", -1),
         ("scale", (1.2, 1.0)),
         ("scale", (0.0, 1.0)),
         ("scale", (1.0, 3.0)),
@@ -495,6 +550,11 @@ def test_trainer_steps_receive_canvas_label_box(mnist_root):
 def test_bad_constructor_values_name_the_field(field, value):
     with pytest.raises(ValueError, match=rf"^CanvasMNIST\.{field} must .*got {re.escape(repr(value))}$"):
         CanvasMNIST(**{field: value})
+
+
+def test_a_placement_curriculum_without_translation_is_refused():
+    with pytest.raises(ValueError, match=r"^CanvasMNIST\.translate_curriculum must .*0 unless translate is true"):
+        CanvasMNIST(translate=False, translate_curriculum=100)
 
 
 def test_the_cli_parser_reads_yaml_ints_nulls_and_booleans_and_refuses_a_value_out_of_range():

@@ -160,6 +160,7 @@ def make_canvases(
     *,
     canvas_size: int,
     translate: bool = True,
+    spread: float = 1.0,
     scale: tuple[float, float] = (1.0, 1.0),
     clutter_size: int = 8,
     noise_std: float = 0.0,
@@ -181,6 +182,11 @@ def make_canvases(
             distorted); ``False`` centres it (an unscaled, undistorted patch at offset
             ``(canvas_size - 28) // 2``). A patch larger than the canvas along an axis is centred
             along that axis.
+        spread: with ``translate``, the fraction in ``[0, 1]`` of the room around the centre
+            that placement may use: the digit's centre is drawn uniformly within
+            ``spread * room / 2`` of the canvas centre along each axis (``1``: anywhere fully
+            inside, ``0``: centred). A placement curriculum widens it (:class:`CanvasMNIST`'s
+            ``translate_curriculum``).
         scale: ``(lo, hi)``; each digit is scaled by ``U(lo, hi)`` (1.0 = 28 pixels).
         clutter_size: side of the clutter fragments in pixels (<= 28).
         noise_std: standard deviation of additive Gaussian noise (then clamped to ``[0, 1]``).
@@ -194,9 +200,9 @@ def make_canvases(
     device = digits.device
     digits = digits.float()
     if tuple(scale) == (1.0, 1.0) and distortion == 0:
-        canvas, a, t = _paste_digits(digits, canvas_size, translate, generator)
+        canvas, a, t = _paste_digits(digits, canvas_size, translate, spread, generator)
     else:
-        canvas, a, t = _resample_digits(digits, canvas_size, translate, scale, distortion, generator)
+        canvas, a, t = _resample_digits(digits, canvas_size, translate, spread, scale, distortion, generator)
     if clutter_sources is not None and clutter_sources.shape[1] > 0:
         fragments, spots = _clutter_fragments(clutter_sources.float(), clutter_size, canvas_size, generator)
         canvas = _add_patches(canvas, fragments, spots)  # [B, 1, H, W]
@@ -207,13 +213,19 @@ def make_canvases(
 
 
 def _paste_digits(
-    digits: Tensor, canvas_size: int, translate: bool, generator: torch.Generator
+    digits: Tensor, canvas_size: int, translate: bool, spread: float, generator: torch.Generator
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Each ``[B, 28, 28]`` digit added at an integer offset: ``canvas [B, 1, H, W]``, ``A = I``, centre ``t [B, 2]``."""
+    """Each ``[B, 28, 28]`` digit added at an integer offset: ``canvas [B, 1, H, W]``, ``A = I``, centre ``t [B, 2]``.
+
+    The offset is uniform over the integers in ``[room // 2 - r, room // 2 + r]`` (clipped to
+    ``[0, room]``), ``r = ceil(spread * room / 2)``: the whole room at ``spread = 1``.
+    """
     batch, device = digits.shape[0], digits.device
     room = canvas_size - DIGIT_SIZE
     if translate:
-        offset = torch.randint(0, room + 1, (batch, 2), generator=generator, device=device)  # [B, 2] (x, y)
+        reach = math.ceil(spread * room / 2)
+        lo, hi = max(room // 2 - reach, 0), min(room // 2 + reach, room)
+        offset = torch.randint(lo, hi + 1, (batch, 2), generator=generator, device=device)  # [B, 2] (x, y)
     else:
         offset = torch.full((batch, 2), room // 2, device=device)
     canvas = _add_patches(digits.new_zeros(batch, 1, canvas_size, canvas_size), digits[:, None], offset[:, None])
@@ -239,6 +251,7 @@ def _resample_digits(
     digits: Tensor,
     canvas_size: int,
     translate: bool,
+    spread: float,
     scale: tuple[float, float],
     distortion: float,
     generator: torch.Generator,
@@ -249,7 +262,9 @@ def _resample_digits(
     half_extent = (a.abs() @ torch.full((batch, 2, 1), _CENTRE, device=device)).squeeze(2)  # [B, 2]
     mid = (canvas_size - 1) / 2
     if translate:
-        lo = half_extent.clamp(max=mid)  # [B, 2]
+        lo = half_extent.clamp(max=mid)  # [B, 2]: the lowest centre that keeps the patch inside
+        if spread < 1:  # (at 1 the bounds are left as computed, so that canvases stay bit-identical)
+            lo = mid - spread * (mid - lo)
         t = lo + (canvas_size - 1 - 2 * lo) * torch.rand(batch, 2, generator=generator, device=device)
     else:
         t = torch.full((batch, 2), mid, device=device)  # [B, 2] digit centre (x, y)

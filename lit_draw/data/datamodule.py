@@ -131,6 +131,12 @@ class CanvasMNIST(LightningDataModule):
         translate: place each digit uniformly at random fully inside the canvas (an unscaled,
             undistorted digit at an integer offset, as DeepMind's ``mnist_cluttered``); ``False``
             centres it.
+        translate_curriculum: training canvases (per process) over which the placement of the
+            training digits widens linearly from the centre to the whole canvas (the canvas
+            generator's ``spread`` goes from 0 to 1), an int >= 0; 0 (the default) places them
+            anywhere from the first update. Validation and test canvases are always placed
+            anywhere. A departure from every paper here, for the study's plateau (see
+            docs/study_plateau.md); it needs ``translate``.
         scale: ``(lo, hi)`` range of the per-digit scale (1.0 = 28 pixels), with
             ``0 < lo <= hi`` and ``hi * 28 <= canvas_size``.
         clutter: number of clutter fragments per canvas, an int >= 0; each is a random crop of
@@ -160,6 +166,7 @@ class CanvasMNIST(LightningDataModule):
         root: str | None = None,
         canvas_size: CanvasSize = 60,
         translate: bool = True,
+        translate_curriculum: NonNegativeInt = 0,
         scale: tuple[PositiveFloat, PositiveFloat] = (1.0, 1.0),
         clutter: NonNegativeInt = 0,
         clutter_size: ClutterSize = 8,
@@ -185,6 +192,11 @@ class CanvasMNIST(LightningDataModule):
             canvas_size,
         )
         _require(isinstance(translate, bool), "translate must be a bool", translate)
+        _require(
+            conforms(NonNegativeInt, translate_curriculum) and (translate or translate_curriculum == 0),
+            "translate_curriculum must be an int >= 0, and 0 unless translate is true",
+            translate_curriculum,
+        )
         _require(
             isinstance(scale, (tuple, list))
             and len(scale) == 2
@@ -242,6 +254,7 @@ class CanvasMNIST(LightningDataModule):
         self.root = root
         self.canvas_size = canvas_size
         self.translate = translate
+        self.translate_curriculum = translate_curriculum
         self.scale = (float(scale[0]), float(scale[1]))
         self.clutter = clutter
         self.clutter_size = clutter_size
@@ -277,9 +290,10 @@ class CanvasMNIST(LightningDataModule):
         return self._pools[split]
 
     def _generate(
-        self, pool: _Pool, idx: Tensor, generator: torch.Generator
+        self, pool: _Pool, idx: Tensor, generator: torch.Generator, spread: float = 1.0
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Canvases for the digits ``idx`` (int64 ``[B]``) of ``pool`` (on ``idx``'s device).
+        """Canvases for the digits ``idx`` (int64 ``[B]``) of ``pool`` (on ``idx``'s device),
+        placed within ``spread`` of the room around the centre (see ``make_canvases``).
 
         Returns:
             ``canvas`` float32 ``[B, 1, H, W]``, ``label`` int64 ``[B]``,
@@ -300,6 +314,7 @@ class CanvasMNIST(LightningDataModule):
             sources,
             canvas_size=self.canvas_size,
             translate=self.translate,
+            spread=spread,
             scale=self.scale,
             clutter_size=self.clutter_size,
             noise_std=self.noise_std,
@@ -342,6 +357,11 @@ class CanvasMNIST(LightningDataModule):
         if device not in self._train_on_device:
             self._train_on_device[device] = (self._pool("train").to(device), torch.Generator(device=device))
         return self._train_on_device[device]
+
+    def spread(self, trained: int) -> float:
+        """The placement spread of a training batch after ``trained`` canvases of this process:
+        ``min(1, trained / translate_curriculum)``, 1 without a curriculum."""
+        return 1.0 if self.translate_curriculum == 0 else min(1.0, trained / self.translate_curriculum)
 
     def _rank(self) -> tuple[int, int]:
         """This process's global rank and the number of processes (``0, 1`` outside a Trainer)."""
@@ -422,8 +442,8 @@ class CanvasMNIST(LightningDataModule):
         A bare tensor is a training index batch (int64 ``[B]``): fresh canvases are generated on
         its device, from a generator seeded by ``seed``, the process's rank (DDP ranks draw
         different canvases) and the number of digits this process trained before the batch (its
-        place in the run; counted here, where a batch reaches the model, for :class:`_TrainOrder`).
-        Anything else is a fixed-set batch ``(canvas_uint8, label, box)`` whose canvas is rescaled
+        place in the run; counted here, where a batch reaches the model, for :class:`_TrainOrder`),
+        placed within :meth:`spread` of that place. Anything else is a fixed-set batch ``(canvas_uint8, label, box)`` whose canvas is rescaled
         to float32 in ``[0, 1]``.
 
         Returns:
@@ -436,6 +456,6 @@ class CanvasMNIST(LightningDataModule):
             generator.manual_seed(stream_seed(self.seed, "train", self._rank()[0], trained))
             if self._order is not None:
                 self._order.trained += len(batch)
-            return self._generate(pool, batch, generator)
+            return self._generate(pool, batch, generator, self.spread(trained))
         canvas, label, box = batch
         return canvas.float() / 255, label, box

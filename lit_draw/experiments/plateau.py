@@ -75,6 +75,8 @@ def setting(config: dict[str, Any]) -> str:
         parts.append(f"clutter {data['clutter']}")
     if not data.get("translate", True):
         parts.append("centred digit")
+    if data.get("translate_curriculum"):
+        parts.append(f"placement widened over {data['translate_curriculum'] / 1000:g}k canvases")
     if config.get("init_from"):
         parts.append(f"from {_start_name(Path(config['init_from']))}")
     if model.get("trainable"):
