@@ -32,7 +32,13 @@ from lit_draw.losses import Reward, Weighting
 from lit_draw.models.net import RolloutNet, Writing, require_net
 from lit_draw.models.trace import Trace
 from lit_draw.validation import (
-    IntAtLeast2, NonNegativeFloat, NonNegativeInt, OpenUnitInterval, conforms, one_of, require,
+    IntAtLeast2,
+    NonNegativeFloat,
+    NonNegativeInt,
+    OpenUnitInterval,
+    conforms,
+    one_of,
+    require,
 )
 
 

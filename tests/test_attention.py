@@ -97,7 +97,7 @@ def test_gradients_reach_all_five_window_parameters():
     fx, fy = gaussian_filterbank(gx, gy, sigma2, delta, 4, 12, 12)
     image = torch.rand(3, 12, 12)
     (filterbank_read(image, fx, fy, gamma) * torch.randn(3, 4, 4)).sum().backward()
-    for name, p in zip(("gx", "gy", "sigma2", "delta", "gamma"), (gx, gy, sigma2, delta, gamma)):
+    for name, p in zip(("gx", "gy", "sigma2", "delta", "gamma"), (gx, gy, sigma2, delta, gamma), strict=True):
         assert p.grad is not None and p.grad.abs().sum() > 0, name
     assert window.linear.weight.grad.abs().sum(1).gt(0).all()
 

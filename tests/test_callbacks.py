@@ -33,11 +33,11 @@ from lit_draw.callbacks.digit_hit import centre_in_box
 from lit_draw.callbacks.early_exit import early_exit
 from lit_draw.callbacks.render import attention_picture
 from lit_draw.cli import main
+from lit_draw.cli.metrics_csv import read_metrics, values
 from lit_draw.data import CanvasMNIST
 from lit_draw.models.trace import Trace
 from lit_draw.module import AttentionClassifier
 from lit_draw.objectives import CrossEntropy
-from lit_draw.cli.metrics_csv import read_metrics, values
 
 T, CANVAS, TEST_SIZE, TAUS = 3, 32, 32, [0.3, 0.6, 0.99]
 CELLS, GATES = ("encoder", "decoder"), ("input", "forget", "output")
@@ -261,7 +261,7 @@ def _scalars(run, key):
 
 @pytest.mark.slow
 def test_per_glimpse_accuracy_is_plotted_from_the_scalars_logged_once(runs):
-    for run, stage in zip(runs, ("val", "test")):
+    for run, stage in zip(runs, ("val", "test"), strict=True):
         accuracy = [_scalars(run, f"{stage}/acc_glimpse_{t}") for t in range(1, T + 1)]
         assert all(len(values) == 1 and 0 <= values[0] <= 1 for values in accuracy)  # one epoch, logged once
         columns, rows = run.table(f"{stage}/acc_per_glimpse_table")  # the line plot's data
@@ -271,7 +271,7 @@ def test_per_glimpse_accuracy_is_plotted_from_the_scalars_logged_once(runs):
 
 @pytest.mark.slow
 def test_early_exit_table_has_a_row_per_tau(runs):
-    for run, stage in zip(runs, ("val", "test")):
+    for run, stage in zip(runs, ("val", "test"), strict=True):
         columns, rows = run.table(f"{stage}/early_exit_table")
         assert columns == ["tau", "accuracy", "mean_glimpses"]
         assert [row[0] for row in rows] == TAUS
@@ -291,7 +291,7 @@ def test_weight_update_norms_are_logged_every_n_steps(runs):
 
 @pytest.mark.slow
 def test_cell_drift_gates_and_hits_per_glimpse(runs):
-    for run, stage in zip(runs, ("val", "test")):
+    for run, stage in zip(runs, ("val", "test"), strict=True):
         for cell in CELLS:
             assert all(_scalars(run, f"{stage}/cell_drift/{cell}/{t}")[0] >= 0 for t in range(2, T + 1))
             for gate in GATES:

@@ -15,10 +15,10 @@ import yaml
 
 from lit_draw.__main__ import main  # the program: LightningCLI's commands and the registered ones
 from lit_draw.cli import resolved_config
+from lit_draw.cli.metrics_csv import read_metrics, run_folders, values
 from lit_draw.data import mnist
 from lit_draw.errors import ConfigError, LitDrawError
 from tests.conftest import CONFIGS
-from lit_draw.cli.metrics_csv import read_metrics, run_folders, values
 
 pytestmark = pytest.mark.slow  # every test here builds the CLI, most train a few steps
 
@@ -155,7 +155,8 @@ def _sweep_file(name: str, **fields: object) -> Callable[[Path, pytest.MonkeyPat
     def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.importorskip("sweeps.bayes_search", reason="W&B's sweep engine is the optional extra lit_draw[sweep]")
         command = ["${env}", "${interpreter}", "-m", "lit_draw", "fit", "--config", str(CONFIGS / "quickstart.yaml"), "${args}"]
-        sweep = {"method": "grid", "parameters": {"model.objective.init_args.weighting": {"values": ["last"]}}, "command": command, **fields}
+        parameters = {"model.objective.init_args.weighting": {"values": ["last"]}}
+        sweep = {"method": "grid", "parameters": parameters, "command": command, **fields}
         (tmp_path / name).write_text(yaml.safe_dump(sweep))
     return write
 
@@ -250,9 +251,14 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         [TINY, "fit", "--ckpt_path=last"],
         r"^fit --ckpt_path last: no last.ckpt saved under run/\*/checkpoints; leave out --ckpt_path to start a new run$", None,
     ),
-    "test_best_without_a_run": ([TINY, "test", "--ckpt_path=best"], r"^test --ckpt_path best: no best checkpoint saved under run/\*/checkpoints$", None),
+    "test_best_without_a_run": (
+        [TINY, "test", "--ckpt_path=best"], r"^test --ckpt_path best: no best checkpoint saved under run/\*/checkpoints$", None,
+    ),
     "test_hpc_without_one": ([TINY, "test", "--ckpt_path=hpc"], r"^test --ckpt_path hpc: no hpc_ckpt_<n>.ckpt saved under run$", None),
-    "seed_negative": ([TINY, "fit", "--seed_everything=-1"], r"^seed_everything must be an int in 0 .. 4294967295 \(or true: a random one\), got -1$", None),
+    "seed_negative": (
+        [TINY, "fit", "--seed_everything=-1"], r"^seed_everything must be an int in 0 .. 4294967295 \(or true: a random one\), got -1$",
+        None,
+    ),
     "root_dir_is_a_file": (
         [TINY, "fit", "--trainer.default_root_dir=afile"], r"^trainer.default_root_dir must be a folder, got afile \(a file\)$",
         _write("afile", "not a folder"),
@@ -261,7 +267,12 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         [TINY, "fit", "--checkpoint.monitor=val/acc_typo", "--trainer.max_steps=2"],
         r"^checkpoint.monitor must be a key the model logs \(.*val/acc, .*\), got 'val/acc_typo'$", None,
     ),
-    "unknown_command": (["frobnicate"], r"^command must be one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, plateau, view, got 'frobnicate'", None),
+    "unknown_command": (
+        ["frobnicate"],
+        r"^command must be one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, plateau, view, "
+        r"got 'frobnicate'",
+        None,
+    ),
     # issue 35: trainer values Lightning took silently (S6) or divided by (ZeroDivisionError), a registry
     # checkpoint (FileNotFoundError after the run folder was made), a root nobody can write (PermissionError)
     "gradient_clip_negative": (
@@ -294,18 +305,25 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
     "fit_ckpt_path_from_a_saved_config": (
         [TINY, "fit", "--config", "saved.yaml"],
         r"^ckpt_path must come from the command line, got '/old/run/checkpoints/last.ckpt' from --config saved.yaml: "
-        r"a config gives a run's setup, not the checkpoint to resume \(give --ckpt_path /old", _write("saved.yaml", "ckpt_path: /old/run/checkpoints/last.ckpt\n"),
+        r"a config gives a run's setup, not the checkpoint to resume \(give --ckpt_path /old",
+        _write("saved.yaml", "ckpt_path: /old/run/checkpoints/last.ckpt\n"),
     ),
     "test_ckpt_path_from_a_saved_config": (
         [TINY, "test", "--config=saved.yaml"],
         r"^ckpt_path must come from the command line, got 'a.ckpt' from --config saved.yaml: .* checkpoint to evaluate",
         _write("saved.yaml", "ckpt_path: a.ckpt\n"),
     ),
-    "no_command": ([], r"^a command is needed, one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, plateau, view ", None),
+    "no_command": (
+        [],
+        r"^a command is needed, one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, plateau, view ",
+        None,
+    ),
     "bench_zero_steps": (["bench", "--model", "draw", "--steps", "0"], r"^--steps must be a positive int, got 0$", None),
     "bench_negative_steps": (["bench", "--model", "draw", "--steps=-1"], r"^--steps must be a positive int, got -1$", None),
     "bench_zero_batch": (["bench", "--model", "draw", "--batch-size", "0"], r"^--batch-size must be a positive int, got 0$", None),
-    "test_last_without_a_run": ([TINY, "test", "--ckpt_path=last"], r"^test --ckpt_path last: no last.ckpt saved under run/\*/checkpoints$", None),
+    "test_last_without_a_run": (
+        [TINY, "test", "--ckpt_path=last"], r"^test --ckpt_path last: no last.ckpt saved under run/\*/checkpoints$", None,
+    ),
     "config_missing": ([TINY, "fit", "--config", "none.yaml"], r"^--config none.yaml: no such file$", None),
     "config_not_yaml": (
         [TINY, "fit", "--config", "bad.yaml"], r"^--config bad.yaml: not valid YAML at line 2, column 1",
@@ -371,7 +389,9 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         _read_only_empty_root,
     ),
     "view_missing_checkpoint": (["view", "--ckpt", "none.ckpt", "--out", "v.html"], r"^--ckpt none.ckpt: no such file$", None),
-    "view_no_samples": (["view", "--ckpt", "none.ckpt", "--samples", "0", "--out", "v.html"], r"^--samples must be an int >= 1, got 0$", None),
+    "view_no_samples": (
+        ["view", "--ckpt", "none.ckpt", "--samples", "0", "--out", "v.html"], r"^--samples must be an int >= 1, got 0$", None,
+    ),
     "view_data_config_not_yaml": (
         ["view", "--ckpt", "none.ckpt", "--data-config", "bad.yaml", "--out", "v.html"],
         r"^--data-config bad.yaml: not valid YAML at line 2, column 1", _write("bad.yaml", "data: [\n"),
@@ -383,11 +403,14 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
     ),
     "reproduce_rows_missing": (["reproduce", "--rows", "none.yaml", "--list"], r"^--rows none.yaml: no such file$", None),
     "reproduce_rows_not_yaml": (
-        ["reproduce", "--rows=bad.yaml", "--list"], r"^--rows bad.yaml: not valid YAML at line 2, column 1", _write("bad.yaml", "- name: [\n"),
+        ["reproduce", "--rows=bad.yaml", "--list"], r"^--rows bad.yaml: not valid YAML at line 2, column 1",
+        _write("bad.yaml", "- name: [\n"),
     ),
     "figures_unknown_study_rows": (
         ["figures", "--study", "nope1", "nope2", "--wsram", "--out", "figs"],
-        r"^--study must name rows of reproduce.yaml or rows with seeds under runs/reproduce or records \(study_all_step, .*\), got nope1, nope2$", None,
+        r"^--study must name rows of reproduce.yaml or rows with seeds under runs/reproduce or records "
+        r"\(study_all_step, .*\), got nope1, nope2$",
+        None,
     ),
     # halting-frontier and figures on what fit and test write, or on damaged files (issue 35)
     "halting_frontier_on_a_default_root_dir": (
@@ -411,7 +434,8 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         r"^metrics file .*/csv/metrics.csv: not a CSV text file \(byte \d+ is not UTF-8\)$", _binary_metrics,
     ),
     "figures_truncated_train_metrics": (
-        ["figures", "--out", "figs", "--wsram"], r"^metrics file records/study_all_step/seed0/train_metrics.csv.gz: a truncated or corrupt gzip file",
+        ["figures", "--out", "figs", "--wsram"],
+        r"^metrics file records/study_all_step/seed0/train_metrics.csv.gz: a truncated or corrupt gzip file",
         _kept_seed(train_metrics__csv__gz=_truncated_gzip()),
     ),
     "figures_binary_confusion": (
@@ -424,8 +448,13 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
         _write("rows.yaml", f"- name: r\n  configs: [{CONFIGS / 'quickstart.yaml'}]\n  budget: {{epochs: 1}}\n"),
     ),
     "sweep_missing_file": (["sweep", "none.yaml"], r"^sweep file none.yaml: no such file$", _sweep_file("other.yaml")),
-    "sweep_unknown_method": (["sweep", "s.yaml"], r"^s.yaml is not a valid W&B sweep config: 'gird' is not one of", _sweep_file("s.yaml", method="gird")),
-    "sweep_server_only_method": (["sweep", "s.yaml"], r"^s.yaml: method must be one of grid, random, bayes to run here, got 'custom'$", _sweep_file("s.yaml", method="custom")),
+    "sweep_unknown_method": (
+        ["sweep", "s.yaml"], r"^s.yaml is not a valid W&B sweep config: 'gird' is not one of", _sweep_file("s.yaml", method="gird"),
+    ),
+    "sweep_server_only_method": (
+        ["sweep", "s.yaml"], r"^s.yaml: method must be one of grid, random, bayes to run here, got 'custom'$",
+        _sweep_file("s.yaml", method="custom"),
+    ),
     "sweep_key_the_cli_rejects": (
         ["sweep", "s.yaml"], r"^s.yaml: its runs would fail: .*--model.weightin=last",
         _sweep_file("s.yaml", parameters={"model.weightin": {"values": ["last"]}}),
@@ -541,7 +570,7 @@ def test_each_fit_has_its_own_folder_and_last_is_always_the_newest_runs_newest_c
     folders = [Path(cli.trainer.checkpoint_callback.dirpath) for cli in (first, second)]
     assert folders[0] != folders[1] and all(f.parent.parent == tmp_path / "run" for f in folders)
     assert [f.parent.name for f in folders] == [cli.trainer.logger.version for cli in (first, second)]  # W&B run ids
-    for folder, steps, weighting in zip(folders, (2, 3), ("all", "last")):
+    for folder, steps, weighting in zip(folders, (2, 3), ("all", "last"), strict=True):
         assert sorted(p.name for p in folder.glob("last*.ckpt")) == ["last.ckpt"]  # never last-v1.ckpt
         assert torch.load(folder / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == steps
         assert yaml.safe_load((folder / "config.yaml").read_text())["model"]["objective"]["init_args"]["weighting"] == weighting
@@ -622,7 +651,8 @@ def test_steps_logged_again_after_a_resume_keep_their_newest_value(tmp_path: Pat
     second = [{"step": s, "epoch": 0, "train/loss": float(s)} for s in range(3, 8)] + [{"step": 4, "epoch": 0, "val/acc": 0.2}]
     folders = [_metrics_file(tmp_path / "wandb" / f"offline-run-2026010{i}_000000-abc", rows) for i, rows in ((1, first), (2, second))]
     rows = read_metrics(run_folders(tmp_path / "wandb"))
-    assert [(r["step"], r["train/loss"]) for r in rows if "train/loss" in r] == [(0, 10.0), (1, 11.0), (2, 12.0), *((s, float(s)) for s in range(3, 8))]
+    expected = [(0, 10.0), (1, 11.0), (2, 12.0), *((s, float(s)) for s in range(3, 8))]
+    assert [(r["step"], r["train/loss"]) for r in rows if "train/loss" in r] == expected
     assert [(r["step"], r["val/acc"]) for r in rows if "val/acc" in r] == [(4, 0.2)]
     assert read_metrics(folders[0]) == first  # one run without repeats reads as written
 

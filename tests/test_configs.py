@@ -91,5 +91,6 @@ def test_every_shipped_checkpoint_loads_into_its_configs_model_through_the_test_
         )
     model = built.value.args[0].model
     checkpoint = torch.load(config.with_suffix(".ckpt"), map_location="cpu", weights_only=True)
-    assert f"{type(model.net).__module__.rsplit('.', 1)[0]}.{type(model.net).__name__}" == checkpoint["hyper_parameters"]["net"]["class_path"]
+    net_class = f"{type(model.net).__module__.rsplit('.', 1)[0]}.{type(model.net).__name__}"
+    assert net_class == checkpoint["hyper_parameters"]["net"]["class_path"]
     model.load_state_dict(checkpoint["state_dict"], strict=True)

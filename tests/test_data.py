@@ -26,13 +26,13 @@ from torch import Tensor
 from lit_draw.data import (
     CanvasMNIST,
     MnistUnavailableError,
+    canvas,
     ensure_mnist,
     ink_boxes,
     load_mnist,
     make_canvases,
     mnist,
 )
-from lit_draw.data import canvas
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -463,8 +463,8 @@ def test_a_resumed_training_loader_goes_on_where_its_state_was_saved(synthetic_m
     resumed_loader.load_state_dict(state)
     resumed_rest = [resumed.on_after_batch_transfer(idx, 0) for idx in resumed_loader]
     assert len(resumed_rest) == len(rest) == 19 - 5  # 300 digits in batches of 16, the last of 12
-    for (canvas, label, _), (again, label_again, _) in zip(rest, resumed_rest, strict=True):
-        assert torch.equal(canvas, again) and torch.equal(label, label_again)
+    for (image, label, _), (again, label_again, _) in zip(rest, resumed_rest, strict=True):
+        assert torch.equal(image, again) and torch.equal(label, label_again)
     assert _epoch(resumed) == then
     assert trained  # the first five, trained before the save
 

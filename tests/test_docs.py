@@ -18,6 +18,7 @@ import contextlib
 import io
 import re
 import shlex
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -214,7 +215,7 @@ def _read_files(args: list[str]) -> list[str]:
     """The repository files a command line reads: its words under :data:`SHIPPED` folders, except
     the values of :data:`WRITES` options."""
     return [
-        word.split("=", 1)[-1] for before, word in zip(["", *args], args)
+        word.split("=", 1)[-1] for before, word in pairwise(["", *args])
         if before not in WRITES and word.split("=", 1)[-1].startswith(SHIPPED)
     ]
 
@@ -320,7 +321,8 @@ def test_a_broken_documented_command_is_caught(monkeypatch):
     assert "no such file" in _parses(["fit", "--config", "configs/nonesuch.yaml"], monkeypatch)
     assert "nonesuch" in _exits_cleanly(["nonesuch", "--help"])
     assert _read_files(["view", "--ckpt", "checkpoints/x.ckpt", "--out", "checkpoints/y.html"]) == ["checkpoints/x.ckpt"]
-    assert _without_run_checkpoint(["test", "--config", "c.yaml", "--ckpt_path", "last"]) == ["test", "--config", "c.yaml", "--untrained=true"]
+    untrained = ["test", "--config", "c.yaml", "--untrained=true"]
+    assert _without_run_checkpoint(["test", "--config", "c.yaml", "--ckpt_path", "last"]) == untrained
     assert _without_run_checkpoint(["fit", "--ckpt_path=best", "--config", "c.yaml"]) == ["fit", "--config", "c.yaml"]
     assert _without_run_checkpoint(["test", "--ckpt_path", "checkpoints/x.ckpt"]) == ["test", "--ckpt_path", "checkpoints/x.ckpt"]
 

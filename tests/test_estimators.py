@@ -51,7 +51,7 @@ def enumerate_estimator(params, runs: int, proposal: str, control_variates: bool
         is_grads_batched=True, allow_unused=True,
     )
     out = {}
-    for name, g in zip(names, grads):
+    for name, g in zip(names, grads, strict=True):
         if g is None:
             continue
         g = g.flatten(1)  # [B, P]
@@ -101,7 +101,7 @@ def test_the_importance_sampled_gradient_tends_to_the_exact_one():
         (enumerate_estimator(params, runs, "q", control_variates=True)["theta_p"][0] + exact).abs().max()
         for runs in (1, 2, 4, 5)
     ]  # the surrogate is a loss: its gradient is minus the estimate
-    assert all(later < earlier for earlier, later in zip(errors, errors[1:]))
+    assert all(later < earlier for earlier, later in itertools.pairwise(errors))
     assert errors[-1] < errors[0] / 3
 
 
@@ -131,5 +131,5 @@ def test_the_inference_network_fits_the_untempered_q():
         (enumerate_estimator(params, runs, "tempered_q", control_variates=True)["eta"][0] + exact).abs().max()
         for runs in (1, 2, 4, 5)
     ]
-    assert all(later < earlier for earlier, later in zip(errors, errors[1:]))
+    assert all(later < earlier for earlier, later in itertools.pairwise(errors))
     assert errors[-1] < errors[0] / 3

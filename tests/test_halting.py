@@ -27,11 +27,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lit_draw import losses
 from lit_draw.callbacks.halting import HaltingCounts
-from lit_draw.models import RAM, DRAWClassifier, WSRAM
+from lit_draw.cli.predictions import PredictionFile
+from lit_draw.models import RAM, WSRAM, DRAWClassifier
 from lit_draw.models.halting import HaltingHead
 from lit_draw.module import AttentionClassifier
 from lit_draw.objectives import CrossEntropy, PonderNet, Reinforce, ReinforceHalting
-from lit_draw.cli.predictions import PredictionFile
 
 ROOT = Path(__file__).parents[1]
 
@@ -160,10 +160,10 @@ def test_the_stop_action_estimator_is_the_exact_gradient_of_the_expected_reward(
             log_pi[:, i:i + 1], lambdas[:, i:i + 1], halt[i:i + 1], right[:, i:i + 1], b[:, i:i + 1], step_cost
         )
         grads = torch.autograd.grad(terms["reinforce_loss"], [params[n] for n in names], retain_graph=True)
-        for total, g in zip(expected, grads):
+        for total, g in zip(expected, grads, strict=True):
             total += prob[i].detach() * g
         assert terms["reward"].item() == pytest.approx(reward[i].item())
-    for name, e, x in zip(names, expected, exact):
+    for name, e, x in zip(names, expected, exact, strict=True):
         torch.testing.assert_close(e, x, atol=1e-12, rtol=0, msg=name)
 
 
@@ -386,7 +386,14 @@ def _logged_run(folder: Path, rows: list[dict[str, float]]) -> None:
 
 
 def test_the_frontier_reads_halting_points_and_the_threshold_curve_and_draws_them(tmp_path: Path):
-    from lit_draw.experiments.halting_frontier import Frontier, draw, halting_point, read_frontier, read_run, threshold_curve
+    from lit_draw.experiments.halting_frontier import (
+        Frontier,
+        draw,
+        halting_point,
+        read_frontier,
+        read_run,
+        threshold_curve,
+    )
 
     halting, all_step = tmp_path / "halting", tmp_path / "all_step"
     _logged_run(halting / "wandb" / "offline-run-20250101_000000-fit", [{"step": 1, "train/loss": 2.0}])

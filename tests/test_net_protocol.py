@@ -102,8 +102,8 @@ def test_only_a_reinitializable_net_redraws_groups():
 def test_the_net_is_read_through_the_protocol_not_probed():
     """The module, the objectives, the viewer and --reinit read a net's attributes directly; none
     guesses them with ``getattr(net, name, default)`` or ``hasattr(net, name)``."""
-    from pathlib import Path
     import re
+    from pathlib import Path
 
     root = Path(__file__).parents[1] / "lit_draw"
     files = [root / "module.py", root / "objectives.py", root / "cli" / "init_from.py", *(root / "viewer").glob("*.py")]

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
-from lightning.pytorch.callbacks import model_checkpoint
+from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar, model_checkpoint
 from lightning.pytorch.trainer.connectors.logger_connector import result
 
 from lit_draw.cli import main, resolved_config

@@ -76,7 +76,7 @@ def test_the_default_initialisation_draws_what_it_always_drew():
     plain = tiny_net()
     torch.manual_seed(3)
     explicit = tiny_net(init="torch", forget_bias=None)
-    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), explicit.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), explicit.state_dict().values(), strict=True))
 
 
 def test_reconstruction_loss_is_the_summed_binary_cross_entropy_by_hand():
@@ -84,7 +84,7 @@ def test_reconstruction_loss_is_the_summed_binary_cross_entropy_by_hand():
     images = torch.tensor([[[[0.0, 1.0], [0.5, 0.25]]]])  # [1, 1, 2, 2]
     s = torch.sigmoid(logits[0]).flatten().tolist()
     x = [0.0, 1.0, 0.5, 0.25]
-    by_hand = -sum(t * math.log(o) + (1 - t) * math.log(1 - o) for t, o in zip(x, s))
+    by_hand = -sum(t * math.log(o) + (1 - t) * math.log(1 - o) for t, o in zip(x, s, strict=True))
     assert losses.reconstruction_loss(logits, images).item() == pytest.approx(by_hand, rel=1e-6)
     # the mean over canvases of each canvas's sum
     two = losses.reconstruction_loss(torch.cat([logits, torch.zeros_like(logits)]), torch.cat([images, images]))
@@ -120,7 +120,7 @@ def test_per_tensor_clipping_clips_each_gradient_to_the_norm_on_its_own():
     assert min(norms) < 5 < max(norms)
     optimizer = torch.optim.SGD(params, lr=0.1)
     module.configure_gradient_clipping(optimizer, 5.0, "norm")
-    for i, (p, norm) in enumerate(zip(params, norms)):
+    for i, (p, norm) in enumerate(zip(params, norms, strict=True)):
         expected = (i + 1) * 5 / max(norm, 5)
         assert torch.allclose(p.grad, torch.full_like(p, expected), rtol=1e-6), p.shape
     grad = torch.tensor([3.0, 4.0])
@@ -181,5 +181,6 @@ def test_classification_from_a_pretrained_net_keeps_frozen_groups_bit_identical(
         main(["fit", *args, "--reinit=[classifier]"])
     with pytest.raises(ConfigError, match=r"^model.clip_per_tensor clips to trainer.gradient_clip_val, which is not set"):
         main(["fit", *args, "--model.clip_per_tensor=true", "--trainer.gradient_clip_val=null", "--trainer.max_steps=1"])
-    with pytest.raises(ConfigError, match=r"^model.clip_per_tensor clips each gradient's norm; trainer.gradient_clip_algorithm must be norm, got 'value'$"):
+    refused = r"^model.clip_per_tensor clips each gradient's norm; trainer.gradient_clip_algorithm must be norm, got 'value'$"
+    with pytest.raises(ConfigError, match=refused):
         main(["fit", *args, "--model.clip_per_tensor=true", "--trainer.gradient_clip_algorithm=value", "--trainer.max_steps=1"])

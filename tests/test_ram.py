@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from lit_draw.cli.metrics_csv import read_metrics, run_folders
 from lit_draw.losses import classification_reward, reinforce_loss
 from lit_draw.models import RAM
 from lit_draw.models.attention import loc_to_pixels
 from lit_draw.module import AttentionClassifier
 from lit_draw.objectives import Reinforce
-from lit_draw.cli.metrics_csv import read_metrics, run_folders
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 RAM_KEYS = {"train/reward", "train/baseline_mse", "train/reinforce_loss", "train/advantage_std", "train/loss"}
@@ -49,8 +49,9 @@ def test_the_action_network_is_the_papers_linear_softmax_by_default():
     assert isinstance(model.classifier, torch.nn.Linear)  # Mnih et al. 2014: softmax(W h_t)
     assert (model.classifier.in_features, model.classifier.out_features) == (16, 10)
     deeper = tiny_ram(hidden=8)
-    assert [isinstance(m, t) for m, t in zip(deeper.classifier, (torch.nn.Linear, torch.nn.ReLU, torch.nn.Linear))] == [True] * 3
     assert len(deeper.classifier) == 3
+    layers = (torch.nn.Linear, torch.nn.ReLU, torch.nn.Linear)
+    assert [isinstance(m, t) for m, t in zip(deeper.classifier, layers, strict=True)] == [True] * 3
 
 
 def test_centers_are_the_clamped_locations_in_pixels_and_stay_on_the_canvas():

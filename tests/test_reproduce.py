@@ -11,9 +11,9 @@ import pytest
 import torch
 import yaml
 
-from lit_draw.experiments import figures, reproduce, results, shipping
 from lit_draw.cli import ConfigError, main, resolved_config
 from lit_draw.cli.metrics_csv import read_metrics
+from lit_draw.experiments import figures, reproduce, results, shipping
 from lit_draw.experiments.seed_runs import RECORD_FILE
 from tests.conftest import CONFIGS, tiny_draw_args
 
@@ -247,9 +247,10 @@ def test_an_entry_from_another_machine_under_another_protocol_is_dropped(
                 dataclasses.replace(before, budget={"epochs": 20})):
         (entry,) = reproduce.current_entries({"r": now}, {})
         assert entry["status"] == "not run"
-        assert "reproduce r: the results.json entry (c.yaml --optimizer.init_args.lr=0.001; {'epochs': 10}) is of another protocol than the row's now, so it is not the row's result" in (
-            capsys.readouterr().out
-        )
+        assert (
+            "reproduce r: the results.json entry (c.yaml --optimizer.init_args.lr=0.001; {'epochs': 10}) is of another "
+            "protocol than the row's now, so it is not the row's result"
+        ) in capsys.readouterr().out
     assert reproduce.current_entries({"r": before}, {}) == [elsewhere]  # the same protocol: kept
     # with what the registry says of the row now (its numbers are the entry's)
     noted = dataclasses.replace(before, notes="seed 0 trained 9.9 epochs", source="a table")
@@ -260,7 +261,8 @@ def test_an_entry_from_another_machine_under_another_protocol_is_dropped(
 def _record(seed: int, error: float, status: str = "done", mc: float | None = None, mean: float | None = None) -> dict:
     return {
         "seed": seed, "status": status, "budget": {"epochs": 10}, "epochs_done": 10.0 if status == "done" else 4.0,
-        "updates_done": 100, "test_error": error, "test_error_mc": mc, "test_error_mean_policy": mean, "acc_per_glimpse": [50.0 + seed, 100 - error],
+        "updates_done": 100, "test_error": error, "test_error_mc": mc, "test_error_mean_policy": mean,
+        "acc_per_glimpse": [50.0 + seed, 100 - error],
         "device": "cpu", "wall_time_s": 60.0, "date": f"2026-11-2{seed}T00:00:00+00:00", "commit": "abc",
     }
 

@@ -20,9 +20,9 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lit_draw.cli import main, resume
-from tests.conftest import CONFIGS
-from lit_draw.errors import ConfigError
 from lit_draw.cli.metrics_csv import read_metrics
+from lit_draw.errors import ConfigError
+from tests.conftest import CONFIGS
 
 pytestmark = pytest.mark.slow  # every test here trains
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from lit_draw.experiments.seed_runs import SeedRuns
-from lit_draw.experiments.study_claims import claims_table, climb_start, jitter, overpredicted, spikes_before_dips, swings
+from lit_draw.experiments.study_claims import (
+    claims_table,
+    climb_start,
+    jitter,
+    overpredicted,
+    spikes_before_dips,
+    swings,
+)
 
 
 def _s_curve(start: int, level: float = 0.8) -> dict[int, float]:

@@ -12,6 +12,7 @@ from lit_draw.cli import main
 from lit_draw.cli.metrics_csv import read_metrics, run_folders, values
 from lit_draw.errors import ConfigError
 
+
 def _callback(**init_args: object) -> str:
     args = ", ".join(f"{key}: {value}" for key, value in init_args.items())
     return f"--trainer.callbacks=[{{class_path: lit_draw.callbacks.TrailingMean, init_args: {{{args}}}}}]"

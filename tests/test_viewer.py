@@ -37,7 +37,8 @@ def test_summarise_counts_accuracy_tradeoff_and_confusion_by_hand():
     assert summary["count"] == 3
     assert summary["acc_glimpse"] == pytest.approx([2 / 3, 2 / 3], abs=1e-4)
     assert summary["confusion"] == [[1, 0, 0], [0, 1, 0], [0, 1, 0]]
-    tradeoff = dict(zip(summary["tradeoff"]["tau"], zip(summary["tradeoff"]["acc"], summary["tradeoff"]["glimpses"])))
+    points = zip(summary["tradeoff"]["acc"], summary["tradeoff"]["glimpses"], strict=True)
+    tradeoff = dict(zip(summary["tradeoff"]["tau"], points, strict=True))
     assert tradeoff.keys() == set(TRADEOFF_TAUS)
     # tau 0.5: every canvas stops at glimpse 1 (0.8, 0.6, 0.6): predictions 0, 0, 2 -> 2 of 3 right
     assert tradeoff[0.5] == pytest.approx((2 / 3, 1.0), abs=1e-3)

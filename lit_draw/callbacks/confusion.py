@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import wandb
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
+import wandb
 from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
 from lit_draw.models.trace import Trace
 
@@ -24,7 +24,7 @@ def save_confusion_csv(matrix: Tensor, path: Path) -> None:
     """Write ``matrix`` (rows true, columns predicted) as CSV with a header row and a label column."""
     classes = range(len(matrix))
     lines = ["true\\predicted," + ",".join(map(str, classes))]
-    lines += [f"{c}," + ",".join(map(str, row)) for c, row in zip(classes, matrix.tolist())]
+    lines += [f"{c}," + ",".join(map(str, row)) for c, row in zip(classes, matrix.tolist(), strict=True)]
     path.write_text("\n".join(lines) + "\n")
 
 

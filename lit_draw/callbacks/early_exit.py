@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import wandb
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 from torchmetrics import Metric
 
+import wandb
 from lit_draw.callbacks.base import EvalStatistic, log_media, log_reduced, wandb_logger
 from lit_draw.models.trace import Trace
 from lit_draw.validation import LeftOpenUnitInterval, conforms, require
@@ -85,11 +85,11 @@ class EarlyExit(EvalStatistic):
     def report(self, trainer: Trainer, pl_module: LightningModule, stage: str, values: dict[str, Tensor]) -> None:
         accuracy = values["accuracy"].flatten().tolist()  # torchmetrics squeezes a one-element result
         glimpses = values["glimpses"].flatten().tolist()
-        for tau, acc, used in zip(self.taus, accuracy, glimpses):
+        for tau, acc, used in zip(self.taus, accuracy, glimpses, strict=True):
             log_reduced(pl_module, f"{stage}/early_exit/tau_{tau:g}/acc", acc)
             log_reduced(pl_module, f"{stage}/early_exit/tau_{tau:g}/glimpses", used)
         if wandb_logger(trainer) is not None:
-            rows = [list(row) for row in zip(self.taus, accuracy, glimpses)]
+            rows = [list(row) for row in zip(self.taus, accuracy, glimpses, strict=True)]
             table = wandb.Table(columns=["tau", "accuracy", "mean_glimpses"], data=rows)
             title = f"{stage} early exit: accuracy vs glimpses used"
             chart = wandb.plot.line(table, "mean_glimpses", "accuracy", title=title)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import wandb
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import Tensor
 from torchmetrics import Metric
 
+import wandb
 from lit_draw.callbacks.base import log_media, wandb_logger
 
 
@@ -73,7 +73,7 @@ class HaltingDistribution(Callback):
         if wandb_logger(trainer) is None or not sum(count):
             return
         total = sum(count)
-        rows = [[t + 1, n / total, c / n if n else 0.0, int(n)] for t, (n, c) in enumerate(zip(count, correct))]
+        rows = [[t + 1, n / total, c / n if n else 0.0, int(n)] for t, (n, c) in enumerate(zip(count, correct, strict=True))]
         table = wandb.Table(columns=["glimpse", "fraction", "accuracy", "canvases"], data=rows)
         log_media(trainer, {
             f"{stage}/halt_distribution": wandb.plot.bar(table, "glimpse", "fraction", title=f"{stage}: where canvases stop"),

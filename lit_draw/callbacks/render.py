@@ -23,7 +23,7 @@ def time_colour(t: int, num_glimpses: int) -> tuple[int, int, int]:
     u = t / max(num_glimpses - 1, 1) * (len(_RAMP) - 1)
     i = min(int(u), len(_RAMP) - 2)
     w = u - i
-    return tuple(round((1 - w) * a + w * b) for a, b in zip(_RAMP[i], _RAMP[i + 1]))
+    return tuple(round((1 - w) * a + w * b) for a, b in zip(_RAMP[i], _RAMP[i + 1], strict=True))
 
 
 def _grey_image(x: Tensor, width: int, height: int, normalise: bool = False) -> Image.Image:

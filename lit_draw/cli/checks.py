@@ -8,6 +8,7 @@ Each returns (or raises) a message naming the file or field; :mod:`lit_draw.cli`
 from __future__ import annotations
 
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ import torch
 from jsonargparse import Namespace
 from lightning.pytorch.plugins.precision import MixedPrecision, Precision
 
-from lit_draw.errors import ConfigError
 from lit_draw.cli.resume import differs
+from lit_draw.errors import ConfigError
 from lit_draw.yaml_files import load_yaml
 
 #: Model settings that change how a run is executed, not what the checkpoint computes.
@@ -31,7 +32,7 @@ def check_config_files(argv: list[str]) -> None:
     Raises:
         ConfigError: naming the file and what is wrong with it.
     """
-    paths = [value for flag, value in zip(argv, argv[1:]) if flag in ("--config", "-c")]
+    paths = [value for flag, value in pairwise(argv) if flag in ("--config", "-c")]
     paths += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--config=")]
     for path in map(Path, paths):
         if not path.is_file():

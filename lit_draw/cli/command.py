@@ -38,28 +38,29 @@ import re
 import sys
 import warnings
 from collections.abc import Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, get_args
 
 import yaml
 from jsonargparse import ArgumentError, lazy_instance
 from lightning.fabric.plugins.environments import SLURMEnvironment
+from lightning.fabric.plugins.io import CheckpointIO
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import Logger, WandbLogger
-from lightning.fabric.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_draw.cli import init_from, progress, quiet, resume
-from lit_draw.cli.names import EVALUATING, LIGHTNING_COMMANDS, Command, check_command
 from lit_draw.cli.checks import check_config_files, check_trainer_values, model_mismatch, unclippable, unwritable
+from lit_draw.cli.metrics_csv import WandbRunCSV
+from lit_draw.cli.names import EVALUATING, LIGHTNING_COMMANDS, Command, check_command
+from lit_draw.cli.predictions import PredictionFile
 from lit_draw.data import CanvasMNIST
 from lit_draw.errors import ConfigError, ProcessLost
-from lit_draw.cli.metrics_csv import WandbRunCSV
 from lit_draw.module import AttentionClassifier
-from lit_draw.cli.predictions import PredictionFile
 
 __all__ = ["ConfigError", "LitDrawCLI", "check_args", "main", "resolved_config"]
 
@@ -185,7 +186,7 @@ class LitDrawCLI(LightningCLI):
             raise ConfigError("--untrained is for validate, test and predict (fit starts from untrained weights anyway)")
         given = self._argv is None or any(arg == "--ckpt_path" or arg.startswith("--ckpt_path=") for arg in self._argv)
         if ckpt_path is not None and not given:  # a run's config.yaml from before it left ckpt_path out
-            files = [v for f, v in zip(self._argv, self._argv[1:]) if f in ("--config", "-c")]
+            files = [v for f, v in pairwise(self._argv) if f in ("--config", "-c")]
             files += [a.split("=", 1)[1] for a in self._argv if a.startswith("--config=")]
             files = [f for f in files if _names_ckpt_path(f, subcommand)] or files
             raise ConfigError(
@@ -197,7 +198,9 @@ class LitDrawCLI(LightningCLI):
             if subcommand != "fit":
                 raise ConfigError(f"--init_from is for fit; {subcommand} evaluates a checkpoint given as --ckpt_path")
             if ckpt_path is not None:
-                raise ConfigError("--init_from and --ckpt_path exclude each other (--ckpt_path resumes a run, --init_from starts a new one)")
+                raise ConfigError(
+                    "--init_from and --ckpt_path exclude each other (--ckpt_path resumes a run, --init_from starts a new one)"
+                )
             self._initial = self._read_model_checkpoint(config["init_from"], config, "--init_from", net_only=True)
         elif config.get("reinit"):
             raise ConfigError("--reinit re-initialises groups after --init_from loads a checkpoint; give --init_from too")

@@ -606,7 +606,7 @@ def differs(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return not math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) != len(b) or any(differs(x, y) for x, y in zip(a, b))
+        return len(a) != len(b) or any(differs(x, y) for x, y in zip(a, b, strict=True))
     return a != b
 
 
@@ -614,7 +614,7 @@ def optimizer_change(asked: list[dict[str, Any]], stored: list[dict[str, Any]]) 
     """The first optimiser setting the config asks for that differs from the checkpoint's, as a message."""
     if len(asked) != len(stored):
         return f"the config's optimiser has {len(asked)} param groups, the checkpoint's {len(stored)}"
-    for index, (new, old) in enumerate(zip(asked, stored)):
+    for index, (new, old) in enumerate(zip(asked, stored, strict=True)):
         for key in sorted(new.keys() | old.keys()):
             if key not in new or key not in old:
                 return f"param group {index}: setting {key!r} is in only one of them (another optimiser class?)"
@@ -628,7 +628,8 @@ def changed_optimizer(optimizers: list[torch.optim.Optimizer], checkpoint: dict[
     with ``optimizers``, or ``None``: the settings of every param group, the learning rate as set
     before any scheduler step (``initial_lr``)."""
     scheduled = bool(checkpoint.get("lr_schedulers"))
-    for index, (optimizer, state) in enumerate(zip(optimizers, checkpoint.get("optimizer_states") or [])):
+    states = checkpoint.get("optimizer_states") or []  # another count: Lightning refuses it when it restores
+    for index, (optimizer, state) in enumerate(zip(optimizers, states, strict=False)):
         problem = optimizer_change(_settings(optimizer.state_dict(), scheduled), _settings(state, scheduled))
         if problem:
             return (

@@ -20,7 +20,8 @@ The model and data come from ``--config`` (default: the model's reference config
 
 With ``--repeats R`` the measurements run ``R`` times, interleaved, and the best of each is shown
 (for shared machines). ``--cpu-time`` runs torch on one thread and times it by that thread's CPU
-clock, which other processes on the cores disturb far less than the wall clock. It prints one markdown table. Overheads are ratios of time per sample: ``Trainer / bare loop`` and
+clock, which other processes on the cores disturb far less than the wall clock. It prints one
+markdown table. Overheads are ratios of time per sample: ``Trainer / bare loop`` and
 ``callbacks on / off`` (1.10 is 10% slower). WS-RAM's ``train/grad_variance`` is switched off
 (``grad_variance_every = 0``) while timing, since the bare loop has no step counter to
 space it out. Benchmarks are commands, not tests: nothing here asserts a speed.
@@ -308,7 +309,7 @@ def run(options: argparse.Namespace, overrides: list[str]) -> dict[str, str]:
             rounds.append((generated, bare, train_off, eval_off, train_on, eval_on))
         _finish_wandb()
     memory = peak_memory(options.device)
-    generated, bare, train_off, eval_off, train_on, eval_on = (max(rates) for rates in zip(*rounds))
+    generated, bare, train_off, eval_off, train_on, eval_on = (max(rates) for rates in zip(*rounds, strict=True))
     net = model.net
     return {
         "model": f"{options.model}: {type(net).__module__}.{type(net).__name__}, "

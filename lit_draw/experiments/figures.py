@@ -47,7 +47,10 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from lit_draw.errors import ConfigError
+from lit_draw.experiments import study_claims, wsram_claims
 from lit_draw.experiments.plots import Series, heatmap, line_chart, panels, save, twin_line
+from lit_draw.experiments.results import RESULTS_JSON, read_json
 from lit_draw.experiments.seed_runs import (
     KEPT,
     LABELS,
@@ -59,9 +62,6 @@ from lit_draw.experiments.seed_runs import (
     mean_confusion,
     row_label,
 )
-from lit_draw.experiments import study_claims, wsram_claims
-from lit_draw.errors import ConfigError
-from lit_draw.experiments.results import RESULTS_JSON, read_json
 
 STUDY_ROWS = ("study_all_step", "study_last_step")
 WSRAM_ROWS = tuple(name for name in LABELS if name.startswith("wsram_figure2"))
@@ -140,7 +140,7 @@ def weight_updates(rows: dict[str, list[SeedRuns]], module: str) -> Figure | Non
     figure, axes = panels(len(keys), "Weight updates: ||W - W_prev|| / numel(W)")
     row, seeds = list(rows.items())[-1]
     accuracy = mean_series(f"{row_label(row)} val accuracy", [curve(s.history, "val/acc") for s in seeds], scale=100)
-    for ax, key in zip(axes, keys):
+    for ax, key in zip(axes, keys, strict=True):
         series = [mean_series(row_label(row), [curve(s.history, key) for s in seeds]) for row, seeds in rows.items()]
         line_chart(ax, series, key.removeprefix("weight_update/"), "training step", "update per element", nonnegative=True)
         if len(accuracy.xs):
@@ -156,7 +156,7 @@ def cell_drift(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     if not cells:
         return None
     figure, axes = panels(len(cells), "Cell-state drift on the test set")
-    for ax, cell in zip(axes, cells):
+    for ax, cell in zip(axes, cells, strict=True):
         series = []
         for row, seeds in rows.items():
             drifts = [last_values(s.test_history, f"{prefix}{cell}/") for s in seeds]
@@ -171,7 +171,7 @@ def confusion_difference(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     if len(means) != 2 or None in means:
         return None
     first, second = list(rows)
-    difference = [[round(b - a, 1) for a, b in zip(ra, rb)] for ra, rb in zip(*means)]
+    difference = [[round(b - a, 1) for a, b in zip(ra, rb, strict=True)] for ra, rb in zip(*means, strict=True)]
     figure = Figure(figsize=(5.2, 4.4), layout="constrained")
     heatmap(figure.subplots(), difference, f"Test confusion: {row_label(second)} minus {row_label(first)} (mean counts)",
             "predicted class", "true class")
@@ -292,7 +292,7 @@ def main(args: list[str] | None = None) -> list[Path]:
     if options.results is not None and not options.results.is_file():
         parser.error(f"--results must be a results file, got {str(options.results)!r}: no such file")
     entries = read_json(options.results or RESULTS_JSON) or []
-    listed = {e["row"]: dict(zip(e["seeds"], e.get("seed_status") or ["done"] * len(e["seeds"]))) for e in entries}
+    listed = {e["row"]: dict(zip(e["seeds"], e.get("seed_status") or ["done"] * len(e["seeds"]), strict=True)) for e in entries}
     for flag, names in (("--study", options.study), ("--wsram", options.wsram)):
         _check_rows(flag, names, options.runs, options.records, listed)
     study = {row: seeds_shown(options.runs, row, _keys(listed.get(row)), options.records) for row in options.study}

@@ -25,10 +25,11 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
-from lit_draw.cli.resume import CHECKPOINTS
 from lit_draw.cli.metrics_csv import CSV_FOLDER, METRICS_FILE, read_metrics, run_folders, values
+from lit_draw.cli.resume import CHECKPOINTS
 from lit_draw.errors import ConfigError
 from lit_draw.experiments.plots import panels, save
 from lit_draw.experiments.shipping import ship_checkpoint
@@ -139,7 +140,7 @@ def glimpses_to_reach(points: Sequence[tuple[float, float]], target: float) -> f
         if not ordered or accuracy > ordered[-1][1]:
             ordered.append((glimpses, accuracy))
     best = None
-    for (g0, a0), (g1, a1) in zip(ordered, ordered[1:]):
+    for (g0, a0), (g1, a1) in pairwise(ordered):
         if a0 < target <= a1:  # the segment crosses the target on its way up
             best = g0 + (g1 - g0) * (target - a0) / (a1 - a0)
             break
@@ -171,7 +172,7 @@ def choose_on_validation(all_step: str | Path, halting: Sequence[str | Path], ma
     if none is, the highest ``val/halt_acc``."""
     target = _last(read_every_run(all_step), "val/acc") - margin
     runs = [read_every_run(p) for p in halting]
-    scored = [(_last(r, "val/halt_acc"), _last(r, "val/halt_glimpses"), Path(p)) for r, p in zip(runs, halting)]
+    scored = [(_last(r, "val/halt_acc"), _last(r, "val/halt_glimpses"), Path(p)) for r, p in zip(runs, halting, strict=True)]
     close = [s for s in scored if s[0] >= target]
     return min(close, key=lambda s: s[1])[2] if close else max(scored, key=lambda s: s[0])[2]
 
@@ -181,12 +182,12 @@ def draw(frontiers: Sequence[Frontier], path: str | Path, margin: float = MARGIN
     accuracy as a line and the fixed-T accuracy minus ``margin`` dotted; written to ``path`` (PNG)
     and a vector PDF beside it. Returns both paths."""
     figure, axes = panels(len(frontiers))
-    for ax, f in zip(axes, frontiers):
-        g, a = zip(*f.threshold)
+    for ax, f in zip(axes, frontiers, strict=True):
+        g, a = zip(*f.threshold, strict=True)
         ax.plot(g, a, "o-", color="tab:grey", label="confidence threshold (All-Step)")
-        g, a = zip(*f.halting)
+        g, a = zip(*f.halting, strict=True)
         ax.plot(g, a, "s", color="tab:blue", label="learned halting")
-        for name, x, y in zip(f.names, g, a):  # the run folder's name less its first word (draw_, ram_)
+        for name, x, y in zip(f.names, g, a, strict=True):  # the run folder's name less its first word (draw_, ram_)
             ax.annotate(name.split("_", 1)[-1], (x, y), textcoords="offset points", xytext=(4, -10), fontsize=6, color="tab:blue")
         ax.axhline(f.fixed_acc, color="black", lw=1, label="all glimpses (All-Step)")
         ax.axhline(f.fixed_acc - margin, color="black", lw=1, ls=":", label=f"all glimpses - {100 * margin:g} points")
@@ -211,7 +212,10 @@ def frontier_table(frontiers: Sequence[Frontier]) -> str:
         lines.append(f"| {f.title} | {100 * f.fixed_acc:.2f}% | "
                      + " | ".join("not reached" if r is None else f"{r:.2f}" for r in reach) + " |")
     lines += ["", "| setting | learned-halting run | mean glimpses | test accuracy |", "| --- | --- | --- | --- |"]
-    lines += [f"| {f.title} | {name} | {g:.2f} | {100 * a:.2f}% |" for f in frontiers for name, (g, a) in zip(f.names, f.halting)]
+    lines += [
+        f"| {f.title} | {name} | {g:.2f} | {100 * a:.2f}% |"
+        for f in frontiers for name, (g, a) in zip(f.names, f.halting, strict=True)
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -231,14 +235,14 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
         parser.error("give --title, --all-step and --halting once per setting")
     if args.ship is not None and len(args.ship) != len(args.title):
         parser.error("give --ship once per setting, or not at all")
-    frontiers = [read_frontier(*setting) for setting in zip(args.title, args.all_step, args.halting)]
+    frontiers = [read_frontier(*setting) for setting in zip(args.title, args.all_step, args.halting, strict=True)]
     written = draw(frontiers, args.out)
     table = Path(args.out).with_suffix(".md")
     table.write_text(frontier_table(frontiers))
     print(table.read_text())
     written.append(table)
-    shipped = {name: choose_on_validation(all_step, halting)
-               for name, all_step, halting in zip(args.ship or [], args.all_step, args.halting)}
+    settings = zip(args.ship, args.all_step, args.halting, strict=True) if args.ship else ()
+    shipped = {name: choose_on_validation(all_step, halting) for name, all_step, halting in settings}
     for name, chosen in shipped.items():  # every setting's run checked before any is shipped
         missing = [f for f in ("last.ckpt", "config.yaml") if not (chosen / "checkpoints" / f).is_file()]
         if missing:

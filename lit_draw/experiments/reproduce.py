@@ -68,17 +68,18 @@ import torch
 import yaml
 from lightning.pytorch import Trainer
 
-from lit_draw.experiments import results
-from lit_draw.experiments.results import Row
-from lit_draw.experiments.bench import device_name
-from lit_draw.experiments.figures import CLAIMS, FIGURES
-from lit_draw.experiments.seed_runs import KEPT, RECORD_FILE, keep_seed
-from lit_draw.experiments.halting_frontier import TABLE as FRONTIER_TABLE
-from lit_draw.experiments.protocol import differences, protocol
-from lit_draw.experiments.shipping import CHECKPOINTS, evaluation_config, ship_checkpoint
-from lit_draw.cli import ConfigError, main as cli_main, resolved_config
+from lit_draw.cli import ConfigError, resolved_config
+from lit_draw.cli import main as cli_main
 from lit_draw.cli.metrics_csv import read_metrics, run_folders
 from lit_draw.cli.resume import resolve_last
+from lit_draw.experiments import results
+from lit_draw.experiments.bench import device_name
+from lit_draw.experiments.figures import CLAIMS, FIGURES
+from lit_draw.experiments.halting_frontier import TABLE as FRONTIER_TABLE
+from lit_draw.experiments.protocol import differences, protocol
+from lit_draw.experiments.results import Row
+from lit_draw.experiments.seed_runs import KEPT, RECORD_FILE, keep_seed
+from lit_draw.experiments.shipping import CHECKPOINTS, evaluation_config, ship_checkpoint
 from lit_draw.yaml_files import load_yaml
 
 #: The rows shipped with lit_draw.
@@ -464,7 +465,7 @@ def keep_seeds(row: Row, records: list[dict[str, Any]], kept: Path = KEPT) -> No
 
 def print_rows(rows: dict[str, Row]) -> None:
     """``--list``: every row with its config, published figure, re-implementation, budget and status."""
-    for row, entry in zip(rows.values(), current_entries(rows, {})):
+    for row, entry in zip(rows.values(), current_entries(rows, {}), strict=True):
         print(f"{row.name}  [{results.describe_status(entry)}]")
         print(f"    config: {' '.join(row.configs + row.args)}")
         print(f"    published: {results.format_published(row.published)}  ({row.source})")
@@ -537,7 +538,9 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
     parser = argparse.ArgumentParser(prog="python -m lit_draw reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("rows", nargs="*", metavar="ROW", help="row names, or a group (study, wsram_figure2)")
     parser.add_argument("--list", action="store_true", help="print every row and what is done")
-    parser.add_argument("--results", action="store_true", help="only regenerate results.json, RESULTS.md and the README's and docs' results blocks")
+    parser.add_argument(
+        "--results", action="store_true", help="only regenerate results.json, RESULTS.md and the README's and docs' results blocks",
+    )
     parser.add_argument("--seeds", type=int, help="seeds 0 .. N-1 (default: the row's)")
     parser.add_argument("--max-time", type=parse_max_time, help="training time of this invocation, HH:MM:SS")
     parser.add_argument("--rows", dest="rows_file", default=str(ROWS_FILE), help="rows file (default: %(default)s)")
@@ -561,9 +564,9 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
     changes = protocol_changes(chosen, overrides)
     if any(change.startswith("trainer.fast_dev_run:") for change in changes):
         raise ConfigError(
-            f"reproduce: --trainer.fast_dev_run must be left out (it trains one batch and keeps no checkpoint to test); "
-            f"a short scratch run is -- --trainer.max_steps=<n>, and python -m lit_draw fit --config <a row's config> "
-            f"--trainer.fast_dev_run=true checks a config"
+            "reproduce: --trainer.fast_dev_run must be left out (it trains one batch and keeps no checkpoint to test); "
+            "a short scratch run is -- --trainer.max_steps=<n>, and python -m lit_draw fit --config <a row's config> "
+            "--trainer.fast_dev_run=true checks a config"
         )
     outputs = scratch_outputs(changes) if changes else OFFICIAL
     if changes:

@@ -189,8 +189,8 @@ def summarise(row: Row, records: list[dict[str, Any]]) -> dict[str, Any]:
         "status": "not run" if not records else "done" if complete else "partial",
         **{k: value for key, v in errors.items() for k, value in ((key, _mean(v)), (f"{key}_sd", _sd(v)))},
         "vs_published": None if test_error is None or published is None else round(test_error - published, 2),
-        "acc_per_glimpse": [_mean(list(column)) for column in zip(*glimpses)] or None,
-        "acc_per_glimpse_sd": [_sd(list(column)) for column in zip(*glimpses)] or None,
+        "acc_per_glimpse": [_mean(list(column)) for column in zip(*glimpses, strict=True)] or None,
+        "acc_per_glimpse_sd": [_sd(list(column)) for column in zip(*glimpses, strict=True)] or None,
         "seeds": [r["seed"] for r in records],
         "seeds_planned": row.seeds,
         "budget": row.budget,
@@ -361,7 +361,8 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tabl
             step = "" if s.get("best_periodic_step") is None else f"{s['best_periodic_step']:,}"
             lines.append(f"| `{e['row']}` | {s['seed']} | " + " | ".join(cells) + f" | {step} |")
     if figures:
-        lines += ["", "## Figures", "", "Drawn from the rows' logged metrics (`csv/metrics.csv` in each W&B run folder) by `python -m lit_draw figures`.", ""]
+        drawn = "Drawn from the rows' logged metrics (`csv/metrics.csv` in each W&B run folder) by `python -m lit_draw figures`."
+        lines += ["", "## Figures", "", drawn, ""]
         folder = Path(figures[0]).parent
         for path in figures:  # those of another folder (figures --out docs/<folder>) under its name
             if Path(path).parent != folder:

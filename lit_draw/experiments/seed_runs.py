@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lit_draw.errors import ConfigError
 from lit_draw.cli.metrics_csv import newest_per_step, read_metrics, read_rows, run_folders, write_rows
+from lit_draw.errors import ConfigError
 from lit_draw.experiments.results import portable_record, write_json
 
 #: Row name -> label in the figures.
@@ -189,4 +189,4 @@ def mean_confusion(seeds: list[SeedRuns]) -> list[list[float]] | None:
     matrices = [s.confusion for s in seeds if s.confusion is not None]
     if not matrices:
         return None
-    return [[statistics.fmean(cells) for cells in zip(*rows)] for rows in zip(*matrices)]
+    return [[statistics.fmean(cells) for cells in zip(*rows, strict=True)] for rows in zip(*matrices, strict=True)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 from lit_draw.experiments.seed_runs import STEP, SeedRuns, curve, last_values, mean_confusion, row_label
@@ -57,7 +58,7 @@ def swings(accuracy: dict[int, float], start: int | None, drop: float = SWING) -
     if start is None:
         return []
     steps = [s for s in sorted(accuracy) if s >= start]
-    return [b for a, b in zip(steps, steps[1:]) if accuracy[a] - accuracy[b] >= drop]
+    return [b for a, b in pairwise(steps) if accuracy[a] - accuracy[b] >= drop]
 
 
 def jitter(accuracy: dict[int, float], span: int = 50_000) -> float | None:
@@ -68,7 +69,7 @@ def jitter(accuracy: dict[int, float], span: int = 50_000) -> float | None:
     steps = [s for s in sorted(accuracy) if s > last - span]
     if len(steps) < 2:
         return None
-    return statistics.fmean(abs(accuracy[b] - accuracy[a]) for a, b in zip(steps, steps[1:]))
+    return statistics.fmean(abs(accuracy[b] - accuracy[a]) for a, b in pairwise(steps))
 
 
 def update_per_interval(history: list[dict[str, Any]], module: str, steps: Sequence[int]) -> dict[int, float]:
@@ -81,7 +82,7 @@ def update_per_interval(history: list[dict[str, Any]], module: str, steps: Seque
         if values and STEP in row:
             logged[row[STEP]] = sum(values)
     intervals = {}
-    for previous, step in zip(steps, steps[1:]):
+    for previous, step in pairwise(steps):
         intervals[step] = sum(v for s, v in logged.items() if previous < s <= step)
     return intervals
 

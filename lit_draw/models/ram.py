@@ -37,7 +37,13 @@ from lit_draw.models.net import TraceKind
 from lit_draw.models.policy import ActionDistribution
 from lit_draw.models.trace import Trace
 from lit_draw.validation import (
-    NonNegativeInt, PositiveFloat, PositiveInt, conforms, one_of, require, require_positive_ints,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    conforms,
+    one_of,
+    require,
+    require_positive_ints,
 )
 
 #: where the first glimpse goes (see :class:`RAM`'s ``start``)

@@ -154,7 +154,7 @@ def trace_view(trace: Trace, logits: Tensor, labels: Tensor, halt: Tensor | None
 
 def canvas_entries(canvases: Tensor, labels: Tensor) -> list[dict[str, Any]]:
     """The canvases shown in the picker: ``{"label", "pixels"}`` each (``canvases`` ``[K, 1, H, W]``)."""
-    return [{"label": int(y), "pixels": encode_pixels(x[0])} for x, y in zip(canvases, labels.tolist())]
+    return [{"label": int(y), "pixels": encode_pixels(x[0])} for x, y in zip(canvases, labels.tolist(), strict=True)]
 
 
 def confusion_difference(views: Sequence[dict[str, Any]]) -> list[list[int]] | None:
@@ -258,7 +258,7 @@ def page_data(
         "matrix"}}``.
     """
     views, errors = [], []
-    for name, path in zip(short_names(checkpoints), checkpoints):
+    for name, path in zip(short_names(checkpoints), checkpoints, strict=True):
         try:
             net = load_checkpoint(path, canvases.shape[-2:])
         except ValueError as error:
