@@ -1,6 +1,6 @@
 """What lit_draw asks of a net, written down: :class:`AttentionNet` and the few extras some objectives
 and commands need. ``DRAWClassifier``, ``RAM`` and ``WSRAM`` satisfy them structurally (no base class
-to inherit; ``tests/test_models.py`` checks each with ``isinstance``).
+to inherit; ``tests/test_net_protocol.py`` checks each with ``isinstance``).
 
 The LightningModule checks a net once, when it is built (:func:`require_net`); after that the module,
 the objectives, the callbacks and the viewer read these attributes directly, never probing with
