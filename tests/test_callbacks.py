@@ -126,9 +126,13 @@ def test_attention_picture_draws_a_trace_without_optional_fields():
 
 
 class CentreNet(nn.Module):
-    """Looks at the canvas centre and classifies its mean: a Trace with only the mandatory fields."""
+    """Looks at the canvas centre and classifies its mean: a Trace with only the mandatory fields
+    (an AttentionNet with no policy, no halting head and one group)."""
 
     trace_kind = "differentiable"
+    stochastic_policy = False
+    halting = None
+    groups = ("head",)
 
     def __init__(self, canvas_size: int = CANVAS, glimpses: int = 2) -> None:
         super().__init__()
