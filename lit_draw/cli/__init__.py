@@ -1,7 +1,9 @@
 """The command line: ``python -m lit_draw`` (also ``lit-draw``) and what it adds around the research core.
 
 * :mod:`~lit_draw.cli.command`: LightningCLI with lit_draw's defaults (``fit / validate / test /
-  predict``) and the dispatch to the further commands (``bench``, ``reproduce``, ``sweep``, ...);
+  predict``) and the dispatch to the further commands a program registers (:mod:`lit_draw.__main__`
+  registers ``bench``, ``reproduce``, ``sweep``, ...; the CLI knows none of them);
+* :mod:`~lit_draw.cli.names`: the command names, importing nothing heavy;
 * :mod:`~lit_draw.cli.checks`: the start-up checks that refuse a request in one line before anything runs;
 * :mod:`~lit_draw.cli.resume`: run folders, the W&B run id in checkpoints, atomic checkpoint writes,
   a checkpoint on SIGTERM / SIGUSR1;
