@@ -118,8 +118,9 @@ class ProgressLines(ProgressBar):
         elapsed = time.monotonic() - self._started
         speed = (step - self._start_step) / elapsed if elapsed > 0 else 0.0
         of = f"/{int(self._total)}" if self._total != float("inf") else ""
-        loss = trainer.callback_metrics.get("train/loss")  # logged at this step only when it is a multiple
-        loss = f" train/loss={_value(loss)}" if loss is not None and step % trainer.log_every_n_steps == 0 else ""
+        logged = trainer.log_every_n_steps and step % trainer.log_every_n_steps == 0  # train/loss is of this step
+        loss = trainer.callback_metrics.get("train/loss")
+        loss = f" train/loss={_value(loss)}" if loss is not None and logged else ""
         shown = self._shown(trainer, pl_module)
         self.print(
             f"{self._prefix(trainer)}epoch {trainer.current_epoch} step {step}{of} {_duration(elapsed)} "
