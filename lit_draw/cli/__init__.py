@@ -9,6 +9,9 @@
   a checkpoint on SIGTERM / SIGUSR1;
 * :mod:`~lit_draw.cli.predictions`: the file ``predict`` writes;
 * :mod:`~lit_draw.cli.metrics_csv`: every logged scalar again as CSV beside the W&B run, and its reader.
+* :mod:`~lit_draw.cli.progress`: the progress bar on a terminal, a line every few steps elsewhere, and
+  the block a run ends with (where its checkpoints, ``metrics.csv`` and pictures went);
+* :mod:`~lit_draw.cli.quiet`: the libraries' messages a user cannot act on, left out one by one.
 
 The research core (:mod:`lit_draw.module`, :mod:`lit_draw.models`, :mod:`lit_draw.objectives`, ...)
 imports nothing from here.
