@@ -18,7 +18,8 @@ from lit_draw.cli.metrics_csv import read_metrics, run_folders, values
 from lit_draw.data import CanvasMNIST
 from lit_draw.experiments import sweep as sweep_module
 from lit_draw.experiments.sweep import (
-    INSTALL_HINT, INSTALL_RECIPE, agent_argv, engine_available, grid_points, lit_draw_args, load_sweep, summary_argument,
+    INSTALL_HINT, INSTALL_RECIPE, agent_argv, engine_available, grid_points, lit_draw_args, load_sweep, run_sweep,
+    summary_argument,
 )
 from lit_draw.module import AttentionClassifier
 from tests.conftest import tiny_draw_args
@@ -199,9 +200,8 @@ def test_arguments_after_a_double_dash_end_every_runs_command_line_and_win_over_
     }
     (tmp_path / "trial.yaml").write_text(yaml.safe_dump(sweep))
     started: list[list[str]] = []
-    monkeypatch.setattr(sweep_module, "subprocess", SimpleNamespace(
-        run=lambda argv, env: started.append(argv) or SimpleNamespace(returncode=0)
-    ))
+    monkeypatch.setattr(sweep_module.subprocess, "Popen",
+                        lambda argv, env: started.append(argv) or SimpleNamespace(poll=lambda: 0, returncode=0))
     trial = ["--trainer.max_steps=20", "--trainer.default_root_dir=runs/trial"]
     main(["sweep", "trial.yaml", "--", *trial])
     assert len(started) == 2
@@ -217,6 +217,49 @@ def test_arguments_after_a_double_dash_end_every_runs_command_line_and_win_over_
     with pytest.raises(ValueError, match=r"trial.yaml: its runs would fail: .*trainer.max_stepz"):
         main(["sweep", "trial.yaml", "--", "--trainer.max_stepz=20"])  # checked before the first run
     assert started == []
+
+
+@needs_engine
+def test_jobs_run_side_by_side_and_a_grid_gives_each_point_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``--jobs 2``: two runs at a time, the next one started as soon as one ends, each grid point once
+    (the engine is told which runs are still running), a failed run recorded as failed."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    sweep = {
+        "name": "jobs", "method": "grid", "metric": {"name": "val/acc", "goal": "maximize"},
+        "parameters": {"seed_everything": {"values": [0, 1, 2, 3, 4]}},
+        "command": ["${env}", "${interpreter}", "-m", "lit_draw", "fit", "--config", str(ROOT / "configs" / "quickstart.yaml"),
+                    "${args}"],
+    }
+    (tmp_path / "jobs.yaml").write_text(yaml.safe_dump(sweep))
+    alive: list[SimpleNamespace] = []  # started and not ended, oldest first
+    most = 0
+
+    def start(argv: list[str], env: dict[str, str]) -> SimpleNamespace:
+        nonlocal most
+        seed = int(next(a for a in argv if a.startswith("--seed_everything=")).split("=")[1])
+        process = SimpleNamespace(seed=seed, returncode=None)
+
+        def poll() -> int | None:  # the oldest run ends each time the sweep looks
+            if process is alive[0]:
+                alive.pop(0)
+                process.returncode = 1 if seed == 3 else 0
+            return process.returncode
+
+        process.poll = poll
+        alive.append(process)
+        most = max(most, len(alive))
+        return process
+
+    monkeypatch.setattr(sweep_module.subprocess, "Popen", start)
+    monkeypatch.setattr(sweep_module.time, "sleep", lambda seconds: None)
+    runs = run_sweep("jobs.yaml", jobs=2)
+    assert sorted(run.params["seed_everything"] for run in runs) == [0, 1, 2, 3, 4]
+    assert most == 2
+    assert [run.state for run in sorted(runs, key=lambda r: r.params["seed_everything"])] == [
+        "finished", "finished", "finished", "failed", "finished"]
+    with pytest.raises(ValueError, match="--jobs must be >= 1, got 0"):
+        run_sweep("jobs.yaml", jobs=0)
 
 
 def test_the_engine_install_recipe_keeps_numpy_2_and_is_the_one_ci_and_the_hint_use():

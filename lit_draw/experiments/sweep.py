@@ -1,4 +1,4 @@
-"""``python -m lit_draw sweep SWEEP.yaml [--count N] [-- ARGS]``: run a W&B sweep on this machine, no W&B server.
+"""``python -m lit_draw sweep SWEEP.yaml [--count N] [--jobs N] [-- ARGS]``: run a W&B sweep on this machine, no W&B server.
 
 A sweep file in ``sweeps/`` is a standard W&B sweep config: ``wandb sweep sweeps/x.yaml`` then
 ``wandb agent <id>`` runs it with W&B's servers choosing the parameters. Offline, or on a cluster
@@ -54,6 +54,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -188,8 +189,10 @@ def grid_points(sweep: dict[str, Any]) -> list[dict[str, Any]]:
     return [trial.params for trial in trials]
 
 
-def run_sweep(path: str | Path, count: int | None = None, overrides: list[str] | None = None) -> list[Trial]:
-    """Run the sweep of ``path`` here, one run after another.
+def run_sweep(
+    path: str | Path, count: int | None = None, overrides: list[str] | None = None, jobs: int = 1
+) -> list[Trial]:
+    """Run the sweep of ``path`` here, ``jobs`` runs at a time (as that many W&B agents would).
 
     Args:
         path: a W&B sweep file.
@@ -197,6 +200,10 @@ def run_sweep(path: str | Path, count: int | None = None, overrides: list[str] |
             ``random`` and ``bayes``, which never end).
         overrides: arguments added at the end of every run's command line, after the sweep's
             parameters (so they win over them): a trial run's smaller budget.
+        jobs: runs side by side, each a process of its own (give each one thread: ``OMP_NUM_THREADS``).
+            The engine is asked for the next run whenever one ends, knowing which still run, so a
+            grid gives each of its points once; ``bayes`` proposes without the running runs' metrics,
+            as W&B's server does for agents side by side.
 
     Returns:
         One :class:`Trial` a run (``name`` is the W&B run id, ``state`` finished or failed,
@@ -207,56 +214,83 @@ def run_sweep(path: str | Path, count: int | None = None, overrides: list[str] |
         raise ConfigError(f"--count is required for method {sweep['method']!r} (only a grid ends by itself)")
     if count is not None and count < 1:
         raise ConfigError(f"--count must be >= 1, got {count}")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
     overrides = list(overrides or [])
     check_parameters(sweep, path, overrides)
     sweep_id = wandb_sweeps.new_run_id()
     group = f"{sweep.get('name') or Path(path).stem}-{sweep_id}"
     directory = Path(os.environ.get("WANDB_DIR", ".")).resolve() / "wandb" / f"sweep-{sweep_id}"
     directory.mkdir(parents=True, exist_ok=True)
-    runs: list[Trial] = []
-    while count is None or len(runs) < count:
-        run = wandb_sweeps.next_trial(sweep, runs)
-        if run is None:
-            break
-        run.name = wandb_sweeps.new_run_id()
-        param_path = directory / f"config-{run.name}.yaml"
-        summary_path = directory / f"summary-{run.name}.json"
-        args_json = directory / f"config-{run.name}.json"
-        params = run.params
-        wandb_sweeps.save_params(str(param_path), params)
-        args_json.write_text(json.dumps(params))
-        argv = [*agent_argv(sweep, params, str(args_json)), *overrides]
-        if lit_draw_args(argv) is not None:
-            argv.append(summary_argument(summary_path))
-        env = {
-            **os.environ,
-            "WANDB_RUN_ID": run.name,
-            "WANDB_RUN_GROUP": group,
-            "WANDB_SWEEP_PARAM_PATH": str(param_path),
-        }
-        print(f"sweep {group}: run {len(runs) + 1} ({run.name}): {' '.join(argv)}", flush=True)
-        returncode = subprocess.run(argv, env=env).returncode
-        run.state = "finished" if returncode == 0 else "failed"
-        run.summary_metrics = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-        runs.append(run)
-    return runs
+    runs: list[Trial] = []  # in the order they started
+    running: dict[str, subprocess.Popen] = {}
+    while True:
+        while len(running) < jobs and (count is None or len(runs) < count):
+            run = wandb_sweeps.next_trial(sweep, runs)
+            if run is None:
+                break
+            run.name, run.state = wandb_sweeps.new_run_id(), "running"
+            running[run.name] = _start_run(sweep, run, directory, group, overrides, len(runs) + 1)
+            runs.append(run)
+        if not running:
+            return runs
+        _wait_for_one(runs, running, directory)
+
+
+def _start_run(
+    sweep: dict[str, Any], run: Trial, directory: Path, group: str, overrides: list[str], number: int
+) -> subprocess.Popen:
+    """Start one run as W&B's agent would (its parameters written where the agent writes them)."""
+    param_path = directory / f"config-{run.name}.yaml"
+    args_json = directory / f"config-{run.name}.json"
+    wandb_sweeps.save_params(str(param_path), run.params)
+    args_json.write_text(json.dumps(run.params))
+    argv = [*agent_argv(sweep, run.params, str(args_json)), *overrides]
+    if lit_draw_args(argv) is not None:
+        argv.append(summary_argument(directory / f"summary-{run.name}.json"))
+    env = {
+        **os.environ,
+        "WANDB_RUN_ID": run.name,
+        "WANDB_RUN_GROUP": group,
+        "WANDB_SWEEP_PARAM_PATH": str(param_path),
+    }
+    print(f"sweep {group}: run {number} ({run.name}): {' '.join(argv)}", flush=True)
+    return subprocess.Popen(argv, env=env)
+
+
+def _wait_for_one(runs: list[Trial], running: dict[str, subprocess.Popen], directory: Path) -> None:
+    """Wait until one of the ``running`` runs ends; record its state and summary (from ``directory``)
+    and drop it from ``running``."""
+    while True:
+        for name, process in list(running.items()):
+            if process.poll() is None:
+                continue
+            run = next(r for r in runs if r.name == name)
+            summary = directory / f"summary-{name}.json"
+            run.state = "finished" if process.returncode == 0 else "failed"
+            run.summary_metrics = json.loads(summary.read_text()) if summary.is_file() else {}
+            del running[name]
+            return
+        time.sleep(0.5)
 
 
 def main(args: list[str]) -> list[Trial]:
-    """``python -m lit_draw sweep SWEEP.yaml [--count N] [-- ARGS]``."""
+    """``python -m lit_draw sweep SWEEP.yaml [--count N] [--jobs N] [-- ARGS]``."""
     args = list(args)
     overrides = args[args.index("--") + 1 :] if "--" in args else []
     own = args[: args.index("--")] if "--" in args else args
     parser = argparse.ArgumentParser(
-        prog="python -m lit_draw sweep", usage="%(prog)s SWEEP [--count N] [-- ARGS]",
+        prog="python -m lit_draw sweep", usage="%(prog)s SWEEP [--count N] [--jobs N] [-- ARGS]",
         description=__doc__.split("\n\n")[0],
         epilog="ARGS after -- go at the end of every run's command line, after the sweep's parameters, and win over "
                "them: a trial run, e.g. -- --trainer.max_steps=20 --trainer.default_root_dir=runs/trial",
     )
     parser.add_argument("sweep", help="a W&B sweep file, e.g. sweeps/loss_weighting.yaml")
     parser.add_argument("--count", type=int, default=None, help="number of runs (default: the whole grid)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs side by side, as that many W&B agents (default: 1); "
+                        "give each one thread: OMP_NUM_THREADS=1")
     options = parser.parse_args(own)
-    runs = run_sweep(options.sweep, options.count, overrides)
+    runs = run_sweep(options.sweep, options.count, overrides, options.jobs)
     failed = [run.name for run in runs if run.state != "finished"]
     metric = load_sweep(options.sweep).get("metric", {}).get("name")
     for run in runs:

@@ -34,7 +34,7 @@ INSTALL_HINT = (
     "(the engine without its numpy<2 pin: see docs/sweeps.md)"
 )
 
-State = Literal["pending", "finished", "failed"]
+State = Literal["pending", "running", "finished", "failed"]
 
 
 @dataclass
@@ -44,7 +44,8 @@ class Trial:
     Args:
         params: parameter name -> value (``{"model.objective.init_args.weighting": "last"}``), plain Python values.
         name: the W&B run id it runs as (set by the caller).
-        state: ``pending`` until it ran, then ``finished`` or ``failed``.
+        state: ``pending`` until it starts, ``running`` while it trains (the engine proposes no
+            other run with its parameters, as for W&B's agents side by side), then ``finished`` or ``failed``.
         summary_metrics: the run's last logged scalars (what ``bayes`` is fitted to).
     """
 
