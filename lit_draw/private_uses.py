@@ -77,7 +77,7 @@ PRIVATE_USES: tuple[PrivateUse, ...] = (
     ),
     PrivateUse(
         "lightning.pytorch.loggers:WandbLogger", "_experiment",
-        "lit_draw.cli.resume.undo_new_run",
+        "lit_draw.cli.resume.undo_new_run and lit_draw.cli.progress.run_files",
         "the W&B run if one was started, without starting one (the public experiment property starts a run)",
         "lightning",
     ),
