@@ -18,7 +18,14 @@ from lit_draw.cli.metrics_csv import read_metrics, run_folders, values
 from lit_draw.data import CanvasMNIST
 from lit_draw.experiments import sweep as sweep_module
 from lit_draw.experiments.sweep import (
-    INSTALL_HINT, INSTALL_RECIPE, agent_argv, engine_available, grid_points, lit_draw_args, load_sweep, run_sweep,
+    INSTALL_HINT,
+    INSTALL_RECIPE,
+    agent_argv,
+    engine_available,
+    grid_points,
+    lit_draw_args,
+    load_sweep,
+    run_sweep,
     summary_argument,
 )
 from lit_draw.module import AttentionClassifier
