@@ -52,6 +52,12 @@ def _sweep() -> CommandMain:
     return main
 
 
+def _weightings() -> CommandMain:
+    from lit_draw.experiments.weightings import main
+
+    return main
+
+
 def _view() -> CommandMain:
     from lit_draw.viewer import main
 
@@ -66,6 +72,7 @@ COMMANDS: dict[str, Command] = {
     "figures": Command("the study's figures from reproduce's runs", _figures),
     "halting-frontier": Command("the learned-halting figure", _halting_frontier),
     "plateau": Command("when the study's probes leave chance", _plateau),
+    "weightings": Command("a weighting sweep's runs tested, as a table and a figure", _weightings),
     "view": Command("the attention viewer page", _view),
 }
 

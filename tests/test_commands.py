@@ -24,6 +24,7 @@ MODULES = {
     "plateau": "lit_draw.experiments.plateau",
     "sweep": "lit_draw.experiments.sweep",
     "view": "lit_draw.viewer",
+    "weightings": "lit_draw.experiments.weightings",
 }
 
 

@@ -43,7 +43,7 @@ DESIGNED_GRIDS = {
     "loss_weighting.yaml": 18, "ram_location_std.yaml": 10, "wsram_ablation.yaml": 18, "wsram_lr_probe.yaml": 18,
     "halting_draw.yaml": 8, "halting_ram.yaml": 3,
     "ram_translated60_std.yaml": 2, "ram_cluttered60_std.yaml": 2, "ram_cluttered100_std.yaml": 2,
-    "ram_cluttered100_wide_std.yaml": 5,
+    "ram_cluttered100_wide_std.yaml": 5, "loss_weighting_quick_probe.yaml": 6,
 }
 
 

@@ -26,13 +26,21 @@ import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
-from tqdm.auto import tqdm
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from tqdm.auto import tqdm
 
 from lit_draw.data.canvas import DIGIT_SIZE, ink_boxes, make_canvases
 from lit_draw.data.mnist import ensure_mnist, load_mnist
 from lit_draw.seeding import stream_seed
-from lit_draw.validation import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, conforms, require, restricted
+from lit_draw.validation import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    conforms,
+    require,
+    restricted,
+)
 
 MNIST_TRAIN = 60_000
 MNIST_TEST = 10_000
@@ -443,7 +451,8 @@ class CanvasMNIST(LightningDataModule):
         its device, from a generator seeded by ``seed``, the process's rank (DDP ranks draw
         different canvases) and the number of digits this process trained before the batch (its
         place in the run; counted here, where a batch reaches the model, for :class:`_TrainOrder`),
-        placed within :meth:`spread` of that place. Anything else is a fixed-set batch ``(canvas_uint8, label, box)`` whose canvas is rescaled
+        placed within :meth:`spread` of that place. Anything else is a fixed-set batch
+        ``(canvas_uint8, label, box)`` whose canvas is rescaled
         to float32 in ``[0, 1]``.
 
         Returns:

@@ -200,7 +200,7 @@ class SeedRun:
         a record counts too), plus the time of its tests (the best checkpoint's, and the last one's)."""
         commit = git_commit()  # the code this process runs, whatever is committed while it trains
         self.directory.mkdir(parents=True, exist_ok=True)
-        with _wandb_dir(self.directory):
+        with wandb_dir(self.directory):
             trainer: Trainer = cli_main(self.fit_args(max_time_s)).trainer
         steps_per_epoch = max(trainer.num_training_batches // trainer.accumulate_grad_batches, 1)
         done = self.row.budget_done(trainer.current_epoch, trainer.global_step)
@@ -212,10 +212,10 @@ class SeedRun:
         trained_s, tested_at = _trained_seconds(last), time.monotonic()
         last_error = None
         if last is not None and last.resolve() != checkpoint.resolve():  # the seed's end, beside its best
-            with _wandb_dir(self.directory / "test-last"):
+            with wandb_dir(self.directory / "test-last"):
                 last_metrics = cli_main(self.test_args(last, "test-last")).trainer.callback_metrics
             last_error = 100 * (1 - last_metrics["test/acc"].item())
-        with _wandb_dir(self.directory / "test"):
+        with wandb_dir(self.directory / "test"):
             tested = cli_main(self.test_args(checkpoint)).trainer
         metrics = {k: v.item() for k, v in tested.callback_metrics.items() if k.startswith("test/") and v.numel() == 1}
         if last is not None and last_error is None:
@@ -516,7 +516,7 @@ def _trained_seconds(checkpoint: Path | None) -> float:
 
 
 @contextmanager
-def _wandb_dir(directory: Path) -> Iterator[None]:
+def wandb_dir(directory: Path) -> Iterator[None]:
     """``WANDB_DIR`` set to ``directory`` inside the block: the W&B runs of a command go under it."""
     previous = os.environ.get("WANDB_DIR")
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,284 @@
+"""The loss weightings compared (issue 32): every run of a weighting sweep, tested, in one table and one figure.
+
+A weighting sweep (``sweeps/loss_weighting_quick.yaml``, ``sweeps/loss_weighting.yaml``) trains the
+same net with several per-glimpse loss weightings and seeds, one ``fit`` each, all under one
+``trainer.default_root_dir``. This command tests each fit's checkpoint chosen on validation with
+``python -m lit_draw test`` (under the fit's own resolved config, in ``<fit>/test/``; a fit already
+tested is not tested again), keeps what the figure needs, and reports per weighting, as mean ± sd over
+seeds of the test set:
+
+* **final**: the accuracy after the last glimpse;
+* **area**: the area under the accuracy-per-glimpse curve, as the mean of the ``T`` per-glimpse
+  accuracies (1 would be perfect from the first glimpse on);
+* **glimpses to final - 0.5**: the first glimpse whose accuracy is within half a point of that run's final.
+
+The figure has three panels: accuracy per glimpse (seed bands), the anytime trade-off (accuracy
+against mean glimpses used when each canvas stops at its first glimpse whose top class probability
+reaches tau, :class:`~lit_draw.callbacks.EarlyExit`, averaged over seeds per tau; a halting net's
+own ``lambda >= 0.5`` stop as a point of its own) and the final accuracy with every seed as a point::
+
+    python -m lit_draw sweep sweeps/loss_weighting_quick.yaml --jobs 2
+    python -m lit_draw weightings runs/loss_weighting_quick --keep records/weighting_quick \\
+        --out docs/weighting_quick.md --figure docs/weighting_quick.png
+
+``--keep`` copies each tested run's resolved config and test metrics into ``KEEP/<run id>``; the
+kept folders are read as the runs are (``python -m lit_draw weightings records/weighting_quick``
+redraws from the repository alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lit_draw.cli.metrics_csv import read_metrics, read_rows, run_folders, values, write_rows
+from lit_draw.errors import ConfigError
+from lit_draw.experiments.halting_frontier import LoggedRun, halting_point, threshold_curve
+from lit_draw.experiments.plots import PALETTE, Series, line_chart, panels, save
+from lit_draw.experiments.shipping import evaluation_config
+
+#: A run whose accuracy at a glimpse is within this of its final accuracy has "reached" it.
+MARGIN = 0.005
+#: A kept run's files (``--keep``).
+KEPT_CONFIG, KEPT_TEST = "config.yaml", "test_metrics.csv.gz"
+
+
+@dataclass
+class TestedRun:
+    """One tested fit: its weighting's label, its seed, the test accuracy after each glimpse, its
+    threshold-exit curve ``[(mean glimpses, accuracy)]`` and, for a halting net, its own stop."""
+
+    run: str
+    label: str
+    seed: int
+    per_glimpse: list[float]
+    threshold: list[tuple[float, float]]
+    halting: tuple[float, float] | None
+
+    @property
+    def final(self) -> float:
+        return self.per_glimpse[-1]
+
+    @property
+    def area(self) -> float:
+        return statistics.fmean(self.per_glimpse)
+
+    @property
+    def glimpses_to_final(self) -> int:
+        return next(t + 1 for t, acc in enumerate(self.per_glimpse) if acc >= self.final - MARGIN)
+
+
+def weighting_label(config: dict[str, Any]) -> str:
+    """The weighting a resolved config trains with, in words: ``last``, ``exponential (gamma 0.7)``,
+    ``PonderNet (prior 0.5)``, or an explicit weight list."""
+    objective = config["model"]["objective"]
+    args = objective.get("init_args") or {}
+    if objective["class_path"].endswith("PonderNet"):
+        return f"PonderNet (prior {args.get('prior_halt', 0.5):g})"
+    weighting = args.get("weighting", "all")
+    if weighting == "exponential":
+        return f"exponential (gamma {args.get('gamma', 0.5):g})"
+    return str(weighting)
+
+
+def _fits(root: Path) -> list[Path]:
+    """The fit folders (``<root>/<run id>``, each with ``checkpoints/config.yaml``) under a root, oldest first."""
+    configs = sorted(root.glob("*/checkpoints/config.yaml"), key=lambda p: p.stat().st_mtime)
+    return [path.parents[1] for path in configs if not path.parents[1].is_symlink()]
+
+
+def _best_checkpoint(fit: Path) -> Path:
+    """The checkpoint the fit chose on validation (``best-*.ckpt``), else its ``last.ckpt``."""
+    best = sorted((fit / "checkpoints").glob("best-*.ckpt"))
+    last = fit / "checkpoints" / "last.ckpt"
+    if best:
+        return best[-1]
+    if last.is_file():
+        return last
+    raise ConfigError(f"weightings: {fit} saved no checkpoint to test")
+
+
+def tested_rows(fit: Path) -> list[dict[str, float]]:
+    """The rows ``test`` logged for ``fit``'s checkpoint chosen on validation, testing it first
+    (in ``<fit>/test``, under the fit's resolved config) unless a test there logged ``test/acc``."""
+    folder = fit / "test"
+    rows = read_metrics(run_folders(folder)) if folder.is_dir() else []
+    if values(rows, "test/acc"):
+        return rows
+    from lit_draw.cli import main as cli_main
+    from lit_draw.experiments.reproduce import wandb_dir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = evaluation_config(fit / "checkpoints" / "config.yaml", str(folder), save_dir=str(folder))
+    (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    with wandb_dir(folder):
+        cli_main(["test", "--config", str(folder / "config.yaml"), f"--ckpt_path={_best_checkpoint(fit)}"])
+    return read_metrics(run_folders(folder))
+
+
+def load_run(path: Path, test: bool = True) -> TestedRun:
+    """A fit folder (tested first when ``test``) or a folder :func:`keep_run` wrote."""
+    if (path / KEPT_TEST).is_file():
+        config, rows = yaml.safe_load((path / KEPT_CONFIG).read_text()), read_rows(path / KEPT_TEST)
+    else:
+        config = yaml.safe_load((path / "checkpoints" / "config.yaml").read_text())
+        rows = tested_rows(path) if test else read_metrics(run_folders(path / "test"))
+    glimpses = int(config["model"]["net"]["init_args"]["glimpses"])
+    per_glimpse = [values(rows, f"test/acc_glimpse_{t}") for t in range(1, glimpses + 1)]
+    if not all(per_glimpse):
+        raise ConfigError(f"weightings: {path} logged no test/acc_glimpse_* (the GlimpseAccuracy callback)")
+    logged = LoggedRun(path, rows)
+    halting = halting_point(logged) if values(rows, "test/halt_acc") else None
+    return TestedRun(str(path), weighting_label(config), int(config.get("seed_everything") or 0),
+                     [float(v[-1]) for v in per_glimpse], threshold_curve(logged), halting)
+
+
+def keep_run(fit: Path, into: Path) -> Path:
+    """Copy a tested fit's resolved config and test rows into ``into/<run id>``."""
+    kept = into / fit.name
+    kept.mkdir(parents=True, exist_ok=True)
+    (kept / KEPT_CONFIG).write_text((fit / "checkpoints" / "config.yaml").read_text())
+    write_rows(kept / KEPT_TEST, tested_rows(fit))
+    return kept
+
+
+def _spread(numbers: list[float]) -> tuple[float, float]:
+    return statistics.fmean(numbers), statistics.stdev(numbers) if len(numbers) > 1 else 0.0
+
+
+#: The weightings' order in tables and figures (by the start of their label; others after, by name).
+ORDER = ("last", "all", "linear", "exponential", "PonderNet")
+
+
+def by_weighting(runs: list[TestedRun]) -> dict[str, list[TestedRun]]:
+    """The runs grouped by weighting, in :data:`ORDER`, each group by seed."""
+    groups: dict[str, list[TestedRun]] = {}
+    for run in runs:
+        groups.setdefault(run.label, []).append(run)
+
+    def rank(label: str) -> tuple[int, str]:
+        return next((i for i, start in enumerate(ORDER) if label.startswith(start)), len(ORDER)), label
+
+    return {label: sorted(groups[label], key=lambda r: r.seed) for label in sorted(groups, key=rank)}
+
+
+MEASURES = {  # name -> (value of a run, higher is better, format)
+    "final-glimpse accuracy": (lambda r: 100 * r.final, True, ".2f"),
+    "area under the per-glimpse curve": (lambda r: 100 * r.area, True, ".2f"),
+    "glimpses to within 0.5 points of final": (lambda r: r.glimpses_to_final, False, ".1f"),
+}
+
+
+def table(groups: dict[str, list[TestedRun]]) -> str:
+    """The markdown table: per weighting, each measure as mean ± sd over seeds, and every seed's final accuracy."""
+    lines = ["| weighting | seeds | " + " | ".join(f"{name} (%)" if fmt == ".2f" else name for name, (_, _, fmt) in MEASURES.items())
+             + " | each seed's final (%) |", "| --- " * (len(MEASURES) + 3) + "|"]
+    for label, runs in groups.items():
+        cells = []
+        for value, _, fmt in MEASURES.values():
+            mean, sd = _spread([value(r) for r in runs])
+            cells.append(f"{mean:{fmt}} ± {sd:{fmt}}")
+        seeds = ", ".join(f"{100 * r.final:.2f} (s{r.seed})" for r in runs)
+        lines.append(f"| {label} | {len(runs)} | " + " | ".join(cells) + f" | {seeds} |")
+    return "\n".join(lines) + "\n"
+
+
+def statement(groups: dict[str, list[TestedRun]]) -> str:
+    """Which weighting wins each measure, or a tie where the leader's margin over the runner-up is
+    smaller than the larger of their two seeds' standard deviations."""
+    lines = []
+    for name, (value, higher, fmt) in MEASURES.items():
+        spread = {label: _spread([value(r) for r in runs]) for label, runs in groups.items()}
+        ranked = sorted(spread, key=lambda label: spread[label][0], reverse=higher)
+        if len(ranked) < 2:
+            continue
+        (first, (m1, s1)), (second, (m2, s2)) = (ranked[0], spread[ranked[0]]), (ranked[1], spread[ranked[1]])
+        margin = abs(m1 - m2)
+        tied = [label for label in ranked[1:] if abs(spread[label][0] - m1) <= max(s1, spread[label][1])]
+        if tied:
+            lines.append(f"- **{name}**: a tie between {first} ({m1:{fmt}} ± {s1:{fmt}}) and {', '.join(tied)}: "
+                         f"{first} leads {second} by {margin:{fmt}}, less than the seeds' spread.")
+        else:
+            lines.append(f"- **{name}**: {first} ({m1:{fmt}} ± {s1:{fmt}}), ahead of {second} ({m2:{fmt}} ± {s2:{fmt}}) "
+                         f"by {margin:{fmt}}, more than either's seed spread.")
+    return "\n".join(lines) + "\n"
+
+
+def figure(groups: dict[str, list[TestedRun]], png: Path, title: str | None = None) -> list[Path]:
+    """The three panels (see the module docstring) as ``png`` and a PDF beside it."""
+    fig, (per_glimpse, anytime, finals) = panels(3, title)
+    curves = []
+    for label, runs in groups.items():
+        accs = [[100 * a for a in r.per_glimpse] for r in runs]
+        columns = list(zip(*accs, strict=True))
+        curves.append(Series(label, range(1, len(columns) + 1), [statistics.fmean(c) for c in columns],
+                             [statistics.stdev(c) if len(c) > 1 else 0.0 for c in columns]))
+    line_chart(per_glimpse, curves, "Accuracy after each glimpse", "glimpse", "test accuracy (%)")
+    frontier = []
+    for label, runs in groups.items():
+        points = list(zip(*(r.threshold for r in runs), strict=True))  # per tau, every seed's (glimpses, acc)
+        frontier.append(Series(label, [statistics.fmean(g for g, _ in p) for p in points],
+                               [100 * statistics.fmean(a for _, a in p) for p in points]))
+        stops = [r.halting for r in runs if r.halting is not None]
+        if stops:
+            frontier.append(Series(f"{label}, its own stop", [statistics.fmean(g for g, _ in stops)],
+                                   [100 * statistics.fmean(a for _, a in stops)]))
+    line_chart(anytime, frontier, "Anytime: stop at confidence tau", "mean glimpses used", "test accuracy (%)",
+               legend=False)
+    for index, runs in enumerate(groups.values()):
+        colour = PALETTE[index % len(PALETTE)]  # the weighting's colour in the other panels
+        finals.scatter([index] * len(runs), [100 * r.final for r in runs], s=18, alpha=0.8, color=colour)
+        finals.plot([index - 0.25, index + 0.25], [100 * statistics.fmean(r.final for r in runs)] * 2, color="0.2")
+    finals.set_xticks(range(len(groups)), list(groups), rotation=30, ha="right")
+    finals.set_title("Final-glimpse accuracy, every seed")
+    finals.set_ylabel("test accuracy (%)")
+    return save(fig, png)
+
+
+def document(groups: dict[str, list[TestedRun]], source: str) -> str:
+    """The table and the statement as a markdown block, naming what it was made from."""
+    seeds = sorted({r.seed for runs in groups.values() for r in runs})
+    return (
+        f"Test set, the checkpoint chosen on validation of each run; mean ± sd over seeds {', '.join(map(str, seeds))} "
+        f"(from `{source}`, by `python -m lit_draw weightings`).\n\n{table(groups)}\n{statement(groups)}"
+    )
+
+
+def main(args: list[str] | None = None) -> dict[str, list[TestedRun]]:
+    parser = argparse.ArgumentParser(prog="python -m lit_draw weightings", description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path,
+                        help="a sweep's trainer.default_root_dir (every fit under it), fit folders, or folders --keep wrote")
+    parser.add_argument("--keep", type=Path, help="copy each tested run's config and test metrics into KEEP/<run id>")
+    parser.add_argument("--out", type=Path, help="write the table and the statement here (markdown)")
+    parser.add_argument("--figure", type=Path, help="draw the three panels here (.png, and a .pdf beside it)")
+    parser.add_argument("--title", help="the figure's title")
+    options = parser.parse_args(args)
+    folders: list[Path] = []
+    for path in options.runs:
+        if not path.is_dir():
+            raise ConfigError(f"weightings: {path} is not a folder")
+        own_fit = (path / "checkpoints" / "config.yaml").is_file() and not (path / "checkpoints").is_symlink()
+        if (path / KEPT_TEST).is_file() or own_fit:  # (a root's checkpoints link names its newest fit's)
+            folders.append(path)
+            continue
+        inside = _fits(path) or sorted(p for p in path.iterdir() if (p / KEPT_TEST).is_file())
+        if not inside:
+            raise ConfigError(f"weightings: {path} holds no fit (no */checkpoints/config.yaml) and no kept run "
+                              f"(no */{KEPT_TEST})")
+        folders += inside
+    if options.keep:
+        folders = [f if (f / KEPT_TEST).is_file() else keep_run(f, options.keep) for f in folders]
+    groups = by_weighting([load_run(f) for f in folders])
+    text = document(groups, ", ".join(map(str, options.runs)))
+    print(text, end="")
+    if options.out:
+        options.out.write_text(text)
+    if options.figure:
+        for path in figure(groups, options.figure, options.title):
+            print(f"wrote {path}")
+    return groups
