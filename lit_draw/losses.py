@@ -24,9 +24,7 @@ Weighting = Literal["last", "all", "linear", "exponential"]
 WEIGHTINGS: tuple[str, ...] = get_args(Weighting)
 
 
-def glimpse_weights(
-    weighting: str | Sequence[float], num_glimpses: int, gamma: float = 0.9
-) -> Tensor:
+def glimpse_weights(weighting: str | Sequence[float], num_glimpses: int, gamma: float = 0.9) -> Tensor:
     """Per-glimpse loss weights ``w_t``, normalised to sum to 1.
 
     Args:

@@ -70,7 +70,13 @@ class AttentionClassifier(LightningModule):
         objective.bind(net)
         if trainable is not None:
             freeze_all_but(net, trainable)
-        require("AttentionClassifier", "clip_per_tensor", isinstance(clip_per_tensor, bool), "true or false", clip_per_tensor)
+        require(
+            "AttentionClassifier",
+            "clip_per_tensor",
+            isinstance(clip_per_tensor, bool),
+            "true or false",
+            clip_per_tensor,
+        )
         self.clip_per_tensor = clip_per_tensor
         self.net = net
         self.objective = objective
@@ -229,7 +235,9 @@ class AttentionClassifier(LightningModule):
         return None
 
     def configure_gradient_clipping(
-        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
     ) -> None:
         """Clip as Lightning does, except that bf16-mixed clips a fused optimiser's gradients too.
@@ -267,8 +275,20 @@ def freeze_all_but(net: nn.Module, trainable: list[str]) -> None:
     children = dict(net.named_children())
     groups = [name for name in net.groups if name in children]
     for name in trainable:
-        require("AttentionClassifier", "trainable", name in groups, f"a list of {type(net).__name__}'s groups ({', '.join(groups)})", name)
-    require("AttentionClassifier", "trainable", len(trainable) > 0, f"a non-empty list of groups ({', '.join(groups)}) or null", trainable)
+        require(
+            "AttentionClassifier",
+            "trainable",
+            name in groups,
+            f"a list of {type(net).__name__}'s groups ({', '.join(groups)})",
+            name,
+        )
+    require(
+        "AttentionClassifier",
+        "trainable",
+        len(trainable) > 0,
+        f"a non-empty list of groups ({', '.join(groups)}) or null",
+        trainable,
+    )
     net.requires_grad_(False)
     for name in trainable:
         children[name].requires_grad_(True)

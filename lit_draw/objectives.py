@@ -66,9 +66,13 @@ class Objective(nn.Module):
     def __init__(self, weighting: Weighting | list[NonNegativeFloat] = "all", gamma: float = 0.9) -> None:
         super().__init__()
         if isinstance(weighting, str):  # the net's glimpses T are known only at bind()
-            require(type(self).__name__, "weighting", weighting in losses.WEIGHTINGS,
-                    f"{one_of(losses.WEIGHTINGS)} or a list of T non-negative weights (T: the net's glimpses)",
-                    weighting)
+            require(
+                type(self).__name__,
+                "weighting",
+                weighting in losses.WEIGHTINGS,
+                f"{one_of(losses.WEIGHTINGS)} or a list of T non-negative weights (T: the net's glimpses)",
+                weighting,
+            )
         losses.glimpse_weights(weighting, 1 if isinstance(weighting, str) else len(weighting), gamma)  # checks
         self.weighting = weighting
         self.gamma = gamma
@@ -92,12 +96,18 @@ class Objective(nn.Module):
             )
         has_head = net.halting is not None
         if has_head != self.learns_halting:
-            fitting = [cls.__name__ for cls in OBJECTIVES if cls.fits == kind and cls.learns_halting == has_head and cls.classifies]
+            fitting = [
+                cls.__name__
+                for cls in OBJECTIVES
+                if cls.fits == kind and cls.learns_halting == has_head and cls.classifies
+            ]
             raise ValueError(
                 f"model.objective {type(self).__name__} "
-                + ("learns halting, but the net has no halting head: set model.net.init_args.halting=true"
-                   if self.learns_halting else "does not train the net's halting head: set "
-                   "model.net.init_args.halting=false")
+                + (
+                    "learns halting, but the net has no halting head: set model.net.init_args.halting=true"
+                    if self.learns_halting
+                    else "does not train the net's halting head: set model.net.init_args.halting=false"
+                )
                 + f", or use model.objective {' or '.join(f'lit_draw.objectives.{name}' for name in fitting) or '(none fits)'}"
             )
         self.weights = losses.glimpse_weights(self.weighting, net.glimpses, self.gamma).to(self.weights.device)
@@ -195,12 +205,18 @@ class _Rollouts(Objective):
         require(name, "control_variates", isinstance(control_variates, bool), "true or false", control_variates)
         require_bonus(name, entropy_bonus)
         require(
-            name, "coverage_bonus", conforms(NonNegativeFloat, coverage_bonus, finite=True), "a finite number >= 0 (0: off)",
+            name,
+            "coverage_bonus",
+            conforms(NonNegativeFloat, coverage_bonus, finite=True),
+            "a finite number >= 0 (0: off)",
             coverage_bonus,
         )
         require(name, "coverage_cells", conforms(IntAtLeast2, coverage_cells), "an int >= 2", coverage_cells)
         require(
-            name, "grad_variance_every", conforms(NonNegativeInt, grad_variance_every), "an int >= 0 (0: never)",
+            name,
+            "grad_variance_every",
+            conforms(NonNegativeInt, grad_variance_every),
+            "an int >= 0 (0: never)",
             grad_variance_every,
         )
         self.control_variates = control_variates
@@ -334,7 +350,11 @@ class ReinforceHalting(Objective):
     ) -> None:
         super().__init__(weighting, gamma)
         require(
-            "ReinforceHalting", "step_cost", conforms(NonNegativeFloat, step_cost, finite=True), "a finite number >= 0", step_cost
+            "ReinforceHalting",
+            "step_cost",
+            conforms(NonNegativeFloat, step_cost, finite=True),
+            "a finite number >= 0",
+            step_cost,
         )
         require_bonus("ReinforceHalting", entropy_bonus)
         self.step_cost = step_cost
@@ -343,7 +363,9 @@ class ReinforceHalting(Objective):
     def forward(self, trace: Trace, labels: Tensor, step: int = 0) -> dict[str, Tensor]:
         cross_entropy = losses.weighted_cross_entropy(trace.logits, labels, self.weights)
         right = trace.logits.detach().argmax(-1) == labels  # [T, B]
-        terms = losses.halting_reinforce_loss(trace.log_pi, trace.lambdas, trace.halt, right, trace.baseline, self.step_cost)
+        terms = losses.halting_reinforce_loss(
+            trace.log_pi, trace.lambdas, trace.halt, right, trace.baseline, self.step_cost
+        )
         terms["entropy"] = trace.entropy.sum(0).mean()
         loss = cross_entropy + terms["reinforce_loss"] + terms["baseline_mse"] - self.entropy_bonus * terms["entropy"]
         return {"loss": loss, "cross_entropy": cross_entropy, **terms}
@@ -367,8 +389,13 @@ class Reconstruction(Objective):
 
     def bind(self, net: nn.Module) -> None:
         super().bind(net)
-        require("Reconstruction", "net", isinstance(net, Writing) and net.write is not None,
-                "a net with a write head (model.net.init_args.write: true)", type(net).__name__)
+        require(
+            "Reconstruction",
+            "net",
+            isinstance(net, Writing) and net.write is not None,
+            "a net with a write head (model.net.init_args.write: true)",
+            type(net).__name__,
+        )
 
     def forward(self, trace: Trace, labels: Tensor, step: int = 0, images: Tensor | None = None) -> dict[str, Tensor]:
         return {"loss": losses.reconstruction_loss(trace.canvas, images)}
@@ -378,14 +405,21 @@ class Reconstruction(Objective):
 
 
 OBJECTIVES: tuple[type[Objective], ...] = (
-    CrossEntropy, Reinforce, WakeSleep, Variational, PonderNet, ReinforceHalting, Reconstruction,
+    CrossEntropy,
+    Reinforce,
+    WakeSleep,
+    Variational,
+    PonderNet,
+    ReinforceHalting,
+    Reconstruction,
 )
 
 
 def require_bonus(owner: str, entropy_bonus: float) -> None:
     require(
-        owner, "entropy_bonus", conforms(NonNegativeFloat, entropy_bonus, finite=True), "a finite number >= 0 (0: off)",
+        owner,
+        "entropy_bonus",
+        conforms(NonNegativeFloat, entropy_bonus, finite=True),
+        "a finite number >= 0 (0: off)",
         entropy_bonus,
     )
-
-

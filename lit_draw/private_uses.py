@@ -47,28 +47,32 @@ class PrivateUse:
 PRIVATE_USES: tuple[PrivateUse, ...] = (
     # --- Lightning ------------------------------------------------------------------------------
     PrivateUse(
-        "lightning.pytorch.callbacks:ModelCheckpoint", "_save_last_checkpoint",
+        "lightning.pytorch.callbacks:ModelCheckpoint",
+        "_save_last_checkpoint",
         "lit_draw.cli.resume.NewestLast.save_newest_last",
         "saves last.ckpt now with ModelCheckpoint's own bookkeeping (last_model_path, the step it last saved, the "
         "loggers' after_save_checkpoint, removing a superseded last); Lightning has no public 'save last.ckpt now'",
         "lightning",
     ),
     PrivateUse(
-        "lightning.pytorch.callbacks:ModelCheckpoint", "_monitor_candidates",
+        "lightning.pytorch.callbacks:ModelCheckpoint",
+        "_monitor_candidates",
         "lit_draw.cli.resume.NewestLast.save_newest_last",
         "the metrics last.ckpt's file name is formatted from, built as Lightning builds them (the argument "
         "_save_last_checkpoint takes)",
         "lightning",
     ),
     PrivateUse(
-        "lightning.pytorch.callbacks:ModelCheckpoint", "_should_save_on_train_epoch_end",
+        "lightning.pytorch.callbacks:ModelCheckpoint",
+        "_should_save_on_train_epoch_end",
         "lit_draw.cli.resume.NewestLast.on_validation_end",
         "whether Lightning saves at the end of the training epoch or after validation (a rule over several trainer "
         "settings); NewestLast saves last.ckpt after validation where Lightning would not",
         "lightning",
     ),
     PrivateUse(
-        "lightning.pytorch.cli:LightningCLI", "_run_subcommand",
+        "lightning.pytorch.cli:LightningCLI",
+        "_run_subcommand",
         "lit_draw.cli.command.LitDrawCLI._run_subcommand (overridden)",
         "the one place that wraps a subcommand's run: what Lightning refuses only once the data is known "
         "(val_check_interval) and a DDP rank's death become one line; the before_/after_<subcommand> hooks do "
@@ -76,33 +80,38 @@ PRIVATE_USES: tuple[PrivateUse, ...] = (
         "lightning",
     ),
     PrivateUse(
-        "lightning.pytorch.loggers:WandbLogger", "_experiment",
+        "lightning.pytorch.loggers:WandbLogger",
+        "_experiment",
         "lit_draw.cli.resume.undo_new_run and lit_draw.cli.progress.run_files",
         "the W&B run if one was started, without starting one (the public experiment property starts a run)",
         "lightning",
     ),
     PrivateUse(
-        "lightning.fabric.strategies.launchers.subprocess_script:_ChildProcessObserver", "_run",
+        "lightning.fabric.strategies.launchers.subprocess_script:_ChildProcessObserver",
+        "_run",
         "lit_draw.cli.command._lost_rank_message",
         "Lightning's watcher thread (named child-process-observer) SIGKILLs rank 0 within 5 s of a child's death; "
         "replacing its _run stops it, so that rank 0 prints the line naming the rank that stopped",
         "lightning",
     ),
     PrivateUse(
-        "lightning.pytorch.strategies.launchers.subprocess_script:_SubprocessScriptLauncher", "procs",
+        "lightning.pytorch.strategies.launchers.subprocess_script:_SubprocessScriptLauncher",
+        "procs",
         "lit_draw.cli.command._lost_rank_message",
         "the child processes Lightning started (a public name on a private class), to name the rank that stopped "
         "and its exit status",
         "lightning",
     ),
     PrivateUse(
-        "lightning.pytorch.trainer.connectors.signal_connector", "log",
+        "lightning.pytorch.trainer.connectors.signal_connector",
+        "log",
         "lit_draw.cli.resume.CheckpointOnSignal (_SIGNAL_LOG, by this module's name)",
         "the logger that writes 'Received SIGTERM: 15'; a filter names the signal that really came (SIGINT, SIGUSR1)",
         "lightning",
     ),
     PrivateUse(
-        "lightning.pytorch.loggers:WandbLogger", "_wandb_init",
+        "lightning.pytorch.loggers:WandbLogger",
+        "_wandb_init",
         "lit_draw.cli.quiet.drop_unset_wandb_arguments",
         "the arguments WandbLogger gives wandb.init: anonymous=None is taken out (W&B warns about it whenever it is "
         "given); Lightning has no public way to leave one out",
@@ -110,7 +119,8 @@ PRIVATE_USES: tuple[PrivateUse, ...] = (
     ),
     # --- argparse (under jsonargparse) ----------------------------------------------------------
     PrivateUse(
-        "argparse:ArgumentParser", "_option_string_actions",
+        "argparse:ArgumentParser",
+        "_option_string_actions",
         "lit_draw.cli.command.LitDrawCLI.add_arguments_to_parser and _int_before_float",
         "an option's action, found by its flag: --trainer.gradient_clip_val's help says that a negative value is "
         "refused, and --trainer.limit_*_batches get their type (jsonargparse adds these options from Trainer's "
@@ -118,7 +128,8 @@ PRIVATE_USES: tuple[PrivateUse, ...] = (
         "python",
     ),
     PrivateUse(
-        "jsonargparse._typehints:ActionTypeHint", "_typehint",
+        "jsonargparse._typehints:ActionTypeHint",
+        "_typehint",
         "lit_draw.cli.command._int_before_float",
         "the type an option's value is parsed as: Lightning types limit_*_batches float | int and jsonargparse "
         "tries a union in order, so 1 became 1.0 (all batches); int is put first",
@@ -126,36 +137,60 @@ PRIVATE_USES: tuple[PrivateUse, ...] = (
     ),
     # --- W&B: the SDK's agent helpers and the sweep engine (lit_draw.experiments.wandb_sweeps) -----
     PrivateUse(
-        "wandb.sdk.launch.sweeps.utils", "create_sweep_command", "lit_draw.experiments.wandb_sweeps.agent_command",
-        "the sweep's command line as W&B's agent reads it", "wandb",
+        "wandb.sdk.launch.sweeps.utils",
+        "create_sweep_command",
+        "lit_draw.experiments.wandb_sweeps.agent_command",
+        "the sweep's command line as W&B's agent reads it",
+        "wandb",
     ),
     PrivateUse(
-        "wandb.sdk.launch.sweeps.utils", "DEFAULT_SWEEP_COMMAND", "lit_draw.experiments.wandb_sweeps.agent_command",
-        "the agent's command where a sweep file gives none", "wandb",
+        "wandb.sdk.launch.sweeps.utils",
+        "DEFAULT_SWEEP_COMMAND",
+        "lit_draw.experiments.wandb_sweeps.agent_command",
+        "the agent's command where a sweep file gives none",
+        "wandb",
     ),
     PrivateUse(
-        "wandb.sdk.launch.sweeps.utils", "create_sweep_command_args", "lit_draw.experiments.wandb_sweeps.args_macros",
-        "the ${args}, ${args_no_hyphens}, ... macros, expanded as the agent expands them", "wandb",
+        "wandb.sdk.launch.sweeps.utils",
+        "create_sweep_command_args",
+        "lit_draw.experiments.wandb_sweeps.args_macros",
+        "the ${args}, ${args_no_hyphens}, ... macros, expanded as the agent expands them",
+        "wandb",
     ),
     PrivateUse(
-        "wandb.sdk.lib.config_util", "save_config_file_from_dict", "lit_draw.experiments.wandb_sweeps.save_params",
-        "the parameter file WANDB_SWEEP_PARAM_PATH names, in the format W&B reads into a run's config", "wandb",
+        "wandb.sdk.lib.config_util",
+        "save_config_file_from_dict",
+        "lit_draw.experiments.wandb_sweeps.save_params",
+        "the parameter file WANDB_SWEEP_PARAM_PATH names, in the format W&B reads into a run's config",
+        "wandb",
     ),
     PrivateUse(
-        "wandb.sdk.lib.runid", "generate_id", "lit_draw.experiments.wandb_sweeps.new_run_id",
-        "run and sweep ids made as W&B makes them", "wandb",
+        "wandb.sdk.lib.runid",
+        "generate_id",
+        "lit_draw.experiments.wandb_sweeps.new_run_id",
+        "run and sweep ids made as W&B makes them",
+        "wandb",
     ),
     PrivateUse(
-        "sweeps", "next_run", "lit_draw.experiments.wandb_sweeps.next_trial",
-        "the engine W&B's server runs (grid, random, bayes): the next parameter set given the runs so far", "sweeps",
+        "sweeps",
+        "next_run",
+        "lit_draw.experiments.wandb_sweeps.next_trial",
+        "the engine W&B's server runs (grid, random, bayes): the next parameter set given the runs so far",
+        "sweeps",
     ),
     PrivateUse(
-        "sweeps", "schema_violations_from_proposed_config", "lit_draw.experiments.wandb_sweeps.schema_violations",
-        "W&B's sweep schema check, each violation named", "sweeps",
+        "sweeps",
+        "schema_violations_from_proposed_config",
+        "lit_draw.experiments.wandb_sweeps.schema_violations",
+        "W&B's sweep schema check, each violation named",
+        "sweeps",
     ),
     PrivateUse(
-        "sweeps", "RunState", "lit_draw.experiments.wandb_sweeps.next_trial",
-        "the run states the engine reads (finished, failed) when it proposes the next run", "sweeps",
+        "sweeps",
+        "RunState",
+        "lit_draw.experiments.wandb_sweeps.next_trial",
+        "the run states the engine reads (finished, failed) when it proposes the next run",
+        "sweeps",
     ),
 )
 
@@ -176,7 +211,9 @@ def exists(use: PrivateUse) -> bool:
     if not inspect.isclass(owner):
         return False
     assigned = re.compile(rf"\bself\.{re.escape(use.name)}\s*(?::[^=\n]+)?=[^=]")
-    return any(assigned.search(inspect.getsource(cls)) for cls in owner.__mro__ if cls is not object and _has_source(cls))
+    return any(
+        assigned.search(inspect.getsource(cls)) for cls in owner.__mro__ if cls is not object and _has_source(cls)
+    )
 
 
 def _has_source(cls: type) -> bool:

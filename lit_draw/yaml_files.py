@@ -22,6 +22,8 @@ def load_yaml(path: Path, flag: str) -> Any:
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
-        raise ConfigError(f"{flag} {path}: not valid YAML{line} ({getattr(error, 'problem', None) or error})") from error
+        raise ConfigError(
+            f"{flag} {path}: not valid YAML{line} ({getattr(error, 'problem', None) or error})"
+        ) from error
     except UnicodeDecodeError as error:
         raise ConfigError(f"{flag} {path}: not a text file, so not YAML") from error

@@ -43,7 +43,8 @@ def real_data_users(items: list[pytest.Item]) -> list[str]:
     """The ids of the quick tests (not marked ``slow``) among ``items`` that use the real MNIST
     (``mnist_root``, directly or through another fixture)."""
     return [
-        item.nodeid for item in items
+        item.nodeid
+        for item in items
         if "mnist_root" in getattr(item, "fixturenames", ()) and item.get_closest_marker("slow") is None
     ]
 
@@ -65,8 +66,9 @@ def _loopback(family: int, address: object) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def hermetic(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[object]]:
+def hermetic(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[object]]:
     """A quick test runs with ``$LIT_DRAW_DATA`` an empty folder and no network: a connection to
     anything but this machine fails (``OSError``, as an unreachable network), and the test fails
     after it whatever it caught. Yields the addresses tried. Slow tests are left as they are."""
@@ -102,20 +104,24 @@ def one_thread():
 CONFIGS = Path(__file__).parents[1] / "configs"
 
 
-def tiny_draw_args(
-    root: Path, *, canvas: int, glimpses: int, read_n: int, width: int, **data: int
-) -> list[str]:
+def tiny_draw_args(root: Path, *, canvas: int, glimpses: int, read_n: int, width: int, **data: int) -> list[str]:
     """CLI arguments for a quickstart DRAW classifier small enough to train in seconds.
 
     ``data`` sets further ``--data.*`` values (sizes of the splits, batch size).
     """
     return [
-        "--config", str(CONFIGS / "quickstart.yaml"), f"--data.root={root}",
-        f"--data.canvas_size={canvas}", *(f"--data.{key}={value}" for key, value in data.items()),
+        "--config",
+        str(CONFIGS / "quickstart.yaml"),
+        f"--data.root={root}",
+        f"--data.canvas_size={canvas}",
+        *(f"--data.{key}={value}" for key, value in data.items()),
         f"--model.net.init_args.glimpses={glimpses}",
-        f"--model.net.init_args.read_n={read_n}", f"--model.net.init_args.enc_size={width}",
-        f"--model.net.init_args.dec_size={width}", f"--model.net.init_args.hidden={width}",
-        "--trainer.default_root_dir=run", "--trainer.enable_progress_bar=false",
+        f"--model.net.init_args.read_n={read_n}",
+        f"--model.net.init_args.enc_size={width}",
+        f"--model.net.init_args.dec_size={width}",
+        f"--model.net.init_args.hidden={width}",
+        "--trainer.default_root_dir=run",
+        "--trainer.enable_progress_bar=false",
     ]
 
 

@@ -22,7 +22,9 @@ def _window(batch, gx, gy, sigma2, delta):
 
 def test_filterbank_rows_sum_to_one_even_off_canvas():
     gx = torch.tensor([5.0, -40.0, 300.0])
-    fx, fy = gaussian_filterbank(gx, gx.flip(0), torch.tensor([2.0, 0.5, 1e-4]), torch.tensor([1.0, 3.0, 2.0]), 6, 20, 30)
+    fx, fy = gaussian_filterbank(
+        gx, gx.flip(0), torch.tensor([2.0, 0.5, 1e-4]), torch.tensor([1.0, 3.0, 2.0]), 6, 20, 30
+    )
     assert fx.shape == (3, 6, 30) and fy.shape == (3, 6, 20)
     on_canvas = fx[0].sum(-1)
     torch.testing.assert_close(on_canvas, torch.ones(6))
@@ -238,7 +240,9 @@ def test_rollouts_share_the_table_of_their_canvas():
     expected = _gather_retina(images[:, 0].repeat(3, 1, 1), loc, 4, 2)
     torch.testing.assert_close(retina(integral_image(images), loc, 4, 2), expected, rtol=0, atol=1e-6)
     level = torch.randint(0, 2, (12,))
-    torch.testing.assert_close(retina_level(images, loc, 4, level), expected[torch.arange(12), level], rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        retina_level(images, loc, 4, level), expected[torch.arange(12), level], rtol=0, atol=1e-6
+    )
     with pytest.raises(ValueError, match=r"retina.loc must have a multiple of 4 rows \(the table's canvases\), got 6"):
         retina(images, loc[:6], 4, 2)
 

@@ -86,7 +86,9 @@ def test_weight_update_is_distance_to_previous_snapshot_over_numel():
     assert pl_module.logged == {}
     trainer.global_step = 4
     callback.on_train_batch_end(trainer, pl_module, None, None, 0)
-    assert pl_module.logged == pytest.approx({"weight_update/decoder.weight_ih": 0.0, "weight_update/decoder.weight_hh": 3 / 36})
+    assert pl_module.logged == pytest.approx(
+        {"weight_update/decoder.weight_ih": 0.0, "weight_update/decoder.weight_hh": 3 / 36}
+    )
     trainer.global_step = 8  # nothing moved since the snapshot at step 4
     callback.on_train_batch_end(trainer, pl_module, None, None, 0)
     assert pl_module.logged["weight_update/decoder.weight_hh"] == 0.0
@@ -97,7 +99,9 @@ def test_bad_callback_arguments_raise_value_errors_naming_the_field():
     net.decoder = nn.LSTMCell(2, 3)
     with pytest.raises(ValueError, match=r"WeightUpdateNorm.modules: 'core' .* its modules are \['decoder'\]"):
         WeightUpdateNorm(modules=["core"]).setup(SimpleNamespace(log_every_n_steps=1), SimpleNamespace(net=net), "fit")
-    with pytest.raises(ValueError, match=r"every_n_steps \(30\) must be a multiple of trainer.log_every_n_steps \(20\)"):
+    with pytest.raises(
+        ValueError, match=r"every_n_steps \(30\) must be a multiple of trainer.log_every_n_steps \(20\)"
+    ):
         WeightUpdateNorm(every_n_steps=30).setup(SimpleNamespace(log_every_n_steps=20), SimpleNamespace(net=net), "fit")
     with pytest.raises(ValueError, match="EarlyExit.taus must be a non-empty list of numbers in"):
         EarlyExit(taus=[0.5, 1.5])
@@ -117,7 +121,9 @@ def test_attention_pictures_are_drawn_every_n_epochs():
 
 
 def test_attention_picture_draws_a_trace_without_optional_fields():
-    trace = Trace(logits=torch.randn(2, 1, 10), center=torch.tensor([[[3.0, 4.0]], [[40.0, -5.0]]]), size=torch.ones(2, 1))
+    trace = Trace(
+        logits=torch.randn(2, 1, 10), center=torch.tensor([[[3.0, 4.0]], [[40.0, -5.0]]]), size=torch.ones(2, 1)
+    )
     image = attention_picture(torch.rand(16, 16), trace, 0, label=None, zoom=2)
     assert image.mode == "RGB" and image.width >= 2 * 56 and image.height > 32
 
@@ -152,12 +158,24 @@ def test_callbacks_skip_missing_trace_fields_and_log_scalars_without_wandb(mnist
         root=str(mnist_root), canvas_size=CANVAS, batch_size=16, val_size=32, train_size=32, test_size=TEST_SIZE
     )
     callbacks = [
-        GlimpseAccuracyPlot(), EarlyExit(TAUS), WeightUpdateNorm(every_n_steps=1, modules=["head"]), CellStateDrift(),
-        GateActivity(), AttentionPictures(num_canvases=2), DigitHitRate(), ConfusionMatrix(),
+        GlimpseAccuracyPlot(),
+        EarlyExit(TAUS),
+        WeightUpdateNorm(every_n_steps=1, modules=["head"]),
+        CellStateDrift(),
+        GateActivity(),
+        AttentionPictures(num_canvases=2),
+        DigitHitRate(),
+        ConfusionMatrix(),
     ]
     trainer = Trainer(
-        max_epochs=1, logger=False, callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=tmp_path, log_every_n_steps=1,
+        max_epochs=1,
+        logger=False,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        log_every_n_steps=1,
     )
     model = AttentionClassifier(CentreNet(), CrossEntropy())
     trainer.fit(model, data)
@@ -329,9 +347,14 @@ def test_confusion_matrix_chart_and_csv_agree_with_test_accuracy(runs):
 def test_periodic_test_scores_the_test_set_as_the_test_command_does(tiny_fit, tmp_path: Path):
     """The study's every-1000-updates test curve: its value at the last validation equals ``test``
     of the final weights, glimpse by glimpse."""
-    args = [*tiny_fit(batch_size=8, val_size=16, train_size=64, test_size=40), "--data.eval_batch_size=16",
-            "--trainer.max_steps=6", "--trainer.val_check_interval=3", "--trainer.log_every_n_steps=1",
-            "--trainer.callbacks+=lit_draw.callbacks.PeriodicTest"]
+    args = [
+        *tiny_fit(batch_size=8, val_size=16, train_size=64, test_size=40),
+        "--data.eval_batch_size=16",
+        "--trainer.max_steps=6",
+        "--trainer.val_check_interval=3",
+        "--trainer.log_every_n_steps=1",
+        "--trainer.callbacks+=lit_draw.callbacks.PeriodicTest",
+    ]
     main(["fit", *args])
     rows = read_metrics(sorted((tmp_path / "wandb").glob("*run-*")))
     curve = [(row["step"], row) for row in rows if "periodic_test/acc" in row]

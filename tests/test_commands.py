@@ -104,5 +104,7 @@ def test_models_import_no_lightning_or_wandb_data_no_models_and_callbacks_only_t
         models = {m for m in _imports(path) if m.startswith("lit_draw.models")}
         assert not models, f"data/{path.name} imports {models}"
     for path in _sources("callbacks"):  # a callback reads the Trace, never a model
-        models = {m for m in _imports(path) if m.startswith("lit_draw.models") and not m.startswith("lit_draw.models.trace")}
+        models = {
+            m for m in _imports(path) if m.startswith("lit_draw.models") and not m.startswith("lit_draw.models.trace")
+        }
         assert not models, f"callbacks/{path.name} imports {models}"

@@ -24,8 +24,16 @@ def test_each_overlay_lays_the_threshold_exit_baseline_over_its_halting_config(c
     assert {p.stem for p in (CONFIGS / "overlays").glob("*.yaml")} == set(OVERLAYS)
     for overlay, base in OVERLAYS.items():
         with pytest.raises(SystemExit):
-            main(["fit", "--config", str(CONFIGS / f"{base}.yaml"), "--config", str(CONFIGS / "overlays" / f"{overlay}.yaml"),
-                  "--print_config"])
+            main(
+                [
+                    "fit",
+                    "--config",
+                    str(CONFIGS / f"{base}.yaml"),
+                    "--config",
+                    str(CONFIGS / "overlays" / f"{overlay}.yaml"),
+                    "--print_config",
+                ]
+            )
         config = yaml.safe_load(capsys.readouterr().out)
         assert config["model"]["net"]["init_args"]["halting"] is False  # no head: the threshold exit's net
         assert config["model"]["objective"]["init_args"]["weighting"] == "all"  # every glimpse's answer usable
@@ -36,9 +44,22 @@ def test_each_overlay_lays_the_threshold_exit_baseline_over_its_halting_config(c
 
 def test_every_experiment_config_is_listed():
     names = {p.stem for p in EXPERIMENTS}
-    assert {"quickstart", "draw_all_step", "draw_last_step", "draw_cluttered100", "ram_mnist", "ram_translated60",
-            "ram_cluttered60", "ram_cluttered100", "wsram_translated_scaled", "var_translated_scaled",
-            "quickstart_halting", "ram_mnist_halting", "ram_mnist_7glimpses", "draw_pretrain"} == names
+    assert {
+        "quickstart",
+        "draw_all_step",
+        "draw_last_step",
+        "draw_cluttered100",
+        "ram_mnist",
+        "ram_translated60",
+        "ram_cluttered60",
+        "ram_cluttered100",
+        "wsram_translated_scaled",
+        "var_translated_scaled",
+        "quickstart_halting",
+        "ram_mnist_halting",
+        "ram_mnist_7glimpses",
+        "draw_pretrain",
+    } == names
 
 
 @pytest.mark.slow
@@ -47,11 +68,26 @@ def test_the_config_fits_and_tests_as_shipped(config: Path, mnist_root: Path, tm
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")
     common = [
-        "--config", str(config), f"--data.root={mnist_root}", "--data.batch_size=4", "--data.train_size=8",
-        "--data.val_size=8", "--data.test_size=8", "--trainer.default_root_dir=run", "--trainer.enable_progress_bar=false",
+        "--config",
+        str(config),
+        f"--data.root={mnist_root}",
+        "--data.batch_size=4",
+        "--data.train_size=8",
+        "--data.val_size=8",
+        "--data.test_size=8",
+        "--trainer.default_root_dir=run",
+        "--trainer.enable_progress_bar=false",
     ]
-    fit = main(["fit", *common, "--trainer.max_steps=2", "--trainer.limit_val_batches=1", "--trainer.log_every_n_steps=1",
-                *(["--model.objective.init_args.grad_variance_every=1"] if "translated_scaled" in config.name else [])])
+    fit = main(
+        [
+            "fit",
+            *common,
+            "--trainer.max_steps=2",
+            "--trainer.limit_val_batches=1",
+            "--trainer.log_every_n_steps=1",
+            *(["--model.objective.init_args.grad_variance_every=1"] if "translated_scaled" in config.name else []),
+        ]
+    )
     assert fit.trainer.global_step == 2
     # the run's config is one file that stands alone (configs that name data/*.yaml included)
     folder = Path("run/checkpoints")
@@ -86,7 +122,10 @@ def test_every_shipped_checkpoint_loads_into_its_configs_model_through_the_test_
     check_args(args)  # the parser and the start-up checks, which read the checkpoint's hyperparameters
     with pytest.raises(_Built) as built:
         _BuildOnly(
-            AttentionClassifier, CanvasMNIST, trainer_defaults=trainer_defaults(), save_config_callback=None,
+            AttentionClassifier,
+            CanvasMNIST,
+            trainer_defaults=trainer_defaults(),
+            save_config_callback=None,
             args=[*args, "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"],
         )
     model = built.value.args[0].model

@@ -52,7 +52,9 @@ def test_two_process_ddp_test_equals_single_process_test_on_one_checkpoint(tiny:
     (loss,) = values(logged, "test/loss")  # the mean over canvases, not a mean of per-process means
     assert loss == pytest.approx(single["test/loss"].item(), rel=1e-6)
     # the analysis callbacks' statistics, summed over both processes, are the single-process ones too
-    statistics = [k for k in single if k.startswith(("test/hit_glimpse", "test/cell_drift", "test/gates", "test/early_exit"))]
+    statistics = [
+        k for k in single if k.startswith(("test/hit_glimpse", "test/cell_drift", "test/gates", "test/early_exit"))
+    ]
     assert len(statistics) > 10
     for key in statistics:
         (value,) = values(logged, key)
@@ -76,11 +78,22 @@ class KillRankAtStep(Callback):
 def test_a_ddp_rank_that_dies_is_named_in_one_line_with_how_to_resume(tiny: list[str], tmp_path: Path):
     """Issue 35: rank 0 exited in 2 s with a gloo traceback when rank 1 was killed."""
     kill = "--trainer.callbacks+=tests.test_ddp.KillRankAtStep"
-    ddp = [*tiny, "--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp", "--trainer.limit_val_batches=0",
-           "--trainer.max_steps=50", kill, "--trainer.callbacks.rank=1", "--trainer.callbacks.step=2"]
+    ddp = [
+        *tiny,
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=2",
+        "--trainer.strategy=ddp",
+        "--trainer.limit_val_batches=0",
+        "--trainer.max_steps=50",
+        kill,
+        "--trainer.callbacks.rank=1",
+        "--trainer.callbacks.step=2",
+    ]
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parents[1]), env.get("PYTHONPATH")]))
-    result = subprocess.run([sys.executable, "-m", "lit_draw", "fit", *ddp], env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "lit_draw", "fit", *ddp], env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 1, result.stderr[-3000:]
     assert result.stderr.strip().splitlines()[-1] == (
         "python -m lit_draw: error: fit: rank 1 (exit status -9) stopped, so rank 0 of 2 cannot go on; "

@@ -34,11 +34,30 @@ ROOT = Path(__file__).parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "docs").glob("*/*.md"))]
 EXPERIMENTS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").glob("*.yaml") if p.name != "reproduce.yaml")
 # the parser's top-level options; any other ``--key=value`` must be another program's, listed here
-LIT_DRAW = {"model", "data", "trainer", "optimizer", "lr_scheduler", "checkpoint", "seed_everything", "ckpt_path", "init_from", "reinit"}
+LIT_DRAW = {
+    "model",
+    "data",
+    "trainer",
+    "optimizer",
+    "lr_scheduler",
+    "checkpoint",
+    "seed_everything",
+    "ckpt_path",
+    "init_from",
+    "reinit",
+}
 OTHER_PROGRAMS = {
-    "screenshot", "window-size",  # chromium
-    "nodes", "ntasks-per-node", "gres", "signal",  # SBATCH
-    "nnodes", "nproc-per-node", "node-rank", "rdzv-backend", "rdzv-endpoint",  # torchrun
+    "screenshot",
+    "window-size",  # chromium
+    "nodes",
+    "ntasks-per-node",
+    "gres",
+    "signal",  # SBATCH
+    "nnodes",
+    "nproc-per-node",
+    "node-rank",
+    "rdzv-backend",
+    "rdzv-endpoint",  # torchrun
     "key",  # the README's description of W&B's ${args}: --key=value
 }
 # placeholders the text writes for a value, and a value of that kind to parse in their place
@@ -133,7 +152,10 @@ def _accepted(configs: list[str], overrides: list[str]) -> str | None:
     the parser's complaint about the first."""
     complaints = []
     keys = {override[2:].split("=")[0] for override in overrides}
-    overrides = [*overrides, *(flag for key, flag in COMPANIONS.items() if key in keys and flag[2:].split("=")[0] not in keys)]
+    overrides = [
+        *overrides,
+        *(flag for key, flag in COMPANIONS.items() if key in keys and flag[2:].split("=")[0] not in keys),
+    ]
     for config in configs or EXPERIMENTS:
         try:
             check_args(["fit", "--config", config, *overrides])
@@ -215,7 +237,8 @@ def _read_files(args: list[str]) -> list[str]:
     """The repository files a command line reads: its words under :data:`SHIPPED` folders, except
     the values of :data:`WRITES` options."""
     return [
-        word.split("=", 1)[-1] for before, word in pairwise(["", *args])
+        word.split("=", 1)[-1]
+        for before, word in pairwise(["", *args])
         if before not in WRITES and word.split("=", 1)[-1].startswith(SHIPPED)
     ]
 
@@ -320,20 +343,28 @@ def test_a_broken_documented_command_is_caught(monkeypatch):
     monkeypatch.undo()
     assert "no such file" in _parses(["fit", "--config", "configs/nonesuch.yaml"], monkeypatch)
     assert "nonesuch" in _exits_cleanly(["nonesuch", "--help"])
-    assert _read_files(["view", "--ckpt", "checkpoints/x.ckpt", "--out", "checkpoints/y.html"]) == ["checkpoints/x.ckpt"]
+    assert _read_files(["view", "--ckpt", "checkpoints/x.ckpt", "--out", "checkpoints/y.html"]) == [
+        "checkpoints/x.ckpt"
+    ]
     untrained = ["test", "--config", "c.yaml", "--untrained=true"]
     assert _without_run_checkpoint(["test", "--config", "c.yaml", "--ckpt_path", "last"]) == untrained
     assert _without_run_checkpoint(["fit", "--ckpt_path=best", "--config", "c.yaml"]) == ["fit", "--config", "c.yaml"]
-    assert _without_run_checkpoint(["test", "--ckpt_path", "checkpoints/x.ckpt"]) == ["test", "--ckpt_path", "checkpoints/x.ckpt"]
+    assert _without_run_checkpoint(["test", "--ckpt_path", "checkpoints/x.ckpt"]) == [
+        "test",
+        "--ckpt_path",
+        "checkpoints/x.ckpt",
+    ]
 
 
 # --- the results the docs state, their links, CI ------------------------------------------------------
+
 
 def _blocks() -> list[tuple[str, str, str]]:
     """(page, block name, text) for each generated block of the README and docs/."""
     return [
         (str(path.relative_to(ROOT)), match["name"], match["body"])
-        for path in DOCS for match in results.BLOCK.finditer(path.read_text())
+        for path in DOCS
+        for match in results.BLOCK.finditer(path.read_text())
     ]
 
 
@@ -343,7 +374,10 @@ def test_the_readme_and_docs_state_the_results_results_json_holds():
     ``python -m lit_draw reproduce --results`` rewrites them."""
     entries = results.read_json(ROOT / "results.json")
     blocks = _blocks()
-    assert {(page, name) for page, name, _ in blocks} >= {("README.md", "results-summary"), ("docs/study.md", "study-seeds")}
+    assert {(page, name) for page, name, _ in blocks} >= {
+        ("README.md", "results-summary"),
+        ("docs/study.md", "study-seeds"),
+    }
     for page, name, body in blocks:
         assert body == results.render_block(name, entries), (
             f"{page}: the block {name} is not what results.json holds; run python -m lit_draw reproduce --results"
@@ -419,7 +453,9 @@ def test_each_shipped_configs_header_names_its_seed_and_why_truly(tmp_path, monk
         if seed == closest:
             assert "the seed whose test error is closest to the mean" in header, config.name
         else:
-            assert f"seed {closest} is closer" in header, f"{config.name}: seed {closest} is the closest to the mean, not {seed}"
+            assert f"seed {closest} is closer" in header, (
+                f"{config.name}: seed {closest} is the closest to the mean, not {seed}"
+            )
         checked += 1
     assert checked >= 10
 
@@ -428,9 +464,23 @@ def test_each_shipped_configs_header_names_its_seed_and_why_truly(tmp_path, monk
     headers = []
     monkeypatch.setattr(reproduce, "ship_checkpoint", lambda checkpoint, config, name, origin: headers.append(origin))
     row = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10})
-    record = {"row": "r", "status": "done", "budget": {"epochs": 10}, "test_error_mc": None, "test_error_mean_policy": None}
-    here = [{**record, "seed": seed, "test_error": error, "checkpoint": f"s{seed}.ckpt", "config": f"runs/r/seed{seed}/x/config.yaml"}
-            for seed, error in ((1, 2.0), (2, 9.0))]
+    record = {
+        "row": "r",
+        "status": "done",
+        "budget": {"epochs": 10},
+        "test_error_mc": None,
+        "test_error_mean_policy": None,
+    }
+    here = [
+        {
+            **record,
+            "seed": seed,
+            "test_error": error,
+            "checkpoint": f"s{seed}.ckpt",
+            "config": f"runs/r/seed{seed}/x/config.yaml",
+        }
+        for seed, error in ((1, 2.0), (2, 9.0))
+    ]
     for seed in (1, 2):
         Path(f"s{seed}.ckpt").touch()
     elsewhere = {**record, "seed": 0, "test_error": 4.0, "checkpoint": "runs/gone.ckpt", "recorded": True}  # mean 5

@@ -47,8 +47,11 @@ def enumerate_estimator(params, runs: int, proposal: str, control_variates: bool
     per_tuple = total.sum(0)  # [B]
     names = ["theta_p", "theta_y", "eta"]
     grads = torch.autograd.grad(
-        per_tuple, [params[n] for n in names], torch.eye(per_tuple.numel(), dtype=torch.float64),
-        is_grads_batched=True, allow_unused=True,
+        per_tuple,
+        [params[n] for n in names],
+        torch.eye(per_tuple.numel(), dtype=torch.float64),
+        is_grads_batched=True,
+        allow_unused=True,
     )
     out = {}
     for name, g in zip(names, grads, strict=True):

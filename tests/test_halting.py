@@ -37,12 +37,23 @@ ROOT = Path(__file__).parents[1]
 
 
 def tiny_draw(halting: bool = True, glimpses: int = 3) -> DRAWClassifier:
-    return DRAWClassifier(canvas_size=16, read_n=3, glimpses=glimpses, enc_size=8, z_size=4, dec_size=8, hidden=8, halting=halting)
+    return DRAWClassifier(
+        canvas_size=16, read_n=3, glimpses=glimpses, enc_size=8, z_size=4, dec_size=8, hidden=8, halting=halting
+    )
 
 
 def tiny_ram(halting: bool = True, **options) -> RAM:
-    return RAM(canvas_size=16, patch=4, glimpses=3, core_size=8, what_hidden=8, where_hidden=8, glimpse_size=8,
-               halting=halting, **options)
+    return RAM(
+        canvas_size=16,
+        patch=4,
+        glimpses=3,
+        core_size=8,
+        what_hidden=8,
+        where_hidden=8,
+        glimpse_size=8,
+        halting=halting,
+        **options,
+    )
 
 
 # ---------------------------------------------------------------- the halting distribution
@@ -50,11 +61,14 @@ def tiny_ram(halting: bool = True, **options) -> RAM:
 
 def test_halting_distribution_matches_the_hand_computed_one():
     lambdas = torch.tensor([[0.5, 0.1], [0.2, 0.0], [0.3, 0.9]], dtype=torch.float64)  # [T = 3, B = 2]
-    expected = torch.tensor([
-        [0.5, 0.1],
-        [0.5 * 0.2, 0.9 * 0.0],
-        [0.5 * 0.8, 0.9 * 1.0],  # the last glimpse takes the remaining mass, whatever lambda_T says
-    ], dtype=torch.float64)
+    expected = torch.tensor(
+        [
+            [0.5, 0.1],
+            [0.5 * 0.2, 0.9 * 0.0],
+            [0.5 * 0.8, 0.9 * 1.0],  # the last glimpse takes the remaining mass, whatever lambda_T says
+        ],
+        dtype=torch.float64,
+    )
     torch.testing.assert_close(losses.halting_distribution(lambdas), expected, atol=1e-15, rtol=0)
 
 
@@ -157,7 +171,12 @@ def test_the_stop_action_estimator_is_the_exact_gradient_of_the_expected_reward(
     expected = [torch.zeros_like(params[n]) for n in names]
     for i in range(len(halt)):  # each trajectory's estimate, weighted by its probability
         terms = losses.halting_reinforce_loss(
-            log_pi[:, i:i + 1], lambdas[:, i:i + 1], halt[i:i + 1], right[:, i:i + 1], b[:, i:i + 1], step_cost
+            log_pi[:, i : i + 1],
+            lambdas[:, i : i + 1],
+            halt[i : i + 1],
+            right[:, i : i + 1],
+            b[:, i : i + 1],
+            step_cost,
         )
         grads = torch.autograd.grad(terms["reinforce_loss"], [params[n] for n in names], retain_graph=True)
         for total, g in zip(expected, grads, strict=True):
@@ -253,7 +272,11 @@ def test_every_shipped_checkpoint_loads_strictly_into_its_configs_net(config: Pa
         (PonderNet, dict(prior_halt=0.0), r"PonderNet.prior_halt must be in \(0, 1\), got 0.0"),
         (PonderNet, dict(prior_halt=1.0), r"PonderNet.prior_halt must be in \(0, 1\), got 1.0"),
         (PonderNet, dict(prior_halt=1.5), r"PonderNet.prior_halt must be in \(0, 1\), got 1.5"),
-        (ReinforceHalting, dict(step_cost=-0.01), r"ReinforceHalting.step_cost must be a finite number >= 0, got -0.01"),
+        (
+            ReinforceHalting,
+            dict(step_cost=-0.01),
+            r"ReinforceHalting.step_cost must be a finite number >= 0, got -0.01",
+        ),
         (ReinforceHalting, dict(entropy_bonus=-1.0), r"ReinforceHalting.entropy_bonus must be a finite number >= 0"),
     ],
 )
@@ -265,11 +288,23 @@ def test_bad_halting_options_name_the_class_and_field(objective, options, messag
 @pytest.mark.parametrize(
     ("net", "objective", "message"),
     [
-        (lambda: tiny_draw(halting=False), PonderNet, r"PonderNet learns halting, but the net has no halting head: set "
-         r"model.net.init_args.halting=true, or use model.objective lit_draw.objectives.CrossEntropy$"),
-        (lambda: tiny_ram(halting=False), ReinforceHalting, r"ReinforceHalting learns halting, but the net has no halting head"),
-        (lambda: tiny_draw(halting=True), CrossEntropy, r"CrossEntropy does not train the net's halting head: set "
-         r"model.net.init_args.halting=false, or use model.objective lit_draw.objectives.PonderNet$"),
+        (
+            lambda: tiny_draw(halting=False),
+            PonderNet,
+            r"PonderNet learns halting, but the net has no halting head: set "
+            r"model.net.init_args.halting=true, or use model.objective lit_draw.objectives.CrossEntropy$",
+        ),
+        (
+            lambda: tiny_ram(halting=False),
+            ReinforceHalting,
+            r"ReinforceHalting learns halting, but the net has no halting head",
+        ),
+        (
+            lambda: tiny_draw(halting=True),
+            CrossEntropy,
+            r"CrossEntropy does not train the net's halting head: set "
+            r"model.net.init_args.halting=false, or use model.objective lit_draw.objectives.PonderNet$",
+        ),
         (lambda: tiny_ram(halting=True), Reinforce, r"or use model.objective lit_draw.objectives.ReinforceHalting$"),
         (lambda: tiny_ram(halting=True), PonderNet, r"PonderNet trains nets whose trace is 'differentiable'"),
     ],
@@ -314,8 +349,13 @@ def test_validation_logs_accuracy_where_each_canvas_stops_and_the_glimpses_used(
         trace = model.net(images)
     assert len(trace.halt.unique()) > 1
     right = trace.logits.argmax(-1).gather(0, (trace.halt - 1)[None])[0] == labels
-    trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False)
+    trainer = Trainer(
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     data = DataLoader(TensorDataset(images, labels, torch.zeros(8, 4)), batch_size=3)
     (metrics,) = trainer.validate(model, data, verbose=False)
     assert metrics["val/halt_acc"] == pytest.approx(right.float().mean().item())
@@ -336,7 +376,9 @@ def test_the_predictions_file_holds_each_canvass_halting_glimpse(tmp_path: Path)
     halts = [torch.tensor([1, 3, 2]), torch.tensor([2, 2])]
     for halt in halts:
         prediction = {"probs": torch.rand(3, len(halt), 10), "halt": halt}
-        writer.write_on_batch_end(trainer, None, prediction, None, (None, torch.zeros(len(halt), dtype=torch.long), None), 0, 0)
+        writer.write_on_batch_end(
+            trainer, None, prediction, None, (None, torch.zeros(len(halt), dtype=torch.long), None), 0, 0
+        )
     writer.on_predict_epoch_end(trainer, None)
     result = torch.load(writer.path, weights_only=True)
     assert torch.equal(result["halt"], torch.tensor([1, 3, 2, 2, 2])) and result["halt"].dtype == torch.int64
@@ -399,17 +441,32 @@ def test_the_frontier_reads_halting_points_and_the_threshold_curve_and_draws_the
     _logged_run(halting / "wandb" / "offline-run-20250101_000000-fit", [{"step": 1, "train/loss": 2.0}])
     _logged_run(  # the test run: newer, so it is the one read
         halting / "wandb" / "offline-run-20250101_000500-test",
-        [{"step": 0, "test/halt_glimpses": 3.0, "test/halt_acc": 0.9}, {"step": 0, "test/halt_glimpses": 2.5, "test/halt_acc": 0.95}],
+        [
+            {"step": 0, "test/halt_glimpses": 3.0, "test/halt_acc": 0.9},
+            {"step": 0, "test/halt_glimpses": 2.5, "test/halt_acc": 0.95},
+        ],
     )
     assert halting_point(read_run(halting)) == (2.5, 0.95)  # the last value logged
-    assert halting_point(read_run(halting / "wandb" / "offline-run-20250101_000500-test")) == (2.5, 0.95)  # one run folder
-    _logged_run(all_step / "wandb" / "offline-run-20250101_000000-test", [{
-        "test/early_exit/tau_0.9/acc": 0.97, "test/early_exit/tau_0.9/glimpses": 2.0,
-        "test/early_exit/tau_0.5/acc": 0.93, "test/early_exit/tau_0.5/glimpses": 1.2, "test/acc": 0.98,
-    }])
+    assert halting_point(read_run(halting / "wandb" / "offline-run-20250101_000500-test")) == (
+        2.5,
+        0.95,
+    )  # one run folder
+    _logged_run(
+        all_step / "wandb" / "offline-run-20250101_000000-test",
+        [
+            {
+                "test/early_exit/tau_0.9/acc": 0.97,
+                "test/early_exit/tau_0.9/glimpses": 2.0,
+                "test/early_exit/tau_0.5/acc": 0.93,
+                "test/early_exit/tau_0.5/glimpses": 1.2,
+                "test/acc": 0.98,
+            }
+        ],
+    )
     assert threshold_curve(read_run(all_step)) == [(1.2, 0.93), (2.0, 0.97)]
     assert read_frontier("toy", all_step, [halting]) == Frontier(
-        "toy", [(2.5, 0.95)], [(1.2, 0.93), (2.0, 0.97)], 0.98, names=["halting"])
+        "toy", [(2.5, 0.95)], [(1.2, 0.93), (2.0, 0.97)], 0.98, names=["halting"]
+    )
     with pytest.raises(KeyError, match="logged no test/halt_glimpses"):
         halting_point(read_run(all_step))
     out = tmp_path / "frontier.png"
@@ -420,7 +477,9 @@ def test_the_frontier_reads_halting_points_and_the_threshold_curve_and_draws_the
 def test_the_frontier_table_gives_each_settings_crossings_and_every_halting_point():
     from lit_draw.experiments.halting_frontier import Frontier, frontier_table
 
-    table = frontier_table([Frontier("toy", [(2.0, 0.96), (4.0, 0.98)], [(1.0, 0.95), (3.0, 0.99)], 0.98, names=["a", "b"])])
+    table = frontier_table(
+        [Frontier("toy", [(2.0, 0.96), (4.0, 0.98)], [(1.0, 0.95), (3.0, 0.99)], 0.98, names=["a", "b"])]
+    )
     # fixed-T 0.98, target 0.975: halting crosses at 2 + 2 * 0.015 / 0.02 = 3.5, the threshold at 1 + 2 * 0.025 / 0.04 = 2.25
     assert "| toy | 98.00% | 3.50 | 2.25 |" in table
     assert "| toy | a | 2.00 | 96.00% |" in table and "| toy | b | 4.00 | 98.00% |" in table
@@ -431,11 +490,23 @@ def test_halting_frontier_mistakes_are_one_line_errors_naming_the_run(tmp_path: 
     from lit_draw.errors import LitDrawError
 
     run = tmp_path / "halting"
-    _logged_run(run / "wandb" / "offline-run-20250101_000000-fit", [{"step": 9, "val/acc": 0.9, "val/halt_acc": 0.9,
-                                                                     "val/halt_glimpses": 2.0}])
-    _logged_run(run / "wandb" / "offline-run-20250101_000500-test", [{
-        "step": 0, "test/halt_glimpses": 2.0, "test/halt_acc": 0.9, "test/acc": 0.9,
-        "test/early_exit/tau_0.9/acc": 0.9, "test/early_exit/tau_0.9/glimpses": 1.5}])
+    _logged_run(
+        run / "wandb" / "offline-run-20250101_000000-fit",
+        [{"step": 9, "val/acc": 0.9, "val/halt_acc": 0.9, "val/halt_glimpses": 2.0}],
+    )
+    _logged_run(
+        run / "wandb" / "offline-run-20250101_000500-test",
+        [
+            {
+                "step": 0,
+                "test/halt_glimpses": 2.0,
+                "test/halt_acc": 0.9,
+                "test/acc": 0.9,
+                "test/early_exit/tau_0.9/acc": 0.9,
+                "test/early_exit/tau_0.9/glimpses": 1.5,
+            }
+        ],
+    )
     frontier = ["halting-frontier", "--title", "toy", "--out", str(tmp_path / "f.png")]
     cases = {
         (str(tmp_path / "nowhere"), str(run)): rf"^no W&B run folder under {tmp_path / 'nowhere'}$",
@@ -454,13 +525,20 @@ def test_the_run_shipped_is_chosen_on_validation_the_fewest_glimpses_within_half
     from lit_draw.experiments.halting_frontier import choose_on_validation
 
     all_step = tmp_path / "all_step"
-    _logged_run(all_step / "wandb" / "offline-run-20250101_000000-fit", [{"step": 9, "val/acc": 0.90}, {"step": 19, "val/acc": 0.96}])
+    _logged_run(
+        all_step / "wandb" / "offline-run-20250101_000000-fit",
+        [{"step": 9, "val/acc": 0.90}, {"step": 19, "val/acc": 0.96}],
+    )
     runs = {}
     for name, acc, glimpses in (("late", 0.97, 6.0), ("early", 0.956, 3.0), ("earliest", 0.95, 2.0)):
         runs[name] = tmp_path / name
-        _logged_run(runs[name] / "wandb" / "offline-run-20250101_000000-fit",
-                    [{"step": 19, "val/halt_acc": acc, "val/halt_glimpses": glimpses}])
-        _logged_run(runs[name] / "wandb" / "offline-run-20250101_000500-test",  # test values never choose
-                    [{"step": 0, "test/halt_acc": 1.0, "test/halt_glimpses": 1.0}])
+        _logged_run(
+            runs[name] / "wandb" / "offline-run-20250101_000000-fit",
+            [{"step": 19, "val/halt_acc": acc, "val/halt_glimpses": glimpses}],
+        )
+        _logged_run(
+            runs[name] / "wandb" / "offline-run-20250101_000500-test",  # test values never choose
+            [{"step": 0, "test/halt_acc": 1.0, "test/halt_glimpses": 1.0}],
+        )
     assert choose_on_validation(all_step, list(runs.values())) == runs["early"]  # 0.956 >= 0.96 - 0.005; 0.95 is not
     assert choose_on_validation(all_step, [runs["earliest"]], margin=0.0) == runs["earliest"]  # none close: the best

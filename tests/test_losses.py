@@ -37,7 +37,11 @@ def test_linear_and_exponential_and_list_weights():
 @pytest.mark.parametrize(
     ("weighting", "gamma", "message"),
     [
-        ("mean", 0.9, r"weighting must be one of last, all, linear, exponential or a list of 3 non-negative weights \(one per glimpse\)"),
+        (
+            "mean",
+            0.9,
+            r"weighting must be one of last, all, linear, exponential or a list of 3 non-negative weights \(one per glimpse\)",
+        ),
         ([1.0, 2.0], 0.9, r"one weight per glimpse: 3 values, got 2"),
         ([1.0, -1.0, 2.0], 0.9, r"weighting values must be non-negative"),
         ([0, 0, 0], 0.9, r"weighting values must not all be zero"),

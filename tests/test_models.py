@@ -76,11 +76,22 @@ def test_samplers_follow_their_distributions():
     [
         ("DRAWClassifier", dict(canvas_size=40, read_n=100), r"DRAWClassifier.read_n must be <= canvas_size \(40\)"),
         ("DRAWClassifier", dict(canvas_size=40, read_n=41), r"DRAWClassifier.read_n must be <= canvas_size \(40\)"),
-        ("RAM", dict(canvas_size=28, patch=8, scales=6), r"RAM.scales must be <= 2 .* = 256 px, must fit the canvas\), got 6"),
-        ("RAM", dict(canvas_size=28, patch=8, scales=3), r"RAM.scales must be <= 2 .* = 32 px, must fit the canvas\), got 3"),
+        (
+            "RAM",
+            dict(canvas_size=28, patch=8, scales=6),
+            r"RAM.scales must be <= 2 .* = 256 px, must fit the canvas\), got 6",
+        ),
+        (
+            "RAM",
+            dict(canvas_size=28, patch=8, scales=3),
+            r"RAM.scales must be <= 2 .* = 32 px, must fit the canvas\), got 3",
+        ),
         ("RAM", dict(canvas_size=28, patch=30, scales=1), r"RAM.patch must be <= canvas_size \(28\), got 30"),
-        ("WSRAM", dict(canvas_size=28, patch=8, zooms=[1, 4]),
-         r"WSRAM.zooms must be at most 2 each .* = 32 px, must fit the canvas\), got \[1, 4\]"),
+        (
+            "WSRAM",
+            dict(canvas_size=28, patch=8, zooms=[1, 4]),
+            r"WSRAM.zooms must be at most 2 each .* = 32 px, must fit the canvas\), got \[1, 4\]",
+        ),
         ("WSRAM", dict(canvas_size=28, patch=30, zooms=[1]), r"WSRAM.patch must be <= canvas_size \(28\), got 30"),
     ],
 )

@@ -38,8 +38,14 @@ def test_per_glimpse_accuracy_counts_every_glimpse():
 def test_validation_logs_accuracy_after_every_glimpse(glimpses: int, tmp_path):
     net = DRAWClassifier(canvas_size=16, read_n=3, glimpses=glimpses, enc_size=8, z_size=4, dec_size=8, hidden=8)
     model = AttentionClassifier(net, CrossEntropy(weighting="last"))
-    trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False, max_steps=2)
+    trainer = Trainer(
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        max_steps=2,
+    )
     trainer.fit(model, _loader(), _loader())
     metrics = trainer.callback_metrics
     keys = [f"val/acc_glimpse_{t}" for t in range(1, glimpses + 1)]
@@ -51,11 +57,23 @@ def test_validation_logs_accuracy_after_every_glimpse(glimpses: int, tmp_path):
 @pytest.mark.parametrize(
     ("objective", "options", "message"),
     [
-        (CrossEntropy, dict(weighting="first"), r"^CrossEntropy.weighting must be one of last, all, linear, exponential or a "
-                                                r"list of T non-negative weights \(T: the net's glimpses\), got 'first'$"),
-        (Reinforce, dict(entropy_bonus=-0.1), r"Reinforce.entropy_bonus must be a finite number >= 0 \(0: off\), got -0.1"),
+        (
+            CrossEntropy,
+            dict(weighting="first"),
+            r"^CrossEntropy.weighting must be one of last, all, linear, exponential or a "
+            r"list of T non-negative weights \(T: the net's glimpses\), got 'first'$",
+        ),
+        (
+            Reinforce,
+            dict(entropy_bonus=-0.1),
+            r"Reinforce.entropy_bonus must be a finite number >= 0 \(0: off\), got -0.1",
+        ),
         (Reinforce, dict(reward="sometimes"), r"Reinforce.reward must be one of final, weighted, got 'sometimes'"),
-        (WakeSleep, dict(grad_variance_every=-1), r"WakeSleep.grad_variance_every must be an int >= 0 \(0: never\), got -1"),
+        (
+            WakeSleep,
+            dict(grad_variance_every=-1),
+            r"WakeSleep.grad_variance_every must be an int >= 0 \(0: never\), got -1",
+        ),
         (Variational, dict(control_variates="yes"), r"Variational.control_variates must be true or false, got 'yes'"),
         (WakeSleep, dict(entropy_bonus=float("nan")), r"WakeSleep.entropy_bonus must be a finite number >= 0"),
     ],
@@ -99,9 +117,17 @@ class _FusedAdam(AttentionClassifier):
 def test_bf16_mixed_clips_the_gradients_of_a_fused_optimizer(algorithm: str, tmp_path):
     net = DRAWClassifier(canvas_size=16, read_n=3, glimpses=2, enc_size=8, z_size=4, dec_size=8, hidden=8)
     clip = 1e-3  # far below the gradients' norm, so every step clips
-    trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False, max_steps=2, precision="bf16-mixed", gradient_clip_val=clip,
-                      gradient_clip_algorithm=algorithm)
+    trainer = Trainer(
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        max_steps=2,
+        precision="bf16-mixed",
+        gradient_clip_val=clip,
+        gradient_clip_algorithm=algorithm,
+    )
     model = _FusedAdam(net, CrossEntropy(weighting="all"))
     trainer.fit(model, _loader())
     assert len(model.norms) == 2

@@ -19,24 +19,61 @@ CANVAS = 16
 
 
 def draw(**options) -> DRAWClassifier:
-    return DRAWClassifier(**{"canvas_size": CANVAS, "read_n": 3, "glimpses": 2, "enc_size": 8, "z_size": 4,
-                             "dec_size": 8, "hidden": 8, **options})
+    return DRAWClassifier(
+        **{
+            "canvas_size": CANVAS,
+            "read_n": 3,
+            "glimpses": 2,
+            "enc_size": 8,
+            "z_size": 4,
+            "dec_size": 8,
+            "hidden": 8,
+            **options,
+        }
+    )
 
 
 def ram(**options) -> RAM:
-    return RAM(**{"canvas_size": CANVAS, "patch": 4, "glimpses": 2, "core_size": 16, "what_hidden": 8,
-                  "where_hidden": 8, "glimpse_size": 16, **options})
+    return RAM(
+        **{
+            "canvas_size": CANVAS,
+            "patch": 4,
+            "glimpses": 2,
+            "core_size": 16,
+            "what_hidden": 8,
+            "where_hidden": 8,
+            "glimpse_size": 16,
+            **options,
+        }
+    )
 
 
 def wsram(**options) -> WSRAM:
-    return WSRAM(**{"canvas_size": CANVAS, "patch": 4, "zooms": [1, 2], "glimpses": 2, "samples": 2, "coarse_size": 4,
-                    "what_hidden": 8, "where_hidden": 8, "glimpse_size": 16, "state_size": 16, "hidden": 8, **options})
+    return WSRAM(
+        **{
+            "canvas_size": CANVAS,
+            "patch": 4,
+            "zooms": [1, 2],
+            "glimpses": 2,
+            "samples": 2,
+            "coarse_size": 4,
+            "what_hidden": 8,
+            "where_hidden": 8,
+            "glimpse_size": 16,
+            "state_size": 16,
+            "hidden": 8,
+            **options,
+        }
+    )
 
 
 NETS = {
-    "draw": draw, "draw_halting_write": lambda: draw(halting=True, write=True),
-    "ram": ram, "ram_halting": lambda: ram(halting=True),
-    "wsram": wsram, "wsram_prior_only": lambda: wsram(inference_network=False),
+    "draw": draw,
+    "draw_halting_write": lambda: draw(halting=True, write=True),
+    "ram": ram,
+    "ram_halting": lambda: ram(halting=True),
+    "wsram": wsram,
+    "wsram_prior_only": lambda: wsram(inference_network=False),
 }
 
 
@@ -72,17 +109,25 @@ class _Headless(nn.Module):
 
 
 def test_a_net_that_is_no_attention_net_is_refused_naming_what_it_lacks():
-    with pytest.raises(ValueError, match=r"^AttentionClassifier.net must be a net with canvas_size, forward, glimpses, "
-                                         r"groups, halting, num_classes, stochastic_policy, trace_kind "
-                                         r"\(lit_draw.models.net.AttentionNet\), got _Headless, which lacks canvas_size, "
-                                         r"groups, halting, num_classes, stochastic_policy, trace_kind$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^AttentionClassifier.net must be a net with canvas_size, forward, glimpses, "
+        r"groups, halting, num_classes, stochastic_policy, trace_kind "
+        r"\(lit_draw.models.net.AttentionNet\), got _Headless, which lacks canvas_size, "
+        r"groups, halting, num_classes, stochastic_policy, trace_kind$",
+    ):
         AttentionClassifier(_Headless(), CrossEntropy("last"))
 
 
 def test_each_objective_binds_to_the_nets_it_fits():
-    for net, objective in [(draw(), CrossEntropy("last")), (draw(halting=True), PonderNet()), (ram(), Reinforce("last")),
-                           (wsram(), WakeSleep("last")), (wsram(inference_network=False), Variational("last")),
-                           (draw(write=True), Reconstruction())]:
+    for net, objective in [
+        (draw(), CrossEntropy("last")),
+        (draw(halting=True), PonderNet()),
+        (ram(), Reinforce("last")),
+        (wsram(), WakeSleep("last")),
+        (wsram(inference_network=False), Variational("last")),
+        (draw(write=True), Reconstruction()),
+    ]:
         AttentionClassifier(net, objective)
     with pytest.raises(ValueError, match=r"Variational draws its rollouts from the prior p: .* inference_network=True"):
         AttentionClassifier(wsram(), Variational("last"))

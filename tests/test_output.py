@@ -38,9 +38,20 @@ NOISE = (
 def tiny(synthetic_mnist_root: Path, offline_in_tmp: Path) -> list[str]:
     """The quickstart config (its logging period, 20 steps, and its analysis callbacks) with a tiny
     net on generated digits, run in ``tmp_path``; the progress bar on, as a user gets it."""
-    args = tiny_draw_args(synthetic_mnist_root, canvas=28, glimpses=2, read_n=3, width=8,
-                          batch_size=8, train_size=2400, val_size=16, test_size=16)
-    return [arg for arg in args if arg != "--trainer.enable_progress_bar=false"] + ["--trainer.enable_model_summary=false"]
+    args = tiny_draw_args(
+        synthetic_mnist_root,
+        canvas=28,
+        glimpses=2,
+        read_n=3,
+        width=8,
+        batch_size=8,
+        train_size=2400,
+        val_size=16,
+        test_size=16,
+    )
+    return [arg for arg in args if arg != "--trainer.enable_progress_bar=false"] + [
+        "--trainer.enable_model_summary=false"
+    ]
 
 
 @contextlib.contextmanager
@@ -84,8 +95,15 @@ def test_a_fit_to_a_file_prints_a_line_per_logging_step_and_ends_naming_its_file
 
     monkeypatch.setattr(wandb, "init", init)
     with heard() as noise:
-        cli = main(["fit", *tiny, "--trainer.max_steps=300", "--trainer.val_check_interval=100",
-                    "--trainer.limit_val_batches=1"])
+        cli = main(
+            [
+                "fit",
+                *tiny,
+                "--trainer.max_steps=300",
+                "--trainer.val_check_interval=100",
+                "--trainer.limit_val_batches=1",
+            ]
+        )
     out, err = capsys.readouterr()
     run = cli.trainer.loggers[0].version
 
@@ -103,7 +121,7 @@ def test_a_fit_to_a_file_prints_a_line_per_logging_step_and_ends_naming_its_file
     assert cli.trainer.num_val_batches == [1]
 
     # the run ends with one block naming its checkpoints, metrics.csv and pictures, all of which exist
-    block = out[out.index("lit_draw: fit done at step 300"):].splitlines()
+    block = out[out.index("lit_draw: fit done at step 300") :].splitlines()
     assert block[0] == f"lit_draw: fit done at step 300, run {run}:" and len(block) == 4 and block == lines[-4:]
     folder = Path(re.fullmatch(r"  checkpoints: (\S+)/ \((.*)\)", block[1]).group(1))
     named = re.fullmatch(r"  checkpoints: (\S+)/ \((.*)\)", block[1]).group(2).split(", ")
@@ -162,8 +180,12 @@ def test_a_bar_the_config_names_and_no_bar_are_left_as_they_are():
     assert trainer.progress_bar_callback is None
 
 
-@pytest.mark.parametrize("given, read", [(("1", "1.0", "0.25", "3"), (1, 1.0, 0.25, 3)), (("3", "1", "1.0", "0.25"), (3, 1, 1.0, 0.25))])
-def test_an_int_batch_limit_is_a_number_of_batches_and_a_float_a_fraction(given: tuple[str, ...], read: tuple[float, ...]):
+@pytest.mark.parametrize(
+    "given, read", [(("1", "1.0", "0.25", "3"), (1, 1.0, 0.25, 3)), (("3", "1", "1.0", "0.25"), (3, 1, 1.0, 0.25))]
+)
+def test_an_int_batch_limit_is_a_number_of_batches_and_a_float_a_fraction(
+    given: tuple[str, ...], read: tuple[float, ...]
+):
     splits = ("train", "val", "test", "predict")
     limits = [f"--trainer.limit_{split}_batches={value}" for split, value in zip(splits, given, strict=True)]
     trainer = resolved_config(["fit", "--config", str(CONFIGS / "quickstart.yaml"), *limits])["trainer"]
@@ -173,7 +195,9 @@ def test_an_int_batch_limit_is_a_number_of_batches_and_a_float_a_fraction(given:
 
 def test_a_config_files_int_batch_limit_is_read_as_an_int():
     # configs/draw_pretrain.yaml means 1000 validation canvases (one batch); read as 1.0 it validated on all 5000
-    assert resolved_config(["fit", "--config", str(CONFIGS / "draw_pretrain.yaml")])["trainer"]["limit_val_batches"] == 1
+    assert (
+        resolved_config(["fit", "--config", str(CONFIGS / "draw_pretrain.yaml")])["trainer"]["limit_val_batches"] == 1
+    )
 
 
 def test_importing_the_sweep_engine_prints_no_pydantic_warnings():

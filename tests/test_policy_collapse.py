@@ -26,8 +26,13 @@ def test_box_distance_is_zero_inside_and_euclidean_outside():
 
 def _trace(center, loc_std=None, zoom_logits=None) -> Trace:
     steps, batch = center.shape[:2]
-    return Trace(logits=torch.zeros(steps, batch, 10), center=center, size=torch.ones(steps, batch),
-                 loc_std=loc_std, zoom_logits=zoom_logits)
+    return Trace(
+        logits=torch.zeros(steps, batch, 10),
+        center=center,
+        size=torch.ones(steps, batch),
+        loc_std=loc_std,
+        zoom_logits=zoom_logits,
+    )
 
 
 def test_statistics_over_two_batches_by_hand():
@@ -37,7 +42,9 @@ def test_statistics_over_two_batches_by_hand():
     first = torch.tensor([[[1.0, 1.0], [5.0, 1.0]]])
     second = torch.tensor([[[1.0, 1.0], [1.0, 5.0]]])
     std = torch.tensor([[[0.1, 0.3], [0.2, 0.2], [0.4, 0.4], [0.0, 0.0]]])  # [T, N = 4 (M = 2 rollouts), 2]
-    zoom = torch.log(torch.tensor([[[1.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]]) + 1e-30)  # probs 1,0 | 1,0 | .5,.5 | 0,1
+    zoom = torch.log(
+        torch.tensor([[[1.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]]) + 1e-30
+    )  # probs 1,0 | 1,0 | .5,.5 | 0,1
     metric.update(_trace(first, std, zoom), boxes)
     metric.update(_trace(second, std[:, :2], zoom[:, :2]), boxes)
     values = {name: value.reshape(-1) for name, value in metric.compute().items()}  # T = 1 comes back squeezed
@@ -61,21 +68,45 @@ def test_a_trace_without_a_policy_gives_only_the_geometry():
 def _validate(net, objective, tmp_path):
     torch.manual_seed(0)
     size = net.canvas_size
-    data = TensorDataset(torch.rand(8, 1, size, size), torch.randint(0, 10, (8,)), torch.tensor([[2.0, 2.0, 9.0, 9.0]]).repeat(8, 1))
-    trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                      callbacks=[PolicyCollapse()])
+    data = TensorDataset(
+        torch.rand(8, 1, size, size), torch.randint(0, 10, (8,)), torch.tensor([[2.0, 2.0, 9.0, 9.0]]).repeat(8, 1)
+    )
+    trainer = Trainer(
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[PolicyCollapse()],
+    )
     return trainer.validate(AttentionClassifier(net, objective), DataLoader(data, batch_size=4))[0]
 
 
 @pytest.mark.parametrize("model", ["draw", "ram", "wsram"])
 def test_every_model_logs_what_it_has_and_skips_the_rest(model, tmp_path):
     if model == "draw":
-        net, objective = DRAWClassifier(canvas_size=16, read_n=3, glimpses=2, enc_size=8, z_size=4, dec_size=8, hidden=8), CrossEntropy()
+        net, objective = (
+            DRAWClassifier(canvas_size=16, read_n=3, glimpses=2, enc_size=8, z_size=4, dec_size=8, hidden=8),
+            CrossEntropy(),
+        )
     elif model == "ram":
-        net, objective = RAM(canvas_size=16, patch=4, glimpses=2, core_size=8, what_hidden=8, where_hidden=8, glimpse_size=8), Reinforce()
+        net, objective = (
+            RAM(canvas_size=16, patch=4, glimpses=2, core_size=8, what_hidden=8, where_hidden=8, glimpse_size=8),
+            Reinforce(),
+        )
     else:
-        net = WSRAM(canvas_size=16, patch=4, zooms=[1, 2], glimpses=2, samples=2, coarse_size=4, what_hidden=8,
-                    where_hidden=8, glimpse_size=8, state_size=8, hidden=0)
+        net = WSRAM(
+            canvas_size=16,
+            patch=4,
+            zooms=[1, 2],
+            glimpses=2,
+            samples=2,
+            coarse_size=4,
+            what_hidden=8,
+            where_hidden=8,
+            glimpse_size=8,
+            state_size=8,
+            hidden=0,
+        )
         objective = WakeSleep()
     metrics = _validate(net, objective, tmp_path)
     assert {"val/box_distance_glimpse_1", "val/box_distance_glimpse_2", "val/center_spread_glimpse_2"} <= metrics.keys()

@@ -15,8 +15,12 @@ def test_batches_are_stacked_along_the_canvas_dimension_with_windows_and_labels(
     trainer = SimpleNamespace(global_rank=0, world_size=1)
     batches = []
     for b in (3, 2):  # T = 4 glimpses, C = 10 classes
-        prediction = {"probs": torch.rand(4, b, 10).softmax(-1), "center": torch.rand(4, b, 2) * 40,
-                      "size": torch.full((4, b), 12.0), "ignored": torch.zeros(1)}
+        prediction = {
+            "probs": torch.rand(4, b, 10).softmax(-1),
+            "center": torch.rand(4, b, 2) * 40,
+            "size": torch.full((4, b), 12.0),
+            "ignored": torch.zeros(1),
+        }
         labels = torch.randint(0, 10, (b,))
         batches.append((prediction, labels))
         writer.write_on_batch_end(trainer, None, prediction, None, (torch.zeros(b, 1, 40, 40), labels, None), 0, 0)

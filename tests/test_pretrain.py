@@ -64,7 +64,9 @@ def test_draw_built_with_tf_options_and_reinitialised_groups():
     net.reinitialize(["classifier"])
     changed = {k for k, v in net.state_dict().items() if not torch.equal(v, kept[k])}
     assert changed == {"classifier.0.weight", "classifier.2.weight"}  # tf init: the biases are drawn as zero again
-    with pytest.raises(ValueError, match=r"^DRAWClassifier.reinitialize groups must be one of window, .*write, got 'halting'$"):
+    with pytest.raises(
+        ValueError, match=r"^DRAWClassifier.reinitialize groups must be one of window, .*write, got 'halting'$"
+    ):
         net.reinitialize(["halting"])
     with pytest.raises(ValueError, match=r"^DRAWClassifier.init must be one of torch, tf, got 'keras'$"):
         tiny_net(init="keras")
@@ -76,7 +78,9 @@ def test_the_default_initialisation_draws_what_it_always_drew():
     plain = tiny_net()
     torch.manual_seed(3)
     explicit = tiny_net(init="torch", forget_bias=None)
-    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), explicit.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(plain.state_dict().values(), explicit.state_dict().values(), strict=True)
+    )
 
 
 def test_reconstruction_loss_is_the_summed_binary_cross_entropy_by_hand():
@@ -92,7 +96,9 @@ def test_reconstruction_loss_is_the_summed_binary_cross_entropy_by_hand():
 
 
 def test_reconstruction_trains_the_write_head_and_needs_one():
-    with pytest.raises(ValueError, match=r"^Reconstruction.net must be a net with a write head .*got 'DRAWClassifier'$"):
+    with pytest.raises(
+        ValueError, match=r"^Reconstruction.net must be a net with a write head .*got 'DRAWClassifier'$"
+    ):
         AttentionClassifier(tiny_net(), Reconstruction())
     torch.manual_seed(0)
     net = tiny_net(write=True)
@@ -106,7 +112,9 @@ def test_reconstruction_trains_the_write_head_and_needs_one():
 
 
 def _attached(module: AttentionClassifier, clip: float) -> AttentionClassifier:
-    module.trainer = Trainer(gradient_clip_val=clip, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    module.trainer = Trainer(
+        gradient_clip_val=clip, logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
     return module
 
 
@@ -141,10 +149,16 @@ def test_global_clipping_is_unchanged_without_per_tensor():
 def test_trainable_names_the_nets_groups():
     module = AttentionClassifier(tiny_net(), CrossEntropy("last"), trainable=["classifier"])
     assert {n for n, p in module.named_parameters() if p.requires_grad} == {
-        "net.classifier.0.weight", "net.classifier.0.bias", "net.classifier.2.weight", "net.classifier.2.bias",
+        "net.classifier.0.weight",
+        "net.classifier.0.bias",
+        "net.classifier.2.weight",
+        "net.classifier.2.bias",
     }
-    with pytest.raises(ValueError, match=r"^AttentionClassifier.trainable must be a list of DRAWClassifier's groups "
-                                         r"\(window, encoder, bottleneck, decoder, classifier\), got 'hidden1'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^AttentionClassifier.trainable must be a list of DRAWClassifier's groups "
+        r"\(window, encoder, bottleneck, decoder, classifier\), got 'hidden1'$",
+    ):
         AttentionClassifier(tiny_net(), CrossEntropy("last"), trainable=["hidden1"])
 
 
@@ -156,17 +170,28 @@ def test_classification_from_a_pretrained_net_keeps_frozen_groups_bit_identical(
     the classifier drawn afresh and trained alone: every other weight ends as pre-trained."""
     args = [*tiny_fit(batch_size=8, val_size=16, train_size=8000), "--trainer.limit_val_batches=0"]
     pretrain = [
-        *args, "--model.net.init_args.write=true", "--model.net.init_args.init=tf",
-        "--model.net.init_args.forget_bias=1.0", "--model.objective=lit_draw.objectives.Reconstruction",
-        "--model.clip_per_tensor=true", "--trainer.gradient_clip_val=5", "--trainer.default_root_dir=pre",
+        *args,
+        "--model.net.init_args.write=true",
+        "--model.net.init_args.init=tf",
+        "--model.net.init_args.forget_bias=1.0",
+        "--model.objective=lit_draw.objectives.Reconstruction",
+        "--model.clip_per_tensor=true",
+        "--trainer.gradient_clip_val=5",
+        "--trainer.default_root_dir=pre",
     ]
     main(["fit", *pretrain, "--trainer.max_steps=3"])
     pretrained = torch.load(tmp_path / "pre" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     assert any(k.startswith("net.write.") for k in pretrained)
-    cli = main([
-        "fit", *args, "--init_from=pre/checkpoints/last.ckpt", "--reinit=[classifier]",
-        "--model.trainable=[classifier]", "--trainer.max_steps=3",
-    ])
+    cli = main(
+        [
+            "fit",
+            *args,
+            "--init_from=pre/checkpoints/last.ckpt",
+            "--reinit=[classifier]",
+            "--model.trainable=[classifier]",
+            "--trainer.max_steps=3",
+        ]
+    )
     trained = cli.model.state_dict()
     assert not any(k.startswith("net.write.") for k in trained)
     for key, value in trained.items():
@@ -175,12 +200,28 @@ def test_classification_from_a_pretrained_net_keeps_frozen_groups_bit_identical(
         elif key in pretrained:
             assert torch.equal(value, pretrained[key]), key  # frozen, bit for bit
     # a net of another shape is refused before anything is built, naming the setting
-    with pytest.raises(ConfigError, match=r"^--init_from pre/checkpoints/last.ckpt: the checkpoint's model.net.init_args.read_n is 3"):
+    with pytest.raises(
+        ConfigError, match=r"^--init_from pre/checkpoints/last.ckpt: the checkpoint's model.net.init_args.read_n is 3"
+    ):
         main(["fit", *args, "--init_from=pre/checkpoints/last.ckpt", "--model.net.init_args.read_n=4"])
     with pytest.raises(ConfigError, match=r"^--reinit re-initialises groups after --init_from"):
         main(["fit", *args, "--reinit=[classifier]"])
-    with pytest.raises(ConfigError, match=r"^model.clip_per_tensor clips to trainer.gradient_clip_val, which is not set"):
-        main(["fit", *args, "--model.clip_per_tensor=true", "--trainer.gradient_clip_val=null", "--trainer.max_steps=1"])
-    refused = r"^model.clip_per_tensor clips each gradient's norm; trainer.gradient_clip_algorithm must be norm, got 'value'$"
+    with pytest.raises(
+        ConfigError, match=r"^model.clip_per_tensor clips to trainer.gradient_clip_val, which is not set"
+    ):
+        main(
+            ["fit", *args, "--model.clip_per_tensor=true", "--trainer.gradient_clip_val=null", "--trainer.max_steps=1"]
+        )
+    refused = (
+        r"^model.clip_per_tensor clips each gradient's norm; trainer.gradient_clip_algorithm must be norm, got 'value'$"
+    )
     with pytest.raises(ConfigError, match=refused):
-        main(["fit", *args, "--model.clip_per_tensor=true", "--trainer.gradient_clip_algorithm=value", "--trainer.max_steps=1"])
+        main(
+            [
+                "fit",
+                *args,
+                "--model.clip_per_tensor=true",
+                "--trainer.gradient_clip_algorithm=value",
+                "--trainer.max_steps=1",
+            ]
+        )

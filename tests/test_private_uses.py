@@ -28,7 +28,9 @@ def test_every_private_name_lit_draw_uses_is_still_there(use: PrivateUse):
 def test_a_name_that_is_gone_is_found_missing():
     assert not exists(PrivateUse("lightning.pytorch.callbacks:ModelCheckpoint", "_save_it_all", "-", "-", "lightning"))
     assert not exists(PrivateUse("wandb.sdk.lib.runid", "make_an_id", "-", "-", "wandb"))
-    assert exists(PrivateUse("lightning.pytorch.loggers:WandbLogger", "_experiment", "-", "-", "lightning"))  # set in __init__
+    assert exists(
+        PrivateUse("lightning.pytorch.loggers:WandbLogger", "_experiment", "-", "-", "lightning")
+    )  # set in __init__
 
 
 def test_each_use_names_its_place_and_reason_and_a_tested_distribution():
@@ -69,14 +71,24 @@ def _private_names_used_and_defined() -> tuple[dict[str, set[str]], set[str]]:
                 defined.add(node.id)
             elif isinstance(node, ast.alias):
                 defined.add(node.asname or node.name.split(".")[-1])
-            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and isinstance(node.value, ast.Name) \
-                    and node.value.id in ("self", "cls"):
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Store)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("self", "cls")
+            ):
                 defined.add(node.attr)
             if isinstance(node, ast.Attribute) and private.match(node.attr):
                 used.setdefault(node.attr, set()).add(path.name)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr") \
-                    and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str) \
-                    and private.match(node.args[1].value):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "hasattr")
+                and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant)
+                and isinstance(node.args[1].value, str)
+                and private.match(node.args[1].value)
+            ):
                 used.setdefault(node.args[1].value, set()).add(path.name)
     for path in sorted((ROOT / "lit_draw").rglob("*.py")):  # a method lit_draw defines that a base class has too
         for node in ast.walk(ast.parse(path.read_text())):
@@ -90,8 +102,11 @@ def _private_names_used_and_defined() -> tuple[dict[str, set[str]], set[str]]:
 def _overrides(method: ast.FunctionDef) -> bool:
     """Whether ``method`` calls ``super().<its own name>``: it overrides a base class's private method."""
     return any(
-        isinstance(n, ast.Attribute) and n.attr == method.name and isinstance(n.value, ast.Call)
-        and isinstance(n.value.func, ast.Name) and n.value.func.id == "super"
+        isinstance(n, ast.Attribute)
+        and n.attr == method.name
+        and isinstance(n.value, ast.Call)
+        and isinstance(n.value.func, ast.Name)
+        and n.value.func.id == "super"
         for n in ast.walk(method)
     )
 

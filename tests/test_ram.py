@@ -18,8 +18,17 @@ RAM_KEYS = {"train/reward", "train/baseline_mse", "train/reinforce_loss", "train
 
 
 def tiny_ram(**options) -> RAM:
-    sizes = dict(canvas_size=16, patch=4, scales=2, glimpses=3, core_size=16, what_hidden=8,
-                 where_hidden=8, glimpse_size=16, hidden=8)
+    sizes = dict(
+        canvas_size=16,
+        patch=4,
+        scales=2,
+        glimpses=3,
+        core_size=16,
+        what_hidden=8,
+        where_hidden=8,
+        glimpse_size=16,
+        hidden=8,
+    )
     return RAM(**{**sizes, **options})
 
 
@@ -123,7 +132,7 @@ def test_the_trace_holds_the_location_policy_mean_and_std():
     assert trace.loc_mean.shape == trace.loc_std.shape == (3, 5, 2) and trace.zoom_logits is None
     # the uniform start U[-1, 1]^2: mean 0, std 1/sqrt(3); then the Gaussian policy's own
     torch.testing.assert_close(trace.loc_mean[0], torch.zeros(5, 2))
-    torch.testing.assert_close(trace.loc_std[0], torch.full((5, 2), 3 ** -0.5))
+    torch.testing.assert_close(trace.loc_std[0], torch.full((5, 2), 3**-0.5))
     torch.testing.assert_close(trace.loc_std[1:], torch.full((2, 5, 2), 0.1))
     assert trace.loc_mean.requires_grad
 
@@ -258,8 +267,20 @@ def _quadrant_task(n: int, generator: torch.Generator) -> tuple[torch.Tensor, to
 def test_ram_learns_to_start_in_the_digits_quadrant():
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
-    model = RAM(canvas_size=16, patch=4, scales=1, glimpses=2, core_size=32, what_hidden=32, where_hidden=16,
-                glimpse_size=32, hidden=32, num_classes=4, start="learned", std=0.2)
+    model = RAM(
+        canvas_size=16,
+        patch=4,
+        scales=1,
+        glimpses=2,
+        core_size=32,
+        what_hidden=32,
+        where_hidden=16,
+        glimpse_size=32,
+        hidden=32,
+        num_classes=4,
+        start="learned",
+        std=0.2,
+    )
     module = AttentionClassifier(model, Reinforce(weighting="all"))
     optimiser = torch.optim.Adam(module.parameters(), lr=3e-3)
     for _ in range(400):
@@ -287,15 +308,32 @@ def test_ram_configs_fit_and_test_through_the_cli(config, tmp_path, monkeypatch,
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.chdir(tmp_path)
     common = [
-        "--config", str(CONFIGS / f"{config}.yaml"),
-        f"--data.root={mnist_root}", "--data.train_size=16", "--data.val_size=16", "--data.test_size=16",
-        "--data.batch_size=8", "--model.net.init_args.core_size=16", "--model.net.init_args.glimpse_size=16",
-        "--model.net.init_args.what_hidden=8", "--model.net.init_args.where_hidden=8",
-        "--model.net.init_args.hidden=8", "--model.net.init_args.mc_samples=2",
-        f"--trainer.default_root_dir={tmp_path / 'run'}", "--trainer.enable_progress_bar=false",
+        "--config",
+        str(CONFIGS / f"{config}.yaml"),
+        f"--data.root={mnist_root}",
+        "--data.train_size=16",
+        "--data.val_size=16",
+        "--data.test_size=16",
+        "--data.batch_size=8",
+        "--model.net.init_args.core_size=16",
+        "--model.net.init_args.glimpse_size=16",
+        "--model.net.init_args.what_hidden=8",
+        "--model.net.init_args.where_hidden=8",
+        "--model.net.init_args.hidden=8",
+        "--model.net.init_args.mc_samples=2",
+        f"--trainer.default_root_dir={tmp_path / 'run'}",
+        "--trainer.enable_progress_bar=false",
     ]
-    cli = main(["fit", *common, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
-          "--trainer.limit_val_batches=1", "--trainer.log_every_n_steps=1"])
+    cli = main(
+        [
+            "fit",
+            *common,
+            "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=2",
+            "--trainer.limit_val_batches=1",
+            "--trainer.log_every_n_steps=1",
+        ]
+    )
     checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
     assert checkpoint.is_file()
     main(["test", *common, "--trainer.limit_test_batches=1", f"--ckpt_path={checkpoint}"])
@@ -305,4 +343,6 @@ def test_ram_configs_fit_and_test_through_the_cli(config, tmp_path, monkeypatch,
     assert RAM_KEYS <= fit
     assert {"val/acc", "val/acc_mc", "val/acc_mean_policy", "val/acc_glimpse_1"} <= fit
     assert {"test/acc", "test/acc_mc", "test/acc_mean_policy"} <= test
-    assert cli.trainer.logger.experiment.config["model"]["net"]["class_path"] == "lit_draw.models.RAM"  # W&B's run config
+    assert (
+        cli.trainer.logger.experiment.config["model"]["net"]["class_path"] == "lit_draw.models.RAM"
+    )  # W&B's run config

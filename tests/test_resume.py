@@ -125,7 +125,9 @@ def test_run_killed_mid_epoch_resumes_from_last_into_the_same_wandb_run(tiny: li
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "lit_draw", "fit", *args, stop, "--trainer.max_steps=100000"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     _, status = os.waitpid(process.pid, os.WUNTRACED)  # returns once the child has stopped itself (or ended)
     assert os.WIFSTOPPED(status), log.read_text()[-3000:]
@@ -176,7 +178,9 @@ def test_a_resume_finds_its_run_after_wandb_was_left_set_up_and_writes_on_into_i
     assert _checkpoint_step(folder / "last.ckpt") == 4
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1, signal.SIGINT], ids=["SIGTERM", "SIGUSR1", "SIGINT"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGUSR1, signal.SIGINT], ids=["SIGTERM", "SIGUSR1", "SIGINT"]
+)
 def test_signal_saves_last_checkpoint_exits_128_plus_signum_and_the_resume_overwrites_it(
     tiny: list[str], tmp_path: Path, signum: int, interruptible: None
 ):
@@ -199,7 +203,9 @@ def test_signal_saves_last_checkpoint_exits_128_plus_signum_and_the_resume_overw
 def test_a_python_m_lit_draw_fit_stopped_by_sigterm_exits_143(tiny: list[str], tmp_path: Path):
     callback = "--trainer.callbacks=[{class_path: tests.test_resume.SignalAtStep, init_args: {signum: 15, step: 2}}]"
     args = [*tiny, callback, "--trainer.limit_val_batches=0", "--trainer.max_steps=50"]
-    result = subprocess.run([sys.executable, "-m", "lit_draw", "fit", *args], capture_output=True, env=_subprocess_env())
+    result = subprocess.run(
+        [sys.executable, "-m", "lit_draw", "fit", *args], capture_output=True, env=_subprocess_env()
+    )
     assert result.returncode == 143, result.stderr[-2000:]
     assert _checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 2
 
@@ -209,12 +215,17 @@ def test_a_python_m_lit_draw_fit_stopped_by_ctrl_c_saves_last_and_exits_130(tiny
     callback = "--trainer.callbacks=[{class_path: tests.test_resume.SignalAtStep, init_args: {signum: 2, step: 2}}]"
     args = [*tiny, callback, "--trainer.limit_val_batches=0", "--trainer.max_steps=50"]
     result = subprocess.run(
-        [sys.executable, "-m", "lit_draw", "fit", *args], capture_output=True, text=True, env=_subprocess_env(),
+        [sys.executable, "-m", "lit_draw", "fit", *args],
+        capture_output=True,
+        text=True,
+        env=_subprocess_env(),
         preexec_fn=_sigint_default,
     )
     assert result.returncode == 130, result.stderr[-2000:]
     assert "Ctrl-C: stopping after this batch and saving last.ckpt" in result.stdout + result.stderr
-    assert "Received SIGTERM" not in result.stdout + result.stderr  # Lightning's line names the signal that came (issue 35)
+    assert (
+        "Received SIGTERM" not in result.stdout + result.stderr
+    )  # Lightning's line names the signal that came (issue 35)
     assert "Received SIGINT: 2" in result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     assert _checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 2
@@ -262,8 +273,14 @@ class _Model(BoringModel):
 
 @pytest.mark.parametrize("step_lr", [False, True], ids=["constant_lr", "scheduled_lr"])
 def test_a_resume_whose_config_changes_the_optimiser_is_refused_with_the_reason(tmp_path: Path, step_lr: bool):
-    first = Trainer(max_steps=2, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                    enable_checkpointing=False, default_root_dir=tmp_path)
+    first = Trainer(
+        max_steps=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path,
+    )
     first.fit(_Model(lr=0.1, step_lr=step_lr))
     first.save_checkpoint(tmp_path / "a.ckpt")
     checkpoint = resume.read_checkpoint(tmp_path / "a.ckpt")
@@ -276,7 +293,9 @@ def test_a_resume_whose_config_changes_the_optimiser_is_refused_with_the_reason(
 
     assert resume.changed_optimizer(optimizers(0.1), checkpoint, "a.ckpt") is None  # the same settings resume
     problem = resume.changed_optimizer(optimizers(0.5), checkpoint, "a.ckpt")
-    assert problem is not None and "optimiser 0: param group 0: lr is 0.5 in the config, 0.1 in the checkpoint" in problem
+    assert (
+        problem is not None and "optimiser 0: param group 0: lr is 0.5 in the config, 0.1 in the checkpoint" in problem
+    )
 
 
 def test_same_seed_and_config_give_the_same_validation_metrics(tiny: list[str]):
@@ -291,10 +310,17 @@ def test_same_seed_and_config_give_the_same_validation_metrics(tiny: list[str]):
 
 # ------------------------------------------------- last.ckpt is the newest state, and `last` finds it
 
+
 def test_last_checkpoint_holds_the_final_step_when_val_acc_never_improves(tiny: list[str], tmp_path: Path):
     # the issue's case at tiny size: lr 0, so val/acc never improves after the first validation
-    args = ["fit", *tiny, "--optimizer.lr=0.0", "--trainer.max_epochs=3", "--trainer.limit_train_batches=4",
-            "--trainer.limit_val_batches=2"]
+    args = [
+        "fit",
+        *tiny,
+        "--optimizer.lr=0.0",
+        "--trainer.max_epochs=3",
+        "--trainer.limit_train_batches=4",
+        "--trainer.limit_val_batches=2",
+    ]
     cli = main(args)
     folder = tmp_path / "run" / "checkpoints"
     assert cli.trainer.global_step == 12
@@ -303,8 +329,17 @@ def test_last_checkpoint_holds_the_final_step_when_val_acc_never_improves(tiny: 
 
 
 def test_a_max_steps_stop_between_two_validations_saves_last(tiny: list[str], tmp_path: Path):
-    cli = main(["fit", *tiny, "--optimizer.lr=0.0", "--trainer.max_steps=6", "--trainer.val_check_interval=4",
-                "--trainer.limit_train_batches=10", "--trainer.limit_val_batches=2"])
+    cli = main(
+        [
+            "fit",
+            *tiny,
+            "--optimizer.lr=0.0",
+            "--trainer.max_steps=6",
+            "--trainer.val_check_interval=4",
+            "--trainer.limit_train_batches=10",
+            "--trainer.limit_val_batches=2",
+        ]
+    )
     assert cli.trainer.global_step == 6
     assert _checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 6
 
@@ -327,8 +362,13 @@ def test_a_max_time_stop_mid_epoch_resumes_inside_its_epoch_and_trains_the_whole
 ):
     """Saved at the epoch's end hooks, a ``max_time`` stop's checkpoint said the epoch was over: the
     resume started the next epoch and the rest of this one was never trained (10 updates of 12 here)."""
-    args = [*tiny, "--optimizer.lr=0.0", "--trainer.limit_train_batches=4", "--trainer.limit_val_batches=2",
-            f"--trainer.val_check_interval={val_check_interval}"]
+    args = [
+        *tiny,
+        "--optimizer.lr=0.0",
+        "--trainer.limit_train_batches=4",
+        "--trainer.limit_val_batches=2",
+        f"--trainer.val_check_interval={val_check_interval}",
+    ]
     time_up = "--trainer.callbacks=[{class_path: tests.test_resume.TimeUpAtStep, init_args: {step: 2}}]"
     stopped = main(["fit", *args, time_up, "--trainer.max_epochs=3"])
     assert stopped.trainer.global_step == 2
@@ -356,10 +396,19 @@ def test_a_fit_stopped_inside_an_epoch_and_resumed_ends_with_the_weights_of_an_u
     the resumed fit ends bit for bit where the unbroken one does, and Lightning does not warn that
     the loader cannot resume."""
     args = [
-        "--config", str(CONFIGS / config), f"--data.root={mnist_root}", "--data.canvas_size=28",
-        "--data.train_size=100", "--data.val_size=16", "--data.batch_size=8", "--model.net.init_args.glimpses=2",
-        "--trainer.max_epochs=2", "--trainer.limit_val_batches=2", "--trainer.callbacks=[]",
-        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+        "--config",
+        str(CONFIGS / config),
+        f"--data.root={mnist_root}",
+        "--data.canvas_size=28",
+        "--data.train_size=100",
+        "--data.val_size=16",
+        "--data.batch_size=8",
+        "--model.net.init_args.glimpses=2",
+        "--trainer.max_epochs=2",
+        "--trainer.limit_val_batches=2",
+        "--trainer.callbacks=[]",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
     ]
     unbroken = main(["fit", *args, "--trainer.default_root_dir=unbroken"]).model.state_dict()
     time_up = "--trainer.callbacks=[{class_path: tests.test_resume.TimeUpAtStep, init_args: {step: 5}}]"
@@ -379,7 +428,9 @@ def test_a_fit_that_dies_before_its_first_save_does_not_hide_the_run_before_it(t
     link = tmp_path / "run" / "checkpoints"
     earlier = link.resolve()
     # dies at start-up, after its folder was made: a monitored key the model does not log
-    with pytest.raises(ConfigError, match=r"^checkpoint.monitor must be a key the model logs \(.*val/acc.*\), got 'val/acc_typo'$"):
+    with pytest.raises(
+        ConfigError, match=r"^checkpoint.monitor must be a key the model logs \(.*val/acc.*\), got 'val/acc_typo'$"
+    ):
         main(["fit", *args, "--trainer.max_steps=2", "--checkpoint.monitor=val/acc_typo"])
     assert not [p for p in (tmp_path / "run").glob("*/checkpoints/*.ckpt") if p.parent != earlier]  # it trained nothing
     assert link.resolve() == earlier  # the link moves at a fit's first save, not before
@@ -400,7 +451,9 @@ def test_a_weights_only_checkpoint_is_refused_for_resume_and_trains_on_with_init
     args = [*tiny, "--trainer.limit_val_batches=0"]
     main(["fit", *args, "--trainer.max_steps=3"])
     strip_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt", tmp_path / "shipped.ckpt")
-    with pytest.raises(ConfigError, match=r"^--ckpt_path shipped.ckpt holds weights only .*--init_from shipped.ckpt trains on"):
+    with pytest.raises(
+        ConfigError, match=r"^--ckpt_path shipped.ckpt holds weights only .*--init_from shipped.ckpt trains on"
+    ):
         main(["fit", *args, "--ckpt_path=shipped.ckpt", "--trainer.max_steps=5"])
     weights = torch.load(tmp_path / "shipped.ckpt", weights_only=False)["state_dict"]
 
@@ -420,14 +473,21 @@ def test_a_weights_only_checkpoint_is_refused_for_resume_and_trains_on_with_init
 def test_a_resume_from_an_older_checkpoint_than_its_runs_last_is_refused(tiny: list[str], tmp_path: Path):
     """Issue 35, S1: fit --ckpt_path best on a run whose newest state is past its best rewrote last.ckpt
     back to the best's step, and the newer state was gone."""
-    every = ["--trainer.limit_val_batches=0", "--checkpoint.monitor=null", "--checkpoint.save_top_k=-1",
-             "--checkpoint.every_n_train_steps=2"]
+    every = [
+        "--trainer.limit_val_batches=0",
+        "--checkpoint.monitor=null",
+        "--checkpoint.save_top_k=-1",
+        "--checkpoint.every_n_train_steps=2",
+    ]
     main(["fit", *tiny, *every, "--trainer.max_steps=4"])
     folder = tmp_path / "run" / "checkpoints"
     older = folder / "best-0-2.ckpt"
     assert _checkpoint_step(older) == 2 and _checkpoint_step(folder / "last.ckpt") == 4
-    with pytest.raises(ConfigError, match=rf"^fit --ckpt_path {older}: {older} holds step 2 but its run's {folder}/last.ckpt "
-                                          r"holds step 4, which resuming would overwrite with the older state; --ckpt_path "):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^fit --ckpt_path {older}: {older} holds step 2 but its run's {folder}/last.ckpt "
+        r"holds step 4, which resuming would overwrite with the older state; --ckpt_path ",
+    ):
         main(["fit", *tiny, *every, "--trainer.max_steps=6", f"--ckpt_path={older}"])
     assert _checkpoint_step(folder / "last.ckpt") == 4
 
@@ -446,8 +506,11 @@ def test_a_second_fit_into_a_run_another_process_trains_is_refused_and_a_killed_
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         (folder / resume.LOCK).write_text(f"{other.pid} {socket.gethostname()} {resume._process_start(other.pid)}\n")
-        with pytest.raises(ConfigError, match=rf"^fit --ckpt_path last: the run in {folder} is being trained by process "
-                                              rf"{other.pid} on {socket.gethostname()} \(its lock {folder}/.lock\)"):
+        with pytest.raises(
+            ConfigError,
+            match=rf"^fit --ckpt_path last: the run in {folder} is being trained by process "
+            rf"{other.pid} on {socket.gethostname()} \(its lock {folder}/.lock\)",
+        ):
             main(["fit", *args, "--trainer.max_steps=4", "--ckpt_path=last"])
         assert len(list((tmp_path / "wandb").glob("offline-run-*"))) == 1  # refused before a W&B run was started
     finally:

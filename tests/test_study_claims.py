@@ -49,9 +49,15 @@ def test_jitter_is_the_mean_change_between_consecutive_validations_late_in_train
 
 def _history(accuracy: dict[int, float], spikes: set[int]) -> list[dict[str, float]]:
     """Decoder updates logged every 100 steps (0.01 each, 1.0 at ``spikes``) and val/acc every 1000."""
-    rows = [{"step": s, "weight_update/decoder.weight_hh": 1.0 if s in spikes else 0.01,
-             "weight_update/decoder.weight_ih": 0.0, "weight_update/encoder.weight_hh": 5.0}
-            for s in range(100, 41000, 100)]
+    rows = [
+        {
+            "step": s,
+            "weight_update/decoder.weight_hh": 1.0 if s in spikes else 0.01,
+            "weight_update/decoder.weight_ih": 0.0,
+            "weight_update/encoder.weight_hh": 5.0,
+        }
+        for s in range(100, 41000, 100)
+    ]
     return rows + [{"step": s, "val/acc": a} for s, a in accuracy.items()]
 
 
@@ -84,8 +90,10 @@ def test_the_claims_table_has_each_claim_per_seed_and_the_confusion_difference()
     table = claims_table(seeds)
     assert "| All-Step | 0 | 30,000 of 40,000 updates |" in table
     assert "| Last-Step | 0 | 20,000 of 40,000 updates |" in table
-    assert "| Last-Step | 0 | 1 drops of >= 5 points (0.5 per 10k updates); mean change between validations over the last " \
-           "50k updates 2.82 points |" in table  # the climb's 70 points and the 20 down and back up, over 39 changes
+    assert (
+        "| Last-Step | 0 | 1 drops of >= 5 points (0.5 per 10k updates); mean change between validations over the last "
+        "50k updates 2.82 points |" in table
+    )  # the climb's 70 points and the 20 down and back up, over 39 changes
     assert "| Last-Step | 0 | 1 of 1 dips" in table
     assert "| decoder cell drift, glimpses 2..T (fig. 9) | All-Step | 0 | 1.00, 1.50 |" in table
     assert "most over-predicted: 1 (+2); diagonal -2 |" in table

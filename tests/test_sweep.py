@@ -32,7 +32,9 @@ from lit_draw.module import AttentionClassifier
 from tests.conftest import tiny_draw_args
 
 # not pytest.importorskip("sweeps"): without the engine that imports the repository's sweeps/ folder
-needs_engine = pytest.mark.skipif(not engine_available(), reason="W&B's sweep engine is the optional extra lit_draw[sweep]")
+needs_engine = pytest.mark.skipif(
+    not engine_available(), reason="W&B's sweep engine is the optional extra lit_draw[sweep]"
+)
 
 ROOT = Path(__file__).parents[1]
 #: The project's sweep files and the size of each one's grid: 6 weightings x 3 seeds; 5 policy stds x
@@ -40,10 +42,17 @@ ROOT = Path(__file__).parents[1]
 #: probabilities; 3 step costs; 2 policy stds for each larger RAM row, and 5 wider ones for 100x100.
 #: Only these are checked: a user's own file in sweeps/ is not the project's design.
 DESIGNED_GRIDS = {
-    "loss_weighting.yaml": 18, "ram_location_std.yaml": 10, "wsram_ablation.yaml": 18, "wsram_lr_probe.yaml": 18,
-    "halting_draw.yaml": 8, "halting_ram.yaml": 3,
-    "ram_translated60_std.yaml": 2, "ram_cluttered60_std.yaml": 2, "ram_cluttered100_std.yaml": 2,
-    "ram_cluttered100_wide_std.yaml": 5, "loss_weighting_quick_probe.yaml": 6,
+    "loss_weighting.yaml": 18,
+    "ram_location_std.yaml": 10,
+    "wsram_ablation.yaml": 18,
+    "wsram_lr_probe.yaml": 18,
+    "halting_draw.yaml": 8,
+    "halting_ram.yaml": 3,
+    "ram_translated60_std.yaml": 2,
+    "ram_cluttered60_std.yaml": 2,
+    "ram_cluttered100_std.yaml": 2,
+    "ram_cluttered100_wide_std.yaml": 5,
+    "loss_weighting_quick_probe.yaml": 6,
 }
 
 
@@ -66,7 +75,13 @@ def test_the_shipped_sweeps_exist_and_validate_against_wandb_schema():
         sweep = load_sweep(path)
         # the halting sweeps rank a run by its accuracy where each canvas stopped; the std probes by
         # val/acc averaged over the last 5 validations (TrailingMean, on in every config's callbacks)
-        metric = "val/halt_acc" if path.name.startswith("halting_") else "val/acc_last5" if path.name.endswith("_std.yaml") else "val/acc"
+        metric = (
+            "val/halt_acc"
+            if path.name.startswith("halting_")
+            else "val/acc_last5"
+            if path.name.endswith("_std.yaml")
+            else "val/acc"
+        )
         assert sweep["metric"]["name"] == metric, path
         assert sweep["command"][:4] == ["${env}", "${interpreter}", "-m", "lit_draw"], path
         assert sweep["command"][-1] == "${args}" and "fit" in sweep["command"], path
@@ -97,14 +112,18 @@ def test_a_users_own_sweep_file_beside_the_projects_is_not_checked_as_one_of_the
 
 
 #: ``Cost (an estimate): <runs> runs x about <time> each ..., about <total> in all`` in a sweep file's header
-COST = re.compile(r"Cost \(an estimate\): (\d+) runs? x about [^,]+ each on one thread of a 2-core CPU, about [\d.]+ (min|h) in all")
+COST = re.compile(
+    r"Cost \(an estimate\): (\d+) runs? x about [^,]+ each on one thread of a 2-core CPU, about [\d.]+ (min|h) in all"
+)
 
 
 def test_every_project_sweep_states_its_cost_for_its_grid_in_its_header():
     for path in SWEEP_FILES:
         header = " ".join(line.lstrip("#").strip() for line in path.read_text().split("\nname:")[0].splitlines())
         stated = COST.search(header)
-        assert stated, f"{path.name}: no 'Cost (an estimate): N runs x about T each on one thread of a 2-core CPU, about X in all'"
+        assert stated, (
+            f"{path.name}: no 'Cost (an estimate): N runs x about T each on one thread of a 2-core CPU, about X in all'"
+        )
         assert int(stated.group(1)) == DESIGNED_GRIDS[path.name], path.name
 
 
@@ -115,7 +134,9 @@ def test_every_grid_point_is_accepted_by_the_cli_and_lands_in_the_resolved_confi
     points = {path: grid_points(load_sweep(path)) for path in SWEEP_FILES}
     first = agent_argv(load_sweep(SWEEP_FILES[0]), points[SWEEP_FILES[0]][0])
     # one parser, as `main` builds it, for every argv (parsing only: nothing is trained)
-    parser = LitDrawCLI(AttentionClassifier, CanvasMNIST, trainer_defaults=trainer_defaults(), run=False, args=first[5:]).parser
+    parser = LitDrawCLI(
+        AttentionClassifier, CanvasMNIST, trainer_defaults=trainer_defaults(), run=False, args=first[5:]
+    ).parser
     checked = 0
     for path, grid in points.items():
         sweep = load_sweep(path)
@@ -140,7 +161,9 @@ def test_every_grid_point_is_accepted_by_the_cli_and_lands_in_the_resolved_confi
 @pytest.mark.slow
 def test_random_and_bayes_sweeps_need_a_count(tmp_path: Path):
     path = tmp_path / "random.yaml"
-    path.write_text(yaml.safe_dump({"method": "random", "parameters": {"optimizer.init_args.lr": {"min": 0.0001, "max": 0.01}}}))
+    path.write_text(
+        yaml.safe_dump({"method": "random", "parameters": {"optimizer.init_args.lr": {"min": 0.0001, "max": 0.01}}})
+    )
     with pytest.raises(ValueError, match="--count is required for method 'random'"):
         main(["sweep", str(path)])
 
@@ -156,8 +179,11 @@ def test_local_sweep_runs_each_grid_point_with_the_agents_argv_grouped_in_wandb(
     monkeypatch.setenv("TINY_RUNS", "tiny_runs")
     tiny = [
         *tiny_draw_args(mnist_root, canvas=28, glimpses=2, read_n=3, width=8, batch_size=8, val_size=16, train_size=32),
-        "--trainer.callbacks=[]", "--trainer.max_steps=2", "--trainer.val_check_interval=2",
-        "--trainer.enable_model_summary=false", "--trainer.default_root_dir=${envvar:TINY_RUNS}",
+        "--trainer.callbacks=[]",
+        "--trainer.max_steps=2",
+        "--trainer.val_check_interval=2",
+        "--trainer.enable_model_summary=false",
+        "--trainer.default_root_dir=${envvar:TINY_RUNS}",
     ]
     sweep = {
         "name": "tiny",
@@ -200,15 +226,28 @@ def test_arguments_after_a_double_dash_end_every_runs_command_line_and_win_over_
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     sweep = {
-        "name": "trial", "method": "grid", "metric": {"name": "val/acc", "goal": "maximize"},
+        "name": "trial",
+        "method": "grid",
+        "metric": {"name": "val/acc", "goal": "maximize"},
         "parameters": {"optimizer.init_args.lr": {"values": [0.01, 0.02]}, "trainer.max_steps": {"value": 1500}},
-        "command": ["${env}", "${interpreter}", "-m", "lit_draw", "fit", "--config", str(ROOT / "configs" / "quickstart.yaml"),
-                    "${args}"],
+        "command": [
+            "${env}",
+            "${interpreter}",
+            "-m",
+            "lit_draw",
+            "fit",
+            "--config",
+            str(ROOT / "configs" / "quickstart.yaml"),
+            "${args}",
+        ],
     }
     (tmp_path / "trial.yaml").write_text(yaml.safe_dump(sweep))
     started: list[list[str]] = []
-    monkeypatch.setattr(sweep_module.subprocess, "Popen",
-                        lambda argv, env: started.append(argv) or SimpleNamespace(poll=lambda: 0, returncode=0))
+    monkeypatch.setattr(
+        sweep_module.subprocess,
+        "Popen",
+        lambda argv, env: started.append(argv) or SimpleNamespace(poll=lambda: 0, returncode=0),
+    )
     trial = ["--trainer.max_steps=20", "--trainer.default_root_dir=runs/trial"]
     main(["sweep", "trial.yaml", "--", *trial])
     assert len(started) == 2
@@ -233,10 +272,20 @@ def test_jobs_run_side_by_side_and_a_grid_gives_each_point_once(tmp_path: Path, 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     sweep = {
-        "name": "jobs", "method": "grid", "metric": {"name": "val/acc", "goal": "maximize"},
+        "name": "jobs",
+        "method": "grid",
+        "metric": {"name": "val/acc", "goal": "maximize"},
         "parameters": {"seed_everything": {"values": [0, 1, 2, 3, 4]}},
-        "command": ["${env}", "${interpreter}", "-m", "lit_draw", "fit", "--config", str(ROOT / "configs" / "quickstart.yaml"),
-                    "${args}"],
+        "command": [
+            "${env}",
+            "${interpreter}",
+            "-m",
+            "lit_draw",
+            "fit",
+            "--config",
+            str(ROOT / "configs" / "quickstart.yaml"),
+            "${args}",
+        ],
     }
     (tmp_path / "jobs.yaml").write_text(yaml.safe_dump(sweep))
     alive: list[SimpleNamespace] = []  # started and not ended, oldest first
@@ -264,7 +313,12 @@ def test_jobs_run_side_by_side_and_a_grid_gives_each_point_once(tmp_path: Path, 
     assert sorted(run.params["seed_everything"] for run in runs) == [0, 1, 2, 3, 4]
     assert most == 2
     assert [run.state for run in sorted(runs, key=lambda r: r.params["seed_everything"])] == [
-        "finished", "finished", "finished", "failed", "finished"]
+        "finished",
+        "finished",
+        "finished",
+        "failed",
+        "finished",
+    ]
     with pytest.raises(ValueError, match="--jobs must be >= 1, got 0"):
         run_sweep("jobs.yaml", jobs=0)
 
@@ -294,11 +348,17 @@ def test_the_sweep_adds_its_summary_callback_only_to_runs_of_lit_draw():
     sweep = {"command": ["${env}", "${interpreter}", "-m", "lit_draw", "fit", "--config", "c.yaml", "${args}"]}
     argv = agent_argv(sweep, {"optimizer.init_args.lr": 0.01})
     assert lit_draw_args(argv) == ["fit", "--config", "c.yaml", "--optimizer.init_args.lr=0.01"]
-    assert lit_draw_args(agent_argv({"command": ["${env}", "${interpreter}", "train.py", "${args}"]}, {"lr": 0.01})) is None
+    assert (
+        lit_draw_args(agent_argv({"command": ["${env}", "${interpreter}", "train.py", "${args}"]}, {"lr": 0.01}))
+        is None
+    )
     assert lit_draw_args(["lit_draw", "fit"]) is None  # a program named lit_draw, not python -m lit_draw
     flag, value = summary_argument("s.json").split("=", 1)
     assert flag == "--trainer.callbacks+"
-    assert json.loads(value) == {"class_path": "lit_draw.experiments.sweep.SweepSummary", "init_args": {"path": "s.json"}}
+    assert json.loads(value) == {
+        "class_path": "lit_draw.experiments.sweep.SweepSummary",
+        "init_args": {"path": "s.json"},
+    }
 
 
 @pytest.mark.slow
@@ -309,11 +369,20 @@ def test_the_summary_callback_writes_the_last_logged_metrics_where_the_sweep_rea
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     summary = tmp_path / "summary.json"
-    main([
-        "fit", *tiny_draw_args(mnist_root, canvas=28, glimpses=2, read_n=3, width=8, batch_size=8, val_size=16, train_size=32),
-        "--trainer.callbacks=[]", "--trainer.max_steps=2", "--trainer.val_check_interval=2",
-        "--trainer.enable_model_summary=false", f"--trainer.default_root_dir={tmp_path / 'run'}", summary_argument(summary),
-    ])
+    main(
+        [
+            "fit",
+            *tiny_draw_args(
+                mnist_root, canvas=28, glimpses=2, read_n=3, width=8, batch_size=8, val_size=16, train_size=32
+            ),
+            "--trainer.callbacks=[]",
+            "--trainer.max_steps=2",
+            "--trainer.val_check_interval=2",
+            "--trainer.enable_model_summary=false",
+            f"--trainer.default_root_dir={tmp_path / 'run'}",
+            summary_argument(summary),
+        ]
+    )
     metrics = json.loads(summary.read_text())
     (logged_acc,) = values(read_metrics(run_folders(tmp_path / "wandb")[-1]), "val/acc")
     assert metrics["val/acc"] == pytest.approx(logged_acc) and 0.0 <= logged_acc <= 1.0

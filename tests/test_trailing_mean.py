@@ -22,8 +22,11 @@ def _callback(**init_args: object) -> str:
 def test_the_mean_over_the_last_validations_is_logged_and_a_resume_continues_its_window(
     tiny_fit: Callable[..., list[str]], tmp_path: Path
 ):
-    args = [*tiny_fit(batch_size=8, val_size=24, train_size=8000), "--trainer.limit_train_batches=6",
-            _callback(monitor="val/loss", last=2)]
+    args = [
+        *tiny_fit(batch_size=8, val_size=24, train_size=8000),
+        "--trainer.limit_train_batches=6",
+        _callback(monitor="val/loss", last=2),
+    ]
     main(["fit", *args, "--trainer.max_epochs=3"])
     resumed = main(["fit", *args, "--trainer.max_epochs=4", "--ckpt_path=last"])
     rows = read_metrics(run_folders(tmp_path))
@@ -37,7 +40,9 @@ def test_the_mean_over_the_last_validations_is_logged_and_a_resume_continues_its
 
 @pytest.mark.slow
 def test_a_monitor_the_run_does_not_log_is_named_before_training(tiny_fit: Callable[..., list[str]]):
-    with pytest.raises(ConfigError, match=r"^TrailingMean.monitor must be a metric the run logs \(.*val/acc.*\), got 'val/acc_typo'$"):
+    with pytest.raises(
+        ConfigError, match=r"^TrailingMean.monitor must be a metric the run logs \(.*val/acc.*\), got 'val/acc_typo'$"
+    ):
         main(["fit", *tiny_fit(), _callback(monitor="val/acc_typo"), "--trainer.max_steps=2"])
 
 

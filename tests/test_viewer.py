@@ -49,8 +49,15 @@ def test_summarise_counts_accuracy_tradeoff_and_confusion_by_hand():
 
 
 def test_short_names_keep_just_enough_of_the_path_to_tell_checkpoints_apart():
-    assert short_names(["runs/a/checkpoints/best.ckpt", "runs/a/checkpoints/last.ckpt"]) == ["a/best.ckpt", "a/last.ckpt"]
-    assert short_names(["x/a/last.ckpt", "y/a/last.ckpt", "last.ckpt"]) == ["x/a/last.ckpt", "y/a/last.ckpt", "last.ckpt"]
+    assert short_names(["runs/a/checkpoints/best.ckpt", "runs/a/checkpoints/last.ckpt"]) == [
+        "a/best.ckpt",
+        "a/last.ckpt",
+    ]
+    assert short_names(["x/a/last.ckpt", "y/a/last.ckpt", "last.ckpt"]) == [
+        "x/a/last.ckpt",
+        "y/a/last.ckpt",
+        "last.ckpt",
+    ]
 
 
 def test_data_settings_read_data_files_run_configs_and_referenced_data_files(tmp_path: Path):
@@ -58,7 +65,9 @@ def test_data_settings_read_data_files_run_configs_and_referenced_data_files(tmp
     (tmp_path / "data" / "small.yaml").write_text("canvas_size: 36\nclutter: 2\n")
     (tmp_path / "experiment.yaml").write_text("model: {lr: 0.1}\ndata: data/small.yaml\n")
     (tmp_path / "config.yaml").write_text(
-        yaml.safe_dump({"data": {"class_path": "lit_draw.data.CanvasMNIST", "init_args": {"canvas_size": 40, "extra": 1}}})
+        yaml.safe_dump(
+            {"data": {"class_path": "lit_draw.data.CanvasMNIST", "init_args": {"canvas_size": 40, "extra": 1}}}
+        )
     )
     assert data_settings(tmp_path / "data" / "small.yaml") == {"canvas_size": 36, "clutter": 2}
     assert data_settings(tmp_path / "experiment.yaml") == {"canvas_size": 36, "clutter": 2}
@@ -102,8 +111,15 @@ def _fetches(page: str) -> list[str]:
 
 
 def test_page_embeds_its_data_safely_and_needs_no_network():
-    data = {"title": "</script><b>x</b>", "canvas": {"height": 2, "width": 2}, "num_classes": 10, "canvases": [],
-            "checkpoints": [], "errors": [{"name": "a</script>.ckpt", "reason": "no such file"}], "confusion_difference": None}
+    data = {
+        "title": "</script><b>x</b>",
+        "canvas": {"height": 2, "width": 2},
+        "num_classes": 10,
+        "canvases": [],
+        "checkpoints": [],
+        "errors": [{"name": "a</script>.ckpt", "reason": "no such file"}],
+        "confusion_difference": None,
+    }
     page = render_page(data)
     assert page.count("</script>") == 2  # the data block's and the viewer script's, nothing from the data
     embedded = re.search(r'<script id="viewer-data" type="application/json">(.*?)</script>', page, re.S).group(1)
@@ -115,28 +131,67 @@ def test_page_embeds_its_data_safely_and_needs_no_network():
 
 
 def _fit(directory: str, args: list[str]) -> None:
-    main(["fit", *args, f"--trainer.default_root_dir={directory}", "--trainer.logger=false",
-          "--trainer.enable_progress_bar=false", "--trainer.limit_val_batches=0", "--trainer.callbacks=[]",
-          "--checkpoint.monitor=null"])
+    main(
+        [
+            "fit",
+            *args,
+            f"--trainer.default_root_dir={directory}",
+            "--trainer.logger=false",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.limit_val_batches=0",
+            "--trainer.callbacks=[]",
+            "--checkpoint.monitor=null",
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
 def runs(mnist_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny real runs on 32x32 MNIST: DRAW with checkpoints after steps 1 and 2, RAM, and a foreign-sized DRAW."""
     root = tmp_path_factory.mktemp("viewer_runs")
-    data = [f"--data.root={mnist_root}", f"--data.canvas_size={SIZE}", "--data.batch_size=16", "--data.val_size=64",
-            "--data.train_size=64", "--data.test_size=48"]
+    data = [
+        f"--data.root={mnist_root}",
+        f"--data.canvas_size={SIZE}",
+        "--data.batch_size=16",
+        "--data.val_size=64",
+        "--data.train_size=64",
+        "--data.test_size=48",
+    ]
     configs = Path(__file__).parents[1] / "configs"
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.setenv("WANDB_MODE", "offline")
-        _fit("draw", ["--config", str(configs / "quickstart.yaml"), *data,
-                      "--model.net.init_args.glimpses=3", "--model.net.init_args.read_n=4", "--model.net.init_args.enc_size=16",
-                      "--model.net.init_args.dec_size=16", "--model.net.init_args.hidden=16", "--trainer.max_steps=2",
-                      "--checkpoint.every_n_train_steps=1", "--checkpoint.save_top_k=-1", "--checkpoint.filename=step{step}"])
-        _fit("ram", ["--config", str(configs / "ram_translated60.yaml"), *data,
-                     "--model.net.init_args.glimpses=2", "--model.net.init_args.patch=6", "--model.net.init_args.scales=2",
-                     "--model.net.init_args.core_size=16", "--model.net.init_args.mc_samples=1", "--trainer.max_steps=1"])
+        _fit(
+            "draw",
+            [
+                "--config",
+                str(configs / "quickstart.yaml"),
+                *data,
+                "--model.net.init_args.glimpses=3",
+                "--model.net.init_args.read_n=4",
+                "--model.net.init_args.enc_size=16",
+                "--model.net.init_args.dec_size=16",
+                "--model.net.init_args.hidden=16",
+                "--trainer.max_steps=2",
+                "--checkpoint.every_n_train_steps=1",
+                "--checkpoint.save_top_k=-1",
+                "--checkpoint.filename=step{step}",
+            ],
+        )
+        _fit(
+            "ram",
+            [
+                "--config",
+                str(configs / "ram_translated60.yaml"),
+                *data,
+                "--model.net.init_args.glimpses=2",
+                "--model.net.init_args.patch=6",
+                "--model.net.init_args.scales=2",
+                "--model.net.init_args.core_size=16",
+                "--model.net.init_args.mc_samples=1",
+                "--trainer.max_steps=1",
+            ],
+        )
     # the same DRAW claiming a 40x40 canvas: its weights do not depend on the canvas size, so it loads
     state = torch.load(root / "draw/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     state["hyper_parameters"]["net"]["init_args"]["canvas_size"] = 40
@@ -154,8 +209,15 @@ def _view(out: Path, *checkpoints: Path, samples: int = 6) -> dict:
 def test_view_compares_epochs_and_models_and_reports_unusable_checkpoints_by_name(runs, tmp_path: Path, capsys):
     draw, ram, root = runs["draw"], runs["ram"], runs["root"]
     out = tmp_path / "view.html"
-    data = _view(out, draw / "step1.ckpt", draw / "step2.ckpt", ram / "last.ckpt",
-                 root / "draw40.ckpt", root / "garbage.ckpt", root / "missing.ckpt")
+    data = _view(
+        out,
+        draw / "step1.ckpt",
+        draw / "step2.ckpt",
+        ram / "last.ckpt",
+        root / "draw40.ckpt",
+        root / "garbage.ckpt",
+        root / "missing.ckpt",
+    )
     assert out.is_file()
     assert [c["name"] for c in data["checkpoints"]] == ["draw/step1.ckpt", "draw/step2.ckpt", "ram/last.ckpt"]
     run = root.name
@@ -181,8 +243,17 @@ def test_view_compares_epochs_and_models_and_reports_unusable_checkpoints_by_nam
 def test_view_with_no_loadable_checkpoint_still_writes_the_reasons(runs, tmp_path: Path):
     out = tmp_path / "view.html"
     with pytest.raises(SystemExit, match="no checkpoint could be loaded"):
-        main(["view", "--ckpt", str(runs["root"] / "garbage.ckpt"), "--data-config",
-              str(runs["draw"] / "config.yaml"), "--out", str(out)])
+        main(
+            [
+                "view",
+                "--ckpt",
+                str(runs["root"] / "garbage.ckpt"),
+                "--data-config",
+                str(runs["draw"] / "config.yaml"),
+                "--out",
+                str(out),
+            ]
+        )
     assert "garbage.ckpt" in out.read_text()
 
 
@@ -199,10 +270,20 @@ def test_viewer_panel_logs_the_page_to_wandb_at_test_end(runs, mnist_root, tmp_p
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")
     config = runs["draw"] / "config.yaml"
-    main(["test", "--config", str(config), "--ckpt_path", str(runs["draw"] / "last.ckpt"),
-          "--trainer.default_root_dir=test_run", "--trainer.callbacks=[{class_path: lit_draw.viewer.ViewerPanel, init_args: {samples: 4}}]",
-          "--trainer.logger=lightning.pytorch.loggers.WandbLogger", f"--trainer.logger.init_args.save_dir={tmp_path}",
-          "--trainer.logger.init_args.offline=true"])
+    main(
+        [
+            "test",
+            "--config",
+            str(config),
+            "--ckpt_path",
+            str(runs["draw"] / "last.ckpt"),
+            "--trainer.default_root_dir=test_run",
+            "--trainer.callbacks=[{class_path: lit_draw.viewer.ViewerPanel, init_args: {samples: 4}}]",
+            "--trainer.logger=lightning.pytorch.loggers.WandbLogger",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "--trainer.logger.init_args.offline=true",
+        ]
+    )
     (page,) = (tmp_path / "wandb").glob("*run-*/files/media/html/test/viewer_*.html")  # W&B's file of the panel
     page = page.read_text()
     assert "<title>lit_draw viewer: last.ckpt</title>" in page
@@ -267,11 +348,26 @@ _INTERACT = """<script>
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """Headless chromium with no network at all (every host resolves to nothing)."""
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--host-resolver-rules=MAP * ~NOTFOUND",
-         "--enable-logging=stderr", "--v=0", *args],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium-profile'}",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--enable-logging=stderr",
+            "--v=0",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
 
 

@@ -18,11 +18,16 @@ def _config(seed: int, weighting: str, **objective) -> dict:
     if weighting == "ponder":
         objective_entry = {"class_path": "lit_draw.objectives.PonderNet", "init_args": objective}
     else:
-        objective_entry = {"class_path": "lit_draw.objectives.CrossEntropy", "init_args": {"weighting": weighting, **objective}}
+        objective_entry = {
+            "class_path": "lit_draw.objectives.CrossEntropy",
+            "init_args": {"weighting": weighting, **objective},
+        }
     return {"seed_everything": seed, "model": {"net": {"init_args": {}}, "objective": objective_entry}}
 
 
-def _kept(root: Path, name: str, config: dict, per_glimpse: list[float], halting: tuple[float, float] | None = None) -> Path:
+def _kept(
+    root: Path, name: str, config: dict, per_glimpse: list[float], halting: tuple[float, float] | None = None
+) -> Path:
     """A folder as ``--keep`` writes it: the resolved config and the test's rows."""
     folder = root / name
     folder.mkdir(parents=True)
@@ -30,8 +35,12 @@ def _kept(root: Path, name: str, config: dict, per_glimpse: list[float], halting
     (folder / weightings.KEPT_CONFIG).write_text(yaml.safe_dump(config))
     row = {"step": 0.0, "epoch": 0.0, "test/acc": per_glimpse[-1]}
     row |= {f"test/acc_glimpse_{t + 1}": a for t, a in enumerate(per_glimpse)}
-    row |= {"test/early_exit/tau_0.5/glimpses": 1.5, "test/early_exit/tau_0.5/acc": per_glimpse[0],
-            "test/early_exit/tau_0.9/glimpses": 2.5, "test/early_exit/tau_0.9/acc": per_glimpse[-1]}
+    row |= {
+        "test/early_exit/tau_0.5/glimpses": 1.5,
+        "test/early_exit/tau_0.5/acc": per_glimpse[0],
+        "test/early_exit/tau_0.9/glimpses": 2.5,
+        "test/early_exit/tau_0.9/acc": per_glimpse[-1],
+    }
     if halting:
         row |= {"test/halt_glimpses": halting[0], "test/halt_acc": halting[1]}
     write_rows(folder / weightings.KEPT_TEST, [row])
@@ -66,7 +75,9 @@ def test_measures_table_and_statement_by_hand(tmp_path: Path):
     # final: last 95.00 leads all 90.00 by 5.00, more than either's spread (1.41, 0.00)
     assert "**final-glimpse accuracy**: last (95.00 ± 1.41), ahead of all (90.00 ± 0.00) by 5.00" in text
     # glimpses: PonderNet's 2 (one seed) leads all's 2.5 ± 0.7 by less than 0.7 (a tie), last's 3.0 ± 0.0 by more
-    assert "**glimpses to within 0.5 points of final**: a tie between PonderNet (prior 0.5) (2.0 ± 0.0) and all:" in text
+    assert (
+        "**glimpses to within 0.5 points of final**: a tie between PonderNet (prior 0.5) (2.0 ± 0.0) and all:" in text
+    )
     paths = weightings.figure(groups, tmp_path / "w.png", "test")
     assert [p.name for p in paths] == ["w.png", "w.pdf"] and all(p.stat().st_size > 1000 for p in paths)
 
@@ -98,12 +109,29 @@ def test_a_sweeps_fits_are_tested_once_kept_and_read_back_alike(
 ):
     """Two real fits under one root (as a sweep leaves them), tested by ``weightings`` with the
     ``test`` command under each fit's config; the kept copies give the same numbers."""
-    tiny = tiny_draw_args(synthetic_mnist_root, canvas=28, glimpses=2, read_n=3, width=8, batch_size=8,
-                          val_size=16, train_size=32, test_size=40)
+    tiny = tiny_draw_args(
+        synthetic_mnist_root,
+        canvas=28,
+        glimpses=2,
+        read_n=3,
+        width=8,
+        batch_size=8,
+        val_size=16,
+        train_size=32,
+        test_size=40,
+    )
     for weighting in ("last", "all"):
-        main(["fit", *tiny, "--trainer.callbacks=[{class_path: lit_draw.callbacks.EarlyExit}]",
-              "--trainer.max_steps=2", "--trainer.default_root_dir=sweep", f"--model.objective.init_args.weighting={weighting}",
-              "--trainer.enable_model_summary=false"])
+        main(
+            [
+                "fit",
+                *tiny,
+                "--trainer.callbacks=[{class_path: lit_draw.callbacks.EarlyExit}]",
+                "--trainer.max_steps=2",
+                "--trainer.default_root_dir=sweep",
+                f"--model.objective.init_args.weighting={weighting}",
+                "--trainer.enable_model_summary=false",
+            ]
+        )
     groups = main(["weightings", "sweep", "--keep", "kept", "--out", "w.md"])
     assert list(groups) == ["last", "all"]
     tested = sorted(Path("sweep").glob("*/test/wandb/offline-run-*"))
@@ -112,7 +140,10 @@ def test_a_sweeps_fits_are_tested_once_kept_and_read_back_alike(
     assert len(sorted(Path("sweep").glob("*/test/wandb/offline-run-*"))) == 2
     kept = main(["weightings", "kept"])
     for label in groups:
-        assert [r.per_glimpse for r in kept[label]] == [r.per_glimpse for r in groups[label]] == [
-            r.per_glimpse for r in again[label]]
+        assert (
+            [r.per_glimpse for r in kept[label]]
+            == [r.per_glimpse for r in groups[label]]
+            == [r.per_glimpse for r in again[label]]
+        )
         assert all(len(r.per_glimpse) == 2 and 0 <= r.final <= 1 for r in groups[label])
     assert Path("w.md").read_text().startswith("Test set, the checkpoint chosen on validation")

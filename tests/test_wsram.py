@@ -20,8 +20,19 @@ CONFIGS = Path(__file__).parents[1] / "configs"
 
 
 def tiny_wsram(**options) -> WSRAM:
-    sizes = dict(canvas_size=24, patch=4, zooms=[1, 2], glimpses=2, samples=3, coarse_size=4, what_hidden=8,
-                 where_hidden=8, glimpse_size=16, state_size=16, hidden=8)
+    sizes = dict(
+        canvas_size=24,
+        patch=4,
+        zooms=[1, 2],
+        glimpses=2,
+        samples=3,
+        coarse_size=4,
+        what_hidden=8,
+        where_hidden=8,
+        glimpse_size=16,
+        state_size=16,
+        hidden=8,
+    )
     return WSRAM(**{**sizes, **options})
 
 
@@ -95,7 +106,7 @@ def exact_gradients() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     joint = theta.log_softmax(0) + phi.log_softmax(1)[:, Y]  # [K]
     g_theta, g_phi = torch.autograd.grad(torch.logsumexp(joint, 0), (theta, phi))
     posterior = joint.softmax(0).detach()
-    g_eta, = torch.autograd.grad((posterior * eta.log_softmax(0)).sum(), eta)
+    (g_eta,) = torch.autograd.grad((posterior * eta.log_softmax(0)).sum(), eta)
     return g_theta, g_phi, g_eta
 
 
@@ -139,7 +150,9 @@ def test_importance_sampled_gradient_approaches_the_exact_one_as_m_grows(proposa
         errors[m] = [bias(g_theta, exact[0]), bias(g_phi, exact[1])]
         if proposal == "q":
             errors[m].append(bias(g_eta, exact[2]))
-    for e2, e10, e50, target in zip(errors[2], errors[10], errors[50], exact[: len(errors[2])], strict=True):  # eta: q only
+    for e2, e10, e50, target in zip(
+        errors[2], errors[10], errors[50], exact[: len(errors[2])], strict=True
+    ):  # eta: q only
         assert e50 < e10 < e2  # self-normalised importance sampling: bias O(1/M)
         assert e2 > 0.2 * target.norm()  # M = 2 is visibly off, so the test can see convergence
         assert e50 < 0.06 * target.norm()
@@ -158,7 +171,7 @@ def test_control_variates_reduce_the_variance_of_the_score_terms():
     assert spread(controlled[0]) < 0.7 * spread(plain[0])
     exact = exact_gradients()
     # VAR's estimator is unbiased for its own objective F = E_p[log p(y|a)], not for log p(y):
-    f_theta = (THETA.softmax(0) * (PHI.log_softmax(1)[:, Y] - (THETA.softmax(0) * PHI.log_softmax(1)[:, Y]).sum()))
+    f_theta = THETA.softmax(0) * (PHI.log_softmax(1)[:, Y] - (THETA.softmax(0) * PHI.log_softmax(1)[:, Y]).sum())
     assert bias(controlled[0], f_theta) < 0.02 and bias(controlled[0], exact[0]) > 0.05
 
 
@@ -167,10 +180,14 @@ def test_gradient_variance_is_the_spread_of_the_single_rollout_estimates():
     weight = torch.randn(3, 2, requires_grad=True)
     bias_ = torch.randn(3, requires_grad=True)
     per_rollout = (weight.sum(1) * bias_ + torch.tensor([0.0, 1.0, 2.0]) * bias_**2).sin()  # [M = 3]
-    reference = torch.stack([
-        torch.cat([g.flatten() for g in torch.autograd.grad(3 * per_rollout[m], (weight, bias_), retain_graph=True)])
-        for m in range(3)
-    ])  # [M, P]
+    reference = torch.stack(
+        [
+            torch.cat(
+                [g.flatten() for g in torch.autograd.grad(3 * per_rollout[m], (weight, bias_), retain_graph=True)]
+            )
+            for m in range(3)
+        ]
+    )  # [M, P]
     value = losses.rollout_gradient_variance(per_rollout, [weight, bias_])
     torch.testing.assert_close(value, reference.var(0).mean())
     per_rollout.sum().backward()  # the graph is still there for the training step
@@ -263,17 +280,31 @@ def test_bad_options_name_the_field(options, message):
 def test_fit_logs_ess_and_gradient_variance_to_the_offline_run(config, mnist_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")
-    cli = main([
-        "fit", "--config", str(CONFIGS / f"{config}.yaml"), f"--data.root={mnist_root}",
-        "--data.canvas_size=48", "--data.batch_size=8",
-        "--data.val_size=16", "--data.train_size=16", "--data.test_size=16",  # 2 steps: one epoch
-        "--model.net.init_args.state_size=16", "--model.net.init_args.glimpse_size=16",
-        "--model.net.init_args.what_hidden=8", "--model.net.init_args.where_hidden=8",
-        "--model.net.init_args.hidden=8", "--model.net.init_args.glimpses=2",
-        "--trainer.max_steps=2", "--trainer.limit_val_batches=1", "--trainer.log_every_n_steps=1",
-        "--model.objective.init_args.grad_variance_every=1",
-        "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={tmp_path / 'run'}",
-    ])
+    cli = main(
+        [
+            "fit",
+            "--config",
+            str(CONFIGS / f"{config}.yaml"),
+            f"--data.root={mnist_root}",
+            "--data.canvas_size=48",
+            "--data.batch_size=8",
+            "--data.val_size=16",
+            "--data.train_size=16",
+            "--data.test_size=16",  # 2 steps: one epoch
+            "--model.net.init_args.state_size=16",
+            "--model.net.init_args.glimpse_size=16",
+            "--model.net.init_args.what_hidden=8",
+            "--model.net.init_args.where_hidden=8",
+            "--model.net.init_args.hidden=8",
+            "--model.net.init_args.glimpses=2",
+            "--trainer.max_steps=2",
+            "--trainer.limit_val_batches=1",
+            "--trainer.log_every_n_steps=1",
+            "--model.objective.init_args.grad_variance_every=1",
+            "--trainer.enable_progress_bar=false",
+            f"--trainer.default_root_dir={tmp_path / 'run'}",
+        ]
+    )
     logged = read_metrics(run_folders(tmp_path / "wandb")[-1])
     keys = set().union(*logged)
     assert {"train/ess", "train/grad_variance", "train/bound", "train/loss", "val/acc_glimpse_2"} <= keys
@@ -365,9 +396,9 @@ def test_coverage_bonus_is_subtracted_from_the_loss_and_trains_the_prior_p_not_q
     trace = model(images, labels)
     assert trace.loc_mean.shape == trace.loc_std.shape == (2, 3 * 4, 2) and trace.zoom_logits.shape == (2, 12, 2)
     plain = AttentionClassifier(model, WakeSleep(grad_variance_every=0)).objective(trace, labels)
-    covered = AttentionClassifier(model, WakeSleep(grad_variance_every=0, coverage_bonus=0.5, coverage_cells=3)).objective(
-        trace, labels
-    )
+    covered = AttentionClassifier(
+        model, WakeSleep(grad_variance_every=0, coverage_bonus=0.5, coverage_cells=3)
+    ).objective(trace, labels)
     assert "coverage" not in plain  # off by default: nothing computed, nothing logged
     expected = losses.coverage_entropy(trace.loc_mean, trace.loc_std, trace.zoom_logits, 3).sum()
     torch.testing.assert_close(covered["coverage"], expected)
@@ -438,10 +469,23 @@ def test_a_weighting_other_than_last_logs_no_bound():
 def test_a_gradient_variance_period_lightning_would_never_log_is_refused(mnist_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")
-    with pytest.raises(ValueError, match=r"grad_variance_every \(30\) must be a multiple of trainer.log_every_n_steps \(50\)"):
-        main([
-            "fit", "--config", str(CONFIGS / "wsram_translated_scaled.yaml"), f"--data.root={mnist_root}",
-            "--data.canvas_size=48", "--data.train_size=16", "--data.val_size=16", "--data.batch_size=8",
-            "--model.net.init_args.glimpses=1", "--model.objective.init_args.grad_variance_every=30",
-            "--trainer.max_steps=1", "--trainer.log_every_n_steps=50", "--trainer.enable_progress_bar=false",
-        ])
+    with pytest.raises(
+        ValueError, match=r"grad_variance_every \(30\) must be a multiple of trainer.log_every_n_steps \(50\)"
+    ):
+        main(
+            [
+                "fit",
+                "--config",
+                str(CONFIGS / "wsram_translated_scaled.yaml"),
+                f"--data.root={mnist_root}",
+                "--data.canvas_size=48",
+                "--data.train_size=16",
+                "--data.val_size=16",
+                "--data.batch_size=8",
+                "--model.net.init_args.glimpses=1",
+                "--model.objective.init_args.grad_variance_every=30",
+                "--trainer.max_steps=1",
+                "--trainer.log_every_n_steps=50",
+                "--trainer.enable_progress_bar=false",
+            ]
+        )

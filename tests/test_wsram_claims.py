@@ -19,7 +19,9 @@ from lit_draw.experiments.wsram_claims import (
 
 def _history(errors: dict[int, float], variance: float = 1.0, ess: float = 4.0) -> list[dict[str, float]]:
     """val/acc at the given steps (``errors`` in percent), and the training scalars every 100 steps."""
-    train = [{"step": s, "train/grad_variance": variance * (1 + s / 1000), "train/ess": ess} for s in range(100, 1100, 100)]
+    train = [
+        {"step": s, "train/grad_variance": variance * (1 + s / 1000), "train/ess": ess} for s in range(100, 1100, 100)
+    ]
     return train + [{"step": s, "val/acc": 1 - e / 100} for s, e in errors.items()]
 
 
@@ -40,9 +42,17 @@ def test_the_median_is_over_every_logged_value():
 
 def test_collapse_reads_the_last_validation_that_logged_the_policy():
     early = {"step": 250, "val/zoom_0_glimpse_1": 0.5, "val/zoom_1_glimpse_1": 0.5, "val/policy_std_glimpse_1": 0.3}
-    late = {"step": 500, "val/zoom_0_glimpse_1": 0.2, "val/zoom_1_glimpse_1": 0.8, "val/zoom_0_glimpse_2": 1.0,
-            "val/zoom_1_glimpse_2": 0.0, "val/policy_std_glimpse_1": 0.02, "val/box_distance_glimpse_1": 0.0,
-            "val/box_distance_glimpse_2": 60.0, "val/box_distance_glimpse_3": 70.0}
+    late = {
+        "step": 500,
+        "val/zoom_0_glimpse_1": 0.2,
+        "val/zoom_1_glimpse_1": 0.8,
+        "val/zoom_0_glimpse_2": 1.0,
+        "val/zoom_1_glimpse_2": 0.0,
+        "val/policy_std_glimpse_1": 0.02,
+        "val/box_distance_glimpse_1": 0.0,
+        "val/box_distance_glimpse_2": 60.0,
+        "val/box_distance_glimpse_3": 70.0,
+    }
     shape = collapse([early, {"step": 400, "train/ess": 4.0}, late])
     assert shape.top_zoom_share == 1.0  # glimpse 2 always at zoom 0
     assert shape.first_std == 0.02 and shape.later_distance == pytest.approx(65.0)
@@ -69,8 +79,10 @@ def test_the_table_has_a_row_per_seed_and_a_line_per_claim_with_data():
     table = claims_table(rows)
     assert "| WS-RAM | 1 | 41 | 1,000 | 15.5 | 4 | - | - | - |" in table
     assert "| WS-RAM+q | 0 | 20 |" in table and "| VAR |" not in table
-    assert ("| The inference network speeds WS-RAM (Fig. 2 left) | val error (%) | WS-RAM+q 20.5 vs WS-RAM 40.5 "
-            "(2/2 seeds) | holds |") in table
+    assert (
+        "| The inference network speeds WS-RAM (Fig. 2 left) | val error (%) | WS-RAM+q 20.5 vs WS-RAM 40.5 "
+        "(2/2 seeds) | holds |"
+    ) in table
     assert "| The inference network lowers the gradient variance (Fig. 2 middle) | median grad variance | " in table
     claimed = [line for line in table.splitlines() if line.endswith(("holds |", "reversed |", "within spread |"))]
     assert len(claimed) == 2  # only the claims between the two rows that ran

@@ -33,7 +33,9 @@ class AttentionPictures(Callback):
     ) -> None:
         super().__init__()
         require_positive_ints("AttentionPictures", num_canvases=num_canvases, every_n_epochs=every_n_epochs)
-        require("AttentionPictures", "zoom", zoom is None or conforms(PositiveInt, zoom), "a positive int or None", zoom)
+        require(
+            "AttentionPictures", "zoom", zoom is None or conforms(PositiveInt, zoom), "a positive int or None", zoom
+        )
         self.num_canvases = num_canvases
         self.every_n_epochs = every_n_epochs
         self.zoom = zoom

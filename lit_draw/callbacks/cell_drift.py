@@ -62,6 +62,10 @@ class CellStateDrift(EvalStatistic):
         if wandb_logger(trainer) is not None:
             glimpses = list(range(2, len(next(iter(drift.values()))) + 2))
             chart = wandb.plot.line_series(
-                xs=glimpses, ys=list(drift.values()), keys=list(drift), title=f"{stage} cell-state drift", xname="glimpse"
+                xs=glimpses,
+                ys=list(drift.values()),
+                keys=list(drift),
+                title=f"{stage} cell-state drift",
+                xname="glimpse",
             )
             log_media(trainer, {f"{stage}/cell_drift": chart})

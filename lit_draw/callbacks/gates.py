@@ -70,6 +70,10 @@ class GateActivity(EvalStatistic):
             gates = {key.split("/", 1)[1]: values for key, values in means.items() if key.startswith(f"{cell}/")}
             glimpses = list(range(1, len(next(iter(gates.values()))) + 1))
             chart = wandb.plot.line_series(
-                xs=glimpses, ys=list(gates.values()), keys=list(gates), title=f"{stage} {cell} LSTM gates", xname="glimpse"
+                xs=glimpses,
+                ys=list(gates.values()),
+                keys=list(gates),
+                title=f"{stage} {cell} LSTM gates",
+                xname="glimpse",
             )
             log_media(trainer, {f"{stage}/gates/{cell}": chart})

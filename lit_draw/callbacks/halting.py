@@ -73,14 +73,21 @@ class HaltingDistribution(Callback):
         if wandb_logger(trainer) is None or not sum(count):
             return
         total = sum(count)
-        rows = [[t + 1, n / total, c / n if n else 0.0, int(n)] for t, (n, c) in enumerate(zip(count, correct, strict=True))]
+        rows = [
+            [t + 1, n / total, c / n if n else 0.0, int(n)] for t, (n, c) in enumerate(zip(count, correct, strict=True))
+        ]
         table = wandb.Table(columns=["glimpse", "fraction", "accuracy", "canvases"], data=rows)
-        log_media(trainer, {
-            f"{stage}/halt_distribution": wandb.plot.bar(table, "glimpse", "fraction", title=f"{stage}: where canvases stop"),
-            f"{stage}/halt_acc_per_glimpse": wandb.plot.bar(
-                table, "glimpse", "accuracy", title=f"{stage}: accuracy of the canvases that stop at each glimpse"
-            ),
-        })
+        log_media(
+            trainer,
+            {
+                f"{stage}/halt_distribution": wandb.plot.bar(
+                    table, "glimpse", "fraction", title=f"{stage}: where canvases stop"
+                ),
+                f"{stage}/halt_acc_per_glimpse": wandb.plot.bar(
+                    table, "glimpse", "accuracy", title=f"{stage}: accuracy of the canvases that stop at each glimpse"
+                ),
+            },
+        )
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start(trainer, pl_module)
@@ -89,12 +96,24 @@ class HaltingDistribution(Callback):
         self._start(trainer, pl_module)
 
     def on_validation_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
         self._update(outputs)
 
     def on_test_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
         self._update(outputs)
 

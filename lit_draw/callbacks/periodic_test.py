@@ -31,8 +31,13 @@ class PeriodicTest(Callback):
 
     def __init__(self, every_n_validations: PositiveInt = 1) -> None:
         super().__init__()
-        require("PeriodicTest", "every_n_validations", conforms(PositiveInt, every_n_validations),
-                "a positive int", every_n_validations)
+        require(
+            "PeriodicTest",
+            "every_n_validations",
+            conforms(PositiveInt, every_n_validations),
+            "a positive int",
+            every_n_validations,
+        )
         self.every_n_validations = every_n_validations
         self.validations = 0
 

@@ -60,7 +60,11 @@ def attention_picture(canvas: Tensor, trace: Trace, index: int, label: int | Non
     center = trace.center[:, index].detach().float().cpu().tolist()  # [T][2]
     size = trace.size[:, index].detach().float().cpu().tolist()  # [T]
     probs = trace.logits[:, index].detach().float().softmax(-1).cpu()  # [T, C]
-    patches = None if trace.glimpses is None else trace.glimpses[:, index].reshape(num_glimpses, -1, *trace.glimpses.shape[-2:])
+    patches = (
+        None
+        if trace.glimpses is None
+        else trace.glimpses[:, index].reshape(num_glimpses, -1, *trace.glimpses.shape[-2:])
+    )
     tile = _CELL - _PAD  # patch side in display pixels
     tile_h = 0 if patches is None else patches.shape[1] * tile
     strip_y = 2 * _PAD + height * zoom

@@ -54,7 +54,9 @@ class TrailingMean(Callback):
         metrics = trainer.callback_metrics
         if self.monitor not in metrics:
             logged = sorted(k for k in metrics if not k.startswith("train/"))
-            raise ConfigError(f"TrailingMean.monitor must be a metric the run logs ({', '.join(logged)}), got {self.monitor!r}")
+            raise ConfigError(
+                f"TrailingMean.monitor must be a metric the run logs ({', '.join(logged)}), got {self.monitor!r}"
+            )
         if trainer.sanity_checking:
             return
         self.history.append(float(metrics[self.monitor]))

@@ -96,7 +96,9 @@ def model_mismatch(stored: dict[str, Any], asked: dict[str, Any], net_only: bool
     return None
 
 
-def unclippable(plugin: Precision, gradient_clip_val: float | None, optimizers: list[torch.optim.Optimizer]) -> str | None:
+def unclippable(
+    plugin: Precision, gradient_clip_val: float | None, optimizers: list[torch.optim.Optimizer]
+) -> str | None:
     """Name the fields when gradients would be clipped while scaled: a gradient scaler (16-mixed on
     CUDA) with an optimiser that unscales inside its step (``fused=True``). Lightning would raise
     this at the first clipping step, mid-run; bf16-mixed has no scaler and is fine (see

@@ -110,7 +110,9 @@ class LitDrawCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.net.init_args.num_classes", apply_on="instantiate")
         clip = parser._option_string_actions.get("--trainer.gradient_clip_val")
         if clip is not None:  # refused below 0 (lit_draw.cli.checks.check_trainer_values)
-            clip.help = "The value at which to clip gradients, >= 0; 0 or null: no clipping (a negative value is refused)."
+            clip.help = (
+                "The value at which to clip gradients, >= 0; 0 or null: no clipping (a negative value is refused)."
+            )
         _int_before_float(parser, [f"--trainer.limit_{split}_batches" for split in ("train", "val", "test", "predict")])
         parser.add_lightning_class_args(resume.NewestLast, "checkpoint")
         parser.set_defaults(
@@ -125,18 +127,26 @@ class LitDrawCLI(LightningCLI):
             }
         )
         parser.add_argument(
-            "--untrained", type=bool, nargs="?", const=True, default=False,  # --untrained, as --untrained=true
+            "--untrained",
+            type=bool,
+            nargs="?",
+            const=True,
+            default=False,  # --untrained, as --untrained=true
             help="validate / test / predict: score the untrained model on purpose (else --ckpt_path is required)",
         )
         parser.add_argument(
-            "--init_from", type=str | None, default=None,
+            "--init_from",
+            type=str | None,
+            default=None,
             help="fit: start from this checkpoint's weights with a fresh optimiser at epoch 0 "
             "(e.g. a shipped checkpoints/<row>.ckpt, which holds weights only and cannot be resumed, "
             "or a reconstruction pre-training's last.ckpt: its objective may differ, its net may not, "
             "but for a write head that one of the two lacks)",
         )
         parser.add_argument(
-            "--reinit", type=list[str] | None, default=None,
+            "--reinit",
+            type=list[str] | None,
+            default=None,
             help="fit, with --init_from: draw these groups of the net afresh after loading the weights "
             "(DRAW: window, encoder, bottleneck, decoder, classifier, write; jlindsey15/DRAM's "
             "start_non_restored_from_random)",
@@ -170,7 +180,9 @@ class LitDrawCLI(LightningCLI):
         if subcommand in ("fit", "predict"):  # fit writes its run's folder there, predict its predictions
             problem = unwritable(root)
             if problem:
-                raise ConfigError(f"trainer.default_root_dir must be a folder lit_draw can write, got {root} ({problem})")
+                raise ConfigError(
+                    f"trainer.default_root_dir must be a folder lit_draw can write, got {root} ({problem})"
+                )
         check_trainer_values(config["trainer"])
         self._check_checkpoint_request(subcommand)
 
@@ -183,7 +195,9 @@ class LitDrawCLI(LightningCLI):
         asked = ckpt_path  # as given: last / best / hpc are resolved to a file below
         root = config["trainer"]["default_root_dir"] or "."
         if untrained and subcommand == "fit":
-            raise ConfigError("--untrained is for validate, test and predict (fit starts from untrained weights anyway)")
+            raise ConfigError(
+                "--untrained is for validate, test and predict (fit starts from untrained weights anyway)"
+            )
         given = self._argv is None or any(arg == "--ckpt_path" or arg.startswith("--ckpt_path=") for arg in self._argv)
         if ckpt_path is not None and not given:  # a run's config.yaml from before it left ckpt_path out
             files = [v for f, v in pairwise(self._argv) if f in ("--config", "-c")]
@@ -203,14 +217,18 @@ class LitDrawCLI(LightningCLI):
                 )
             self._initial = self._read_model_checkpoint(config["init_from"], config, "--init_from", net_only=True)
         elif config.get("reinit"):
-            raise ConfigError("--reinit re-initialises groups after --init_from loads a checkpoint; give --init_from too")
+            raise ConfigError(
+                "--reinit re-initialises groups after --init_from loads a checkpoint; give --init_from too"
+            )
         if ckpt_path == "registry" or str(ckpt_path).startswith("registry:"):
             raise ConfigError(
                 f"--ckpt_path must be a checkpoint file, or last, best or hpc (lit_draw does not use Lightning's "
                 f"online model registry), got {ckpt_path!r}"
             )
         if ckpt_path in ("last", "best", "hpc"):
-            found = {"last": resume.resolve_last, "best": resume.resolve_best, "hpc": resume.hpc_checkpoint}[ckpt_path](root)
+            found = {"last": resume.resolve_last, "best": resume.resolve_best, "hpc": resume.hpc_checkpoint}[ckpt_path](
+                root
+            )
             if found is None:
                 wanted = {"last": "last.ckpt", "best": "best checkpoint", "hpc": "hpc_ckpt_<n>.ckpt"}[ckpt_path]
                 where = Path(root) / "*" / "checkpoints" if ckpt_path != "hpc" else Path(root)
@@ -277,7 +295,12 @@ class LitDrawCLI(LightningCLI):
                 if logger.get("offline") and logger.get("mode") is None:
                     logger["mode"] = "offline"
                 run_id = (self._checkpoint or {}).get(resume.WANDB_RUN_ID_KEY)
-                if self.subcommand == "fit" and run_id is not None and logger.get("id") is None and logger.get("version") is None:
+                if (
+                    self.subcommand == "fit"
+                    and run_id is not None
+                    and logger.get("id") is None
+                    and logger.get("version") is None
+                ):
                     logger["id"] = run_id
             with warnings.catch_warnings():
                 # the module's own Adam is the default for Python use; the config's optimizer replaces it
@@ -301,12 +324,18 @@ class LitDrawCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = self.config[self.subcommand] if self.subcommand else self.config
-        plugins = (self.config_init[self.subcommand] if self.subcommand else self.config_init).get("trainer", {}).get("plugins")
+        plugins = (
+            (self.config_init[self.subcommand] if self.subcommand else self.config_init)
+            .get("trainer", {})
+            .get("plugins")
+        )
         plugins = [] if plugins is None else list(plugins) if isinstance(plugins, list) else [plugins]
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             plugins.append(resume.AtomicCheckpointIO())
         # the config's callbacks, before Lightning adds its own to the same list
-        configured = (self.config_init[self.subcommand] if self.subcommand else self.config_init).get("trainer", {}).get("callbacks") or []
+        configured = (self.config_init[self.subcommand] if self.subcommand else self.config_init).get(
+            "trainer", {}
+        ).get("callbacks") or []
         configured = list(configured) if isinstance(configured, list) else [configured]
         trainer = super().instantiate_trainer(**kwargs, plugins=plugins)
         # first: it picks the run's folder before config.yaml and checkpoints are written into it
@@ -342,8 +371,11 @@ class LitDrawCLI(LightningCLI):
                 raise
             raise ProcessLost(lost) from error
         except ValueError as error:
-            found = re.search(r"`val_check_interval` \((\d+)\) must be less than or equal to the number of the training "
-                              r"batches \((\d+)\)", str(error))
+            found = re.search(
+                r"`val_check_interval` \((\d+)\) must be less than or equal to the number of the training "
+                r"batches \((\d+)\)",
+                str(error),
+            )
             if found is None:
                 raise
             interval, batches = found.groups()
@@ -360,7 +392,9 @@ class LitDrawCLI(LightningCLI):
         touched."""
         optimizers = self.model.built_optimizers()  # the CLI's optimizer
         problem = unclippable(self.trainer.precision_plugin, self.trainer.gradient_clip_val, optimizers)
-        problem = problem or self.model.clipping_problem(self.trainer.gradient_clip_val, self.trainer.gradient_clip_algorithm)
+        problem = problem or self.model.clipping_problem(
+            self.trainer.gradient_clip_val, self.trainer.gradient_clip_algorithm
+        )
         if problem:
             raise ConfigError(problem)
         if self._checkpoint is not None:
@@ -408,7 +442,9 @@ def _lost_rank_message(trainer: Trainer, subcommand: str, error: RuntimeError) -
     stopped: list[str] = []
     deadline = time.monotonic() + 2.0
     while procs and not stopped and time.monotonic() < deadline:
-        stopped = [f"{rank} (exit status {p.returncode})" for rank, p in enumerate(procs, 1) if p.poll() not in (None, 0)]
+        stopped = [
+            f"{rank} (exit status {p.returncode})" for rank, p in enumerate(procs, 1) if p.poll() not in (None, 0)
+        ]
         time.sleep(0.1)
     for thread in threading.enumerate():  # Lightning's watcher would SIGKILL this process within 5 s
         if thread.name == "child-process-observer":
@@ -417,7 +453,11 @@ def _lost_rank_message(trainer: Trainer, subcommand: str, error: RuntimeError) -
         if process.poll() is None:
             process.kill()
     who = f"rank {', '.join(stopped)} stopped" if stopped else "another rank stopped (its connection closed)"
-    again = "--ckpt_path last resumes the run from its last checkpoint" if subcommand == "fit" else f"run {subcommand} again"
+    again = (
+        "--ckpt_path last resumes the run from its last checkpoint"
+        if subcommand == "fit"
+        else f"run {subcommand} again"
+    )
     return f"{subcommand}: {who}, so rank {trainer.global_rank} of {trainer.world_size} cannot go on; {again}"
 
 
@@ -504,7 +544,9 @@ def main(args: list[str] | None = None, commands: Mapping[str, Command] | None =
     except ArgumentError as error:  # the one line that matters, not the usage of every option before it
         command = next((arg for arg in argv if arg in LIGHTNING_COMMANDS), "")
         message = " ".join(str(error).split())
-        raise ConfigError(f"{message} (python -m lit_draw {command} --help lists every option)".replace("  ", " ")) from None
+        raise ConfigError(
+            f"{message} (python -m lit_draw {command} --help lists every option)".replace("  ", " ")
+        ) from None
     finally:
         resume.release_runs()
         _finish_wandb_run()
@@ -553,8 +595,12 @@ def resolved_config(args: list[str]) -> dict[str, Any]:
     try:
         with contextlib.redirect_stderr(stderr):
             _ParseOnly(
-                AttentionClassifier, CanvasMNIST, trainer_defaults=trainer_defaults(),
-                save_config_callback=None, parser_kwargs={"prog": "python -m lit_draw"}, args=args,
+                AttentionClassifier,
+                CanvasMNIST,
+                trainer_defaults=trainer_defaults(),
+                save_config_callback=None,
+                parser_kwargs={"prog": "python -m lit_draw"},
+                args=args,
             )
     except _Parsed as parsed:
         return parsed.config

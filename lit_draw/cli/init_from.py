@@ -30,7 +30,10 @@ def load_initial_weights(model: nn.Module, state_dict: dict[str, Any]) -> str | 
     missing = [k for k in own if k not in state_dict and not k.startswith(FREE_PREFIXES)]
     extra = [k for k in state_dict if k not in own and not k.startswith(FREE_PREFIXES)]
     if missing or extra:
-        parts = [f"lacks {', '.join(missing[:5])}" if missing else "", f"has {', '.join(extra[:5])} beyond the model" if extra else ""]
+        parts = [
+            f"lacks {', '.join(missing[:5])}" if missing else "",
+            f"has {', '.join(extra[:5])} beyond the model" if extra else "",
+        ]
         return "the checkpoint " + " and ".join(p for p in parts if p)
     model.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=False)
     return None

@@ -109,7 +109,7 @@ def read_rows(path: str | Path) -> list[dict[str, float]]:
     compressed when its name says so), as :func:`read_metrics` gives them."""
     path = Path(path)
     try:
-        with (gzip.open(path, "rt", newline="") if path.suffix == ".gz" else path.open(newline="")) as file:
+        with gzip.open(path, "rt", newline="") if path.suffix == ".gz" else path.open(newline="") as file:
             reader = csv.DictReader(file)
             rows = [_row(path, reader.line_num, line) for line in reader]
     except UnicodeDecodeError as error:
@@ -117,7 +117,9 @@ def read_rows(path: str | Path) -> list[dict[str, float]]:
     except (EOFError, OSError, zlib.error) as error:  # gzip: truncated, or not gzip at all
         if path.suffix != ".gz":
             raise
-        raise ConfigError(f"metrics file {path}: a truncated or corrupt gzip file ({' '.join(str(error).split())})") from error
+        raise ConfigError(
+            f"metrics file {path}: a truncated or corrupt gzip file ({' '.join(str(error).split())})"
+        ) from error
     except csv.Error as error:
         raise ConfigError(f"metrics file {path}: not a CSV file ({error})") from error
     return rows
@@ -135,7 +137,9 @@ def _row(path: Path, line_number: int, line: dict[str | None, str | list[str] | 
             row[key] = float(value)
         except ValueError:
             column = "a value past the header's columns" if key is None else f"column {key}"
-            raise ConfigError(f"metrics file {path}: line {line_number}, {column}: not a number, got {value!r}") from None
+            raise ConfigError(
+                f"metrics file {path}: line {line_number}, {column}: not a number, got {value!r}"
+            ) from None
     for key in ("step", "epoch"):
         if key in row:
             row[key] = int(row[key])
@@ -150,7 +154,10 @@ def write_rows(path: str | Path, rows: list[dict[str, float]]) -> None:
     keys = list(dict.fromkeys(key for row in rows for key in row))
     partial = path.with_name(path.name + ".part")
     # mtime=0: the same rows give the same bytes, so a file kept in git changes only when they do
-    with partial.open("wb") as raw, (gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw) as out:
+    with (
+        partial.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw as out,
+    ):
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         writer = csv.DictWriter(text, fieldnames=keys)
         writer.writeheader()

@@ -206,7 +206,9 @@ class NewestLast(ModelCheckpoint):
         logged = sorted(k for k in trainer.callback_metrics if not k.startswith("train/"))
         if self.monitor is not None and not self.monitor.startswith("train/") and self.monitor not in logged:
             undo_new_run(trainer)
-            raise ConfigError(f"checkpoint.monitor must be a key the model logs ({', '.join(logged)}), got {self.monitor!r}")
+            raise ConfigError(
+                f"checkpoint.monitor must be a key the model logs ({', '.join(logged)}), got {self.monitor!r}"
+            )
 
     @_own_saves
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -308,7 +310,9 @@ def resolve_best(root: str | Path) -> Path | None:
     if last is None:
         return None
     states = read_checkpoint(last).get("callbacks") or {}
-    paths = [Path(s["best_model_path"]) for k, s in states.items() if "ModelCheckpoint" in k and s.get("best_model_path")]
+    paths = [
+        Path(s["best_model_path"]) for k, s in states.items() if "ModelCheckpoint" in k and s.get("best_model_path")
+    ]
     paths += sorted(last.parent.glob("best-*.ckpt"))
     return next((p for p in paths if p.is_file()), None)
 
@@ -512,7 +516,9 @@ class CheckpointOnSignal(Callback):
         (a ``KeyboardInterrupt`` raised mid-step would leave no consistent state to save); a second
         Ctrl-C is Python's own ``KeyboardInterrupt`` again, which stops at once without saving."""
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        rank_zero_info("lit_draw: Ctrl-C: stopping after this batch and saving last.ckpt (Ctrl-C again stops at once, without saving)")
+        rank_zero_info(
+            "lit_draw: Ctrl-C: stopping after this batch and saving last.ckpt (Ctrl-C again stops at once, without saving)"
+        )
         self._as_sigterm(signum, frame)
 
     def _as_sigterm(self, signum: int, frame: FrameType | None) -> None:
@@ -623,7 +629,9 @@ def optimizer_change(asked: list[dict[str, Any]], stored: list[dict[str, Any]]) 
     return None
 
 
-def changed_optimizer(optimizers: list[torch.optim.Optimizer], checkpoint: dict[str, Any], ckpt_path: str | Path) -> str | None:
+def changed_optimizer(
+    optimizers: list[torch.optim.Optimizer], checkpoint: dict[str, Any], ckpt_path: str | Path
+) -> str | None:
     """The one-line reason a fit resumed from ``checkpoint`` (loaded from ``ckpt_path``) must not run
     with ``optimizers``, or ``None``: the settings of every param group, the learning rate as set
     before any scheduler step (``initial_lr``)."""

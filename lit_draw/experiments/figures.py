@@ -85,8 +85,10 @@ CLAIMS = {
 def claims_document(name: str, table: str) -> str:
     """A claims table with its title and where it comes from."""
     title, module = CLAIMS[name]
-    return (f"# {title}\n\nWritten by `python -m lit_draw figures` from `runs/reproduce` and `records/`; the measures are "
-            f"defined in `lit_draw/experiments/{module}.py`.\n\n{table}")
+    return (
+        f"# {title}\n\nWritten by `python -m lit_draw figures` from `runs/reproduce` and `records/`; the measures are "
+        f"defined in `lit_draw/experiments/{module}.py`.\n\n{table}"
+    )
 
 
 def mean_series(label: str, curves: Sequence[dict[float, float]], scale: float = 1.0, offset: float = 0.0) -> Series:
@@ -142,7 +144,9 @@ def weight_updates(rows: dict[str, list[SeedRuns]], module: str) -> Figure | Non
     accuracy = mean_series(f"{row_label(row)} val accuracy", [curve(s.history, "val/acc") for s in seeds], scale=100)
     for ax, key in zip(axes, keys, strict=True):
         series = [mean_series(row_label(row), [curve(s.history, key) for s in seeds]) for row, seeds in rows.items()]
-        line_chart(ax, series, key.removeprefix("weight_update/"), "training step", "update per element", nonnegative=True)
+        line_chart(
+            ax, series, key.removeprefix("weight_update/"), "training step", "update per element", nonnegative=True
+        )
         if len(accuracy.xs):
             twin_line(ax, accuracy, "val accuracy (%)")
     return figure
@@ -173,8 +177,13 @@ def confusion_difference(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     first, second = list(rows)
     difference = [[round(b - a, 1) for a, b in zip(ra, rb, strict=True)] for ra, rb in zip(*means, strict=True)]
     figure = Figure(figsize=(5.2, 4.4), layout="constrained")
-    heatmap(figure.subplots(), difference, f"Test confusion: {row_label(second)} minus {row_label(first)} (mean counts)",
-            "predicted class", "true class")
+    heatmap(
+        figure.subplots(),
+        difference,
+        f"Test confusion: {row_label(second)} minus {row_label(first)} (mean counts)",
+        "predicted class",
+        "true class",
+    )
     return figure
 
 
@@ -202,16 +211,29 @@ def wsram_figure2(rows: dict[str, list[SeedRuns]]) -> Figure | None:
     train_title = "Training error" + (" (+q: q's rollouts)" if any(from_q for _, from_q in train) else "")
 
     def series(key: str, **scaling: float) -> list[Series]:
-        return [mean_series(row_label(row), [curve(s.history, key) for s in seeds], **scaling) for row, seeds in present.items()]
+        return [
+            mean_series(row_label(row), [curve(s.history, key) for s in seeds], **scaling)
+            for row, seeds in present.items()
+        ]
 
     figure, axes = panels(4)
     shared = dict(legend=False)  # one legend for the four panels
-    line_chart(axes[0], [series for series, _ in train], train_title, "updates", "error (%)", nonnegative=True, **shared)
+    line_chart(
+        axes[0], [series for series, _ in train], train_title, "updates", "error (%)", nonnegative=True, **shared
+    )
     line_chart(axes[1], series("train/grad_variance"), "Gradient variance", "updates", "variance", log_y=True, **shared)
-    line_chart(axes[2], series("train/ess"), "Effective sample size (max = M)", "updates", "ESS", nonnegative=True,
-               **shared)
-    line_chart(axes[3], series("val/acc", **error), "Validation error (rollouts from p)", "updates", "error (%)",
-               nonnegative=True, **shared)
+    line_chart(
+        axes[2], series("train/ess"), "Effective sample size (max = M)", "updates", "ESS", nonnegative=True, **shared
+    )
+    line_chart(
+        axes[3],
+        series("val/acc", **error),
+        "Validation error (rollouts from p)",
+        "updates",
+        "error (%)",
+        nonnegative=True,
+        **shared,
+    )
     figure.legend(*axes[0].get_legend_handles_labels(), loc="outside right center", frameon=False)
     return figure
 
@@ -240,7 +262,9 @@ def seeds_shown(runs: Path, row: str, listed: set[int] | None = None, kept: Path
     seeds = load_seeds(runs, row, kept)
     if listed is not None:
         if other := sorted({s.seed for s in seeds} - listed):
-            print(f"{row}: left out seed(s) {', '.join(map(str, other))}: not the row's in results.json (another protocol)")
+            print(
+                f"{row}: left out seed(s) {', '.join(map(str, other))}: not the row's in results.json (another protocol)"
+            )
         seeds = [s for s in seeds if s.seed in listed]
     shown = finished_seeds(seeds)
     if left := sorted({s.seed for s in seeds} - {s.seed for s in shown}):
@@ -258,41 +282,66 @@ def missing_seeds(runs: Path, row: str, statuses: dict[int, str] | None, kept: P
 
 
 def _complete(
-    group: str, runs: Path, kept: Path, rows: Sequence[str], listed: dict[str, dict[int, str]], allow: bool,
+    group: str,
+    runs: Path,
+    kept: Path,
+    rows: Sequence[str],
+    listed: dict[str, dict[int, str]],
+    allow: bool,
 ) -> bool:
     """Whether the figures of ``group`` may be drawn: every finished seed ``results.json`` lists for
     its rows is here, or ``allow`` (``--allow-missing``); says what is missing either way."""
     missing = {row: seeds for row in rows if (seeds := missing_seeds(runs, row, listed.get(row), kept))}
     for row, seeds in missing.items():
-        print(f"{row}: results.json lists finished seed(s) {', '.join(map(str, seeds))} whose runs are neither "
-              f"under {runs} nor kept under {kept}")
+        print(
+            f"{row}: results.json lists finished seed(s) {', '.join(map(str, seeds))} whose runs are neither "
+            f"under {runs} nor kept under {kept}"
+        )
     if missing and not allow:
-        print(f"skipped the {group} figures and claims: drawn from the seeds here they would not be the rows' "
-              "(--allow-missing draws them anyway)")
+        print(
+            f"skipped the {group} figures and claims: drawn from the seeds here they would not be the rows' "
+            "(--allow-missing draws them anyway)"
+        )
     return allow or not missing
 
 
 def main(args: list[str] | None = None) -> list[Path]:
     """Write the figures, each as PNG and PDF; returns the paths written."""
     parser = argparse.ArgumentParser(prog="python -m lit_draw figures", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=Path, default=Path("runs/reproduce"), help="runs of reproduce (default: %(default)s)")
-    parser.add_argument("--records", type=Path, default=KEPT,
-                        help="seeds kept by reproduce, read when their run is not under --runs (default: %(default)s)")
+    parser.add_argument(
+        "--runs", type=Path, default=Path("runs/reproduce"), help="runs of reproduce (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--records",
+        type=Path,
+        default=KEPT,
+        help="seeds kept by reproduce, read when their run is not under --runs (default: %(default)s)",
+    )
     parser.add_argument("--out", type=Path, default=Path("docs"), help="folder for the figures (default: %(default)s)")
     parser.add_argument("--study", nargs=2, default=list(STUDY_ROWS), metavar="ROW", help="the two rows compared")
-    parser.add_argument("--wsram", nargs="*", default=list(WSRAM_ROWS), metavar="ROW",
-                        help="the estimators' rows (none: no Figure 2)")
+    parser.add_argument(
+        "--wsram", nargs="*", default=list(WSRAM_ROWS), metavar="ROW", help="the estimators' rows (none: no Figure 2)"
+    )
     parser.add_argument("--module", default="decoder", help="module whose weight updates are plotted")
-    parser.add_argument("--results", type=Path,
-                        help=f"rows' seeds as reproduce lists them; rows it lacks show every seed (default: {RESULTS_JSON} "
-                             "when there is one, else every seed)")
-    parser.add_argument("--allow-missing", action="store_true",
-                        help="draw a group's figures even when results.json lists finished seeds whose runs are not here")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help=f"rows' seeds as reproduce lists them; rows it lacks show every seed (default: {RESULTS_JSON} "
+        "when there is one, else every seed)",
+    )
+    parser.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="draw a group's figures even when results.json lists finished seeds whose runs are not here",
+    )
     options = parser.parse_args(args)
     if options.results is not None and not options.results.is_file():
         parser.error(f"--results must be a results file, got {str(options.results)!r}: no such file")
     entries = read_json(options.results or RESULTS_JSON) or []
-    listed = {e["row"]: dict(zip(e["seeds"], e.get("seed_status") or ["done"] * len(e["seeds"]), strict=True)) for e in entries}
+    listed = {
+        e["row"]: dict(zip(e["seeds"], e.get("seed_status") or ["done"] * len(e["seeds"]), strict=True))
+        for e in entries
+    }
     for flag, names in (("--study", options.study), ("--wsram", options.wsram)):
         _check_rows(flag, names, options.runs, options.records, listed)
     study = {row: seeds_shown(options.runs, row, _keys(listed.get(row)), options.records) for row in options.study}
@@ -337,7 +386,8 @@ def _check_rows(flag: str, names: Sequence[str], runs: Path, kept: Path, listed:
 
     shipped = list(load_rows(ROWS_FILE)) if ROWS_FILE.is_file() else []
     unknown = [
-        name for name in names
+        name
+        for name in names
         if name not in shipped and name not in listed and not (runs / name).is_dir() and not (kept / name).is_dir()
     ]
     if unknown:

@@ -107,7 +107,9 @@ def _last(run: LoggedRun, key: str) -> float:
     if not logged:
         hint = (
             " (`python -m lit_draw test` logs to a W&B run of its own: give the test's W&B run folder, or a folder "
-            "whose newest W&B run is the test after fit)" if key.startswith("test/") else ""
+            "whose newest W&B run is the test after fit)"
+            if key.startswith("test/")
+            else ""
         )
         raise MissingRun(f"{run.directory} logged no {key}{hint}")
     return float(logged[-1])
@@ -123,7 +125,10 @@ def threshold_curve(run: LoggedRun) -> list[tuple[float, float]]:
     taus = sorted({m["tau"] for row in run.rows for key in row if (m := _TAU.match(key))})
     if not taus:
         raise MissingRun(f"{run.directory} logged no test/early_exit/tau_*/acc (the EarlyExit callback)")
-    return sorted((_last(run, f"test/early_exit/tau_{tau}/glimpses"), _last(run, f"test/early_exit/tau_{tau}/acc")) for tau in taus)
+    return sorted(
+        (_last(run, f"test/early_exit/tau_{tau}/glimpses"), _last(run, f"test/early_exit/tau_{tau}/acc"))
+        for tau in taus
+    )
 
 
 def glimpses_to_reach(points: Sequence[tuple[float, float]], target: float) -> float | None:
@@ -172,7 +177,9 @@ def choose_on_validation(all_step: str | Path, halting: Sequence[str | Path], ma
     if none is, the highest ``val/halt_acc``."""
     target = _last(read_every_run(all_step), "val/acc") - margin
     runs = [read_every_run(p) for p in halting]
-    scored = [(_last(r, "val/halt_acc"), _last(r, "val/halt_glimpses"), Path(p)) for r, p in zip(runs, halting, strict=True)]
+    scored = [
+        (_last(r, "val/halt_acc"), _last(r, "val/halt_glimpses"), Path(p)) for r, p in zip(runs, halting, strict=True)
+    ]
     close = [s for s in scored if s[0] >= target]
     return min(close, key=lambda s: s[1])[2] if close else max(scored, key=lambda s: s[0])[2]
 
@@ -188,7 +195,14 @@ def draw(frontiers: Sequence[Frontier], path: str | Path, margin: float = MARGIN
         g, a = zip(*f.halting, strict=True)
         ax.plot(g, a, "s", color="tab:blue", label="learned halting")
         for name, x, y in zip(f.names, g, a, strict=True):  # the run folder's name less its first word (draw_, ram_)
-            ax.annotate(name.split("_", 1)[-1], (x, y), textcoords="offset points", xytext=(4, -10), fontsize=6, color="tab:blue")
+            ax.annotate(
+                name.split("_", 1)[-1],
+                (x, y),
+                textcoords="offset points",
+                xytext=(4, -10),
+                fontsize=6,
+                color="tab:blue",
+            )
         ax.axhline(f.fixed_acc, color="black", lw=1, label="all glimpses (All-Step)")
         ax.axhline(f.fixed_acc - margin, color="black", lw=1, ls=":", label=f"all glimpses - {100 * margin:g} points")
         ax.set(title=f.title, xlabel="mean glimpses used", ylabel="test accuracy")
@@ -201,20 +215,26 @@ def frontier_table(frontiers: Sequence[Frontier]) -> str:
     """Markdown: per setting, the glimpses learned halting and the threshold exit need to come within
     :data:`MARGIN` of the fixed-T accuracy, then every learned-halting point."""
     lines = [
-        "# The halting frontier", "",
-        "Written by `python -m lit_draw halting-frontier` from the runs' test metrics (`docs/halting_frontier.png`).", "",
+        "# The halting frontier",
+        "",
+        "Written by `python -m lit_draw halting-frontier` from the runs' test metrics (`docs/halting_frontier.png`).",
+        "",
         f"| setting | fixed-T test accuracy | mean glimpses to reach it minus {100 * MARGIN:g} points: learned halting "
         "| threshold exit |",
         "| --- | --- | --- | --- |",
     ]
     for f in frontiers:
         reach = [glimpses_to_reach(points, f.fixed_acc - MARGIN) for points in (f.halting, f.threshold)]
-        lines.append(f"| {f.title} | {100 * f.fixed_acc:.2f}% | "
-                     + " | ".join("not reached" if r is None else f"{r:.2f}" for r in reach) + " |")
+        lines.append(
+            f"| {f.title} | {100 * f.fixed_acc:.2f}% | "
+            + " | ".join("not reached" if r is None else f"{r:.2f}" for r in reach)
+            + " |"
+        )
     lines += ["", "| setting | learned-halting run | mean glimpses | test accuracy |", "| --- | --- | --- | --- |"]
     lines += [
         f"| {f.title} | {name} | {g:.2f} | {100 * a:.2f}% |"
-        for f in frontiers for name, (g, a) in zip(f.names, f.halting, strict=True)
+        for f in frontiers
+        for name, (g, a) in zip(f.names, f.halting, strict=True)
     ]
     return "\n".join(lines) + "\n"
 
@@ -227,8 +247,12 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     parser.add_argument("--title", action="append", required=True, help="one per setting, in order")
     parser.add_argument("--all-step", action="append", required=True, help="the All-Step run of each setting")
     parser.add_argument("--halting", action="append", nargs="+", required=True, help="the halting runs of each setting")
-    parser.add_argument("--ship", action="append", metavar="NAME",
-                        help="per setting: export its run chosen on validation as checkpoints/NAME.ckpt and .yaml")
+    parser.add_argument(
+        "--ship",
+        action="append",
+        metavar="NAME",
+        help="per setting: export its run chosen on validation as checkpoints/NAME.ckpt and .yaml",
+    )
     parser.add_argument("--out", default=str(Path("docs", TABLE).with_suffix(".png")))
     args = parser.parse_args(argv)
     if not len(args.title) == len(args.all_step) == len(args.halting):
@@ -246,12 +270,18 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     for name, chosen in shipped.items():  # every setting's run checked before any is shipped
         missing = [f for f in ("last.ckpt", "config.yaml") if not (chosen / "checkpoints" / f).is_file()]
         if missing:
-            raise MissingRun(f"--ship {name}: {chosen}/checkpoints has no {' or '.join(missing)} (give each halting "
-                             "run as its fit's trainer.default_root_dir)")
+            raise MissingRun(
+                f"--ship {name}: {chosen}/checkpoints has no {' or '.join(missing)} (give each halting "
+                "run as its fit's trainer.default_root_dir)"
+            )
     for name, chosen in shipped.items():
-        ship_checkpoint(chosen / "checkpoints" / "last.ckpt", chosen / "checkpoints" / "config.yaml", name,
-                        f"{chosen} (the learned-halting run chosen on validation: the fewest val/halt_glimpses\n"
-                        f"# within {100 * MARGIN:g} points of the All-Step run's val/acc)")
+        ship_checkpoint(
+            chosen / "checkpoints" / "last.ckpt",
+            chosen / "checkpoints" / "config.yaml",
+            name,
+            f"{chosen} (the learned-halting run chosen on validation: the fewest val/halt_glimpses\n"
+            f"# within {100 * MARGIN:g} points of the All-Step run's val/acc)",
+        )
         print(f"shipped {chosen} as checkpoints/{name}.ckpt and checkpoints/{name}.yaml")
     print(f"wrote {', '.join(map(str, written))}")
     return written

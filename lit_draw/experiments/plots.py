@@ -104,8 +104,14 @@ def twin_line(ax: Axes, series: Series, ylabel: str) -> None:
     """``series`` as a dashed grey line on a second y axis of ``ax`` (its legend entry joins ``ax``'s)."""
     with _style():
         twin = ax.twinx()
-        twin.plot(np.asarray(series.xs, dtype=float), np.asarray(series.ys, dtype=float), color="0.45",
-                  linestyle="--", linewidth=1.2, label=series.label)
+        twin.plot(
+            np.asarray(series.xs, dtype=float),
+            np.asarray(series.ys, dtype=float),
+            color="0.45",
+            linestyle="--",
+            linewidth=1.2,
+            label=series.label,
+        )
         twin.set_ylabel(ylabel)
         lines, labels = ax.get_legend_handles_labels()
         more, more_labels = twin.get_legend_handles_labels()
@@ -123,8 +129,15 @@ def heatmap(ax: Axes, matrix: Sequence[Sequence[float]], title: str, xlabel: str
     with _style():
         image = ax.imshow(values, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -scale, scale))
         for (i, j), value in np.ndenumerate(values):
-            ax.text(j, i, f"{value:g}", ha="center", va="center", fontsize=6.5,
-                    color="white" if abs(value) > 0.6 * scale else "black")
+            ax.text(
+                j,
+                i,
+                f"{value:g}",
+                ha="center",
+                va="center",
+                fontsize=6.5,
+                color="white" if abs(value) > 0.6 * scale else "black",
+            )
         ax.set_xticks(range(values.shape[1]))
         ax.set_yticks(range(values.shape[0]))
         ax.set_title(title)

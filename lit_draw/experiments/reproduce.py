@@ -262,8 +262,11 @@ def seed_records(row: Row, outputs: Outputs = OFFICIAL) -> list[dict[str, Any]]:
         overrides = () if outputs.export else tuple(record.get("overrides") or ())
         changed = changed_protocol(config, row_protocol(row, overrides)) if config.is_file() else []
         if changed:
-            print(f"reproduce {row.name}: seed {record['seed']} left out, it trained under another protocol "
-                  f"({'; '.join(changed)})", flush=True)
+            print(
+                f"reproduce {row.name}: seed {record['seed']} left out, it trained under another protocol "
+                f"({'; '.join(changed)})",
+                flush=True,
+            )
         else:
             kept.append(record)
     here = {r["seed"] for r in kept}
@@ -281,8 +284,11 @@ def recorded_records(row: Row, outputs: Outputs = OFFICIAL) -> list[dict[str, An
         return []
     changed = differences(entry["protocol"], row_protocol(row))
     if changed:
-        print(f"reproduce {row.name}: the seeds {outputs.results_json} records are of another protocol than the "
-              f"row's now ({'; '.join(changed)}), so they are not the row's", flush=True)
+        print(
+            f"reproduce {row.name}: the seeds {outputs.results_json} records are of another protocol than the "
+            f"row's now ({'; '.join(changed)}), so they are not the row's",
+            flush=True,
+        )
         return []
     return results.from_per_seed(entry)
 
@@ -295,7 +301,9 @@ def row_protocol(row: Row, overrides: list[str] | tuple[str, ...] = ()) -> dict[
     stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for d in folders for f in sorted(d.rglob("*.yaml")))
     key = (row.configs, row.args, tuple(row.budget.items()), tuple(overrides), stamp)
     if key not in _PROTOCOLS:
-        _PROTOCOLS[key] = protocol(resolved_config(["fit", *SeedRun(row, 0).common_args(), *row.budget_args(), *overrides]))
+        _PROTOCOLS[key] = protocol(
+            resolved_config(["fit", *SeedRun(row, 0).common_args(), *row.budget_args(), *overrides])
+        )
     return _PROTOCOLS[key]
 
 
@@ -310,7 +318,11 @@ def changed_protocol(config: Path, now: dict[str, Any]) -> list[str]:
 
 
 def reproduce_row(
-    row: Row, seeds: int, overrides: list[str], max_time_s: float | None, written: list[dict[str, Any]],
+    row: Row,
+    seeds: int,
+    overrides: list[str],
+    max_time_s: float | None,
+    written: list[dict[str, Any]],
     outputs: Outputs = OFFICIAL,
 ) -> None:
     """Train and test the seeds of ``row`` that are not finished, appending each record to ``written``
@@ -329,8 +341,11 @@ def reproduce_row(
     finished = {r["seed"]: r for r in seed_records(row, outputs) if r["status"] == "done" and r["budget"] == row.budget}
     for seed in sorted(set(finished) & set(range(seeds))):
         if finished[seed].get("recorded"):
-            print(f"reproduce {row.name}: seed {seed} is done in {outputs.results_json} (its run is not here), "
-                  "so it is not trained again", flush=True)
+            print(
+                f"reproduce {row.name}: seed {seed} is done in {outputs.results_json} (its run is not here), "
+                "so it is not trained again",
+                flush=True,
+            )
     pending = [SeedRun(row, seed, overrides, outputs.runs) for seed in range(seeds) if seed not in finished]
     deadline = None if max_time_s is None else time.monotonic() + max_time_s
     for index, run in enumerate(pending):
@@ -356,17 +371,23 @@ def export_checkpoint(row: Row, records: list[dict[str, Any]], shipped: int | No
     closest = results.closest_to_mean(records)
     record = results.closest_to_mean(records, among=here | ({shipped} if shipped is not None else set()))
     if closest is not None and record is not closest:
-        print(f"reproduce {row.name}: seed {closest['seed']} is closest to the mean, but its checkpoint is not on this "
-              f"machine, so {CHECKPOINTS}/{row.name}.ckpt is seed {record['seed'] if record else 'none'}", flush=True)
+        print(
+            f"reproduce {row.name}: seed {closest['seed']} is closest to the mean, but its checkpoint is not on this "
+            f"machine, so {CHECKPOINTS}/{row.name}.ckpt is seed {record['seed'] if record else 'none'}",
+            flush=True,
+        )
     if record is None or record.get("recorded"):  # nothing to ship, or the seed shipped already
         return None if record is None else record["seed"]
     why = (
-        f"the seed whose test\n# error is closest to the mean of row {row.name}" if record is closest else
-        f"of the seeds whose checkpoint was on the\n# machine, the one whose test error is closest to the mean of "
+        f"the seed whose test\n# error is closest to the mean of row {row.name}"
+        if record is closest
+        else f"of the seeds whose checkpoint was on the\n# machine, the one whose test error is closest to the mean of "
         f"row {row.name}; seed {closest['seed']} is closer,\n# but its checkpoint was not there"
     )
     ship_checkpoint(
-        Path(record["checkpoint"]), Path(record["config"]), row.name,
+        Path(record["checkpoint"]),
+        Path(record["config"]),
+        row.name,
         f"{Path(record['config']).parent.parent} (seed {record['seed']}: {why})",
     )
     return record["seed"]
@@ -386,7 +407,10 @@ def shipped_seed(row: Row) -> int | None:
 
 
 def current_entries(
-    rows: dict[str, Row], exported: dict[str, int], outputs: Outputs = OFFICIAL, keep: bool = False,
+    rows: dict[str, Row],
+    exported: dict[str, int],
+    outputs: Outputs = OFFICIAL,
+    keep: bool = False,
 ) -> list[dict[str, Any]]:
     """The ``results.json`` entries of ``rows`` from their seed records (:func:`seed_records`: the
     seeds under ``outputs.runs`` and those the entry records from elsewhere), each with the
@@ -412,13 +436,18 @@ def current_entries(
                 # run elsewhere: keep its numbers, described as the registry describes the row now
                 entry = {**kept, **{key: entry[key] for key in results.DESCRIPTION}}
             else:
-                print(f"reproduce {row.name}: the results.json entry ({' '.join(kept.get('config') or [])}; "
-                      f"{kept.get('budget')}) is of another protocol than the row's now, so it is not the row's result",
-                      flush=True)
+                print(
+                    f"reproduce {row.name}: the results.json entry ({' '.join(kept.get('config') or [])}; "
+                    f"{kept.get('budget')}) is of another protocol than the row's now, so it is not the row's result",
+                    flush=True,
+                )
         elif records:
             if legacy and set(kept.get("seeds") or ()) - set(entry["seeds"]):
-                print(f"reproduce {row.name}: the results.json entry's seeds {kept['seeds']} were recorded before entries "
-                      f"named their protocol, so the seeds here ({entry['seeds']}) replace them", flush=True)
+                print(
+                    f"reproduce {row.name}: the results.json entry's seeds {kept['seeds']} were recorded before entries "
+                    f"named their protocol, so the seeds here ({entry['seeds']}) replace them",
+                    flush=True,
+                )
             entry["checkpoint_seed"] = exported.get(row.name, kept.get("checkpoint_seed"))
             if entry["checkpoint_seed"] is None:
                 entry["checkpoint"] = None
@@ -470,7 +499,9 @@ def print_rows(rows: dict[str, Row]) -> None:
         print(f"    config: {' '.join(row.configs + row.args)}")
         print(f"    published: {results.format_published(row.published)}  ({row.source})")
         if row.reimplementation:
-            print(f"    best public re-implementation: {row.reimplementation['error']}%  ({row.reimplementation['source']})")
+            print(
+                f"    best public re-implementation: {row.reimplementation['error']}%  ({row.reimplementation['source']})"
+            )
         print(f"    budget: {row.budget_amount} {row.budget_unit} x {row.seeds} seeds")
 
 
@@ -481,7 +512,9 @@ def git_commit() -> str | None:
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
         changed = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no", "--", "lit_draw", "configs", "sweeps"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -539,7 +572,9 @@ def main(args: list[str]) -> dict[str, list[dict[str, Any]]]:
     parser.add_argument("rows", nargs="*", metavar="ROW", help="row names, or a group (study, wsram_figure2)")
     parser.add_argument("--list", action="store_true", help="print every row and what is done")
     parser.add_argument(
-        "--results", action="store_true", help="only regenerate results.json, RESULTS.md and the README's and docs' results blocks",
+        "--results",
+        action="store_true",
+        help="only regenerate results.json, RESULTS.md and the README's and docs' results blocks",
     )
     parser.add_argument("--seeds", type=int, help="seeds 0 .. N-1 (default: the row's)")
     parser.add_argument("--max-time", type=parse_max_time, help="training time of this invocation, HH:MM:SS")

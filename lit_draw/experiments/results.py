@@ -78,7 +78,9 @@ class Row:
             raise ConfigError(f"Row.name must be a non-empty string without '/', got {self.name!r}")
         if not self.configs:
             raise ConfigError(f"Row.configs must name at least one config file, got {self.configs!r} (row {self.name})")
-        (unit, amount), *more = list(self.budget.items()) if isinstance(self.budget, dict) and self.budget else [(None, 0)]
+        (unit, amount), *more = (
+            list(self.budget.items()) if isinstance(self.budget, dict) and self.budget else [(None, 0)]
+        )
         if more or unit not in BUDGET_UNITS or not isinstance(amount, int) or amount < 1:
             raise ConfigError(
                 f"Row.budget must be {{epochs: N}} or {{updates: N}} with N a positive int, "
@@ -124,7 +126,9 @@ def errors_from_metrics(metrics: dict[str, float]) -> dict[str, Any]:
     glimpses = []
     while f"test/acc_glimpse_{len(glimpses) + 1}" in metrics:
         glimpses.append(100 * metrics[f"test/acc_glimpse_{len(glimpses) + 1}"])
-    errors = {key: 100 * (1 - metrics[metric]) if metric in metrics else None for key, (metric, _) in EVALUATIONS.items()}
+    errors = {
+        key: 100 * (1 - metrics[metric]) if metric in metrics else None for key, (metric, _) in EVALUATIONS.items()
+    }
     if errors["test_error"] is None:
         raise KeyError("test/acc")
     return {**errors, "acc_per_glimpse": glimpses}
@@ -236,7 +240,10 @@ def from_per_seed(entry: dict[str, Any]) -> list[dict[str, Any]]:
     """The seed records a ``results.json`` entry keeps under ``per_seed``, as :func:`summarise`
     takes them (each with the entry's ``row`` and ``budget``, and ``recorded: True``: its run is not
     on this machine)."""
-    return [{"row": entry["row"], "budget": entry["budget"], **seed, "recorded": True} for seed in entry.get("per_seed") or []]
+    return [
+        {"row": entry["row"], "budget": entry["budget"], **seed, "recorded": True}
+        for seed in entry.get("per_seed") or []
+    ]
 
 
 def relative_path(path: str | None) -> str | None:
@@ -263,7 +270,7 @@ def describe_status(entry: dict[str, Any]) -> str:
     seeds = entry["seeds"]
     if entry["status"] == "done":
         return f"done, {len(seeds)} seed{'s' * (len(seeds) != 1)}"
-    (unit, amount), = entry["budget"].items()
+    ((unit, amount),) = entry["budget"].items()
     done = ", ".join(f"{d:g}" for d in entry[f"{unit}_done"])
     run = f"{len(seeds)} of {entry['seeds_planned']} seeds ({', '.join(map(str, seeds))})"
     return f"partial: {run}; {unit} done {done} of {amount}"
@@ -296,7 +303,8 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tabl
         "beats it. Each seed is tested from its best checkpoint on the validation set; nothing is",
         "chosen on the test set.",
         "",
-        "| row | published | best public re-implementation | " + " | ".join(t for _, t in EVALUATIONS.values())
+        "| row | published | best public re-implementation | "
+        + " | ".join(t for _, t in EVALUATIONS.values())
         + " | vs published | budget | status |",
         "| --- | --- | --- |" + " --- |" * len(EVALUATIONS) + " --- | --- | --- |",
     ]
@@ -340,9 +348,7 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tabl
                 commit = s.get("commit") or ""
                 commit = f"`{commit[:12]}{'+changes' if commit.endswith('+changes') else ''}`" if commit else ""
                 checkpoint = f"`{s['checkpoint']}`" if s.get("checkpoint") else ""
-                lines.append(
-                    f"| `{e['row']}` | {s['seed']} | {errors} | {s['status']} | {checkpoint} | {commit} |"
-                )
+                lines.append(f"| `{e['row']}` | {s['seed']} | {errors} | {s['status']} | {checkpoint} | {commit} |")
     others = [(e, s) for e in seeded for s in e["per_seed"] if any(s.get(key) is not None for key in OTHER_CHECKPOINTS)]
     if others:
         lines += [
@@ -377,15 +383,20 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tabl
         lines += ["", f"## {title}", *text[1:]]
     lines += ["", "## Rows", ""]
     for e in entries:
-        lines.append(f"- `{e['row']}`: `{' '.join(e['config'])}`. Published: {format_published(e['published'])}, {e['source']}.")
+        lines.append(
+            f"- `{e['row']}`: `{' '.join(e['config'])}`. Published: {format_published(e['published'])}, {e['source']}."
+        )
         if e["reimplementation"]:
-            lines.append(f"  Best public re-implementation: {e['reimplementation']['error']:g}%, {e['reimplementation']['source']}.")
+            lines.append(
+                f"  Best public re-implementation: {e['reimplementation']['error']:g}%, {e['reimplementation']['source']}."
+            )
         if e["status"] != "not run":
             hours = e["wall_time_s"] / 3600
             untimed = [s["seed"] for s in e.get("per_seed") or [] if s.get("wall_time_s", 0) is None]
             hours = f"{hours:.2f} h in all" + (
                 f" (not counting seed{'s' * (len(untimed) != 1)} {', '.join(map(str, untimed))}, whose time was not recorded)"
-                if untimed else ""
+                if untimed
+                else ""
             )
             lines.append(
                 f"  Seed{'s' * (len(e['seeds']) != 1)} {', '.join(map(str, e['seeds']))} on {e['device']}, {hours}, last {e['date']}, "
@@ -417,7 +428,13 @@ def render_summary(entries: list[dict[str, Any]]) -> list[str]:
     for e in entries:
         errors = " | ".join(_pm(e.get(key), e.get(f"{key}_sd")) for key in EVALUATIONS)
         seeds = len(e.get("seeds") or [])
-        ran = "not run" if e["status"] == "not run" else f"{seeds}" if e["status"] == "done" else f"{seeds} of {e['seeds_planned']}"
+        ran = (
+            "not run"
+            if e["status"] == "not run"
+            else f"{seeds}"
+            if e["status"] == "done"
+            else f"{seeds} of {e['seeds_planned']}"
+        )
         lines.append(f"| `{e['row']}` | {format_published(e['published'])} | {errors} | {ran} |")
     return lines
 
@@ -436,7 +453,11 @@ def render_seed_accuracy(entries: list[dict[str, Any]], group: str) -> list[str]
         for s in e["per_seed"]:
             glimpses = [f"{a:.1f}" for a in s.get("acc_per_glimpse") or []]
             glimpses += [""] * (width - len(glimpses))
-            lines.append(f"| `{e['row']}` | {s['seed']} | {100 - s['test_error']:.2f}% | {published} | " + " | ".join(glimpses) + " |")
+            lines.append(
+                f"| `{e['row']}` | {s['seed']} | {100 - s['test_error']:.2f}% | {published} | "
+                + " | ".join(glimpses)
+                + " |"
+            )
         mean = [f"{a:.1f}" for a in e.get("acc_per_glimpse") or []]
         mean += [""] * (width - len(mean))
         accuracy = _pm(100 - e["test_error"], e.get("test_error_sd"))
@@ -500,5 +521,5 @@ def _pm(mean: float | None, sd: float | None) -> str:
 
 
 def _budget(budget: dict[str, int]) -> str:
-    (unit, amount), = budget.items()
+    ((unit, amount),) = budget.items()
     return f"{amount:,} {unit}"

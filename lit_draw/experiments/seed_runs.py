@@ -46,7 +46,10 @@ STEP = "step"
 #: directory (see the module docstring).
 KEPT = Path("records")
 TRAIN_FILE, TEST_FILE, CONFUSION_FILE, RECORD_FILE = (
-    "train_metrics.csv.gz", "test_metrics.csv", "test_confusion.csv", "test_metrics.json",
+    "train_metrics.csv.gz",
+    "test_metrics.csv",
+    "test_confusion.csv",
+    "test_metrics.json",
 )
 
 
@@ -128,12 +131,16 @@ def _load_run(seed: int, directory: Path, test: Path | None = None) -> SeedRuns:
 
 def _load_kept(seed: int, directory: Path) -> SeedRuns:
     """A seed as :func:`keep_seed` kept it."""
+
     def rows(name: str) -> list[dict[str, Any]]:
         # the newest value of each step: a record kept before read_metrics dropped a resume's repeats may hold them
         return newest_per_step(read_rows(directory / name)) if (directory / name).is_file() else []
 
     return SeedRuns(
-        seed, rows(TRAIN_FILE), rows(TEST_FILE), _read_record(directory / RECORD_FILE),
+        seed,
+        rows(TRAIN_FILE),
+        rows(TEST_FILE),
+        _read_record(directory / RECORD_FILE),
         _read_confusion(directory / CONFUSION_FILE),
     )
 

@@ -34,7 +34,9 @@ SPIKE = 2.0
 RISE = 0.10
 
 
-def climb_start(accuracy: dict[int, float], plateau_points: int = 10, window: int = 5, rise: float = RISE) -> int | None:
+def climb_start(
+    accuracy: dict[int, float], plateau_points: int = 10, window: int = 5, rise: float = RISE
+) -> int | None:
     """The first validation step whose accuracy, and the median of the ``window`` validations from it,
     exceed the plateau (the mean of the first ``plateau_points`` validations) by ``rise``: the start of
     a lasting rise, not one lucky validation; ``None`` if there is none.

@@ -66,8 +66,19 @@ from lit_draw.experiments import wandb_sweeps
 from lit_draw.experiments.wandb_sweeps import INSTALL_HINT, INSTALL_RECIPE, Trial, engine_available
 
 __all__ = [
-    "INSTALL_HINT", "INSTALL_RECIPE", "SweepSummary", "Trial", "agent_argv", "check_parameters", "engine_available",
-    "grid_points", "lit_draw_args", "load_sweep", "main", "run_sweep", "summary_argument",
+    "INSTALL_HINT",
+    "INSTALL_RECIPE",
+    "SweepSummary",
+    "Trial",
+    "agent_argv",
+    "check_parameters",
+    "engine_available",
+    "grid_points",
+    "lit_draw_args",
+    "load_sweep",
+    "main",
+    "run_sweep",
+    "summary_argument",
 ]
 
 #: The ``method`` values W&B's engine runs here (``custom`` needs W&B's server).
@@ -93,7 +104,10 @@ class SweepSummary(Callback):
 
 def summary_argument(path: str | Path) -> str:
     """The ``python -m lit_draw fit`` argument that adds :class:`SweepSummary` writing to ``path``."""
-    callback = {"class_path": f"{SweepSummary.__module__}.{SweepSummary.__qualname__}", "init_args": {"path": str(path)}}
+    callback = {
+        "class_path": f"{SweepSummary.__module__}.{SweepSummary.__qualname__}",
+        "init_args": {"path": str(path)},
+    }
     return f"--trainer.callbacks+={json.dumps(callback)}"
 
 
@@ -124,7 +138,9 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
     if violations:
         raise ConfigError(f"{path} is not a valid W&B sweep config: " + "; ".join(violations))
     if config["method"] not in LOCAL_METHODS:
-        raise ConfigError(f"{path}: method must be one of {', '.join(LOCAL_METHODS)} to run here, got {config['method']!r}")
+        raise ConfigError(
+            f"{path}: method must be one of {', '.join(LOCAL_METHODS)} to run here, got {config['method']!r}"
+        )
     return config
 
 
@@ -280,15 +296,20 @@ def main(args: list[str]) -> list[Trial]:
     overrides = args[args.index("--") + 1 :] if "--" in args else []
     own = args[: args.index("--")] if "--" in args else args
     parser = argparse.ArgumentParser(
-        prog="python -m lit_draw sweep", usage="%(prog)s SWEEP [--count N] [--jobs N] [-- ARGS]",
+        prog="python -m lit_draw sweep",
+        usage="%(prog)s SWEEP [--count N] [--jobs N] [-- ARGS]",
         description=__doc__.split("\n\n")[0],
         epilog="ARGS after -- go at the end of every run's command line, after the sweep's parameters, and win over "
-               "them: a trial run, e.g. -- --trainer.max_steps=20 --trainer.default_root_dir=runs/trial",
+        "them: a trial run, e.g. -- --trainer.max_steps=20 --trainer.default_root_dir=runs/trial",
     )
     parser.add_argument("sweep", help="a W&B sweep file, e.g. sweeps/loss_weighting.yaml")
     parser.add_argument("--count", type=int, default=None, help="number of runs (default: the whole grid)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs side by side, as that many W&B agents (default: 1); "
-                        "give each one thread: OMP_NUM_THREADS=1")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs side by side, as that many W&B agents (default: 1); give each one thread: OMP_NUM_THREADS=1",
+    )
     options = parser.parse_args(own)
     runs = run_sweep(options.sweep, options.count, overrides, options.jobs)
     failed = [run.name for run in runs if run.state != "finished"]

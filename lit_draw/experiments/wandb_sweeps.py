@@ -116,7 +116,9 @@ def agent_command(sweep: dict[str, Any]) -> list[str]:
     ``${...}`` macros not expanded yet (``wandb.wandb_agent.Agent._command_run``)."""
     from wandb.sdk.launch.sweeps import utils
 
-    return [str(chunk) for chunk in utils.create_sweep_command(list(sweep.get("command") or utils.DEFAULT_SWEEP_COMMAND))]
+    return [
+        str(chunk) for chunk in utils.create_sweep_command(list(sweep.get("command") or utils.DEFAULT_SWEEP_COMMAND))
+    ]
 
 
 def args_macros(params: dict[str, Any]) -> dict[str, list[str]]:

@@ -134,8 +134,14 @@ def load_run(path: Path, test: bool = True) -> TestedRun:
         raise ConfigError(f"weightings: {path} logged no test/acc_glimpse_* (the GlimpseAccuracy callback)")
     logged = LoggedRun(path, rows)
     halting = halting_point(logged) if values(rows, "test/halt_acc") else None
-    return TestedRun(str(path), weighting_label(config), int(config.get("seed_everything") or 0),
-                     [float(v[-1]) for v in per_glimpse], threshold_curve(logged), halting)
+    return TestedRun(
+        str(path),
+        weighting_label(config),
+        int(config.get("seed_everything") or 0),
+        [float(v[-1]) for v in per_glimpse],
+        threshold_curve(logged),
+        halting,
+    )
 
 
 def keep_run(fit: Path, into: Path) -> Path:
@@ -176,8 +182,12 @@ MEASURES = {  # name -> (value of a run, higher is better, format)
 
 def table(groups: dict[str, list[TestedRun]]) -> str:
     """The markdown table: per weighting, each measure as mean ± sd over seeds, and every seed's final accuracy."""
-    lines = ["| weighting | seeds | " + " | ".join(f"{name} (%)" if fmt == ".2f" else name for name, (_, _, fmt) in MEASURES.items())
-             + " | each seed's final (%) |", "| --- " * (len(MEASURES) + 3) + "|"]
+    lines = [
+        "| weighting | seeds | "
+        + " | ".join(f"{name} (%)" if fmt == ".2f" else name for name, (_, _, fmt) in MEASURES.items())
+        + " | each seed's final (%) |",
+        "| --- " * (len(MEASURES) + 3) + "|",
+    ]
     for label, runs in groups.items():
         cells = []
         for value, _, fmt in MEASURES.values():
@@ -201,11 +211,15 @@ def statement(groups: dict[str, list[TestedRun]]) -> str:
         margin = abs(m1 - m2)
         tied = [label for label in ranked[1:] if abs(spread[label][0] - m1) <= max(s1, spread[label][1])]
         if tied:
-            lines.append(f"- **{name}**: a tie between {first} ({m1:{fmt}} ± {s1:{fmt}}) and {', '.join(tied)}: "
-                         f"{first} leads {second} by {margin:{fmt}}, less than the seeds' spread.")
+            lines.append(
+                f"- **{name}**: a tie between {first} ({m1:{fmt}} ± {s1:{fmt}}) and {', '.join(tied)}: "
+                f"{first} leads {second} by {margin:{fmt}}, less than the seeds' spread."
+            )
         else:
-            lines.append(f"- **{name}**: {first} ({m1:{fmt}} ± {s1:{fmt}}), ahead of {second} ({m2:{fmt}} ± {s2:{fmt}}) "
-                         f"by {margin:{fmt}}, more than either's seed spread.")
+            lines.append(
+                f"- **{name}**: {first} ({m1:{fmt}} ± {s1:{fmt}}), ahead of {second} ({m2:{fmt}} ± {s2:{fmt}}) "
+                f"by {margin:{fmt}}, more than either's seed spread."
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -216,20 +230,37 @@ def figure(groups: dict[str, list[TestedRun]], png: Path, title: str | None = No
     for label, runs in groups.items():
         accs = [[100 * a for a in r.per_glimpse] for r in runs]
         columns = list(zip(*accs, strict=True))
-        curves.append(Series(label, range(1, len(columns) + 1), [statistics.fmean(c) for c in columns],
-                             [statistics.stdev(c) if len(c) > 1 else 0.0 for c in columns]))
+        curves.append(
+            Series(
+                label,
+                range(1, len(columns) + 1),
+                [statistics.fmean(c) for c in columns],
+                [statistics.stdev(c) if len(c) > 1 else 0.0 for c in columns],
+            )
+        )
     line_chart(per_glimpse, curves, "Accuracy after each glimpse", "glimpse", "test accuracy (%)")
     frontier = []
     for label, runs in groups.items():
         points = list(zip(*(r.threshold for r in runs), strict=True))  # per tau, every seed's (glimpses, acc)
-        frontier.append(Series(label, [statistics.fmean(g for g, _ in p) for p in points],
-                               [100 * statistics.fmean(a for _, a in p) for p in points]))
+        frontier.append(
+            Series(
+                label,
+                [statistics.fmean(g for g, _ in p) for p in points],
+                [100 * statistics.fmean(a for _, a in p) for p in points],
+            )
+        )
         stops = [r.halting for r in runs if r.halting is not None]
         if stops:
-            frontier.append(Series(f"{label}, its own stop", [statistics.fmean(g for g, _ in stops)],
-                                   [100 * statistics.fmean(a for _, a in stops)]))
-    line_chart(anytime, frontier, "Anytime: stop at confidence tau", "mean glimpses used", "test accuracy (%)",
-               legend=False)
+            frontier.append(
+                Series(
+                    f"{label}, its own stop",
+                    [statistics.fmean(g for g, _ in stops)],
+                    [100 * statistics.fmean(a for _, a in stops)],
+                )
+            )
+    line_chart(
+        anytime, frontier, "Anytime: stop at confidence tau", "mean glimpses used", "test accuracy (%)", legend=False
+    )
     for index, runs in enumerate(groups.values()):
         colour = PALETTE[index % len(PALETTE)]  # the weighting's colour in the other panels
         finals.scatter([index] * len(runs), [100 * r.final for r in runs], s=18, alpha=0.8, color=colour)
@@ -251,8 +282,12 @@ def document(groups: dict[str, list[TestedRun]], source: str) -> str:
 
 def main(args: list[str] | None = None) -> dict[str, list[TestedRun]]:
     parser = argparse.ArgumentParser(prog="python -m lit_draw weightings", description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path,
-                        help="a sweep's trainer.default_root_dir (every fit under it), fit folders, or folders --keep wrote")
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        type=Path,
+        help="a sweep's trainer.default_root_dir (every fit under it), fit folders, or folders --keep wrote",
+    )
     parser.add_argument("--keep", type=Path, help="copy each tested run's config and test metrics into KEEP/<run id>")
     parser.add_argument("--out", type=Path, help="write the table and the statement here (markdown)")
     parser.add_argument("--figure", type=Path, help="draw the three panels here (.png, and a .pdf beside it)")
@@ -268,8 +303,9 @@ def main(args: list[str] | None = None) -> dict[str, list[TestedRun]]:
             continue
         inside = _fits(path) or sorted(p for p in path.iterdir() if (p / KEPT_TEST).is_file())
         if not inside:
-            raise ConfigError(f"weightings: {path} holds no fit (no */checkpoints/config.yaml) and no kept run "
-                              f"(no */{KEPT_TEST})")
+            raise ConfigError(
+                f"weightings: {path} holds no fit (no */checkpoints/config.yaml) and no kept run (no */{KEPT_TEST})"
+            )
         folders += inside
     if options.keep:
         folders = [f if (f / KEPT_TEST).is_file() else keep_run(f, options.keep) for f in folders]

@@ -115,16 +115,43 @@ class Claim:
 
 #: The paper's claims (sec. 5.1, Figures 2-3), as comparisons of two rows.
 CLAIMS = (
-    Claim("WS-RAM+q+c converges faster than VAR+c (Fig. 2 left)", "val error (%)", "wsram_figure2_ws_ram_q_c", "wsram_figure2_var_c"),
-    Claim("WS-RAM beats VAR at equal samples (Fig. 2 left)", "val error (%)", "wsram_figure2_ws_ram", "wsram_figure2_var"),
-    Claim("Control variates speed WS-RAM (Fig. 2 left)", "val error (%)", "wsram_figure2_ws_ram_c", "wsram_figure2_ws_ram"),
-    Claim("The inference network speeds WS-RAM (Fig. 2 left)", "val error (%)", "wsram_figure2_ws_ram_q", "wsram_figure2_ws_ram"),
-    Claim("The inference network lowers the gradient variance (Fig. 2 middle)", "median grad variance",
-          "wsram_figure2_ws_ram_q", "wsram_figure2_ws_ram"),
-    Claim("Control variates lower the gradient variance (Fig. 2 middle)", "median grad variance",
-          "wsram_figure2_ws_ram_c", "wsram_figure2_ws_ram"),
-    Claim("Control variates raise the ESS (Fig. 2 right)", "median ESS", "wsram_figure2_ws_ram_c", "wsram_figure2_ws_ram",
-          lower=False),
+    Claim(
+        "WS-RAM+q+c converges faster than VAR+c (Fig. 2 left)",
+        "val error (%)",
+        "wsram_figure2_ws_ram_q_c",
+        "wsram_figure2_var_c",
+    ),
+    Claim(
+        "WS-RAM beats VAR at equal samples (Fig. 2 left)", "val error (%)", "wsram_figure2_ws_ram", "wsram_figure2_var"
+    ),
+    Claim(
+        "Control variates speed WS-RAM (Fig. 2 left)", "val error (%)", "wsram_figure2_ws_ram_c", "wsram_figure2_ws_ram"
+    ),
+    Claim(
+        "The inference network speeds WS-RAM (Fig. 2 left)",
+        "val error (%)",
+        "wsram_figure2_ws_ram_q",
+        "wsram_figure2_ws_ram",
+    ),
+    Claim(
+        "The inference network lowers the gradient variance (Fig. 2 middle)",
+        "median grad variance",
+        "wsram_figure2_ws_ram_q",
+        "wsram_figure2_ws_ram",
+    ),
+    Claim(
+        "Control variates lower the gradient variance (Fig. 2 middle)",
+        "median grad variance",
+        "wsram_figure2_ws_ram_c",
+        "wsram_figure2_ws_ram",
+    ),
+    Claim(
+        "Control variates raise the ESS (Fig. 2 right)",
+        "median ESS",
+        "wsram_figure2_ws_ram_c",
+        "wsram_figure2_ws_ram",
+        lower=False,
+    ),
     Claim("With exploration, VAR does not collapse to one scale (Fig. 3)", "top zoom share", "wsram_figure2_var"),
     Claim("With exploration, VAR+c does not collapse to one scale (Fig. 3)", "top zoom share", "wsram_figure2_var_c"),
 )

@@ -180,7 +180,7 @@ def _read_levels(sat: IntegralImage, loc: Tensor, patch: int, levels: Tensor) ->
     loc = loc.detach().clamp(-1, 1)
     # Top-left corner of the canvas is the edge at -0.5: in edge units the centre is (loc+1)*W/2.
     edge = torch.stack([(loc[:, 0] + 1) * (width / 2), (loc[:, 1] + 1) * (height / 2)], -1)  # [B, 2], no host copy
-    block = 2 ** levels  # [B, L] int
+    block = 2**levels  # [B, L] int
     side = (patch * block).to(edge.dtype)  # [B, L]
     start = torch.round(edge[:, None, :] - side[..., None] / 2).long()  # [B, L, 2] top-left pixel (x, y)
     steps = torch.arange(patch + 1, device=loc.device) * block[..., None]  # [B, L, patch + 1]

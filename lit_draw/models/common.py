@@ -35,7 +35,8 @@ def stack_steps(steps: list[Step]) -> dict[str, Any]:
         if step.keys() != keys:
             raise KeyError(f"glimpse {t + 1} recorded {sorted(step)}, glimpse 1 recorded {sorted(keys)}")
     return {
-        key: stack_steps([step[key] for step in steps]) if isinstance(steps[0][key], dict)
+        key: stack_steps([step[key] for step in steps])
+        if isinstance(steps[0][key], dict)
         else torch.stack([step[key] for step in steps])
         for key in keys
     }

@@ -95,17 +95,36 @@ class DRAWClassifier(nn.Module):
     ) -> None:
         super().__init__()
         require_positive_ints(
-            "DRAWClassifier", canvas_size=canvas_size, read_n=read_n, glimpses=glimpses, enc_size=enc_size,
-            z_size=z_size, dec_size=dec_size, hidden=hidden, num_classes=num_classes,
+            "DRAWClassifier",
+            canvas_size=canvas_size,
+            read_n=read_n,
+            glimpses=glimpses,
+            enc_size=enc_size,
+            z_size=z_size,
+            dec_size=dec_size,
+            hidden=hidden,
+            num_classes=num_classes,
         )
         require("DRAWClassifier", "halting", isinstance(halting, bool), "true or false", halting)
         require("DRAWClassifier", "write", isinstance(write, bool), "true or false", write)
         require("DRAWClassifier", "init", init in INITS, one_of(INITS), init)
-        require("DRAWClassifier", "forget_bias", forget_bias is None or isinstance(forget_bias, (int, float))
-                and not isinstance(forget_bias, bool), "a number or null", forget_bias)
-        require("DRAWClassifier", "filter", filter in FilterbankWindow.FILTERS, one_of(FilterbankWindow.FILTERS), filter)
-        require("DRAWClassifier", "read_n", read_n <= canvas_size,
-                f"<= canvas_size ({canvas_size}) (an N x N read grid of at most one filter per canvas pixel)", read_n)
+        require(
+            "DRAWClassifier",
+            "forget_bias",
+            forget_bias is None or isinstance(forget_bias, (int, float)) and not isinstance(forget_bias, bool),
+            "a number or null",
+            forget_bias,
+        )
+        require(
+            "DRAWClassifier", "filter", filter in FilterbankWindow.FILTERS, one_of(FilterbankWindow.FILTERS), filter
+        )
+        require(
+            "DRAWClassifier",
+            "read_n",
+            read_n <= canvas_size,
+            f"<= canvas_size ({canvas_size}) (an N x N read grid of at most one filter per canvas pixel)",
+            read_n,
+        )
         self.canvas_size = canvas_size
         self.glimpses = glimpses
         self.num_classes = num_classes
@@ -127,8 +146,13 @@ class DRAWClassifier(nn.Module):
         ``start_non_restored_from_random``, after a start from pre-trained weights)."""
         for name in groups:
             module = getattr(self, name, None) if name in self.groups else None
-            require("DRAWClassifier", "reinitialize groups", module is not None,
-                    one_of([g for g in self.groups if getattr(self, g) is not None]), name)
+            require(
+                "DRAWClassifier",
+                "reinitialize groups",
+                module is not None,
+                one_of([g for g in self.groups if getattr(self, g) is not None]),
+                name,
+            )
             initialize_(module, self.init, self.forget_bias)
 
     def forward(
@@ -167,12 +191,19 @@ class DRAWClassifier(nn.Module):
                     torch.cat([r.flatten(1), h_dec], -1), (h_enc, c_enc), return_gates
                 )
                 h_dec, c_dec, dec_gates = self.decoder(self.bottleneck(h_enc), (h_dec, c_dec), return_gates)
-                steps.append({
-                    "logits": self.classifier(h_dec), "center": torch.stack([gx, gy], -1), "sigma2": sigma2,
-                    "delta": delta, "gamma": gamma, "read": r, "cells": {"encoder": c_enc, "decoder": c_dec},
-                    "gates": flatten_gates({"encoder": enc_gates, "decoder": dec_gates}),
-                    **({"lambda": self.halting(h_dec)} if self.halting is not None else {}),
-                })
+                steps.append(
+                    {
+                        "logits": self.classifier(h_dec),
+                        "center": torch.stack([gx, gy], -1),
+                        "sigma2": sigma2,
+                        "delta": delta,
+                        "gamma": gamma,
+                        "read": r,
+                        "cells": {"encoder": c_enc, "decoder": c_dec},
+                        "gates": flatten_gates({"encoder": enc_gates, "decoder": dec_gates}),
+                        **({"lambda": self.halting(h_dec)} if self.halting is not None else {}),
+                    }
+                )
         s = stack_steps(steps)  # each [T, B, ...]
         canvas = self.write(h_dec).view(batch, height, width) if self.write is not None else None  # [B, H, W]
         halting = HaltingHead.trace_fields(s["lambda"], sample=False) if self.halting is not None else {}

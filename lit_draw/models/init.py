@@ -54,8 +54,8 @@ def set_forget_bias_(cell: nn.LSTMCell, value: float) -> None:
     if not cell.bias:
         raise ValueError("forget_bias needs an LSTM cell with biases (bias=True)")
     hidden = cell.hidden_size
-    cell.bias_ih[hidden:2 * hidden] = value
-    cell.bias_hh[hidden:2 * hidden] = 0.0
+    cell.bias_ih[hidden : 2 * hidden] = value
+    cell.bias_hh[hidden : 2 * hidden] = 0.0
 
 
 @torch.no_grad()

@@ -113,9 +113,17 @@ class RAM(nn.Module):
     ) -> None:
         super().__init__()
         require_positive_ints(
-            "RAM", canvas_size=canvas_size, patch=patch, scales=scales, glimpses=glimpses, core_size=core_size,
-            what_hidden=what_hidden, where_hidden=where_hidden, glimpse_size=glimpse_size,
-            mc_samples=mc_samples, num_classes=num_classes,
+            "RAM",
+            canvas_size=canvas_size,
+            patch=patch,
+            scales=scales,
+            glimpses=glimpses,
+            core_size=core_size,
+            what_hidden=what_hidden,
+            where_hidden=where_hidden,
+            glimpse_size=glimpse_size,
+            mc_samples=mc_samples,
+            num_classes=num_classes,
         )
         require("RAM", "hidden", conforms(NonNegativeInt, hidden), "an int >= 0 (0: a linear action network)", hidden)
         require("RAM", "start", start in STARTS, one_of(STARTS), start)
@@ -123,9 +131,14 @@ class RAM(nn.Module):
         require("RAM", "halting", isinstance(halting, bool), "true or false", halting)
         require("RAM", "patch", patch <= canvas_size, f"<= canvas_size ({canvas_size})", patch)
         fitting = max(s for s in range(1, scales + 1) if patch * 2 ** (s - 1) <= canvas_size)
-        require("RAM", "scales", scales == fitting,
-                f"<= {fitting} for patch {patch} on a {canvas_size}x{canvas_size} canvas (the coarsest view, "
-                f"patch * 2^(scales-1) = {patch * 2 ** (scales - 1)} px, must fit the canvas)", scales)
+        require(
+            "RAM",
+            "scales",
+            scales == fitting,
+            f"<= {fitting} for patch {patch} on a {canvas_size}x{canvas_size} canvas (the coarsest view, "
+            f"patch * 2^(scales-1) = {patch * 2 ** (scales - 1)} px, must fit the canvas)",
+            scales,
+        )
         self.canvas_size = canvas_size
         self.glimpses = glimpses
         self.num_classes = num_classes
@@ -200,11 +213,21 @@ class RAM(nn.Module):
             baseline = self.baseliner(h.detach())[:, 0]  # [M B]; the baseline does not shape h
             g, read = self.glimpse(sat, l)
             h, c, gates = self.core(g, (h, c), return_gates)
-            steps.append({
-                "logits": self.classifier(h), "loc": l, "log_pi": log_pi, "entropy": entropy, "mu": mu, "sigma": sigma,
-                "baseline": baseline, "read": read, "cells": {"core": c}, "gates": flatten_gates({"core": gates}),
-                **({"lambda": self.halting(h)} if self.halting is not None else {}),
-            })
+            steps.append(
+                {
+                    "logits": self.classifier(h),
+                    "loc": l,
+                    "log_pi": log_pi,
+                    "entropy": entropy,
+                    "mu": mu,
+                    "sigma": sigma,
+                    "baseline": baseline,
+                    "read": read,
+                    "cells": {"core": c},
+                    "gates": flatten_gates({"core": gates}),
+                    **({"lambda": self.halting(h)} if self.halting is not None else {}),
+                }
+            )
         s = stack_steps(steps)  # each [T, M B, ...]
         mc_logits = None
         if runs > 1:

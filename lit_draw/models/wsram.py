@@ -124,21 +124,38 @@ class WSRAM(nn.Module):
     ) -> None:
         super().__init__()
         require_positive_ints(
-            "WSRAM", canvas_size=canvas_size, patch=patch, glimpses=glimpses, samples=samples,
-            coarse_size=coarse_size, what_hidden=what_hidden, where_hidden=where_hidden,
-            glimpse_size=glimpse_size, state_size=state_size, num_classes=num_classes,
+            "WSRAM",
+            canvas_size=canvas_size,
+            patch=patch,
+            glimpses=glimpses,
+            samples=samples,
+            coarse_size=coarse_size,
+            what_hidden=what_hidden,
+            where_hidden=where_hidden,
+            glimpse_size=glimpse_size,
+            state_size=state_size,
+            num_classes=num_classes,
         )
         zooms = list(zooms)
         require(
-            "WSRAM", "zooms",
-            bool(zooms) and all(isinstance(z, int) and z >= 1 and not z & (z - 1) for z in zooms) and len(set(zooms)) == len(zooms),
-            "distinct powers of two (1, 2, 4, ...)", zooms,
+            "WSRAM",
+            "zooms",
+            bool(zooms)
+            and all(isinstance(z, int) and z >= 1 and not z & (z - 1) for z in zooms)
+            and len(set(zooms)) == len(zooms),
+            "distinct powers of two (1, 2, 4, ...)",
+            zooms,
         )
         require("WSRAM", "patch", patch <= canvas_size, f"<= canvas_size ({canvas_size})", patch)
-        top = max(z for z in (2 ** k for k in range(canvas_size.bit_length())) if patch * z <= canvas_size)
-        require("WSRAM", "zooms", patch * max(zooms) <= canvas_size,
-                f"at most {top} each for patch {patch} on a {canvas_size}x{canvas_size} canvas (the coarsest view, "
-                f"patch * zoom = {patch * max(zooms)} px, must fit the canvas)", zooms)
+        top = max(z for z in (2**k for k in range(canvas_size.bit_length())) if patch * z <= canvas_size)
+        require(
+            "WSRAM",
+            "zooms",
+            patch * max(zooms) <= canvas_size,
+            f"at most {top} each for patch {patch} on a {canvas_size}x{canvas_size} canvas (the coarsest view, "
+            f"patch * zoom = {patch * max(zooms)} px, must fit the canvas)",
+            zooms,
+        )
         require("WSRAM", "temperature", conforms(FloatAtLeast1, temperature), ">= 1 (1: off)", temperature)
         require("WSRAM", "hidden", conforms(NonNegativeInt, hidden), "an int >= 0 (0: linear)", hidden)
         self.canvas_size = canvas_size
@@ -223,12 +240,20 @@ class WSRAM(nn.Module):
             g = self.glimpse.encode(read, where)  # [M B, glimpse_size]
             r1, c1, lower_gates = self.lower(g, (r1, c1), return_gates)
             r2, c2, upper_gates = self.upper(r1, (r2, c2), return_gates)
-            steps.append({
-                "logits": self.classifier(r1), "loc": loc, "zoom": action.zoom, "entropy": prior.entropy(),
-                "mean": prior.mean, "std": prior.std, "zoom_logits": prior.zoom_logits,
-                "read": read, "cells": {"lower": c1, "upper": c2},
-                "gates": flatten_gates({"lower": lower_gates, "upper": upper_gates}),
-            })
+            steps.append(
+                {
+                    "logits": self.classifier(r1),
+                    "loc": loc,
+                    "zoom": action.zoom,
+                    "entropy": prior.entropy(),
+                    "mean": prior.mean,
+                    "std": prior.std,
+                    "zoom_logits": prior.zoom_logits,
+                    "read": read,
+                    "cells": {"lower": c1, "upper": c2},
+                    "gates": flatten_gates({"lower": lower_gates, "upper": upper_gates}),
+                }
+            )
         s = stack_steps(steps)  # each [T, M B, ...]
         sample_logits = s["logits"].unflatten(1, (runs, batch))  # [T, M, B, C]
 

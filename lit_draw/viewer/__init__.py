@@ -27,15 +27,28 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m lit_draw view",
         description="Write one self-contained HTML page comparing checkpoints glimpse by glimpse on fixed test canvases.",
     )
-    parser.add_argument("--ckpt", action="append", required=True, metavar="PATH",
-                        help="a checkpoint; repeat for several (two models, or one run at several epochs)")
-    parser.add_argument("--data-config", metavar="YAML",
-                        help="data settings: a data YAML (configs/data/*.yaml) or a run's config.yaml "
-                             "(default: config.yaml beside the first checkpoint)")
+    parser.add_argument(
+        "--ckpt",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="a checkpoint; repeat for several (two models, or one run at several epochs)",
+    )
+    parser.add_argument(
+        "--data-config",
+        metavar="YAML",
+        help="data settings: a data YAML (configs/data/*.yaml) or a run's config.yaml "
+        "(default: config.yaml beside the first checkpoint)",
+    )
     parser.add_argument("--data-root", metavar="DIR", help="MNIST root, overriding the data settings' root")
     parser.add_argument("--samples", type=int, default=32, help="test canvases in the picker (default 32)")
-    parser.add_argument("--summary-size", type=int, default=None, metavar="N",
-                        help="summarise on the first N test canvases (default: the whole fixed test set)")
+    parser.add_argument(
+        "--summary-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="summarise on the first N test canvases (default: the whole fixed test set)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for stochastic policies (RAM, WS-RAM)")
     parser.add_argument("--title", default="lit_draw attention viewer", help="the page's title")
     parser.add_argument("--out", required=True, metavar="HTML", help="the page to write")

@@ -226,7 +226,9 @@ def load_checkpoint(path: str | Path, canvas_size: tuple[int, int]) -> torch.nn.
         net = AttentionClassifier.load_from_checkpoint(path, map_location="cpu").net
     except Exception as error:  # a corrupt file or a foreign checkpoint: report it, build the rest
         reason = (str(error).splitlines() or [""])[0]
-        reason = reason if len(reason) <= 160 else reason.split(". ")[0][:160]  # torch's long advice: its first sentence
+        reason = (
+            reason if len(reason) <= 160 else reason.split(". ")[0][:160]
+        )  # torch's long advice: its first sentence
         raise ValueError(f"cannot be loaded ({type(error).__name__}: {reason})") from error
     size = net.canvas_size  # an AttentionNet: AttentionClassifier checked it
     if (size, size) != tuple(canvas_size):
@@ -264,7 +266,9 @@ def page_data(
         except ValueError as error:
             errors.append({"name": name, "reason": str(error)})
             continue
-        views.append({"name": name, "model": type(net).__name__, **checkpoint_view(net, canvases, labels, samples, seed=seed)})
+        views.append(
+            {"name": name, "model": type(net).__name__, **checkpoint_view(net, canvases, labels, samples, seed=seed)}
+        )
     return assemble(title, canvases[:samples], labels[:samples], views, errors)
 
 

@@ -40,7 +40,13 @@ class ViewerPanel(Callback):
         self._logits, self._labels = [], []
 
     def on_test_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
         self._logits.append(outputs["trace"].logits.float().cpu())
         self._labels.append(outputs["labels"].cpu())

@@ -21,6 +21,10 @@ def render_page(data: dict[str, Any]) -> str:
     # "<" only occurs inside JSON strings, where \u003c reads back the same: no "</script>" ends the block.
     payload = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
     page = _asset("page.html")
-    for key, value in (("TITLE", html.escape(data["title"])), ("CSS", _asset("viewer.css")), ("JS", _asset("viewer.js"))):
+    for key, value in (
+        ("TITLE", html.escape(data["title"])),
+        ("CSS", _asset("viewer.css")),
+        ("JS", _asset("viewer.js")),
+    ):
         page = page.replace("{{" + key + "}}", value)
     return page.replace("{{DATA}}", payload)  # last: the data may contain any text
