@@ -15,7 +15,7 @@ import torch
 
 #: the named streams: data split, fixed validation / test canvases, training canvases, the global
 #: torch generator the models sample glimpses from, and the order of the training digits
-STREAMS = {"split": 0, "val": 1, "test": 2, "train": 3, "glimpses": 4, "order": 5}
+STREAMS = {"split": 0, "val": 1, "test": 2, "train": 3, "glimpses": 4, "order": 5, "placed": 6}
 
 
 def stream_seed(seed: int, stream: str, rank: int = 0, *position: int) -> int:

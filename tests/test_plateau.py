@@ -8,13 +8,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lit_draw.__main__ import main
 from lit_draw.errors import ConfigError
 from lit_draw.experiments import plateau
+from tests.conftest import tiny_draw_args
 
 STUDY = {
     "seed_everything": 1,
-    "model": {"net": {"class_path": "lit_draw.models.DRAWClassifier", "init_args": {"filter": "paper"}},
-              "objective": {"class_path": "lit_draw.objectives.CrossEntropy", "init_args": {"weighting": "last"}}},
+    "model": {
+        "net": {"class_path": "lit_draw.models.DRAWClassifier", "init_args": {"filter": "paper"}},
+        "objective": {"class_path": "lit_draw.objectives.CrossEntropy", "init_args": {"weighting": "last"}},
+    },
     "optimizer": {"init_args": {"lr": 0.0001}},
     "data": {"batch_size": 1, "clutter": 8, "translate": True},
 }
@@ -34,16 +38,25 @@ def _probe(root: Path, config: dict, curve: dict[int, float]) -> Path:
 
 
 def test_the_exit_is_the_first_validation_at_30_percent_and_the_setting_is_read_from_the_config(tmp_path: Path):
-    changed = {**STUDY, "init_from": "runs/probes/pre/checkpoints/last.ckpt", "reinit": ["classifier"],
-               "model": {**STUDY["model"], "net": {**STUDY["model"]["net"], "init_args": {"init": "tf", "forget_bias": 1.0,
-                                                                                          "filter": "dram"}},
-                         "clip_per_tensor": True, "trainable": ["classifier"]},
-               "data": {**STUDY["data"], "clutter": 0, "translate_curriculum": 2500}}
+    changed = {
+        **STUDY,
+        "init_from": "runs/probes/pre/checkpoints/last.ckpt",
+        "reinit": ["classifier"],
+        "model": {
+            **STUDY["model"],
+            "net": {**STUDY["model"]["net"], "init_args": {"init": "tf", "forget_bias": 1.0, "filter": "dram"}},
+            "clip_per_tensor": True,
+            "trainable": ["classifier"],
+        },
+        "data": {**STUDY["data"], "clutter": 0, "translate_curriculum": 2500},
+    }
     run = _probe(tmp_path / "p", changed, {1000: 0.12, 2000: 0.31, 3000: 0.29, 30000: 0.5})
     probe = plateau.load_probe(run)
     assert (probe.weighting, probe.seed, probe.exit(), probe.updates) == ("last", 1, 2000, 30000)
-    assert probe.setting == ("lr 0.0001, tf init, forget bias 1, dram filter, per-tensor clip, clutter 0, "
-                             "placement widened over 2.5k canvases, from pre, trains classifier, fresh classifier")
+    assert probe.setting == (
+        "lr 0.0001, tf init, forget bias 1, dram filter, per-tensor clip, clutter 0, "
+        "placement widened over 2.5k canvases, from pre, trains classifier, fresh classifier"
+    )
     flat = plateau.load_probe(_probe(tmp_path / "q", STUDY, {1000: 0.12, 2000: 0.18}))
     assert flat.exit() is None and flat.setting == "lr 0.0001"
     table = plateau.table([probe, flat])
@@ -62,3 +75,31 @@ def test_a_kept_probe_reads_as_its_run(tmp_path: Path):
 def test_a_folder_without_a_fit_is_one_line(tmp_path: Path):
     with pytest.raises(ConfigError, match=r"^plateau: .* holds no fit"):
         plateau.load_probe(tmp_path)
+
+
+def test_spreads_score_a_probes_last_checkpoint_on_digits_placed_ever_wider(
+    synthetic_mnist_root: Path, offline_in_tmp: Path
+):
+    """``--spreads``: a real (tiny) fit's last checkpoint scored on validation digits centred and anywhere."""
+    tiny = tiny_draw_args(
+        synthetic_mnist_root, canvas=40, glimpses=2, read_n=3, width=8, batch_size=8, val_size=64, train_size=32
+    )
+    main(
+        [
+            "fit",
+            *tiny,
+            "--trainer.callbacks=[]",
+            "--trainer.max_steps=2",
+            "--trainer.log_every_n_steps=1",
+            "--trainer.default_root_dir=probe",
+            "--trainer.enable_model_summary=false",
+        ]
+    )
+    text = plateau.main(["probe", "--spreads", "0", "1"])
+    row = next(line for line in text.splitlines() if line.startswith("| `probe` |"))
+    cells = row.strip("|").split("|")
+    assert cells[1].strip() == "2" and all(cell.strip().endswith("%") for cell in cells[2:])
+    step, (centred, anywhere) = plateau.accuracy_by_spread(Path("probe"), [0.0, 1.0], count=64)
+    assert step == 2 and 0 <= centred <= 1 and 0 <= anywhere <= 1
+    with pytest.raises(ConfigError, match="holds no last.ckpt"):
+        plateau.accuracy_by_spread(Path("nothing"), [0.0])

@@ -70,9 +70,7 @@ class _Pool:
 
     def to(self, device: torch.device) -> _Pool:
         pool = _Pool.__new__(_Pool)
-        pool.images, pool.labels, pool.boxes = (
-            t.to(device) for t in (self.images, self.labels, self.boxes)
-        )
+        pool.images, pool.labels, pool.boxes = (t.to(device) for t in (self.images, self.labels, self.boxes))
         return pool
 
 
@@ -211,8 +209,7 @@ class CanvasMNIST(LightningDataModule):
             and all(conforms(PositiveFloat, s) for s in scale)
             and scale[0] <= scale[1]
             and scale[1] * DIGIT_SIZE <= canvas_size,
-            f"scale must be a pair (lo, hi) with 0 < lo <= hi and hi * 28 <= {canvas_size} "
-            "(canvas_size)",
+            f"scale must be a pair (lo, hi) with 0 < lo <= hi and hi * 28 <= {canvas_size} (canvas_size)",
             scale,
         )
         _require(conforms(NonNegativeInt, clutter), "clutter must be an int >= 0", clutter)
@@ -221,15 +218,9 @@ class CanvasMNIST(LightningDataModule):
             "clutter_size must be an int in [1, 28]",
             clutter_size,
         )
-        _require(
-            conforms(NonNegativeFloat, noise_std), "noise_std must be a number >= 0", noise_std
-        )
-        _require(
-            conforms(NonNegativeFloat, distortion), "distortion must be a number >= 0", distortion
-        )
-        _require(
-            conforms(PositiveInt, batch_size), "batch_size must be an int >= 1", batch_size
-        )
+        _require(conforms(NonNegativeFloat, noise_std), "noise_std must be a number >= 0", noise_std)
+        _require(conforms(NonNegativeFloat, distortion), "distortion must be a number >= 0", distortion)
+        _require(conforms(PositiveInt, batch_size), "batch_size must be an int >= 1", batch_size)
         _require(
             eval_batch_size is None or conforms(PositiveInt, eval_batch_size),
             "eval_batch_size must be None or an int >= 1",
@@ -247,10 +238,8 @@ class CanvasMNIST(LightningDataModule):
             val_size,
         )
         _require(
-            train_size is None
-            or (conforms(PositiveInt, train_size) and train_size <= MNIST_TRAIN - val_size),
-            f"train_size must be None or an int in [1, {MNIST_TRAIN - val_size}] "
-            "(60000 - val_size)",
+            train_size is None or (conforms(PositiveInt, train_size) and train_size <= MNIST_TRAIN - val_size),
+            f"train_size must be None or an int in [1, {MNIST_TRAIN - val_size}] (60000 - val_size)",
             train_size,
         )
         _require(
@@ -337,8 +326,13 @@ class CanvasMNIST(LightningDataModule):
             pool = self._pool(stage)
             generator = torch.Generator().manual_seed(stream_seed(self.seed, stage))
             batches = torch.arange(len(pool)).split(_CHUNK)
-            progress = tqdm(batches, desc=f"Generating the fixed {stage} canvases", unit="chunk", leave=False,
-                            disable=len(batches) < 3)
+            progress = tqdm(
+                batches,
+                desc=f"Generating the fixed {stage} canvases",
+                unit="chunk",
+                leave=False,
+                disable=len(batches) < 3,
+            )
             chunks = [self._generate(pool, i, generator) for i in progress]
             canvas, labels, boxes = (torch.cat(parts) for parts in zip(*chunks, strict=True))
             quantised = canvas.mul(255).round().to(torch.uint8)  # [N, 1, H, W]
@@ -359,6 +353,20 @@ class CanvasMNIST(LightningDataModule):
             raise ValueError(f"stage must be 'val' or 'test', got {stage!r}")
         canvas, label, box = self._fixed_set(stage)
         return canvas.float() / 255, label, box
+
+    def placed_canvases(self, spread: float, count: int, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+        """The first ``count`` validation digits on canvases whose placement uses ``spread`` of the
+        room around the centre (0: centred, 1: anywhere, as the fixed sets): how a net does at each
+        stage of a placement curriculum (``translate_curriculum``). Drawn afresh from ``seed``.
+
+        Returns:
+            ``canvas`` float32 ``[count, 1, H, W]``, ``label`` int64 ``[count]``, ``box`` float32 ``[count, 4]``.
+        """
+        _require(0 <= spread <= 1, "spread must be a number in [0, 1]", spread)
+        pool = self._pool("val")
+        _require(0 < count <= len(pool), f"count must be an int in [1, {len(pool)}] (val_size)", count)
+        generator = torch.Generator().manual_seed(stream_seed(seed, "placed"))
+        return self._generate(pool, torch.arange(count), generator, spread)
 
     def _train_state(self, device: torch.device) -> tuple[_Pool, torch.Generator]:
         """Training digits on ``device`` and that device's canvas generator (created once)."""

@@ -18,6 +18,7 @@ run (``objective: Reconstruction``) has no exit; its line gives its reconstructi
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,8 +178,10 @@ def table(probes: list[Probe], threshold: float = THRESHOLD) -> str:
     for p in probes:
         if p.reconstruction:
             first, last = (p.losses[min(p.losses)], p.losses[max(p.losses)]) if p.losses else (float("nan"),) * 2
-            lines.append(f"| {p.setting} (pre-training) | - | {p.seed} | {p.updates:,} | - | - | "
-                         f"reconstruction loss {first:.0f} -> {last:.0f} nats | `{p.run}` |")
+            lines.append(
+                f"| {p.setting} (pre-training) | - | {p.seed} | {p.updates:,} | - | - | "
+                f"reconstruction loss {first:.0f} -> {last:.0f} nats | `{p.run}` |"
+            )
             continue
         exit_ = p.exit(threshold)
         at_30k = p.curve.get(30000)
@@ -190,18 +193,73 @@ def table(probes: list[Probe], threshold: float = THRESHOLD) -> str:
     return "\n".join(lines) + "\n"
 
 
+def accuracy_by_spread(root: Path, spreads: Sequence[float], count: int = 1000) -> tuple[int, list[float]]:
+    """The accuracy after the final glimpse of a probe's newest ``last.ckpt`` on ``count`` validation
+    digits (all of them, when fewer) placed within each of ``spreads`` (:meth:`~lit_draw.data.CanvasMNIST.placed_canvases`; 0:
+    centred, 1: anywhere): whether a net looks for the digit or reads it where a centred one sits.
+
+    Returns:
+        ``(update of the checkpoint, [accuracy per spread])``.
+
+    Raises:
+        ConfigError: the run dir holds no ``last.ckpt`` (a kept probe has none).
+    """
+    import torch
+
+    from lit_draw.cli.resume import resolve_last
+    from lit_draw.data import CanvasMNIST
+    from lit_draw.module import AttentionClassifier
+
+    checkpoint = resolve_last(root)
+    if checkpoint is None:
+        raise ConfigError(f"plateau --spreads: {root} holds no last.ckpt (a kept probe keeps no checkpoint)")
+    config, _ = run_logs(root)
+    module = AttentionClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    data = CanvasMNIST(**{**config["data"], "translate": True, "translate_curriculum": 0})  # however it trained
+    accuracies = []
+    for spread in spreads:
+        canvas, label, _ = data.placed_canvases(spread, min(count, data.val_size))
+        with torch.no_grad():
+            predicted = torch.cat([module(chunk).logits[-1].argmax(-1) for chunk in canvas.split(250)])
+        accuracies.append((predicted == label).float().mean().item())
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]), accuracies
+
+
+def spread_table(runs: list[Path], spreads: Sequence[float], count: int = 1000) -> str:
+    """A markdown table: per run, its last checkpoint's accuracy on digits placed within each spread."""
+    lines = [f"| run | updates | {' | '.join(f'spread {s:g}' for s in spreads)} |", "| --- " * (len(spreads) + 2) + "|"]
+    for root in runs:
+        step, accuracies = accuracy_by_spread(root, spreads, count)
+        lines.append(f"| `{root}` | {step:,} | " + " | ".join(f"{a:.1%}" for a in accuracies) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(args: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(prog="python -m lit_draw plateau", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run dirs (trainer.default_root_dir of each probe)")
     parser.add_argument("--threshold", type=float, default=THRESHOLD, help="validation accuracy that counts as an exit")
     parser.add_argument("--out", type=Path, help="write the table here too (markdown)")
-    parser.add_argument("--keep", type=Path, help="copy each run's config and logged rows into KEEP/<run dir's name> "
-                        "(e.g. records/study_plateau) and tabulate the kept copies")
+    parser.add_argument(
+        "--spreads",
+        type=float,
+        nargs="+",
+        metavar="S",
+        help="also score each run's last checkpoint on 1000 validation digits placed within each spread "
+        "(0: centred, 1: anywhere); run dirs only (a kept probe keeps no checkpoint)",
+    )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="copy each run's config and logged rows into KEEP/<run dir's name> "
+        "(e.g. records/study_plateau) and tabulate the kept copies",
+    )
     options = parser.parse_args(args)
     runs = [root for root in options.runs if root.is_dir()]
     if options.keep:
         runs = [root if (root / RECORD_FILE).is_file() else keep_probe(root, options.keep) for root in runs]
     text = table([load_probe(root) for root in runs], options.threshold)
+    if options.spreads:
+        text += "\n" + spread_table([root for root in options.runs if root.is_dir()], options.spreads)
     print(text, end="")
     if options.out:
         options.out.write_text(text)
