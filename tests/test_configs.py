@@ -18,10 +18,25 @@ SHIPPED = sorted((Path(__file__).parents[1] / "checkpoints").glob("*.yaml"))
 
 
 OVERLAYS = {"threshold_exit_draw": "quickstart_halting", "threshold_exit_ram": "ram_mnist_halting"}
+#: overlays of the study's configs (not threshold-exit baselines)
+STUDY_OVERLAYS = {"placement_curriculum"}
+
+
+def test_the_placement_curriculum_overlay_changes_only_the_training_placement_of_the_study_configs(capsys):
+    resolved = {}
+    for overlays in ([], ["placement_curriculum"]):
+        args = ["fit", "--config", str(CONFIGS / "draw_last_step.yaml")]
+        args += [arg for name in overlays for arg in ("--config", str(CONFIGS / "overlays" / f"{name}.yaml"))]
+        with pytest.raises(SystemExit):
+            main([*args, "--print_config"])
+        resolved[bool(overlays)] = yaml.safe_load(capsys.readouterr().out)
+    assert resolved[True]["data"].pop("translate_curriculum") == 60000
+    assert resolved[False]["data"].pop("translate_curriculum") == 0
+    assert resolved[True] == resolved[False]
 
 
 def test_each_overlay_lays_the_threshold_exit_baseline_over_its_halting_config(capsys):
-    assert {p.stem for p in (CONFIGS / "overlays").glob("*.yaml")} == set(OVERLAYS)
+    assert {p.stem for p in (CONFIGS / "overlays").glob("*.yaml")} == set(OVERLAYS) | STUDY_OVERLAYS
     for overlay, base in OVERLAYS.items():
         with pytest.raises(SystemExit):
             main(
