@@ -197,6 +197,8 @@ def test_a_placement_curriculum_widens_training_canvases_and_leaves_the_fixed_se
     plain = _small(synthetic_mnist_root)
     assert [dm.spread(t) for t in (0, 80, 160, 320, 10_000)] == [0.0, 0.25, 0.5, 1.0, 1.0]
     assert plain.spread(0) == 1.0
+    held = _small(synthetic_mnist_root, translate_curriculum=320, translate_hold=100)
+    assert [held.spread(t) for t in (0, 100, 180, 420, 10_000)] == [0.0, 0.0, 0.25, 1.0, 1.0]
     dm.setup("fit")
     plain.setup("fit")
     assert all(torch.equal(a, b) for a, b in zip(dm.fixed_canvases("val"), plain.fixed_canvases("val"), strict=True))
@@ -512,6 +514,7 @@ def test_trainer_steps_receive_canvas_label_box(mnist_root):
         ("canvas_size", 60.0),
         ("translate", "yes"),
         ("translate_curriculum", -1),
+        ("translate_hold", -1),
         ("scale", (1.2, 1.0)),
         ("scale", (0.0, 1.0)),
         ("scale", (1.0, 3.0)),
@@ -555,6 +558,8 @@ def test_placed_canvases_are_validation_digits_at_a_chosen_spread(synthetic_mnis
 def test_a_placement_curriculum_without_translation_is_refused():
     with pytest.raises(ValueError, match=r"^CanvasMNIST\.translate_curriculum must .*0 unless translate is true"):
         CanvasMNIST(translate=False, translate_curriculum=100)
+    with pytest.raises(ValueError, match=r"^CanvasMNIST\.translate_hold must .*0 unless translate_curriculum is set"):
+        CanvasMNIST(translate_hold=100)
 
 
 def test_the_cli_parser_reads_yaml_ints_nulls_and_booleans_and_refuses_a_value_out_of_range():

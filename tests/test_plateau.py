@@ -48,14 +48,14 @@ def test_the_exit_is_the_first_validation_at_30_percent_and_the_setting_is_read_
             "clip_per_tensor": True,
             "trainable": ["classifier"],
         },
-        "data": {**STUDY["data"], "clutter": 0, "translate_curriculum": 2500},
+        "data": {**STUDY["data"], "clutter": 0, "translate_curriculum": 2500, "translate_hold": 1000},
     }
     run = _probe(tmp_path / "p", changed, {1000: 0.12, 2000: 0.31, 3000: 0.29, 30000: 0.5})
     probe = plateau.load_probe(run)
     assert (probe.weighting, probe.seed, probe.exit(), probe.updates) == ("last", 1, 2000, 30000)
     assert probe.setting == (
         "lr 0.0001, tf init, forget bias 1, dram filter, per-tensor clip, clutter 0, "
-        "placement widened over 2.5k canvases, from pre, trains classifier, fresh classifier"
+        "placement centred for 1k, then widened over 2.5k canvases, from pre, trains classifier, fresh classifier"
     )
     flat = plateau.load_probe(_probe(tmp_path / "q", STUDY, {1000: 0.12, 2000: 0.18}))
     assert flat.exit() is None and flat.setting == "lr 0.0001"

@@ -143,6 +143,8 @@ class CanvasMNIST(LightningDataModule):
             anywhere from the first update. Validation and test canvases are always placed
             anywhere. A departure from every paper here, for the study's plateau (see
             docs/study_plateau.md); it needs ``translate``.
+        translate_hold: training canvases (per process) placed at the centre before the curriculum
+            starts widening, an int >= 0 (0: it widens from the first); needs ``translate_curriculum``.
         scale: ``(lo, hi)`` range of the per-digit scale (1.0 = 28 pixels), with
             ``0 < lo <= hi`` and ``hi * 28 <= canvas_size``.
         clutter: number of clutter fragments per canvas, an int >= 0; each is a random crop of
@@ -173,6 +175,7 @@ class CanvasMNIST(LightningDataModule):
         canvas_size: CanvasSize = 60,
         translate: bool = True,
         translate_curriculum: NonNegativeInt = 0,
+        translate_hold: NonNegativeInt = 0,
         scale: tuple[PositiveFloat, PositiveFloat] = (1.0, 1.0),
         clutter: NonNegativeInt = 0,
         clutter_size: ClutterSize = 8,
@@ -202,6 +205,11 @@ class CanvasMNIST(LightningDataModule):
             conforms(NonNegativeInt, translate_curriculum) and (translate or translate_curriculum == 0),
             "translate_curriculum must be an int >= 0, and 0 unless translate is true",
             translate_curriculum,
+        )
+        _require(
+            conforms(NonNegativeInt, translate_hold) and (translate_curriculum > 0 or translate_hold == 0),
+            "translate_hold must be an int >= 0, and 0 unless translate_curriculum is set",
+            translate_hold,
         )
         _require(
             isinstance(scale, (tuple, list))
@@ -252,6 +260,7 @@ class CanvasMNIST(LightningDataModule):
         self.canvas_size = canvas_size
         self.translate = translate
         self.translate_curriculum = translate_curriculum
+        self.translate_hold = translate_hold
         self.scale = (float(scale[0]), float(scale[1]))
         self.clutter = clutter
         self.clutter_size = clutter_size
@@ -376,8 +385,10 @@ class CanvasMNIST(LightningDataModule):
 
     def spread(self, trained: int) -> float:
         """The placement spread of a training batch after ``trained`` canvases of this process:
-        ``min(1, trained / translate_curriculum)``, 1 without a curriculum."""
-        return 1.0 if self.translate_curriculum == 0 else min(1.0, trained / self.translate_curriculum)
+        ``clamp((trained - translate_hold) / translate_curriculum, 0, 1)``, 1 without a curriculum."""
+        if self.translate_curriculum == 0:
+            return 1.0
+        return min(1.0, max(0.0, (trained - self.translate_hold) / self.translate_curriculum))
 
     def _rank(self) -> tuple[int, int]:
         """This process's global rank and the number of processes (``0, 1`` outside a Trainer)."""

@@ -77,7 +77,8 @@ def setting(config: dict[str, Any]) -> str:
     if not data.get("translate", True):
         parts.append("centred digit")
     if data.get("translate_curriculum"):
-        parts.append(f"placement widened over {data['translate_curriculum'] / 1000:g}k canvases")
+        held = f"centred for {data['translate_hold'] / 1000:g}k, then " if data.get("translate_hold") else ""
+        parts.append(f"placement {held}widened over {data['translate_curriculum'] / 1000:g}k canvases")
     if config.get("init_from"):
         parts.append(f"from {_start_name(Path(config['init_from']))}")
     if model.get("trainable"):
@@ -215,7 +216,9 @@ def accuracy_by_spread(root: Path, spreads: Sequence[float], count: int = 1000) 
         raise ConfigError(f"plateau --spreads: {root} holds no last.ckpt (a kept probe keeps no checkpoint)")
     config, _ = run_logs(root)
     module = AttentionClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-    data = CanvasMNIST(**{**config["data"], "translate": True, "translate_curriculum": 0})  # however it trained
+    data = CanvasMNIST(
+        **{**config["data"], "translate": True, "translate_curriculum": 0, "translate_hold": 0}
+    )  # however it trained
     accuracies = []
     for spread in spreads:
         canvas, label, _ = data.placed_canvases(spread, min(count, data.val_size))
