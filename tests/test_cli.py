@@ -320,7 +320,7 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
     ),
     "unknown_command": (
         ["frobnicate"],
-        r"^command must be one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, plateau, view, "
+        r"^command must be one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, plateau, weightings, view, "
         r"got 'frobnicate'",
         None,
     ),
@@ -375,7 +375,7 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
     ),
     "no_command": (
         [],
-        r"^a command is needed, one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, plateau, view ",
+        r"^a command is needed, one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, plateau, weightings, view ",
         None,
     ),
     "bench_zero_steps": (

@@ -53,6 +53,7 @@ DESIGNED_GRIDS = {
     "ram_cluttered100_std.yaml": 2,
     "ram_cluttered100_wide_std.yaml": 5,
     "loss_weighting_quick_probe.yaml": 6,
+    "loss_weighting_quick.yaml": 25,
 }
 
 
@@ -73,13 +74,14 @@ def test_the_shipped_sweeps_exist_and_validate_against_wandb_schema():
     assert {p.name for p in SWEEP_FILES} >= {"loss_weighting.yaml", "ram_location_std.yaml", "wsram_ablation.yaml"}
     for path in SWEEP_FILES:
         sweep = load_sweep(path)
-        # the halting sweeps rank a run by its accuracy where each canvas stopped; the std probes by
-        # val/acc averaged over the last 5 validations (TrailingMean, on in every config's callbacks)
+        # the halting sweeps rank a run by its accuracy where each canvas stopped; the std probes and
+        # the quick weighting sweeps by val/acc averaged over the last 5 validations (TrailingMean, on
+        # in every config's callbacks)
         metric = (
             "val/halt_acc"
             if path.name.startswith("halting_")
             else "val/acc_last5"
-            if path.name.endswith("_std.yaml")
+            if path.name.endswith("_std.yaml") or path.name.startswith("loss_weighting_quick")
             else "val/acc"
         )
         assert sweep["metric"]["name"] == metric, path
