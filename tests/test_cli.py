@@ -320,8 +320,8 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
     ),
     "unknown_command": (
         ["frobnicate"],
-        r"^command must be one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, plateau, weightings, view, "
-        r"got 'frobnicate'",
+        r"^command must be one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, "
+        r"plateau, weightings, view, got 'frobnicate'",
         None,
     ),
     # issue 35: trainer values Lightning took silently (S6) or divided by (ZeroDivisionError), a registry
@@ -375,7 +375,8 @@ ONE_LINE_ERRORS: dict[str, tuple[list[str], str, Callable[[Path, pytest.MonkeyPa
     ),
     "no_command": (
         [],
-        r"^a command is needed, one of fit, validate, test, predict, bench, sweep, reproduce, figures, halting-frontier, plateau, weightings, view ",
+        r"^a command is needed, one of fit, validate, test, predict, bench, sweep, reproduce, figures, "
+        r"halting-frontier, plateau, weightings, view ",
         None,
     ),
     "bench_zero_steps": (
