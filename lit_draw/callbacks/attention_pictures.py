@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
+import wandb
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-import wandb
 from lit_draw.callbacks.base import log_media, wandb_logger
 from lit_draw.callbacks.render import attention_picture
 from lit_draw.validation import PositiveInt, conforms, require, require_positive_ints

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import wandb
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
-import wandb
 from lit_draw.callbacks.base import EvalStatistic, log_media, wandb_logger
 from lit_draw.models.trace import Trace
 

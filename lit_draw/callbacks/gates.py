@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
+import wandb
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 from torchmetrics import Metric
 
-import wandb
 from lit_draw.callbacks.base import EvalStatistic, log_media, log_reduced, wandb_logger
 from lit_draw.models.trace import Trace
 

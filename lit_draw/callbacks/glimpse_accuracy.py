@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import wandb
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-import wandb
 from lit_draw.callbacks.base import log_media, wandb_logger
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import wandb
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import Tensor
 from torchmetrics import Metric
 
-import wandb
 from lit_draw.callbacks.base import log_media, wandb_logger
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import wandb
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-import wandb
 from lit_draw.callbacks.base import log_media, wandb_logger
 from lit_draw.validation import PositiveInt, require_positive_ints
 from lit_draw.viewer.build import assemble, trace_view
