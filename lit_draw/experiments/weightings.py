@@ -213,7 +213,7 @@ def statement(groups: dict[str, list[TestedRun]]) -> str:
         if tied:
             lines.append(
                 f"- **{name}**: a tie between {first} ({m1:{fmt}} ± {s1:{fmt}}) and {', '.join(tied)}: "
-                f"{first} leads {second} by {margin:{fmt}}, less than the seeds' spread."
+                f"{first} leads {second} by {margin:{fmt}}, within the seeds' spread."
             )
         else:
             lines.append(
@@ -249,18 +249,15 @@ def figure(groups: dict[str, list[TestedRun]], png: Path, title: str | None = No
                 [100 * statistics.fmean(a for _, a in p) for p in points],
             )
         )
-        stops = [r.halting for r in runs if r.halting is not None]
-        if stops:
-            frontier.append(
-                Series(
-                    f"{label}, its own stop",
-                    [statistics.fmean(g for g, _ in stops)],
-                    [100 * statistics.fmean(a for _, a in stops)],
-                )
-            )
     line_chart(
         anytime, frontier, "Anytime: stop at confidence tau", "mean glimpses used", "test accuracy (%)", legend=False
     )
+    for index, runs in enumerate(groups.values()):  # a halting net's own stop (lambda >= 0.5), in its colour
+        stops = [r.halting for r in runs if r.halting is not None]
+        if stops:
+            point = (statistics.fmean(g for g, _ in stops), 100 * statistics.fmean(a for _, a in stops))
+            anytime.scatter(*point, marker="*", s=90, color=PALETTE[index % len(PALETTE)], zorder=3)
+            anytime.annotate("own stop", point, textcoords="offset points", xytext=(-8, -14), ha="right", fontsize=8)
     for index, runs in enumerate(groups.values()):
         colour = PALETTE[index % len(PALETTE)]  # the weighting's colour in the other panels
         finals.scatter([index] * len(runs), [100 * r.final for r in runs], s=18, alpha=0.8, color=colour)
