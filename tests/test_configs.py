@@ -30,8 +30,14 @@ def test_the_placement_curriculum_overlay_changes_only_the_training_placement_of
         with pytest.raises(SystemExit):
             main([*args, "--print_config"])
         resolved[bool(overlays)] = yaml.safe_load(capsys.readouterr().out)
-    assert resolved[True]["data"].pop("translate_curriculum") == 60000
-    assert resolved[False]["data"].pop("translate_curriculum") == 0
+    assert (resolved[True]["data"].pop("translate_hold"), resolved[True]["data"].pop("translate_curriculum")) == (
+        10000,
+        50000,
+    )
+    assert (resolved[False]["data"].pop("translate_hold"), resolved[False]["data"].pop("translate_curriculum")) == (
+        0,
+        0,
+    )
     assert resolved[True] == resolved[False]
 
 
