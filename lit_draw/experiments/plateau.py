@@ -93,10 +93,11 @@ def _start_name(path: Path) -> str:
     return path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
 
 
-def _fits(root: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """``(fit folder, resolved config)`` of every fit under a ``default_root_dir``, oldest first."""
+def fit_folders(root: Path) -> list[Path]:
+    """The folder (``<root>/<run id>``, with ``checkpoints/config.yaml``) of every fit under a
+    ``default_root_dir``, oldest first (the ``checkpoints`` link of the root itself is not one)."""
     configs = sorted(root.glob("*/checkpoints/config.yaml"), key=lambda p: p.stat().st_mtime)
-    return [(path.parents[1], yaml.safe_load(path.read_text())) for path in configs if not path.parents[1].is_symlink()]
+    return [path.parents[1] for path in configs if not path.parents[1].is_symlink()]
 
 
 def _kept_probe(folder: Path) -> Probe:
@@ -125,10 +126,11 @@ def run_logs(root: Path) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """
     if (root / KEPT_CONFIG).is_file() and (root / KEPT_ROWS).is_file():
         return yaml.safe_load((root / KEPT_CONFIG).read_text()), read_rows(root / KEPT_ROWS)
-    fits = _fits(root)
+    fits = fit_folders(root)
     if not fits:
         raise ConfigError(f"plateau: {root} holds no fit (no */checkpoints/config.yaml)")
-    folder, config = fits[-1]
+    folder = fits[-1]
+    config = yaml.safe_load((folder / "checkpoints" / "config.yaml").read_text())
     run_id = folder.name
     wandb = [f for f in run_folders(root) if f.name.endswith(run_id)] or [
         f for f in run_folders(Path(".")) if f.name.endswith(f"-{run_id}")

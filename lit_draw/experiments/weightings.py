@@ -39,6 +39,7 @@ import yaml
 from lit_draw.cli.metrics_csv import read_metrics, read_rows, run_folders, values, write_rows
 from lit_draw.errors import ConfigError
 from lit_draw.experiments.halting_frontier import LoggedRun, halting_point, threshold_curve
+from lit_draw.experiments.plateau import fit_folders
 from lit_draw.experiments.plots import PALETTE, Series, line_chart, panels, save
 from lit_draw.experiments.shipping import evaluation_config
 
@@ -84,12 +85,6 @@ def weighting_label(config: dict[str, Any]) -> str:
     if weighting == "exponential":
         return f"exponential (gamma {args.get('gamma', 0.5):g})"
     return str(weighting)
-
-
-def _fits(root: Path) -> list[Path]:
-    """The fit folders (``<root>/<run id>``, each with ``checkpoints/config.yaml``) under a root, oldest first."""
-    configs = sorted(root.glob("*/checkpoints/config.yaml"), key=lambda p: p.stat().st_mtime)
-    return [path.parents[1] for path in configs if not path.parents[1].is_symlink()]
 
 
 def _best_checkpoint(fit: Path) -> Path:
@@ -298,7 +293,7 @@ def main(args: list[str] | None = None) -> dict[str, list[TestedRun]]:
         if (path / KEPT_TEST).is_file() or own_fit:  # (a root's checkpoints link names its newest fit's)
             folders.append(path)
             continue
-        inside = _fits(path) or sorted(p for p in path.iterdir() if (p / KEPT_TEST).is_file())
+        inside = fit_folders(path) or sorted(p for p in path.iterdir() if (p / KEPT_TEST).is_file())
         if not inside:
             raise ConfigError(
                 f"weightings: {path} holds no fit (no */checkpoints/config.yaml) and no kept run (no */{KEPT_TEST})"
