@@ -69,7 +69,7 @@ COMMANDS: dict[str, Command] = {
     "bench": Command("speed table", _bench),
     "sweep": Command("run a W&B sweep file locally", _sweep),
     "reproduce": Command("the published results over seeds", _reproduce),
-    "figures": Command("the study's figures from reproduce's runs", _figures),
+    "figures": Command("the study's and the weightings' figures from their runs", _figures),
     "halting-frontier": Command("the learned-halting figure", _halting_frontier),
     "plateau": Command("when the study's probes leave chance", _plateau),
     "weightings": Command("a weighting sweep's runs tested, as a table and a figure", _weightings),

@@ -133,7 +133,10 @@ def test_load_seeds_reads_every_resumed_part_in_order_and_the_newest_test(tmp_pa
 
     shutil.copytree(tmp_path / "runs" / "row", tmp_path / "runs" / "row2")
     written = figures.main(
-        ["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "figs"), "--study", "row", "row2", "--wsram", "row"]
+        [
+            *("--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "figs")),
+            *("--study", "row", "row2", "--wsram", "row", "--weightings"),  # the study's and WS-RAM's alone
+        ]
     )
     assert {p.name for p in written} == {
         f"{name}.{suffix}"
@@ -310,6 +313,7 @@ def test_a_row_whose_finished_seeds_are_not_all_here_is_not_drawn_unless_asked(t
         "row",
         "--results",
         str(listed),
+        "--weightings",  # the study's and WS-RAM's alone
     ]
     assert figures.main(common) == []
     out = capsys.readouterr().out

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from matplotlib.image import imread
 
 from lit_draw.__main__ import main
 from lit_draw.cli.metrics_csv import write_rows
 from lit_draw.errors import ConfigError
-from lit_draw.experiments import weightings
+from lit_draw.experiments import figures, reproduce, results, weightings
+from lit_draw.experiments.plots import save
 from tests.conftest import tiny_draw_args
+
+ROOT = Path(__file__).parents[1]
 
 
 def _config(seed: int, weighting: str, **objective) -> dict:
@@ -78,8 +83,30 @@ def test_measures_table_and_statement_by_hand(tmp_path: Path):
     assert (
         "**glimpses to within 0.5 points of final**: a tie between PonderNet (prior 0.5) (2.0 ± 0.0) and all:" in text
     )
-    paths = weightings.figure(groups, tmp_path / "w.png", "test")
+    # glimpses: last's 3.0 ± 0.0 is more than either spread behind PonderNet's 2.0 ± 0.0
+    assert "and all: PonderNet (prior 0.5) leads all by 0.5, within the seeds' spread; last trails" in text
+    paths = save(weightings.figure(groups, "test"), tmp_path / "w.png")
     assert [p.name for p in paths] == ["w.png", "w.pdf"] and all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_a_level_tie_says_so_and_the_setup_is_put_in_words():
+    runs = [
+        weightings.TestedRun(
+            "a", "all", 0, [0.5, 0.9], [], None, "DRAW, 40x40 translated MNIST, 2 glimpses, 10 epochs"
+        ),
+        weightings.TestedRun(
+            "b", "linear", 0, [0.6, 0.9], [], None, "DRAW, 40x40 translated MNIST, 2 glimpses, 10 epochs"
+        ),
+    ]
+    groups = weightings.by_weighting(runs)
+    assert "a tie between all (90.00 ± 0.00) and linear: all and linear are level." in weightings.statement(groups)
+    assert weightings.setting(groups) == "DRAW, 40x40 translated MNIST, 2 glimpses, 10 epochs, 1 seed"
+    config = _config(0, "last")
+    config["model"]["net"] |= {"class_path": "lit_draw.models.DRAWClassifier", "init_args": {"glimpses": 4}}
+    config |= {"data": {"canvas_size": 100, "clutter": 8}, "trainer": {"max_steps": 300000, "max_epochs": -1}}
+    assert weightings.describe(config) == "DRAW, 100x100 cluttered MNIST, 4 glimpses, 300,000 updates"
+    config |= {"data": {"canvas_size": 40, "translate": True}, "trainer": {"max_steps": -1, "max_epochs": 10}}
+    assert weightings.describe(config) == "DRAW, 40x40 translated MNIST, 4 glimpses, 10 epochs"
 
 
 def test_a_lead_within_the_seeds_spread_is_a_tie(tmp_path: Path):
@@ -146,4 +173,97 @@ def test_a_sweeps_fits_are_tested_once_kept_and_read_back_alike(
             == [r.per_glimpse for r in again[label]]
         )
         assert all(len(r.per_glimpse) == 2 and 0 <= r.final <= 1 for r in groups[label])
-    assert Path("w.md").read_text().startswith("Test set, the checkpoint chosen on validation")
+    page = Path("w.md").read_text()
+    assert page.startswith(
+        "# Loss weightings compared\n\nDRAW, 28x28 translated MNIST, 2 glimpses, 2 updates, 1 seed; 2 weightings, 2 runs. Written"
+    )
+    assert "\nTest set, the checkpoint chosen on validation of each run" in page
+
+
+def _kept_sweep(records: Path, name: str, about: dict | None = None) -> Path:
+    """A sweep kept as ``weightings --keep`` leaves it: two weightings, two seeds, and its sweep.yaml."""
+    folder = records / name
+    for seed in (0, 1):
+        _kept(folder, f"last{seed}", _config(seed, "last"), [0.1, 0.3 + 0.01 * seed, 0.95])
+        _kept(folder, f"all{seed}", _config(seed, "all"), [0.8, 0.9 + 0.01 * seed, 0.94])
+    if about:
+        (folder / weightings.ABOUT).write_text(yaml.safe_dump(about))
+    return folder
+
+
+def test_figures_draws_each_kept_sweep_as_the_weightings_command_does_and_results_md_carries_its_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.chdir(tmp_path)  # no results.json, no runs: the weightings alone
+    about = {
+        "title": "Toy weightings",
+        "sweep": "sweeps/toy_quick.yaml",
+        "quick_version_of": {"sweep": "sweeps/toy.yaml", "setup": "bigger"},
+    }
+    about |= {"trained": "2026-12-07", "device": "a toy CPU", "commit": "abc1234"}
+    _kept_sweep(Path("records"), "weighting_toy", about)
+    written = figures.main(["--runs", "runs", "--records", "records", "--out", "docs", "--wsram"])
+    assert {"weighting_toy.png", "weighting_toy.pdf", "weighting_toy.md"} <= {p.name for p in written}
+    page = Path("docs/weighting_toy.md").read_text()
+    assert page.startswith(
+        "# Toy weightings\n\n`sweeps/toy_quick.yaml`: 3 glimpses, 2 seeds; 2 weightings, 4 runs, trained 2026-12-07"
+    )
+    assert (
+        "on a toy CPU from commit abc1234. It is the quick version of `sweeps/toy.yaml` (bigger), which has not run yet"
+        in page
+    )
+    assert "Written by `python -m lit_draw figures` from `records/weighting_toy`" in page
+    assert "| last | 2 | 95.00 ± 0.00 |" in page and "**final-glimpse accuracy**" in page
+    groups = weightings.main(["records/weighting_toy", "--figure", "w.png"])  # the other command, the same figure
+    assert np.array_equal(imread("w.png"), imread("docs/weighting_toy.png"))
+    assert list(groups) == ["last", "all"]
+
+    markdown = results.render_markdown(
+        [], reproduce.docs_files(reproduce.SHOWN), reproduce.docs_files(reproduce.TABLES)
+    )
+    assert "![weighting_toy](docs/weighting_toy.png)" in markdown
+    assert "## Toy weightings\n\n`sweeps/toy_quick.yaml`: 3 glimpses, 2 seeds;" in markdown
+    assert weightings.table(groups) in markdown and weightings.statement(groups) in markdown
+
+    _kept_sweep(Path("records"), "weighting_full", {"sweep": "sweeps/toy.yaml"})  # the full sweep, kept beside it
+    figures.main(["--runs", "runs", "--records", "records", "--out", "docs", "--wsram"])
+    assert (
+        "It is the quick version of `sweeps/toy.yaml` (bigger), kept in `records/weighting_full`."
+        in Path("docs/weighting_toy.md").read_text()
+    )
+    assert Path("docs/weighting_full.md").read_text().startswith("# Loss weightings compared\n")
+
+
+def test_figures_without_kept_weighting_sweeps_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.chdir(tmp_path)
+    common = ["--runs", "runs", "--records", "records", "--out", "docs", "--wsram"]
+    assert figures.main(common) == []
+    assert (
+        "skipped weighting_*.png: no weighting sweep kept under records (weighting_<name>/, "
+        "by python -m lit_draw weightings ROOT --keep)" in capsys.readouterr().out
+    )
+    with pytest.raises(
+        ConfigError, match=r"weightings: records/weighting_quick holds no kept run \(no \*/test_metrics"
+    ):
+        figures.main([*common, "--weightings", "records/weighting_quick"])
+    assert figures.main([*common, "--weightings"]) == []  # none asked for: none drawn, nothing said
+    assert "weighting" not in capsys.readouterr().out
+
+
+def test_the_quick_sweeps_table_is_what_its_records_give_in_its_page_the_weightings_doc_and_results_md():
+    """docs/weighting_quick.md is what ``figures`` writes from records/weighting_quick, RESULTS.md carries
+    it (``reproduce --results``) and docs/weightings.md quotes its table and statement."""
+    if not weightings.kept_sweeps(ROOT / "records") or not (ROOT / "records" / "weighting_quick").is_dir():
+        pytest.skip("records/weighting_quick holds no kept runs in this checkout: nothing to check the tables against")
+    groups = weightings.by_weighting(
+        [weightings.load_run(p) for p in weightings.kept_runs(ROOT / "records/weighting_quick")]
+    )
+    about = weightings.read_about(ROOT / "records/weighting_quick")
+    page = weightings.document(groups, "records/weighting_quick", about, by="figures")
+    assert (ROOT / "docs/weighting_quick.md").read_text() == page, "run python -m lit_draw figures"
+    title, body = page.split("\n", 1)
+    assert f"#{title}\n{body}" in (ROOT / "RESULTS.md").read_text(), "run python -m lit_draw reproduce --results"
+    quoted = f"{weightings.table(groups)}\n{weightings.statement(groups)}"
+    assert quoted in (ROOT / "docs/weightings.md").read_text(), "docs/weightings.md quotes another table"

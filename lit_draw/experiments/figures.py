@@ -1,8 +1,10 @@
 """``python -m lit_draw figures``: the study's figures and WS-RAM's Figure 2 from the runs of
-``python -m lit_draw reproduce``, as PNG and vector PDF (matplotlib).
+``python -m lit_draw reproduce``, and the loss weightings' from their kept sweeps, as PNG and vector
+PDF (matplotlib).
 
     python -m lit_draw figures [--runs runs/reproduce] [--records records] [--out docs]
-        [--study ROW ROW] [--wsram [ROW ...]] [--module decoder] [--results results.json] [--allow-missing]
+        [--study ROW ROW] [--wsram [ROW ...]] [--weightings [DIR ...]] [--module decoder]
+        [--results results.json] [--allow-missing]
 
 Reads each seed's logged scalars from the ``metrics.csv`` beside its W&B runs (see
 :mod:`lit_draw.cli.metrics_csv`; ``<seed>/wandb``: training, every resumed part in order;
@@ -25,7 +27,11 @@ is written as ``<name>.png`` and ``<name>.pdf``:
 * ``wsram_figure2.png``: training error, gradient variance and effective sample size against
   updates for the six estimators (Ba et al. 2015, Figure 2), and their validation error;
 * ``wsram_claims.md``: the paper's claims about them beside our measures, per seed
-  (:mod:`lit_draw.experiments.wsram_claims`).
+  (:mod:`lit_draw.experiments.wsram_claims`);
+* ``weighting_<name>.png`` and ``weighting_<name>.md``: a loss-weighting sweep kept in
+  ``records/weighting_<name>`` (``--weightings``; by default every one there): accuracy per glimpse,
+  the anytime trade-off and final accuracy per weighting, and its table and statement
+  (:mod:`lit_draw.experiments.weightings`, whose command draws the same from the runs).
 
 A figure whose runs are missing is skipped with a message. A row shows the seeds ``results.json``
 lists for it (``--results``; those of the row's protocol as its config gives it now, see
@@ -48,7 +54,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from lit_draw.errors import ConfigError
-from lit_draw.experiments import study_claims, wsram_claims
+from lit_draw.experiments import study_claims, weightings, wsram_claims
 from lit_draw.experiments.plots import Series, heatmap, line_chart, panels, save, twin_line
 from lit_draw.experiments.results import RESULTS_JSON, read_json
 from lit_draw.experiments.seed_runs import (
@@ -305,6 +311,18 @@ def _complete(
     return allow or not missing
 
 
+def weighting_pages(folders: Sequence[Path]) -> dict[str, tuple[Figure, str]]:
+    """Each kept weighting sweep's figure and page (its table and statement), by name: a folder
+    ``weighting_<name>`` (any other name ``<name>``) is ``weighting_<name>``."""
+    pages = {}
+    for folder in folders:
+        groups = weightings.by_weighting([weightings.load_run(run) for run in weightings.kept_runs(folder)])
+        name = folder.name if folder.name.startswith(weightings.PREFIX) else weightings.PREFIX + folder.name
+        page = weightings.document(groups, folder.as_posix(), weightings.read_about(folder), by="figures")
+        pages[name] = (weightings.figure(groups), page)
+    return pages
+
+
 def main(args: list[str] | None = None) -> list[Path]:
     """Write the figures, each as PNG and PDF; returns the paths written."""
     parser = argparse.ArgumentParser(prog="python -m lit_draw figures", description=__doc__.split("\n\n")[0])
@@ -321,6 +339,14 @@ def main(args: list[str] | None = None) -> list[Path]:
     parser.add_argument("--study", nargs=2, default=list(STUDY_ROWS), metavar="ROW", help="the two rows compared")
     parser.add_argument(
         "--wsram", nargs="*", default=list(WSRAM_ROWS), metavar="ROW", help="the estimators' rows (none: no Figure 2)"
+    )
+    parser.add_argument(
+        "--weightings",
+        nargs="*",
+        type=Path,
+        metavar="DIR",
+        help="weighting sweeps kept by `weightings --keep` (default: every weighting_* folder under --records "
+        "that holds kept runs; none: no weighting figure)",
     )
     parser.add_argument("--module", default="decoder", help="module whose weight updates are plotted")
     parser.add_argument(
@@ -344,6 +370,8 @@ def main(args: list[str] | None = None) -> list[Path]:
     }
     for flag, names in (("--study", options.study), ("--wsram", options.wsram)):
         _check_rows(flag, names, options.runs, options.records, listed)
+    sweeps = weightings.kept_sweeps(options.records) if options.weightings is None else options.weightings
+    pages = weighting_pages(sweeps)  # first: a folder without kept runs is an error before anything is drawn
     study = {row: seeds_shown(options.runs, row, _keys(listed.get(row)), options.records) for row in options.study}
     wsram = {row: seeds_shown(options.runs, row, _keys(listed.get(row)), options.records) for row in options.wsram}
     if not _complete("study", options.runs, options.records, options.study, listed, options.allow_missing):
@@ -354,6 +382,7 @@ def main(args: list[str] | None = None) -> list[Path]:
     figure2 = wsram_figure2(wsram)
     if figure2 is not None:
         figures["wsram_figure2.png"] = figure2
+    figures |= {f"{name}.png": figure for name, (figure, _) in pages.items()}
     options.out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, figure in figures.items():
@@ -362,6 +391,11 @@ def main(args: list[str] | None = None) -> list[Path]:
     for name in FIGURES:
         if name not in figures and (options.wsram or not name.startswith("wsram_")):
             print(f"skipped {name}: no runs with its data under {options.runs} or {options.records}")
+    if options.weightings is None and not pages:
+        print(
+            f"skipped {weightings.PREFIX}*.png: no weighting sweep kept under {options.records} "
+            f"({weightings.PREFIX}<name>/, by python -m lit_draw weightings ROOT --keep)"
+        )
     tables = {
         "study_claims.md": (study, lambda: study_claims.claims_table(study, options.module)),
         "wsram_claims.md": (wsram, lambda: wsram_claims.claims_table(wsram)),
@@ -372,6 +406,11 @@ def main(args: list[str] | None = None) -> list[Path]:
             path.write_text(claims_document(name, table()))
             print(f"wrote {path}:\n{path.read_text()}")
             written.append(path)
+    for name, (_, page) in pages.items():
+        path = options.out / f"{name}.md"
+        path.write_text(page)
+        print(f"wrote {path}")
+        written.append(path)
     return written
 
 

@@ -80,14 +80,18 @@ from lit_draw.experiments.protocol import differences, protocol
 from lit_draw.experiments.results import Row
 from lit_draw.experiments.seed_runs import KEPT, RECORD_FILE, keep_seed
 from lit_draw.experiments.shipping import CHECKPOINTS, evaluation_config, ship_checkpoint
+from lit_draw.experiments.weightings import PREFIX as WEIGHTINGS
 from lit_draw.yaml_files import load_yaml
 
 #: The rows shipped with lit_draw.
 ROWS_FILE = Path(__file__).resolve().parents[2] / "configs" / "reproduce.yaml"
 #: Where seeds train, relative to the working directory.
 RUNS = Path("runs/reproduce")
-#: Measurement tables in docs/ that RESULTS.md carries: the claims tables, the halting frontier.
-TABLES = (*CLAIMS, FRONTIER_TABLE)
+#: Measurement tables in docs/ that RESULTS.md carries: the claims tables, the halting frontier, each
+#: weighting sweep's (``figures`` writes them from the sweeps kept in records/; names or globs).
+TABLES = (*CLAIMS, FRONTIER_TABLE, f"{WEIGHTINGS}*.md")
+#: Figures in docs/ that RESULTS.md shows: those ``figures`` draws (names or globs).
+SHOWN = (*FIGURES, f"{WEIGHTINGS}*.png")
 #: Where scratch runs train, relative to the working directory.
 SCRATCH_RUNS = Path("runs/reproduce-scratch")
 
@@ -465,7 +469,7 @@ def write_results(rows: dict[str, Row], exported: dict[str, int], outputs: Outpu
     if not outputs.export:  # a scratch run: its rows only, and no checkpoint is shipped for them
         entries = [{**e, "checkpoint": None} for e in entries if e["status"] != "not run"]
     results.write_json(outputs.results_json, entries)
-    shown = docs_files(FIGURES) if outputs.export else []
+    shown = docs_files(SHOWN) if outputs.export else []
     tables = docs_files(TABLES) if outputs.export else []
     outputs.results_md.write_text(results.render_markdown(entries, shown, tables))
     if outputs.export:  # the README's results summary and the docs' tables drawn from results.json
@@ -474,10 +478,13 @@ def write_results(rows: dict[str, Row], exported: dict[str, int], outputs: Outpu
 
 
 def docs_files(names: tuple[str, ...], docs: Path = Path("docs")) -> list[str]:
-    """The files of ``names`` in ``docs``, then in each folder of it (figures drawn with ``figures
-    --out docs/<folder>``, say one seed's), as paths relative to the repository root."""
+    """The files of ``names`` (names or globs, a glob's files by name) in ``docs``, then in each folder
+    of it (figures drawn with ``figures --out docs/<folder>``, say one seed's), as paths relative to the
+    repository root."""
     folders = [docs, *sorted(p for p in docs.iterdir() if p.is_dir())] if docs.is_dir() else []
-    return [(folder / name).as_posix() for folder in folders for name in names if (folder / name).is_file()]
+    return [
+        path.as_posix() for folder in folders for name in names for path in sorted(folder.glob(name)) if path.is_file()
+    ]
 
 
 def keep_seeds(row: Row, records: list[dict[str, Any]], kept: Path = KEPT) -> None:

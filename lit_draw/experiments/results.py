@@ -368,7 +368,10 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tabl
             step = "" if s.get("best_periodic_step") is None else f"{s['best_periodic_step']:,}"
             lines.append(f"| `{e['row']}` | {s['seed']} | " + " | ".join(cells) + f" | {step} |")
     if figures:
-        drawn = "Drawn from the rows' logged metrics (`csv/metrics.csv` in each W&B run folder) by `python -m lit_draw figures`."
+        drawn = (
+            "Drawn by `python -m lit_draw figures` from the rows' logged metrics (`csv/metrics.csv` in each W&B run "
+            "folder) and the weighting sweeps' kept test metrics (`records/weighting_*`)."
+        )
         lines += ["", "## Figures", "", drawn, ""]
         folder = Path(figures[0]).parent
         for path in figures:  # those of another folder (figures --out docs/<folder>) under its name

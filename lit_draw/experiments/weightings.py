@@ -18,12 +18,15 @@ reaches tau, :class:`~lit_draw.callbacks.EarlyExit`, averaged over seeds per tau
 own ``lambda >= 0.5`` stop as a point of its own) and the final accuracy with every seed as a point::
 
     python -m lit_draw sweep sweeps/loss_weighting_quick.yaml --jobs 2
-    python -m lit_draw weightings runs/loss_weighting_quick --keep records/weighting_quick \\
-        --out docs/weighting_quick.md --figure docs/weighting_quick.png
+    python -m lit_draw weightings runs/loss_weighting_quick --keep records/weighting_quick
+    python -m lit_draw figures --weightings records/weighting_quick   # docs/weighting_quick.{png,pdf,md}
 
 ``--keep`` copies each tested run's resolved config and test metrics into ``KEEP/<run id>``; the
 kept folders are read as the runs are (``python -m lit_draw weightings records/weighting_quick``
-redraws from the repository alone).
+redraws from the repository alone). ``python -m lit_draw figures`` draws every sweep kept as
+``records/weighting_<name>`` into ``docs/weighting_<name>.png`` (and PDF) with its table
+``docs/weighting_<name>.md``, which ``RESULTS.md`` carries; a sweep's :data:`ABOUT` file, written by
+hand beside its kept runs, says what its configs cannot: when, where and from which commit it trained.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from matplotlib.figure import Figure
 
 from lit_draw.cli.metrics_csv import read_metrics, read_rows, run_folders, values, write_rows
 from lit_draw.errors import ConfigError
@@ -47,12 +51,22 @@ from lit_draw.experiments.shipping import evaluation_config
 MARGIN = 0.005
 #: A kept run's files (``--keep``).
 KEPT_CONFIG, KEPT_TEST = "config.yaml", "test_metrics.csv.gz"
+#: Beside a sweep's kept runs, written by hand: ``title``, ``sweep`` (its file), ``trained`` (the date),
+#: ``device``, ``commit`` and ``quick_version_of`` (the sweep it shrinks: ``{sweep: file, setup: words}``),
+#: each optional.
+ABOUT = "sweep.yaml"
+#: A sweep kept as ``records/weighting_<name>`` is drawn by ``figures`` as ``docs/weighting_<name>.png``,
+#: its table written as ``docs/weighting_<name>.md``.
+PREFIX = "weighting_"
+#: The nets' names in words, by class.
+NETS = {"DRAWClassifier": "DRAW", "RAM": "RAM", "WSRAM": "WS-RAM"}
 
 
 @dataclass
 class TestedRun:
     """One tested fit: its weighting's label, its seed, the test accuracy after each glimpse, its
-    threshold-exit curve ``[(mean glimpses, accuracy)]`` and, for a halting net, its own stop."""
+    threshold-exit curve ``[(mean glimpses, accuracy)]``, for a halting net its own stop, and what it
+    trained in words (:func:`describe`)."""
 
     run: str
     label: str
@@ -60,6 +74,7 @@ class TestedRun:
     per_glimpse: list[float]
     threshold: list[tuple[float, float]]
     halting: tuple[float, float] | None
+    setup: str
 
     @property
     def final(self) -> float:
@@ -85,6 +100,22 @@ def weighting_label(config: dict[str, Any]) -> str:
     if weighting == "exponential":
         return f"exponential (gamma {args.get('gamma', 0.5):g})"
     return str(weighting)
+
+
+def describe(config: dict[str, Any]) -> str:
+    """What a resolved config trains, in words: ``DRAW, 40x40 translated MNIST, 4 glimpses, 10 epochs``
+    (a part the config does not give is left out)."""
+    net, data, trainer = config["model"]["net"], config.get("data") or {}, config.get("trainer") or {}
+    kind = "cluttered " if data.get("clutter") else "translated " if data.get("translate") else ""
+    size = data.get("canvas_size")
+    steps, epochs = trainer.get("max_steps") or -1, trainer.get("max_epochs")
+    parts = [
+        NETS.get(str(net.get("class_path", "")).rsplit(".", 1)[-1], ""),
+        f"{size}x{size} {kind}MNIST" if size else "",
+        f"{net['init_args']['glimpses']} glimpses",
+        f"{steps:,} updates" if steps > 0 else f"{epochs} epochs" if epochs else "",
+    ]
+    return ", ".join(part for part in parts if part)
 
 
 def _best_checkpoint(fit: Path) -> Path:
@@ -136,7 +167,42 @@ def load_run(path: Path, test: bool = True) -> TestedRun:
         [float(v[-1]) for v in per_glimpse],
         threshold_curve(logged),
         halting,
+        describe(config),
     )
+
+
+def kept_runs(folder: Path) -> list[Path]:
+    """The runs :func:`keep_run` kept in ``folder``, by name.
+
+    Raises:
+        ConfigError: ``folder`` holds none (one line, saying how a sweep's runs are kept).
+    """
+    runs = sorted(p for p in folder.iterdir() if (p / KEPT_TEST).is_file()) if folder.is_dir() else []
+    if not runs:
+        raise ConfigError(
+            f"weightings: {folder} holds no kept run (no */{KEPT_TEST}); "
+            f"python -m lit_draw weightings ROOT --keep {folder} keeps a sweep's"
+        )
+    return runs
+
+
+def kept_sweeps(records: Path) -> list[Path]:
+    """The weighting sweeps kept under ``records``: its ``weighting_*`` folders that hold kept runs."""
+    folders = sorted(p for p in records.glob(f"{PREFIX}*") if p.is_dir())
+    return [p for p in folders if any((run / KEPT_TEST).is_file() for run in p.iterdir())]
+
+
+def read_about(folder: Path) -> dict[str, Any]:
+    """What ``folder``'s :data:`ABOUT` says of the sweep kept there (empty without one), and ``full_kept``:
+    the folder beside it that keeps the sweep it is the quick version of, ``None`` when none does."""
+    path = folder / ABOUT
+    about = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    full = (about.get("quick_version_of") or {}).get("sweep")
+    beside = sorted(folder.parent.glob(f"*/{ABOUT}")) if full else []
+    about["full_kept"] = next(
+        (p.parent for p in beside if (yaml.safe_load(p.read_text()) or {}).get("sweep") == full), None
+    )
+    return about
 
 
 def keep_run(fit: Path, into: Path) -> Path:
@@ -194,8 +260,9 @@ def table(groups: dict[str, list[TestedRun]]) -> str:
 
 
 def statement(groups: dict[str, list[TestedRun]]) -> str:
-    """Which weighting wins each measure, or a tie where the leader's margin over the runner-up is
-    smaller than the larger of their two seeds' standard deviations."""
+    """Per measure, which weighting wins, or a tie: a weighting ties with the leader when their means
+    differ by no more than the larger of their two seeds' standard deviations. Beside a tie, the others
+    are named as trailing the leader (each compared with the leader, not with each other)."""
     lines = []
     for name, (value, higher, fmt) in MEASURES.items():
         spread = {label: _spread([value(r) for r in runs]) for label, runs in groups.items()}
@@ -203,24 +270,49 @@ def statement(groups: dict[str, list[TestedRun]]) -> str:
         if len(ranked) < 2:
             continue
         (first, (m1, s1)), (second, (m2, s2)) = (ranked[0], spread[ranked[0]]), (ranked[1], spread[ranked[1]])
-        margin = abs(m1 - m2)
         tied = [label for label in ranked[1:] if abs(spread[label][0] - m1) <= max(s1, spread[label][1])]
         if tied:
-            lines.append(
-                f"- **{name}**: a tie between {first} ({m1:{fmt}} ± {s1:{fmt}}) and {', '.join(tied)}: "
-                f"{first} leads {second} by {margin:{fmt}}, within the seeds' spread."
+            margin = f"{abs(m1 - spread[tied[0]][0]):{fmt}}"
+            level = [label for label in tied if f"{abs(m1 - spread[label][0]):{fmt}}" == margin]
+            lead = (
+                f"{_listed([first, *level])} are level"
+                if float(margin) == 0
+                else f"{first} leads {tied[0]} by {margin}, within the seeds' spread"
             )
+            behind = [label for label in ranked[1:] if label not in tied]
+            trail = (
+                f"; {_listed(behind)} trail{'s' * (len(behind) == 1)} {first} by more than the seeds' spread"
+                if behind
+                else ""
+            )
+            tie = _listed([f"{first} ({m1:{fmt}} ± {s1:{fmt}})", *tied])
+            lines.append(f"- **{name}**: a tie between {tie}: {lead}{trail}.")
         else:
             lines.append(
                 f"- **{name}**: {first} ({m1:{fmt}} ± {s1:{fmt}}), ahead of {second} ({m2:{fmt}} ± {s2:{fmt}}) "
-                f"by {margin:{fmt}}, more than either's seed spread."
+                f"by {abs(m1 - m2):{fmt}}, more than either's seed spread."
             )
     return "\n".join(lines) + "\n"
 
 
-def figure(groups: dict[str, list[TestedRun]], png: Path, title: str | None = None) -> list[Path]:
-    """The three panels (see the module docstring) as ``png`` and a PDF beside it."""
-    fig, (per_glimpse, anytime, finals) = panels(3, title)
+def _listed(words: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+
+
+def setting(groups: dict[str, list[TestedRun]]) -> str:
+    """What the runs trained and how many seeds, in words: ``DRAW, 40x40 translated MNIST, 4 glimpses,
+    10 epochs, 5 seeds`` (setups that differ joined by ``;``)."""
+    runs = [r for rs in groups.values() for r in rs]
+    setups = "; ".join(dict.fromkeys(r.setup for r in runs))
+    seeds = len({r.seed for r in runs})
+    return f"{setups}, {seeds} seed{'s' * (seeds != 1)}" if setups else f"{seeds} seed{'s' * (seeds != 1)}"
+
+
+def figure(groups: dict[str, list[TestedRun]], title: str | None = None) -> Figure:
+    """The three panels (see the module docstring), titled ``title`` or the runs' :func:`setting`;
+    ``python -m lit_draw figures`` and ``weightings --figure`` both draw it."""
+    fig, (per_glimpse, anytime, finals) = panels(3, title or setting(groups))
     curves = []
     for label, runs in groups.items():
         accs = [[100 * a for a in r.per_glimpse] for r in runs]
@@ -260,15 +352,41 @@ def figure(groups: dict[str, list[TestedRun]], png: Path, title: str | None = No
     finals.set_xticks(range(len(groups)), list(groups), rotation=30, ha="right")
     finals.set_title("Final-glimpse accuracy, every seed")
     finals.set_ylabel("test accuracy (%)")
-    return save(fig, png)
+    return fig
 
 
-def document(groups: dict[str, list[TestedRun]], source: str) -> str:
-    """The table and the statement as a markdown block, naming what it was made from."""
+def provenance(groups: dict[str, list[TestedRun]], about: dict[str, Any]) -> str:
+    """What the runs were, in a sentence: the sweep, its setup (:func:`setting`), the weightings and runs,
+    and from ``about`` (:func:`read_about`) when, where and from which commit they trained, and whether
+    the sweep it is the quick version of has run."""
+    count = sum(len(runs) for runs in groups.values())
+    text = f"{setting(groups)}; {len(groups)} weighting{'s' * (len(groups) != 1)}, {count} runs"
+    if about.get("sweep"):
+        text = f"`{about['sweep']}`: {text}"
+    for key, words in (("trained", "trained"), ("device", "on"), ("commit", "from commit")):
+        if about.get(key):
+            text += f"{',' * (key == 'trained')} {words} {about[key]}"
+    text += "."
+    if full := about.get("quick_version_of"):
+        kept, setup = about.get("full_kept"), f" ({full['setup']})" if full.get("setup") else ""
+        text += f" It is the quick version of `{full['sweep']}`{setup}, " + (
+            f"kept in `{kept.as_posix()}`." if kept else "which has not run yet (its runs are not kept beside these)."
+        )
+    return text
+
+
+def document(
+    groups: dict[str, list[TestedRun]], source: str, about: dict[str, Any] | None = None, by: str = "weightings"
+) -> str:
+    """The table and the statement as a markdown page: a title (``about``'s, see :data:`ABOUT`), what the
+    runs were (:func:`provenance`) and what it was made from, by which command (``by``)."""
+    about = about or {}
     seeds = sorted({r.seed for runs in groups.values() for r in runs})
     return (
-        f"Test set, the checkpoint chosen on validation of each run; mean ± sd over seeds {', '.join(map(str, seeds))} "
-        f"(from `{source}`, by `python -m lit_draw weightings`).\n\n{table(groups)}\n{statement(groups)}"
+        f"# {about.get('title') or 'Loss weightings compared'}\n\n{provenance(groups, about)} Written by "
+        f"`python -m lit_draw {by}` from `{source}`; the measures are defined in `docs/weightings.md`.\n\n"
+        f"Test set, the checkpoint chosen on validation of each run; mean ± sd over seeds {', '.join(map(str, seeds))}."
+        f"\n\n{table(groups)}\n{statement(groups)}"
     )
 
 
@@ -283,7 +401,7 @@ def main(args: list[str] | None = None) -> dict[str, list[TestedRun]]:
     parser.add_argument("--keep", type=Path, help="copy each tested run's config and test metrics into KEEP/<run id>")
     parser.add_argument("--out", type=Path, help="write the table and the statement here (markdown)")
     parser.add_argument("--figure", type=Path, help="draw the three panels here (.png, and a .pdf beside it)")
-    parser.add_argument("--title", help="the figure's title")
+    parser.add_argument("--title", help="the figure's title (default: the runs' setup and seeds)")
     options = parser.parse_args(args)
     folders: list[Path] = []
     for path in options.runs:
@@ -302,11 +420,12 @@ def main(args: list[str] | None = None) -> dict[str, list[TestedRun]]:
     if options.keep:
         folders = [f if (f / KEPT_TEST).is_file() else keep_run(f, options.keep) for f in folders]
     groups = by_weighting([load_run(f) for f in folders])
-    text = document(groups, ", ".join(map(str, options.runs)))
+    about = next((read_about(p) for p in [*options.runs, options.keep] if p and (p / ABOUT).is_file()), {})
+    text = document(groups, ", ".join(p.as_posix() for p in options.runs), about)
     print(text, end="")
     if options.out:
         options.out.write_text(text)
     if options.figure:
-        for path in figure(groups, options.figure, options.title):
+        for path in save(figure(groups, options.title), options.figure):
             print(f"wrote {path}")
     return groups
