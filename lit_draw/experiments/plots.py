@@ -1,5 +1,5 @@
-"""Publication figures with matplotlib: lines with the seeds' spread as bands, a signed heatmap, and
-one call that writes a figure as PNG and as vector PDF.
+"""Publication figures with matplotlib: lines with the seeds' spread as bands, every seed as a point,
+a signed heatmap, and one call that writes a figure as PNG and as vector PDF.
 
 Figures are built on ``matplotlib.figure.Figure`` directly (no ``pyplot``, so no window, no global
 figure state and no backend to choose). Sizes are in inches at print scale, fonts 9-10 pt.
@@ -98,6 +98,20 @@ def line_chart(
             ax.legend(frameon=False)
         elif not any(len(s.xs) for s in series):
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
+
+
+def strip_chart(ax: Axes, groups: dict[str, Sequence[float]], title: str, ylabel: str) -> None:
+    """Every value of each group as a point (one seed each, say), the group's mean as a short dark bar,
+    the groups' names as the x ticks; the i-th group in the colour of :func:`line_chart`'s i-th series."""
+    with _style():
+        for index, values in enumerate(groups.values()):
+            colour = PALETTE[index % len(PALETTE)]
+            ax.scatter([index] * len(values), values, s=18, alpha=0.8, color=colour)
+            ax.plot([index - 0.25, index + 0.25], [float(np.mean(values))] * 2, color="0.2")
+        ax.set_xticks(range(len(groups)), list(groups), rotation=30, ha="right")
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, axis="y", color="0.9", linewidth=0.6)
 
 
 def twin_line(ax: Axes, series: Series, ylabel: str) -> None:

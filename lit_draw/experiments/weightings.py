@@ -44,7 +44,7 @@ from lit_draw.cli.metrics_csv import read_metrics, read_rows, run_folders, value
 from lit_draw.errors import ConfigError
 from lit_draw.experiments.halting_frontier import LoggedRun, halting_point, threshold_curve
 from lit_draw.experiments.plateau import fit_folders
-from lit_draw.experiments.plots import PALETTE, Series, line_chart, panels, save
+from lit_draw.experiments.plots import PALETTE, Series, line_chart, panels, save, strip_chart
 from lit_draw.experiments.shipping import evaluation_config
 
 #: A run whose accuracy at a glimpse is within this of its final accuracy has "reached" it.
@@ -345,13 +345,12 @@ def figure(groups: dict[str, list[TestedRun]], title: str | None = None) -> Figu
             point = (statistics.fmean(g for g, _ in stops), 100 * statistics.fmean(a for _, a in stops))
             anytime.scatter(*point, marker="*", s=90, color=PALETTE[index % len(PALETTE)], zorder=3)
             anytime.annotate("own stop", point, textcoords="offset points", xytext=(-8, -14), ha="right", fontsize=8)
-    for index, runs in enumerate(groups.values()):
-        colour = PALETTE[index % len(PALETTE)]  # the weighting's colour in the other panels
-        finals.scatter([index] * len(runs), [100 * r.final for r in runs], s=18, alpha=0.8, color=colour)
-        finals.plot([index - 0.25, index + 0.25], [100 * statistics.fmean(r.final for r in runs)] * 2, color="0.2")
-    finals.set_xticks(range(len(groups)), list(groups), rotation=30, ha="right")
-    finals.set_title("Final-glimpse accuracy, every seed")
-    finals.set_ylabel("test accuracy (%)")
+    strip_chart(
+        finals,
+        {label: [100 * r.final for r in runs] for label, runs in groups.items()},
+        "Final-glimpse accuracy, every seed",
+        "test accuracy (%)",
+    )
     return fig
 
 
