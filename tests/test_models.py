@@ -119,6 +119,26 @@ def test_models_take_a_read_that_just_fits_the_canvas(model, sizes):
     assert getattr(models, model)(**sizes).canvas_size == sizes["canvas_size"]
 
 
+@pytest.mark.parametrize("model", ["DRAWClassifier", "RAM", "WSRAM"])
+@pytest.mark.parametrize(
+    ("shape", "why"),
+    [((2, 1, 60, 60), "another canvas"), ((2, 40, 40), "no channel axis"), ((2, 3, 40, 40), "three channels")],
+)
+def test_models_refuse_canvases_they_were_not_built_for(model, shape, why):
+    """A net built for 40x40 canvases given 60x60 ones would place its windows (DRAW) or clamp its
+    glimpses (RAM, WS-RAM) for its own size and train on without a word; a missing channel axis
+    failed deep inside the forward with an unpacking error."""
+    from lit_draw import models
+
+    sizes = {"WSRAM": {"zooms": [1, 2]}}.get(model, {})  # its default zooms need a 96 px canvas
+    net = getattr(models, model)(canvas_size=40, **sizes).eval()
+    with pytest.raises(
+        ValueError, match=rf"^{model}: images must be \[B, 1, 40, 40\] .*got \[{', '.join(map(str, shape))}\]$"
+    ):
+        net(torch.rand(shape))
+    assert net(torch.rand(2, 1, 40, 40)).logits.shape[1] == 2  # the canvas it was built for is taken
+
+
 @pytest.mark.parametrize("value", [True, 2.5])
 def test_models_reject_non_int_sizes(value):
     from lit_draw.models import RAM, WSRAM

@@ -20,6 +20,20 @@ def classifier_head(in_features: int, hidden: int, num_classes: int) -> nn.Modul
     return nn.Sequential(SequenceLinear(in_features, hidden), nn.ReLU(), SequenceLinear(hidden, num_classes))
 
 
+def check_canvases(owner: str, images: Tensor, canvas_size: int) -> None:
+    """Refuse ``images`` that are not ``[B, 1, canvas_size, canvas_size]``: a net built for another
+    canvas would read it with windows and retina scales placed for its own size, silently.
+
+    Raises:
+        ValueError: naming ``owner``, the shape expected and the shape given.
+    """
+    if images.dim() != 4 or images.shape[1] != 1 or images.shape[2:] != (canvas_size, canvas_size):
+        raise ValueError(
+            f"{owner}: images must be [B, 1, {canvas_size}, {canvas_size}] (one channel; canvas_size "
+            f"{canvas_size}, as the net was built), got {list(images.shape)}"
+        )
+
+
 Step = dict[str, "Tensor | Step"]
 
 

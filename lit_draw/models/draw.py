@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from lit_draw.models.attention import Filter, FilterbankWindow, filterbank_read, gaussian_filterbank
-from lit_draw.models.common import classifier_head, flatten_gates, stack_steps
+from lit_draw.models.common import check_canvases, classifier_head, flatten_gates, stack_steps
 from lit_draw.models.halting import HaltingHead
 from lit_draw.models.init import INITS, Init, initialize_, set_forget_biases_, uniform_unit_scaling_
 from lit_draw.models.lstm import GatedLSTMCell
@@ -174,6 +174,7 @@ class DRAWClassifier(nn.Module):
         Returns:
             The :class:`Trace`, with logits ``[T, B, C]`` and the window parameters per glimpse.
         """
+        check_canvases(type(self).__name__, images, self.canvas_size)
         x = images[:, 0]  # [B, H, W]
         batch, height, width = x.shape
         n = self.window.n

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from lit_draw.models.attention import integral_image, loc_to_pixels
 from lit_draw.models.cells import Cell, recurrent_cell
-from lit_draw.models.common import classifier_head, flatten_gates, log_mean_softmax, stack_steps
+from lit_draw.models.common import check_canvases, classifier_head, flatten_gates, log_mean_softmax, stack_steps
 from lit_draw.models.glimpse import GlimpseNetwork
 from lit_draw.models.halting import HaltingHead
 from lit_draw.models.net import TraceKind
@@ -201,6 +201,7 @@ class RAM(nn.Module):
             ``log_pi``, ``baseline`` and ``entropy`` ``[T, B]``, the policy's ``loc_mean`` and
             ``loc_std`` ``[T, B, 2]``, the core's state as ``cells["core"]``.
         """
+        check_canvases(type(self).__name__, images, self.canvas_size)
         batch, _, height, width = images.shape
         sample = not mean_policy and (self.training or not self.deterministic_eval)
         runs = 1 if self.training or mean_policy else self.mc_samples

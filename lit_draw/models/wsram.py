@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from lit_draw.models.attention import IntegralImage, integral_image, loc_to_pixels, retina_level
 from lit_draw.models.cells import Cell, recurrent_cell
-from lit_draw.models.common import classifier_head, flatten_gates, log_mean_softmax, stack_steps
+from lit_draw.models.common import check_canvases, classifier_head, flatten_gates, log_mean_softmax, stack_steps
 from lit_draw.models.glimpse import GlimpseNetwork
 from lit_draw.models.net import TraceKind
 from lit_draw.models.policy import ActionDistribution, GlimpsePolicy, PolicyStd
@@ -209,6 +209,7 @@ class WSRAM(nn.Module):
             rollouts); the prior's ``loc_mean``, ``loc_std`` ``[T, M B, 2]`` and ``zoom_logits``
             ``[T, M B, K]``. ``center``, ``size``, ``glimpses``, the cells and gates show the first rollout.
         """
+        check_canvases(type(self).__name__, images, self.canvas_size)
         batch, _, height, width = images.shape
         runs = 1 if mean_policy else self.samples
         fitting = self.training and labels is not None and not mean_policy
