@@ -20,6 +20,8 @@ SHIPPED = sorted((Path(__file__).parents[1] / "checkpoints").glob("*.yaml"))
 OVERLAYS = {"threshold_exit_draw": "quickstart_halting", "threshold_exit_ram": "ram_mnist_halting"}
 #: overlays of the study's configs (not threshold-exit baselines)
 STUDY_OVERLAYS = {"placement_curriculum"}
+#: overlays that train a halting head alone on a frozen All-Step net of the config beneath
+HEAD_OVERLAYS = {"halting_head": "quickstart"}
 
 
 def test_the_placement_curriculum_overlay_changes_only_the_training_placement_of_the_study_configs(capsys):
@@ -42,7 +44,8 @@ def test_the_placement_curriculum_overlay_changes_only_the_training_placement_of
 
 
 def test_each_overlay_lays_the_threshold_exit_baseline_over_its_halting_config(capsys):
-    assert {p.stem for p in (CONFIGS / "overlays").glob("*.yaml")} == set(OVERLAYS) | STUDY_OVERLAYS
+    every = set(OVERLAYS) | STUDY_OVERLAYS | set(HEAD_OVERLAYS)
+    assert {p.stem for p in (CONFIGS / "overlays").glob("*.yaml")} == every
     for overlay, base in OVERLAYS.items():
         with pytest.raises(SystemExit):
             main(
@@ -61,6 +64,29 @@ def test_each_overlay_lays_the_threshold_exit_baseline_over_its_halting_config(c
         (early_exit,) = [c for c in config["trainer"]["callbacks"] if c["class_path"].endswith("EarlyExit")]
         assert len(early_exit["init_args"]["taus"]) >= 10  # a dense threshold curve
         assert config["trainer"]["default_root_dir"] != f"runs/{base}"  # never mixed with the halting runs
+
+
+def test_the_halting_head_overlay_trains_only_a_head_on_its_configs_net_and_sweeps_both_thresholds(capsys):
+    for overlay, base in HEAD_OVERLAYS.items():
+        resolved = {}
+        for overlays in ([], [overlay]):
+            args = ["fit", "--config", str(CONFIGS / f"{base}.yaml")]
+            args += [arg for name in overlays for arg in ("--config", str(CONFIGS / "overlays" / f"{name}.yaml"))]
+            with pytest.raises(SystemExit):
+                main([*args, "--print_config"])
+            resolved[bool(overlays)] = yaml.safe_load(capsys.readouterr().out)
+        head, net = resolved[True], resolved[False]
+        assert head["model"]["net"]["init_args"].pop("halting") is True
+        assert net["model"]["net"]["init_args"].pop("halting") is False
+        assert head["model"]["net"] == net["model"]["net"]  # the same net, with a head
+        assert head["data"] == net["data"] and head["optimizer"] == net["optimizer"]
+        assert head["model"]["trainable"] == ["halting"]  # the rest stays the All-Step net's
+        assert head["model"]["objective"]["class_path"] == "lit_draw.objectives.PonderNet"
+        callbacks = {c["class_path"].rsplit(".", 1)[-1]: c.get("init_args") for c in head["trainer"]["callbacks"]}
+        assert len(callbacks["EarlyExit"]["taus"]) >= 10  # the confidence threshold, densely, on the same net
+        assert set(callbacks["HaltingThresholds"]["rules"]) == {"lambda", "cumulative"}
+        assert min(callbacks["HaltingThresholds"]["thresholds"]) <= 1e-3  # the head's curve starts near 1 glimpse
+        assert head["trainer"]["default_root_dir"] != net["trainer"]["default_root_dir"]
 
 
 def test_every_experiment_config_is_listed():

@@ -11,6 +11,7 @@ from lit_draw.callbacks.early_exit import EarlyExit
 from lit_draw.callbacks.gates import GateActivity
 from lit_draw.callbacks.glimpse_accuracy import GlimpseAccuracyPlot
 from lit_draw.callbacks.halting import HaltingDistribution
+from lit_draw.callbacks.halting_thresholds import HaltingThresholds
 from lit_draw.callbacks.periodic_test import PeriodicTest
 from lit_draw.callbacks.policy_collapse import PolicyCollapse
 from lit_draw.callbacks.trailing_mean import TrailingMean
@@ -25,6 +26,7 @@ __all__ = [
     "GateActivity",
     "GlimpseAccuracyPlot",
     "HaltingDistribution",
+    "HaltingThresholds",
     "PeriodicTest",
     "PolicyCollapse",
     "TrailingMean",

@@ -11,6 +11,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from lit_draw.callbacks.base import EvalStatistic, log_media, log_reduced, wandb_logger
+from lit_draw.models.halting import first_reaching
 from lit_draw.models.trace import Trace
 from lit_draw.validation import LeftOpenUnitInterval, conforms, require
 
@@ -27,10 +28,8 @@ def early_exit(logits: Tensor, taus: Tensor) -> tuple[Tensor, Tensor]:
         class predicted at the stopping glimpse, for every threshold.
     """
     confidence, predicted = logits.softmax(-1).max(-1)  # [T, B], [T, B]
-    reached = confidence[None] >= taus[:, None, None]  # [K, T, B]
-    reached[:, -1] = True
-    stop = reached.int().argmax(1)  # [K, B] first glimpse reaching tau (argmax takes the first)
-    return stop + 1, predicted.gather(0, stop)  # [K, B], [K, B]
+    used = first_reaching(confidence, taus)  # [K, B]
+    return used, predicted.gather(0, used - 1)  # [K, B], [K, B]
 
 
 class EarlyExitAccuracy(Metric):

@@ -23,7 +23,7 @@ from lit_draw.yaml_files import load_yaml
 #: Model settings that change how a run is executed, not what the checkpoint computes.
 RUNTIME_ONLY = ("compile", "grad_variance_every", "trainable", "clip_per_tensor", "init", "forget_bias")
 #: Net settings a ``--init_from`` start may change: heads that only one of the two objectives uses.
-INIT_FROM_FREE = ("write",)
+INIT_FROM_FREE = ("write", "halting")
 
 
 def check_config_files(argv: list[str]) -> None:

@@ -141,7 +141,7 @@ class LitDrawCLI(LightningCLI):
             help="fit: start from this checkpoint's weights with a fresh optimiser at epoch 0 "
             "(e.g. a shipped checkpoints/<row>.ckpt, which holds weights only and cannot be resumed, "
             "or a reconstruction pre-training's last.ckpt: its objective may differ, its net may not, "
-            "but for a write head that one of the two lacks)",
+            "but for a write or halting head that one of the two lacks)",
         )
         parser.add_argument(
             "--reinit",
@@ -210,7 +210,17 @@ class LitDrawCLI(LightningCLI):
             )
         if config.get("init_from") is not None:
             if subcommand != "fit":
-                raise ConfigError(f"--init_from is for fit; {subcommand} evaluates a checkpoint given as --ckpt_path")
+                typed = self._argv is None or any(
+                    a == "--init_from" or a.startswith("--init_from=") for a in self._argv
+                )
+                hint = (
+                    ""
+                    if typed
+                    else " (a config.yaml of a fit started --init_from names its start: add --init_from=null)"
+                )
+                raise ConfigError(
+                    f"--init_from is for fit; {subcommand} evaluates a checkpoint given as --ckpt_path{hint}"
+                )
             if ckpt_path is not None:
                 raise ConfigError(
                     "--init_from and --ckpt_path exclude each other (--ckpt_path resumes a run, --init_from starts a new one)"

@@ -4,7 +4,9 @@ jlindsey15/DRAM, the code the All-Step / Last-Step study modified, classified fr
 on reconstruction: it restored the pre-trained variables, optionally drew the groups it would train
 afresh (``start_non_restored_from_random``) and trained only those (``rigid_pretrain``; here
 ``model.trainable``). The pre-trained net may carry a write head that the classifier lacks, or the
-reverse: those weights are dropped, or keep their fresh draw; any other difference is refused.
+reverse: those weights are dropped, or keep their fresh draw; any other difference is refused. The
+same holds for a halting head: a head trained alone on a frozen All-Step net (``halting: true``,
+``model.trainable: [halting]``; ``configs/overlays/halting_head.yaml``) starts from a net without one.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from torch import nn
 
 from lit_draw.models.net import Reinitializable
 
-#: state-dict prefixes a start from another objective's checkpoint may lack or add: DRAW's write head
-FREE_PREFIXES = ("net.write.",)
+#: state-dict prefixes a start from another objective's checkpoint may lack or add: DRAW's write head, the halting head
+FREE_PREFIXES = ("net.write.", "net.halting.")
 
 
 def load_initial_weights(model: nn.Module, state_dict: dict[str, Any]) -> str | None:
