@@ -11,8 +11,8 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from lit_draw.callbacks.base import EvalStatistic, log_media, log_reduced, wandb_logger
-from lit_draw.models.halting import first_reaching
 from lit_draw.models.trace import Trace
+from lit_draw.stopping import first_reaching
 from lit_draw.validation import LeftOpenUnitInterval, conforms, require
 
 

@@ -26,8 +26,8 @@ from torchmetrics import Metric
 from lit_draw.callbacks.base import EvalStatistic, log_reduced
 from lit_draw.errors import ConfigError
 from lit_draw.losses import halting_distribution
-from lit_draw.models.halting import first_reaching
 from lit_draw.models.trace import Trace
+from lit_draw.stopping import first_reaching
 from lit_draw.validation import LeftOpenUnitInterval, conforms, one_of, require
 
 #: What a threshold is compared with at each glimpse (see the module docstring).

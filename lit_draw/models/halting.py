@@ -17,9 +17,9 @@ Where a canvas stops (``trace.halt``, the number of glimpses used, ``1..T``):
   with ``lambda_t >= 0.5``, the mode of each step's stop decision;
 * ``sample=True`` (RAM in training and at evaluation by default): the sampled stop.
 
-:func:`first_reaching` is the stop rule every threshold shares: the ``0.5`` above, the swept
-thresholds of :class:`~lit_draw.callbacks.HaltingThresholds` and the confidence threshold of
-:class:`~lit_draw.callbacks.EarlyExit`.
+Either is :func:`lit_draw.stopping.first_stop`, the rule every stop shares (the swept thresholds of
+:class:`~lit_draw.callbacks.HaltingThresholds` and the confidence threshold of
+:class:`~lit_draw.callbacks.EarlyExit` too).
 """
 
 from __future__ import annotations
@@ -29,27 +29,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-
-def first_reaching(scores: Tensor, thresholds: Tensor) -> Tensor:
-    """Stop at the first glimpse whose score reaches each threshold, else at the last.
-
-    Args:
-        scores: ``[T, B]``, one per glimpse and canvas (``lambda_t``, the halting mass so far, the top
-            class probability).
-        thresholds: ``[K]``.
-
-    Returns:
-        ``[K, B]`` int64 in ``1..T``: the glimpses used, ``min {t : scores[t] >= threshold}``, or ``T``
-        where no glimpse reaches it.
-    """
-    return first_stop(scores[None] >= thresholds[:, None, None])  # [K, B]
-
-
-def first_stop(stops: Tensor) -> Tensor:
-    """The first glimpse whose stop decision is true, the last glimpse always stopping: ``stops
-    [..., T, B]`` bool (modified in place) -> glimpses used ``[..., B]``, int64 in ``1..T``."""
-    stops[..., -1, :] = True
-    return stops.int().argmax(-2) + 1  # argmax takes the first maximum
+from lit_draw.stopping import first_reaching, first_stop
 
 
 class HaltingHead(nn.Module):
