@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lit_draw.__main__ import main as cli_main
 from lit_draw.callbacks import EarlyExit, HaltingThresholds
 from lit_draw.callbacks.halting_thresholds import ThresholdStopAccuracy, threshold_stops
-from lit_draw.cli.metrics_csv import read_metrics, run_folders, values
+from lit_draw.cli.metrics_csv import read_metrics, run_folders, values, write_rows
 from lit_draw.errors import ConfigError, LitDrawError
 from lit_draw.experiments import halting_frontier as hf
 from lit_draw.models import DRAWClassifier
@@ -237,10 +237,12 @@ def test_accuracy_at_matched_glimpses_and_the_verdict_by_hand():
 def test_halting_frontier_draws_the_same_nets_keeps_them_and_redraws_from_what_it_kept(tmp_path: Path):
     a = _head_run(tmp_path / "a", VAL_A, TEST_A)
     b = _head_run(tmp_path / "b", VAL_A, TEST_B, test_acc=0.97)
-    ponder = tmp_path / "ponder"
-    _logged_run(
-        ponder / "wandb" / "offline-run-20260101_000500-t", [{"test/halt_glimpses": 2.9, "test/halt_acc": 0.96}]
+    ponder = tmp_path / "ponder"  # a separately trained halting run, kept as weightings --keep keeps one
+    ponder.mkdir()
+    (ponder / "config.yaml").write_text(
+        "seed_everything: 3\nmodel:\n  objective:\n    class_path: lit_draw.objectives.PonderNet\n"
     )
+    write_rows(ponder / "test_metrics.csv.gz", [{"test/halt_glimpses": 2.9, "test/halt_acc": 0.96}])
     recorded = tmp_path / "recorded.json"
     old = {
         "title": "old",
@@ -259,7 +261,7 @@ def test_halting_frontier_draws_the_same_nets_keeps_them_and_redraws_from_what_i
     assert f"Settings from `{recorded}` (old): kept from an old figure." in table
     assert "| old | 90.00% | 3.00 | 1.90 |" in table  # 1 + (0.895 - 0.85) / 0.05
     assert "| toy | 97.50% | not reached | 1.75 |" in table  # mean of the nets' confidence curves; 97.0% at 1.75
-    assert "| toy | ponder | 2.90 | 96.00% |" in table
+    assert "| toy | ponder (PonderNet, seed 3) | 2.90 | 96.00% |" in table
     # net a reaches 97.5% on confidence at 1.5 + 0.5 * 0.005 / 0.01 = 1.75, on lambda at 1.5 (0.976), cumulative 2.5
     assert "| a | 98.00% | 1.75 | 1.50 | 2.50 | 0.9: 1.50 glimpses, 97.00% | 0.1: 2.00 glimpses, 97.80% |" in table
     # at 1.5 glimpses lambda - confidence: a 0.976 - 0.97, b 0.97 - 0.96: ahead in both nets

@@ -44,6 +44,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from matplotlib.axes import Axes
 
 from lit_draw.cli.metrics_csv import CSV_FOLDER, METRICS_FILE, read_metrics, read_rows, run_folders, values, write_rows
@@ -309,6 +310,16 @@ def mean_curve(nets: Sequence[SameNet], rule: str) -> list[tuple[float, float, f
     return sorted(curve)
 
 
+def run_name(path: str | Path) -> str:
+    """A run's folder name; for a kept run, with the objective and seed its kept config names."""
+    path = Path(path)
+    if not (path / KEPT_CONFIG).is_file():
+        return path.name
+    config = yaml.safe_load((path / KEPT_CONFIG).read_text())
+    objective = config["model"]["objective"]["class_path"].rsplit(".", 1)[-1]
+    return f"{path.name} ({objective}, seed {config.get('seed_everything')})"
+
+
 def read_frontier(title: str, all_step: str | Path, halting: Sequence[str | Path]) -> Frontier:
     """A :class:`Frontier` from the All-Step run and the learned-halting runs (run or ``wandb`` folders);
     each halting point is named after its run's folder."""
@@ -326,9 +337,9 @@ def read_frontier(title: str, all_step: str | Path, halting: Sequence[str | Path
 def read_same_nets(title: str, heads: Sequence[str | Path], halting: Sequence[str | Path] = ()) -> Frontier:
     """A :class:`Frontier` of the same nets: ``heads`` are halting-head runs (:func:`read_same_net`), one per
     net; ``threshold`` and ``fixed_acc`` are the nets' means; ``halting`` adds separately trained
-    learned-halting runs as points."""
+    learned-halting runs as points (named by :func:`run_name`)."""
     nets = [read_same_net(path) for path in heads]
-    points = sorted((*halting_point(read_run(path)), Path(path).name) for path in halting)
+    points = sorted((*halting_point(read_run(path)), run_name(path)) for path in halting)
     return Frontier(
         title=title,
         halting=[(g, a) for g, a, _ in points],
