@@ -42,15 +42,13 @@ from matplotlib.figure import Figure
 
 from lit_draw.cli.metrics_csv import read_metrics, read_rows, run_folders, values, write_rows
 from lit_draw.errors import ConfigError
-from lit_draw.experiments.halting_frontier import LoggedRun, halting_point, threshold_curve
+from lit_draw.experiments.halting_frontier import KEPT_CONFIG, KEPT_TEST, LoggedRun, halting_point, threshold_curve
 from lit_draw.experiments.plateau import fit_folders
 from lit_draw.experiments.plots import PALETTE, Series, line_chart, panels, save, strip_chart
 from lit_draw.experiments.shipping import evaluation_config
 
 #: A run whose accuracy at a glimpse is within this of its final accuracy has "reached" it.
 MARGIN = 0.005
-#: A kept run's files (``--keep``).
-KEPT_CONFIG, KEPT_TEST = "config.yaml", "test_metrics.csv.gz"
 #: Beside a sweep's kept runs, written by hand: ``title``, ``sweep`` (its file), ``trained`` (the date),
 #: ``device``, ``commit`` and ``quick_version_of`` (the sweep it shrinks: ``{sweep: file, setup: words}``),
 #: each optional.
