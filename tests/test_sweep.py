@@ -42,7 +42,7 @@ ROOT = Path(__file__).parents[1]
 #: probabilities; 3 step costs; 2 policy stds for each larger RAM row, and 5 wider ones for 100x100.
 #: Only these are checked: a user's own file in sweeps/ is not the project's design.
 DESIGNED_GRIDS = {
-    "loss_weighting.yaml": 18,
+    "loss_weighting.yaml": 15,
     "ram_location_std.yaml": 10,
     "wsram_ablation.yaml": 18,
     "wsram_lr_probe.yaml": 18,
@@ -410,3 +410,30 @@ def test_only_the_adapter_imports_wandbs_sweep_engine_or_sdk_internals():
         internal = {m for m in imported if m.split(".")[0] == "sweeps" or m.startswith("wandb.sdk")}
         if path.name != "wandb_sweeps.py":
             assert not internal, f"{path.relative_to(ROOT)} imports {internal}"
+
+
+@pytest.mark.slow  # ten config resolutions: about a minute
+@needs_engine
+def test_each_point_of_the_study_weighting_sweep_is_the_protocol_of_a_reproduce_row():
+    """A user runs sweeps/loss_weighting.yaml; lit_draw's results come from reproduce rows that train
+    the same runs resumably. Each of the sweep's weightings must be a row's protocol (model, data,
+    optimiser, budget, clipping, validation), so the two cannot drift apart."""
+    from lit_draw.experiments.protocol import differences, protocol
+    from lit_draw.experiments.reproduce import load_rows, row_protocol
+
+    rows = load_rows(ROOT / "configs" / "reproduce.yaml")
+    by_weighting = {
+        "last": "study_last_step_curriculum",
+        "all": "study_all_step_curriculum",
+        "linear": "study_linear",
+        "exponential_0.9": "study_exponential",
+        "ponder_0.9": "study_ponder",
+    }
+    sweep = load_sweep(ROOT / "sweeps" / "loss_weighting.yaml")
+    points = [p for p in grid_points(sweep) if p["seed_everything"] == 0]
+    assert sorted(Path(p["config"]).stem for p in points) == sorted(by_weighting)
+    for point in points:
+        argv = lit_draw_args(agent_argv(sweep, point))
+        ran = protocol(resolved_config([arg.replace("configs/", f"{ROOT}/configs/", 1) for arg in argv]))
+        row = rows[by_weighting[Path(point["config"]).stem]]
+        assert differences(ran, row_protocol(row)) == [], row.name
