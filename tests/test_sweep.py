@@ -39,7 +39,8 @@ needs_engine = pytest.mark.skipif(
 ROOT = Path(__file__).parents[1]
 #: The project's sweep files and the size of each one's grid: 6 weightings x 3 seeds; 5 policy stds x
 #: fixed or learned; 6 estimators x 3 seeds; 6 estimators x 3 rates; 2 KL weights x 4 prior halting
-#: probabilities; 3 step costs; 2 policy stds for each larger RAM row, and 5 wider ones for 100x100.
+#: probabilities; 3 step costs; 2 policy stds for each larger RAM row, and 5 wider ones for 100x100,
+#: then fixed against learned.
 #: Only these are checked: a user's own file in sweeps/ is not the project's design.
 DESIGNED_GRIDS = {
     "loss_weighting.yaml": 15,
@@ -52,6 +53,7 @@ DESIGNED_GRIDS = {
     "ram_cluttered60_std.yaml": 2,
     "ram_cluttered100_std.yaml": 2,
     "ram_cluttered100_wide_std.yaml": 5,
+    "ram_cluttered100_learned_std.yaml": 3,
     "loss_weighting_quick_probe.yaml": 6,
     "loss_weighting_quick.yaml": 25,
 }
