@@ -8,6 +8,7 @@ slow tests keep the real MNIST (:func:`mnist_root`). A quick test has no network
 
 from __future__ import annotations
 
+import csv
 import errno
 import socket
 from collections.abc import Callable, Iterator
@@ -146,3 +147,14 @@ def tiny_fit(mnist_root: Path, offline_in_tmp: Path) -> Callable[..., list[str]]
         return [*args, "--trainer.callbacks=[]", "--trainer.enable_model_summary=false"]
 
     return make
+
+
+def write_logged_run(folder: Path, rows: list[dict[str, float]]) -> None:
+    """A W&B run folder whose ``csv/metrics.csv`` holds ``rows``, as
+    :class:`~lit_draw.cli.metrics_csv.WandbRunCSV` writes it."""
+    path = folder / "csv" / "metrics.csv"
+    path.parent.mkdir(parents=True)
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=sorted({key for row in rows for key in row}))
+        writer.writeheader()
+        writer.writerows(rows)

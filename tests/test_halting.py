@@ -11,7 +11,6 @@ their probabilities, so ``E[grad]`` of the estimator and ``grad E[R]`` are exact
 
 from __future__ import annotations
 
-import csv
 import importlib
 import itertools
 import math
@@ -32,6 +31,7 @@ from lit_draw.models import RAM, WSRAM, DRAWClassifier
 from lit_draw.models.halting import HaltingHead
 from lit_draw.module import AttentionClassifier
 from lit_draw.objectives import CrossEntropy, PonderNet, Reinforce, ReinforceHalting
+from tests.conftest import write_logged_run
 
 ROOT = Path(__file__).parents[1]
 
@@ -417,16 +417,6 @@ def test_glimpses_to_reach_interpolates_between_points_by_hand():
     assert glimpses_to_reach([*curve, (3.0, 0.5), (5.0, 0.97)], 0.97) == pytest.approx(3.0)
 
 
-def _logged_run(folder: Path, rows: list[dict[str, float]]) -> None:
-    """A W&B run folder whose ``csv/metrics.csv`` holds ``rows``, as :class:`~lit_draw.cli.metrics_csv.WandbRunCSV` writes it."""
-    path = folder / "csv" / "metrics.csv"
-    path.parent.mkdir(parents=True)
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=sorted({key for row in rows for key in row}))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def test_the_frontier_reads_halting_points_and_the_threshold_curve_and_draws_them(tmp_path: Path):
     from lit_draw.experiments.halting_frontier import (
         Frontier,
@@ -438,8 +428,8 @@ def test_the_frontier_reads_halting_points_and_the_threshold_curve_and_draws_the
     )
 
     halting, all_step = tmp_path / "halting", tmp_path / "all_step"
-    _logged_run(halting / "wandb" / "offline-run-20250101_000000-fit", [{"step": 1, "train/loss": 2.0}])
-    _logged_run(  # the test run: newer, so it is the one read
+    write_logged_run(halting / "wandb" / "offline-run-20250101_000000-fit", [{"step": 1, "train/loss": 2.0}])
+    write_logged_run(  # the test run: newer, so it is the one read
         halting / "wandb" / "offline-run-20250101_000500-test",
         [
             {"step": 0, "test/halt_glimpses": 3.0, "test/halt_acc": 0.9},
@@ -451,7 +441,7 @@ def test_the_frontier_reads_halting_points_and_the_threshold_curve_and_draws_the
         2.5,
         0.95,
     )  # one run folder
-    _logged_run(
+    write_logged_run(
         all_step / "wandb" / "offline-run-20250101_000000-test",
         [
             {
@@ -490,11 +480,11 @@ def test_halting_frontier_mistakes_are_one_line_errors_naming_the_run(tmp_path: 
     from lit_draw.errors import LitDrawError
 
     run = tmp_path / "halting"
-    _logged_run(
+    write_logged_run(
         run / "wandb" / "offline-run-20250101_000000-fit",
         [{"step": 9, "val/acc": 0.9, "val/halt_acc": 0.9, "val/halt_glimpses": 2.0}],
     )
-    _logged_run(
+    write_logged_run(
         run / "wandb" / "offline-run-20250101_000500-test",
         [
             {
@@ -525,18 +515,18 @@ def test_the_run_shipped_is_chosen_on_validation_the_fewest_glimpses_within_half
     from lit_draw.experiments.halting_frontier import choose_on_validation
 
     all_step = tmp_path / "all_step"
-    _logged_run(
+    write_logged_run(
         all_step / "wandb" / "offline-run-20250101_000000-fit",
         [{"step": 9, "val/acc": 0.90}, {"step": 19, "val/acc": 0.96}],
     )
     runs = {}
     for name, acc, glimpses in (("late", 0.97, 6.0), ("early", 0.956, 3.0), ("earliest", 0.95, 2.0)):
         runs[name] = tmp_path / name
-        _logged_run(
+        write_logged_run(
             runs[name] / "wandb" / "offline-run-20250101_000000-fit",
             [{"step": 19, "val/halt_acc": acc, "val/halt_glimpses": glimpses}],
         )
-        _logged_run(
+        write_logged_run(
             runs[name] / "wandb" / "offline-run-20250101_000500-test",  # test values never choose
             [{"step": 0, "test/halt_acc": 1.0, "test/halt_glimpses": 1.0}],
         )

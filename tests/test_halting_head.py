@@ -5,7 +5,6 @@ and ``halting-frontier --head`` on tiny fake metrics."""
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
@@ -28,7 +27,7 @@ from lit_draw.models.trace import Trace
 from lit_draw.module import AttentionClassifier
 from lit_draw.objectives import CrossEntropy, PonderNet
 from lit_draw.stopping import first_reaching
-from tests.conftest import tiny_draw_args
+from tests.conftest import tiny_draw_args, write_logged_run
 
 OVERLAY = Path(__file__).parents[1] / "configs" / "overlays" / "halting_head.yaml"
 
@@ -159,16 +158,6 @@ def test_the_overlay_trains_the_head_alone_on_a_frozen_all_step_net_bit_for_bit(
 # ---------------------------------------------------------------- halting-frontier --head on fake metrics
 
 
-def _logged_run(folder: Path, rows: list[dict[str, float]]) -> None:
-    """A W&B run folder whose ``csv/metrics.csv`` holds ``rows``."""
-    path = folder / "csv" / "metrics.csv"
-    path.parent.mkdir(parents=True)
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=sorted({key for row in rows for key in row}))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _curves(stage: str, curves: dict[str, dict[str, tuple[float, float]]]) -> dict[str, float]:
     prefixes = {rule: prefix for rule, (prefix, _) in hf.RULES.items()}
     row = {}
@@ -184,11 +173,11 @@ def _head_run(root: Path, val: dict, test: dict, val_acc: float = 0.98, test_acc
     (its validation values) and the test's after it."""
     (root / "abc" / "checkpoints").mkdir(parents=True)
     (root / "abc" / "checkpoints" / "config.yaml").write_text("seed_everything: 0\n")
-    _logged_run(
+    write_logged_run(
         root / "wandb" / "offline-run-20260101_000000-abc",
         [{"step": 9, "train/loss": 1.0}, {"step": 10, "val/acc": val_acc, **_curves("val", val)}],
     )
-    _logged_run(
+    write_logged_run(
         root / "wandb" / "offline-run-20260101_000500-def",
         [{"step": 10, "test/acc": test_acc, **_curves("test", test)}],
     )
