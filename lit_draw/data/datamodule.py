@@ -19,6 +19,7 @@ in ``[0, 1]``, ``label`` int64 ``[B]``, ``box`` float32 ``[B, 4]`` (the digit's 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -340,7 +341,7 @@ class CanvasMNIST(LightningDataModule):
                 desc=f"Generating the fixed {stage} canvases",
                 unit="chunk",
                 leave=False,
-                disable=len(batches) < 3,
+                disable=len(batches) < 3 or not sys.stderr.isatty(),  # a log file gets no redrawn bar
             )
             chunks = [self._generate(pool, i, generator) for i in progress]
             canvas, labels, boxes = (torch.cat(parts) for parts in zip(*chunks, strict=True))
