@@ -260,6 +260,12 @@ def test_a_row_with_no_seeds_here_keeps_its_results_entry_from_another_machine(
     assert "| `elsewhere` | none given |  | 2.00% |" in Path("RESULTS.md").read_text()
 
 
+def test_each_paragraph_of_a_rows_notes_is_a_bullet_of_its_own_in_results_md():
+    row = results.Row(name="r", configs=("c.yaml",), budget={"epochs": 10}, notes="Seed 0: 2 h.\nSeed 1: resumed once.")
+    markdown = results.render_markdown([results.summarise(row, [_record(0, 2.0)])])
+    assert "  Notes:\n  - Seed 0: 2 h.\n  - Seed 1: resumed once.\n" in markdown
+
+
 def test_an_entry_from_another_machine_under_another_protocol_is_dropped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):

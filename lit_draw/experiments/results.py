@@ -59,7 +59,8 @@ class Row:
         args: further CLI overrides for ``fit`` and ``test``.
         reimplementation: ``{"error": percent, "source": text}`` of the best public re-implementation.
         group: rows the figure script reads together (``study``, ``wsram_figure2``).
-        notes: what was tried (shown in ``RESULTS.md``).
+        notes: what a reader needs to trust and compare the row, a paragraph a line (each a bullet of
+            ``RESULTS.md``).
     """
 
     name: str
@@ -406,8 +407,8 @@ def render_markdown(entries: list[dict[str, Any]], figures: list[str] = (), tabl
                 f"  Seed{'s' * (len(e['seeds']) != 1)} {', '.join(map(str, e['seeds']))} on {e['device']}, {hours}, last {e['date']}, "
                 f"commit `{e['commit']}`. Checkpoint `{e['checkpoint']}` (seed {e['checkpoint_seed']})."
             )
-        if e.get("notes"):
-            lines.append(f"  Notes: {e['notes']}")
+        if e.get("notes"):  # a paragraph a line (a blank line in configs/reproduce.yaml), each a bullet
+            lines += ["  Notes:", *(f"  - {paragraph}" for paragraph in e["notes"].split("\n"))]
     return "\n".join(lines) + "\n"
 
 
