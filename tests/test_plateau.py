@@ -72,6 +72,36 @@ def test_a_kept_probe_reads_as_its_run(tmp_path: Path):
     assert plateau.load_probe(kept).setting == plateau.load_probe(run).setting
 
 
+def test_a_seed_kept_by_reproduce_is_described_by_the_config_kept_beside_it(tmp_path: Path):
+    """A reproduce row's seed (``records/<row>/seed<k>``, seed_runs.keep_seed) reads as a probe: its
+    setting from the kept config and the row's name (a curriculum row is not "the study's setup"),
+    and, kept before configs were kept, the study's setup with the weighting in the row's name."""
+    from lit_draw.cli.metrics_csv import write_rows
+    from lit_draw.experiments.results import write_json
+    from lit_draw.experiments.seed_runs import CONFIG_FILE, RECORD_FILE, TRAIN_FILE, keep_seed
+
+    run = _probe(tmp_path / "runs" / "study_last_step_curriculum" / "seed2", STUDY, {1000: 0.12, 2000: 0.31})
+    curriculum = {**STUDY, "data": {**STUDY["data"], "translate_hold": 10000, "translate_curriculum": 50000}}
+    (run / "checkpoints").symlink_to("abc123/checkpoints")  # the link a fit leaves to its folder
+    (run / "abc123" / "checkpoints" / "config.yaml").write_text(yaml.safe_dump(curriculum))
+    write_json(run / RECORD_FILE, {"row": "study_last_step_curriculum", "seed": 2})
+    kept = tmp_path / "records" / "study_last_step_curriculum" / "seed2"
+    keep_seed(run, kept)
+    assert yaml.safe_load((kept / CONFIG_FILE).read_text()) == curriculum
+    probe = plateau.load_probe(kept)
+    assert probe.setting == (
+        "lr 0.0001, placement centred for 10k, then widened over 50k canvases (row study_last_step_curriculum)"
+    )
+    assert (probe.weighting, probe.seed, probe.curve) == ("last", 2, {1000: 0.12, 2000: 0.31})
+
+    old = tmp_path / "records" / "study_all_step" / "seed0"
+    old.mkdir(parents=True)
+    write_rows(old / TRAIN_FILE, [{"step": 999, "val/acc": 0.11}])
+    write_json(old / RECORD_FILE, {"row": "study_all_step", "seed": 0})
+    probe = plateau.load_probe(old)
+    assert (probe.setting, probe.weighting) == ("the study's setup (row study_all_step)", "all")
+
+
 def test_a_folder_without_a_fit_is_one_line(tmp_path: Path):
     with pytest.raises(ConfigError, match=r"^plateau: .* holds no fit"):
         plateau.load_probe(tmp_path)

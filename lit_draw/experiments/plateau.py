@@ -28,7 +28,7 @@ import yaml
 from lit_draw.cli.metrics_csv import read_metrics, read_rows, run_folders, write_rows
 from lit_draw.errors import ConfigError
 from lit_draw.experiments.results import read_json
-from lit_draw.experiments.seed_runs import RECORD_FILE, TRAIN_FILE
+from lit_draw.experiments.seed_runs import CONFIG_FILE, RECORD_FILE, TRAIN_FILE
 
 THRESHOLD = 0.30
 #: a kept probe's files (:func:`keep_probe`)
@@ -101,15 +101,25 @@ def fit_folders(root: Path) -> list[Path]:
 
 
 def _kept_probe(folder: Path) -> Probe:
-    """A study row's seed kept by ``reproduce`` (``records/<row>/seed<k>``): the study's setup as
-    the row's config gave it."""
+    """A study row's seed kept by ``reproduce`` (``records/<row>/seed<k>``), described by the config
+    kept beside it (:func:`setting`, and the row's name); a seed kept before configs were kept is
+    the study's setup as the row's config gave it."""
     record = read_json(folder / RECORD_FILE)
     rows = read_rows(folder / TRAIN_FILE)
     row = record["row"]
+    config = yaml.safe_load((folder / CONFIG_FILE).read_text()) if (folder / CONFIG_FILE).is_file() else None
+    if config is not None:
+        described = f"{setting(config)} (row {row})"
+        weighting = str((config["model"]["objective"].get("init_args") or {}).get("weighting", "-"))
+    else:
+        described, weighting = (
+            f"the study's setup (row {row})",
+            row.rsplit("_", 2)[-2] if row.endswith("_step") else "-",
+        )
     return Probe(
         run=str(folder),
-        setting=f"the study's setup (row {row})",
-        weighting=row.rsplit("_", 2)[-2] if row.endswith("_step") else "-",
+        setting=described,
+        weighting=weighting,
         seed=int(record["seed"]),
         curve={r["step"] + 1: r["val/acc"] for r in rows if "val/acc" in r},
         losses={},

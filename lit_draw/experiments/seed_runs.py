@@ -11,6 +11,7 @@ rows' own results (:func:`keep_seed`)::
     records/<row>/seed<k>/test_metrics.csv       the newest test's rows
     records/<row>/seed<k>/test_confusion.csv     its confusion matrix
     records/<row>/seed<k>/test_metrics.json      the seed's record (paths relative to the repository)
+    records/<row>/seed<k>/config.yaml            the config its newest fit resolved
 
 and :func:`load_seeds` reads a seed from there when its run is not under ``runs/``: the figures of a
 row can be drawn again on any machine, from every seed it was given.
@@ -45,11 +46,12 @@ STEP = "step"
 #: Where ``reproduce`` keeps each seed's logged scalars in the repository, relative to the working
 #: directory (see the module docstring).
 KEPT = Path("records")
-TRAIN_FILE, TEST_FILE, CONFUSION_FILE, RECORD_FILE = (
+TRAIN_FILE, TEST_FILE, CONFUSION_FILE, RECORD_FILE, CONFIG_FILE = (
     "train_metrics.csv.gz",
     "test_metrics.csv",
     "test_confusion.csv",
     "test_metrics.json",
+    "config.yaml",
 )
 
 
@@ -86,8 +88,8 @@ def load_seeds(runs: Path, row: str, kept: Path | None = KEPT) -> list[SeedRuns]
 def keep_seed(directory: Path, into: Path) -> None:
     """Copy what the figures read of the seed run in ``directory`` (``runs/<row>/seed<k>``) into
     ``into`` (``records/<row>/seed<k>``): its training rows, its newest test's rows and confusion
-    matrix, and its record with repository-relative paths (see the module docstring). Files the seed
-    lacks are removed from ``into``."""
+    matrix, its record with repository-relative paths and the config its newest fit resolved (see
+    the module docstring). Files the seed lacks are removed from ``into``."""
     test = _newest_test(directory)
     seed = _load_run(int(directory.name.removeprefix("seed")), directory, test)
     into.mkdir(parents=True, exist_ok=True)
@@ -102,6 +104,11 @@ def keep_seed(directory: Path, into: Path) -> None:
         write_json(into / RECORD_FILE, portable_record(seed.record))
     else:
         (into / RECORD_FILE).unlink(missing_ok=True)
+    config = directory / "checkpoints" / CONFIG_FILE  # the link to the newest fit's folder
+    if config.is_file():
+        shutil.copyfile(config, into / CONFIG_FILE)
+    else:
+        (into / CONFIG_FILE).unlink(missing_ok=True)
 
 
 def _seed_folders(folder: Path) -> dict[int, Path]:
