@@ -52,6 +52,19 @@ def test_draw_learns_where_to_look_gradients_reach_every_parameter():
     assert missing == []
 
 
+def test_draw_with_hidden_0_classifies_with_one_linear_layer_that_learns():
+    """Gregor et al.'s classifier ends in "a softmax layer" (sec. 4.1): ``hidden: 0``."""
+    from lit_draw.models.sequence_grad import SequenceLinear
+
+    torch.manual_seed(0)
+    model = DRAWClassifier(canvas_size=16, read_n=3, glimpses=2, enc_size=8, z_size=8, dec_size=8, hidden=0)
+    assert isinstance(model.classifier, SequenceLinear) and model.classifier.weight.shape == (10, 8)
+    model(torch.rand(4, 1, 16, 16)).logits.sum().backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0] == []
+    with pytest.raises(ValueError, match=r"DRAWClassifier.hidden must be an int >= 0 \(0: a linear classifier\)"):
+        DRAWClassifier(hidden=-1)
+
+
 @pytest.mark.parametrize("field", ["glimpses", "enc_size", "canvas_size"])
 def test_draw_rejects_non_positive_sizes(field):
     with pytest.raises(ValueError, match=f"DRAWClassifier.{field} must be a positive int"):

@@ -37,7 +37,15 @@ from lit_draw.models.lstm import GatedLSTMCell
 from lit_draw.models.net import TraceKind
 from lit_draw.models.sequence_grad import SequenceLinear, sequence_gradients
 from lit_draw.models.trace import Trace
-from lit_draw.validation import IntAtLeast2, PositiveInt, one_of, require, require_positive_ints
+from lit_draw.validation import (
+    IntAtLeast2,
+    NonNegativeInt,
+    PositiveInt,
+    conforms,
+    one_of,
+    require,
+    require_positive_ints,
+)
 
 
 class DRAWClassifier(nn.Module):
@@ -50,7 +58,8 @@ class DRAWClassifier(nn.Module):
         enc_size: encoder LSTM units.
         z_size: units of the linear bottleneck between encoder and decoder.
         dec_size: decoder LSTM units.
-        hidden: hidden units of the classifier head.
+        hidden: hidden units of the classifier head; 0 makes it one linear layer, the "softmax layer"
+            of Gregor et al.'s classifier (sec. 4.1).
         num_classes: ``C``.
         filter: the read filterbank: ``"paper"`` (Gregor et al. 2015, eqs. 25-26) or ``"dram"``,
             the variance that the study's code (jlindsey15/DRAM) used, ``2 sigma2^2`` (see
@@ -85,7 +94,7 @@ class DRAWClassifier(nn.Module):
         enc_size: PositiveInt = 256,
         z_size: PositiveInt = 10,
         dec_size: PositiveInt = 256,
-        hidden: PositiveInt = 256,
+        hidden: NonNegativeInt = 256,
         num_classes: PositiveInt = 10,
         halting: bool = False,
         filter: Filter = "paper",
@@ -102,8 +111,10 @@ class DRAWClassifier(nn.Module):
             enc_size=enc_size,
             z_size=z_size,
             dec_size=dec_size,
-            hidden=hidden,
             num_classes=num_classes,
+        )
+        require(
+            "DRAWClassifier", "hidden", conforms(NonNegativeInt, hidden), "an int >= 0 (0: a linear classifier)", hidden
         )
         require("DRAWClassifier", "halting", isinstance(halting, bool), "true or false", halting)
         require("DRAWClassifier", "write", isinstance(write, bool), "true or false", write)
