@@ -78,7 +78,7 @@ from lit_draw.experiments.figures import CLAIMS, FIGURES
 from lit_draw.experiments.halting_frontier import TABLE as FRONTIER_TABLE
 from lit_draw.experiments.protocol import differences, protocol
 from lit_draw.experiments.results import Row
-from lit_draw.experiments.seed_runs import KEPT, RECORD_FILE, keep_seed
+from lit_draw.experiments.seed_runs import CONFIG_FILE, KEPT, RECORD_FILE, keep_seed
 from lit_draw.experiments.shipping import CHECKPOINTS, evaluation_config, ship_checkpoint
 from lit_draw.experiments.weightings import PREFIX as WEIGHTINGS
 from lit_draw.yaml_files import load_yaml
@@ -489,12 +489,13 @@ def docs_files(names: tuple[str, ...], docs: Path = Path("docs")) -> list[str]:
 
 def keep_seeds(row: Row, records: list[dict[str, Any]], kept: Path = KEPT) -> None:
     """Copy into ``kept/<row>/seed<k>`` what the figures read of each seed of ``records`` (the row's,
-    :func:`seed_records`) whose run is here, when its record differs from the one kept
-    (:func:`~lit_draw.experiments.seed_runs.keep_seed`): the figures can then be drawn on a machine
-    without these runs."""
+    :func:`seed_records`) whose run is here, when its record differs from the one kept or its
+    config is not kept yet (:func:`~lit_draw.experiments.seed_runs.keep_seed`): the figures can then
+    be drawn on a machine without these runs."""
     for record in records:  # each read from its folder's test_metrics.json, unless recorded elsewhere
         into = kept / row.name / f"seed{record['seed']}"
-        if not record.get("recorded") and results.read_json(into / RECORD_FILE) != results.portable_record(record):
+        stale = results.read_json(into / RECORD_FILE) != results.portable_record(record)
+        if not record.get("recorded") and (stale or not (into / CONFIG_FILE).is_file()):
             keep_seed(seed_dir(row, record["seed"]), into)
             print(f"reproduce {row.name}: kept seed {record['seed']}'s logs in {into}", flush=True)
 
