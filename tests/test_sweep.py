@@ -147,8 +147,9 @@ def test_every_grid_point_is_accepted_by_the_cli_and_lands_in_the_resolved_confi
         for params in grid:
             argv = agent_argv(sweep, params)
             assert argv[:5] == AGENT_PREFIX
-            assert argv[5:7] == sweep["command"][5:7]  # --config <the experiment config>
-            assert argv[7:] == [f"--{key}={value}" for key, value in params.items()]
+            fixed = len(sweep["command"]) - 1  # the command's own words before ${args}: --config <config>, ...
+            assert argv[5:fixed] == sweep["command"][5:fixed]
+            assert argv[fixed:] == [f"--{key}={value}" for key, value in params.items()]
             config = parser.parse_args(argv[5:])
             for key, value in params.items():
                 if key == "config":  # a variant file: every value it sets is in the resolved config
